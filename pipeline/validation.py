@@ -1,0 +1,268 @@
+"""Validate the input tables against the contract and turn every failure into a reject.
+
+Validation is lazy (every rule on every row, not the first failure) and loses
+nothing: each failing row is listed in the rejects table with its table, key,
+account, column, rule and value; an account any of whose rows fails is
+rejected whole (removed from every table), so no score is ever computed from
+partial data; a row whose ``account_id`` is not in accounts is an orphan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from features import vocab
+from pipeline.contract import table_schema
+from pipeline.io import DataReadError, ParseFailure, RawTables
+
+REJECT_COLUMNS: tuple[str, ...] = ("table", "key", "account_id", "column", "check", "value")
+
+#: Columns that explain a row-level (dataframe) rule, shown together as its value.
+_DATAFRAME_CHECK_COLUMNS: dict[str, tuple[str, ...]] = {
+    "due_date_increasing_with_installment_no": ("installment_no", "due_date"),
+    "promise_fields_iff_promise_to_pay": ("outcome", "promised_amount", "promised_date"),
+    "promised_date_on_or_after_contact": ("contact_at", "promised_date"),
+    "discount_pct_for_settlement_only": ("offer_type", "discount_pct"),
+    "n_installments_for_plans_only": ("offer_type", "n_installments"),
+    "multiple_fields_uniqueness": ("account_id", "installment_no"),
+}
+ORPHAN_CHECK = "foreign_key_accounts"
+
+
+@dataclass
+class ValidationResult:
+    """Clean tables, the rejects table and the counts a report or manifest needs."""
+
+    tables: dict[str, pd.DataFrame]
+    rejects: pd.DataFrame
+    rows_read: dict[str, int]
+    input_accounts: int
+    rejected_accounts: pd.Index
+    files: dict[str, dict[str, object]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when no row failed."""
+        return self.rejects.empty
+
+    @property
+    def rejected_share(self) -> float:
+        """Share of input accounts rejected whole."""
+        return len(self.rejected_accounts) / self.input_accounts if self.input_accounts else 0.0
+
+    def summary(self) -> pd.DataFrame:
+        """Return one row per failed rule: table, column, check, count, example keys and values."""
+        return summarize_rejects(self.rejects)
+
+
+def _row_keys(table: str, df: pd.DataFrame, index: pd.Index) -> pd.Series:
+    rows = df.loc[index]
+    if table == "installments":
+        return rows["account_id"].astype(str) + "/" + rows["installment_no"].astype(str)
+    return rows[vocab.TABLE_KEYS[table]].astype(object)
+
+
+def _render(values: pd.Series) -> pd.Series:
+    def one(v: object) -> str:
+        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NaT:
+            return "null"
+        if isinstance(v, pd.Timestamp):
+            if v.tzinfo is None and v == v.normalize():
+                return v.date().isoformat()
+            return v.isoformat()
+        return str(v)
+
+    return values.map(one)
+
+
+def _failures_to_rejects(table: str, df: pd.DataFrame, fc: pd.DataFrame) -> pd.DataFrame:
+    """Map pandera failure cases of one table to contract reject rows."""
+    structural = fc[fc["index"].isna()]
+    if not structural.empty:
+        first = structural.iloc[0]
+        raise DataReadError(
+            f"table {table!r}: column {first['column']!r} fails {first['check']} "
+            f"({first['failure_case']}); fix the export's column type"
+        )
+    fc = fc.copy()
+    fc["index"] = fc["index"].astype("int64")
+    out = []
+    df_level = fc["schema_context"].eq("DataFrameSchema")
+    # Column rules: one reject per failing cell.
+    col_fc = fc[~df_level]
+    if not col_fc.empty:
+        out.append(
+            pd.DataFrame(
+                {
+                    "row": col_fc["index"].to_numpy(),
+                    "column": col_fc["column"].astype(str).to_numpy(),
+                    "check": col_fc["check"].astype(str).to_numpy(),
+                    "value": _render(col_fc["failure_case"]).to_numpy(),
+                }
+            )
+        )
+    # Row rules (several columns): one reject per failing row and rule.
+    row_fc = fc[df_level].drop_duplicates(["index", "check"])
+    for check, group in row_fc.groupby("check", sort=True):
+        cols = _DATAFRAME_CHECK_COLUMNS.get(str(check), ())
+        rows = group["index"].to_numpy()
+        if cols:
+            parts = [col + "=" + _render(df[col].iloc[rows]).to_numpy() for col in cols]
+            value = parts[0]
+            for p in parts[1:]:
+                value = value + ", " + p
+            column = "+".join(cols)
+        else:
+            value = np.full(len(rows), "")
+            column = ""
+        out.append(pd.DataFrame({"row": rows, "column": column, "check": str(check), "value": value}))
+    if not out:
+        return pd.DataFrame(columns=["row", "column", "check", "value"])
+    return pd.concat(out, ignore_index=True)
+
+
+def _parse_failures_to_rejects(failures: list[ParseFailure], table: str) -> pd.DataFrame:
+    frames = [
+        pd.DataFrame(
+            {
+                "row": np.asarray(f.index, dtype="int64"),
+                "column": f.column,
+                "check": f.check,
+                "value": _render(f.values).to_numpy(),
+            }
+        )
+        for f in failures
+        if f.table == table
+    ]
+    if not frames:
+        return pd.DataFrame(columns=["row", "column", "check", "value"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def _shorten_check(check: str) -> str:
+    if check.startswith("isin("):
+        return "isin(contract list)"
+    return check if len(check) <= 80 else check[:77] + "..."
+
+
+def validate_tables(raw: RawTables) -> ValidationResult:
+    """Validate every table lazily and split rows into clean tables and rejects.
+
+    Parameters
+    ----------
+    raw : RawTables
+        Output of :func:`pipeline.io.read_tables` (or built in memory).
+
+    Returns
+    -------
+    ValidationResult
+        Clean tables with rejected accounts removed whole and orphans dropped,
+        and the rejects table (columns :data:`REJECT_COLUMNS`).
+    """
+    tables = raw.tables
+    accounts = tables["accounts"]
+    rows_read = {t: len(df) for t, df in tables.items()}
+    account_index = pd.Index(accounts["account_id"].dropna().unique())
+    per_table: dict[str, pd.DataFrame] = {}
+    for table, df in tables.items():
+        df = df.reset_index(drop=True)
+        tables[table] = df
+        schema = table_schema(table, account_index if table != "accounts" else None)
+        parts = [_parse_failures_to_rejects(raw.parse_failures, table)]
+        try:
+            schema.validate(df, lazy=True)
+        except pa.errors.SchemaErrors as err:
+            parts.append(_failures_to_rejects(table, df, err.failure_cases))
+        rej = pd.concat([p for p in parts if not p.empty] or [parts[0]], ignore_index=True)
+        if rej.empty:
+            continue
+        # A cell that failed to parse is null afterwards: keep its parse failure only.
+        rej = rej.drop_duplicates(["row", "column"], keep="first")
+        rej = rej.sort_values(["row", "column", "check"], kind="stable")
+        rows = rej["row"].to_numpy()
+        rej = rej.assign(
+            table=table,
+            key=_row_keys(table, df, pd.Index(rows)).to_numpy(),
+            account_id=df["account_id"].to_numpy()[rows],
+        )
+        rej["check"] = rej["check"].map(_shorten_check)
+        per_table[table] = rej
+    if per_table:
+        all_rej = pd.concat(per_table.values(), ignore_index=True)
+    else:
+        all_rej = pd.DataFrame(columns=[*REJECT_COLUMNS, "row"])
+    is_orphan = all_rej["check"].eq(ORPHAN_CHECK)
+    rejected = pd.Index(all_rej.loc[~is_orphan, "account_id"].dropna().unique())
+    rejected = rejected.intersection(account_index)
+    clean: dict[str, pd.DataFrame] = {}
+    for table, df in tables.items():
+        keep = ~df["account_id"].isin(rejected)
+        if table in per_table:
+            bad_rows = per_table[table]["row"].unique()
+            keep &= ~pd.Series(df.index.isin(bad_rows), index=df.index)
+        clean[table] = df[keep].reset_index(drop=True) if not keep.all() else df
+    rejects = all_rej[list(REJECT_COLUMNS)].astype(
+        {"table": str, "column": str, "check": str, "value": str}
+    )
+    rejects["key"] = rejects["key"].astype(object)
+    rejects = rejects.reset_index(drop=True)
+    return ValidationResult(
+        tables=clean,
+        rejects=rejects,
+        rows_read=rows_read,
+        input_accounts=len(account_index),
+        rejected_accounts=rejected,
+        files=raw.files,
+    )
+
+
+def summarize_rejects(rejects: pd.DataFrame, n_examples: int = 5) -> pd.DataFrame:
+    """Return one row per (table, column, check): count and up to ``n_examples`` examples.
+
+    Examples
+    --------
+    >>> r = pd.DataFrame({"table": ["payments"] * 2, "key": ["P1", "P2"],
+    ...                   "account_id": ["A1", "A2"], "column": ["amount"] * 2,
+    ...                   "check": ["greater_than(0)"] * 2, "value": ["-1.0", "0.0"]})
+    >>> summarize_rejects(r).loc[0, "examples"]
+    'P1 (-1.0), P2 (0.0)'
+    """
+    cols = ["table", "column", "check", "count", "examples"]
+    if rejects.empty:
+        return pd.DataFrame(columns=cols)
+    rows = []
+    for (table, column, check), g in rejects.groupby(["table", "column", "check"], sort=True):
+        head = g.head(n_examples)
+        examples = ", ".join(f"{k} ({v})" for k, v in zip(head["key"], head["value"], strict=True))
+        rows.append((table, column, check, len(g), examples))
+    return pd.DataFrame(rows, columns=cols).sort_values(
+        ["table", "count"], ascending=[True, False], kind="stable", ignore_index=True
+    )
+
+
+def format_report(result: ValidationResult) -> str:
+    """Render a validation result as the readable report ``propensity validate`` prints."""
+    lines = ["rows read:"]
+    for table in vocab.TABLES:
+        if table in result.rows_read:
+            lines.append(f"  {table:<13} {result.rows_read[table]:>12,}")
+        else:
+            lines.append(f"  {table:<13} {'(absent)':>12}")
+    if result.ok:
+        lines.append("all rows valid")
+        return "\n".join(lines)
+    summary = result.summary()
+    n_orphans = int(result.rejects["check"].eq(ORPHAN_CHECK).sum())
+    lines.append(
+        f"{len(result.rejects):,} failing rows; {len(result.rejected_accounts):,} of "
+        f"{result.input_accounts:,} accounts rejected whole "
+        f"({result.rejected_share:.2%}); {n_orphans:,} orphan rows"
+    )
+    lines.append("failed rules:")
+    for row in summary.itertuples(index=False):
+        lines.append(f"  {row.table}.{row.column}: {row.check}: {row.count:,} rows, e.g. {row.examples}")
+    return "\n".join(lines)
