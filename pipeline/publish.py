@@ -1,0 +1,118 @@
+"""Publish a run folder whole or not at all, and keep two runs of one date apart.
+
+A scoring run for date D writes into a hidden temporary folder beside the
+target and renames it to ``<out>/as_of=D/`` only when every file is complete,
+so a reader never sees half a run; running the same D again replaces the
+folder. A lock file per date makes a second run on the same output wait (up to
+a timeout) or fail with a clear message, never interleave.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+
+class RunLockedError(RuntimeError):
+    """Another run holds the lock for the same output and date."""
+
+
+def run_dir_name(as_of_label: str) -> str:
+    """Return the contract's folder name for a run date, e.g. ``as_of=2025-06-30``.
+
+    Examples
+    --------
+    >>> run_dir_name("2025-06-30")
+    'as_of=2025-06-30'
+    """
+    return f"as_of={as_of_label}"
+
+
+@contextmanager
+def run_lock(out_dir: Path, as_of_label: str, timeout: float = 0.0) -> Iterator[Path]:
+    """Hold the lock of ``<out>/as_of=D`` for the duration of a run.
+
+    Parameters
+    ----------
+    out_dir : Path
+        The output root.
+    as_of_label : str
+        The run date as ``YYYY-MM-DD``.
+    timeout : float
+        Seconds to wait for a running job to finish; 0 fails at once.
+
+    Raises
+    ------
+    RunLockedError
+        When another run holds the lock past the timeout.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock_path = out_dir / f".{run_dir_name(as_of_label)}.lock"
+    lock = FileLock(str(lock_path), timeout=timeout)
+    try:
+        lock.acquire()
+    except Timeout as exc:
+        raise RunLockedError(
+            f"another scoring run for {as_of_label} is writing to {out_dir} "
+            f"(lock {lock_path}); wait for it to finish, or pass --wait SECONDS"
+        ) from exc
+    try:
+        yield lock_path
+    finally:
+        lock.release()
+
+
+def staging_dir(out_dir: Path, as_of_label: str) -> Path:
+    """Create and return a fresh hidden staging folder beside the target."""
+    path = out_dir / f".{run_dir_name(as_of_label)}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    path.mkdir(parents=True)
+    return path
+
+
+def publish(staging: Path, out_dir: Path, as_of_label: str) -> Path:
+    """Move a complete staging folder to ``<out>/as_of=D``, replacing an earlier run.
+
+    The previous folder is moved aside first and deleted only after the new
+    one is in place, so a failure at any step leaves one complete run.
+    """
+    final = out_dir / run_dir_name(as_of_label)
+    previous = None
+    if final.exists():
+        previous = out_dir / f".{run_dir_name(as_of_label)}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(final, previous)
+    try:
+        os.replace(staging, final)
+    except OSError:
+        if previous is not None:
+            os.replace(previous, final)
+        raise
+    if previous is not None:
+        shutil.rmtree(previous, ignore_errors=True)
+    return final
+
+
+def recover(out_dir: Path, as_of_label: str) -> None:
+    """Clean up after a run that died: restore a moved-aside folder, drop stale staging."""
+    final = out_dir / run_dir_name(as_of_label)
+    prefix = f".{run_dir_name(as_of_label)}."
+    if not out_dir.exists():
+        return
+    for leftover in sorted(out_dir.glob(prefix + "*")):
+        if leftover.name.endswith(".lock"):
+            continue
+        if ".old-" in leftover.name and not final.exists():
+            os.replace(leftover, final)
+        else:
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def write_json(obj: object, path: Path) -> None:
+    """Write JSON with sorted keys and a trailing newline (stable, diffable)."""
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
