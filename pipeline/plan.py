@@ -1,0 +1,429 @@
+"""Turn scored accounts into contact plans and offers under a policy and the law.
+
+:func:`assign_plans` is the policy engine the nightly scorer calls. For each
+scored account, in this order:
+
+1. **Tier** from the policy's willingness x ability rectangles.
+2. **DPD stage** (early, mid, late): the stage may step the intensity up
+   (caps rise to those of the new intensity, never below the tier's own) and
+   replace the tier's offer (e.g. late + able_unwilling -> legal_review).
+3. **Control group**: a reproducible random share (``control_share``) of
+   every tier gets the baseline treatment instead (the stage's
+   ``baseline_intensity`` with its caps, ``control_offer`` and
+   ``control_channels``). The draw hashes ``"{seed}|{account_id}|{date}"``,
+   so it depends on nothing else (not row order, not the other accounts).
+4. **Compliance**, for everyone, control group included: hardship gets a
+   forbearance offer (installment plan or extension, never settlement or
+   legal review) and at most ``overrides.hardship.max_intensity``; under
+   ``uk_conc`` a debtor whose p_ability is below ``low_ability_threshold``
+   is also routed to forbearance first; suppressed statuses get no contact
+   at all and the override's offer; call caps are cut to what the contact
+   log leaves lawful (:func:`pipeline.compliance.call_caps`).
+5. **Offer sizing**: installment plans, extensions and staged repayments
+   get a monthly installment within the capacity the account has shown.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.vocab import CONTACT_INTENSITIES, OUTPUT_OFFERS, SUPPRESSING_STATUSES
+from pipeline.compliance import (
+    FORBEARANCE_OFFERS,
+    HARDSHIP_FORBIDDEN_OFFERS,
+    call_caps,
+    contact_window,
+    suppressed_reason,
+)
+from pipeline.policy import STAGES, Policy
+
+#: Columns of the plan, in order (one row per scored account).
+PLAN_COLUMNS: tuple[str, ...] = (
+    "account_id",
+    "risk_tier",
+    "dpd_stage",
+    "contact_intensity",
+    "channel_order",
+    "max_calls_7d",
+    "max_sms_7d",
+    "max_calls_day",
+    "contact_window",
+    "third_party_contact_allowed",
+    "offer",
+    "offer_installment",
+    "offer_n_installments",
+    "suppressed_reason",
+    "expected_recovery",
+    "control_group",
+    "control_probability",
+    "policy_version",
+)
+#: Offers that come with a sized monthly installment.
+SIZED_OFFERS: frozenset[str] = frozenset({"installment_plan", "extension", "staged_repayment"})
+SCORED_COLUMNS: tuple[str, ...] = (
+    "account_id",
+    "dpd",
+    "arrears",
+    "p_willingness",
+    "p_ability",
+    "capacity",
+    "installment_amount",
+)
+
+_INTENSITY = {name: i for i, name in enumerate(CONTACT_INTENSITIES)}
+_OFFER = {name: i for i, name in enumerate(OUTPUT_OFFERS)}
+_OFFER_NAMES = np.array(OUTPUT_OFFERS, dtype=object)
+_INTENSITY_NAMES = np.array(CONTACT_INTENSITIES, dtype=object)
+
+
+def control_uniform(account_ids: pd.Series, as_of: pd.Timestamp, seed: int) -> np.ndarray:
+    """Draw one reproducible uniform number in [0, 1) per account for the control group.
+
+    The number is a hash of ``"{seed}|{account_id}|{YYYY-MM-DD}"`` (pandas'
+    SipHash of the string, vectorised), so it is the same on every run for
+    the same account, date and seed, and independent of row order and of the
+    other accounts. A new date gives a fresh draw.
+
+    Parameters
+    ----------
+    account_ids : pandas.Series
+        Account ids (strings).
+    as_of : pandas.Timestamp
+        The as-of date.
+    seed : int
+        The policy's ``control_seed``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Float64 array in [0, 1), aligned with ``account_ids``.
+
+    Examples
+    --------
+    >>> u = control_uniform(pd.Series(["A1", "A2"]), pd.Timestamp("2024-03-31"), 7)
+    >>> bool(((u >= 0) & (u < 1)).all())
+    True
+    """
+    date = pd.Timestamp(as_of).strftime("%Y-%m-%d")
+    keys = f"{seed}|" + pd.Series(account_ids, dtype=object).astype(str).reset_index(drop=True)
+    keys = keys + f"|{date}"
+    hashed = pd.util.hash_pandas_object(keys, index=False).to_numpy(dtype=np.uint64)
+    # Top 53 bits -> an exactly representable double in [0, 1).
+    return (hashed >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def size_installments(
+    offer: pd.Series | np.ndarray,
+    arrears: pd.Series | np.ndarray,
+    capacity: pd.Series | np.ndarray,
+    installment_amount: pd.Series | np.ndarray,
+    fallback_share: float = 0.5,
+) -> tuple[np.ndarray, pd.arrays.IntegerArray]:
+    """Size the monthly installment of plan offers within the capacity an account has shown.
+
+    The installment is the shown capacity (mean monthly payments; NaN or 0
+    when none), or, without one, ``fallback_share`` of the usual contractual
+    installment; never more than the arrears; rounded down to the cent so it
+    never exceeds the capacity. The number of installments is
+    ``ceil(arrears / installment)``. Offers other than installment_plan,
+    extension and staged_repayment get NaN and NA.
+
+    Parameters
+    ----------
+    offer : array-like of str
+        The offer per account.
+    arrears : array-like of float
+        Overdue amount.
+    capacity : array-like of float
+        Monthly amount the account has shown it can pay (NaN if none).
+    installment_amount : array-like of float
+        The contract's usual monthly installment.
+    fallback_share : float
+        Share of the usual installment used when there is no capacity.
+
+    Returns
+    -------
+    installment : numpy.ndarray
+        Monthly installment (float64, NaN when not a plan offer or not sizable).
+    n_installments : pandas.arrays.IntegerArray
+        Number of installments (Int64, NA when the installment is NaN).
+
+    Examples
+    --------
+    >>> inst, n = size_installments(["installment_plan"], [250.0], [80.0], [100.0])
+    >>> float(inst[0]), int(n[0])
+    (80.0, 4)
+    """
+    offer = np.asarray(offer, dtype=object)
+    arrears = np.asarray(arrears, dtype=np.float64)
+    capacity = np.asarray(capacity, dtype=np.float64)
+    usual = np.asarray(installment_amount, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        base = np.where(capacity > 0, capacity, fallback_share * usual)
+        base = np.where(np.isfinite(base) & (base > 0), base, np.nan)
+        inst = np.floor(np.minimum(base, arrears) * 100.0 + 1e-6) / 100.0
+        inst = np.where(inst >= 0.01, inst, np.where(np.isnan(base), np.nan, 0.01))
+        inst = np.where(np.isin(offer, list(SIZED_OFFERS)), inst, np.nan)
+        n = np.ceil(arrears / inst - 1e-9)
+    mask = ~np.isfinite(n)
+    n_arr = pd.arrays.IntegerArray(np.where(mask, 0, n).astype(np.int64), mask)
+    return inst, n_arr
+
+
+def assign_plans(
+    scored: pd.DataFrame,
+    accounts: pd.DataFrame,
+    contacts: pd.DataFrame | None,
+    as_of: pd.Timestamp,
+    policy: Policy,
+    policy_version: str,
+) -> pd.DataFrame:
+    """Give every scored account its tier, lawful contact plan, offer and control assignment.
+
+    Parameters
+    ----------
+    scored : pandas.DataFrame
+        One row per scored account: ``account_id``, ``dpd``, ``arrears``,
+        ``p_willingness``, ``p_ability``, ``capacity`` (monthly amount shown
+        payable, NaN if none), ``installment_amount`` (usual monthly
+        installment) and optionally ``expected_share`` (E[coverage | pay];
+        when absent or NaN, ``p_ability`` stands in, a lower bound of it).
+    accounts : pandas.DataFrame
+        The accounts table (contract flags and ``timezone``); must hold every
+        scored account.
+    contacts : pandas.DataFrame or None
+        The contact log, for the legal call caps (None: no contacts).
+    as_of : pandas.Timestamp
+        The as-of date D (tz-naive midnight); the plan covers days D..D+6.
+    policy : Policy
+        The validated policy.
+    policy_version : str
+        The policy's content hash, written into every row.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`PLAN_COLUMNS`, one row per row of ``scored``, in its
+        order (RangeIndex). ``suppressed_reason`` and ``contact_window`` are
+        None for suppressed / contactable accounts respectively;
+        ``channel_order`` is a comma-separated list of the channels that
+        remain usable ("" when none).
+
+    Raises
+    ------
+    ValueError
+        If a column is missing, a probability is outside [0, 1] or NaN, a
+        dpd is missing, or a scored account is not in ``accounts``.
+    """
+    _check_scored(scored)
+    profile = policy.profile
+    n = len(scored)
+    ids = scored["account_id"].astype(object).reset_index(drop=True)
+    w = scored["p_willingness"].to_numpy(dtype=np.float64)
+    a = scored["p_ability"].to_numpy(dtype=np.float64)
+    dpd = scored["dpd"].to_numpy(dtype=np.float64)
+    arrears = scored["arrears"].to_numpy(dtype=np.float64)
+    acc = _accounts_rows(accounts, ids)
+
+    # 1. tier
+    tier_idx = np.full(n, -1, dtype=np.int64)
+    for i, tier in enumerate(policy.tiers):
+        inside = _in_range(w, tier.p_willingness) & _in_range(a, tier.p_ability)
+        tier_idx[inside & (tier_idx < 0)] = i
+    if (tier_idx < 0).any():  # cannot happen with a validated policy and checked scores
+        raise ValueError("some accounts fall in no tier; is the policy validated?")
+    tier_names = np.array([t.name for t in policy.tiers], dtype=object)
+    tier_int = np.array([_INTENSITY[t.contact_intensity] for t in policy.tiers])[tier_idx]
+    tier_calls = np.array([t.max_calls_7d for t in policy.tiers], dtype=np.int64)[tier_idx]
+    tier_sms = np.array([t.max_sms_7d for t in policy.tiers], dtype=np.int64)[tier_idx]
+
+    # 2. DPD stage: intensity step-up and offer changes
+    stages = [getattr(policy.dpd_stages, s) for s in STAGES]
+    stage_idx = np.select([dpd < stages[1].dpd[0], dpd < stages[2].dpd[0]], [0, 1], 2)
+    caps_calls = np.array(
+        [policy.intensity_caps[i].max_calls_7d for i in CONTACT_INTENSITIES], dtype=np.int64
+    )
+    caps_sms = np.array(
+        [policy.intensity_caps[i].max_sms_7d for i in CONTACT_INTENSITIES], dtype=np.int64
+    )
+    step = np.array([s.intensity_step for s in stages])[stage_idx]
+    intensity = np.where(tier_int > 0, np.minimum(tier_int + step, len(CONTACT_INTENSITIES) - 1), 0)
+    raised = intensity > tier_int
+    calls = np.where(raised, np.maximum(tier_calls, caps_calls[intensity]), tier_calls)
+    sms = np.where(raised, np.maximum(tier_sms, caps_sms[intensity]), tier_sms)
+    offer_table = np.array(
+        [[_OFFER[s.offers.get(t.name, t.offer)] for t in policy.tiers] for s in stages]
+    )
+    offer = offer_table[stage_idx, tier_idx]
+    source = tier_idx.copy()  # whose channel order applies: a tier, or the control group
+
+    # 3. control group: baseline treatment instead of the tier's
+    control = control_uniform(ids, as_of, policy.control_seed) < policy.control_share
+    baseline = np.array([_INTENSITY[s.baseline_intensity] for s in stages])[stage_idx]
+    intensity = np.where(control, baseline, intensity)
+    calls = np.where(control, caps_calls[baseline], calls)
+    sms = np.where(control, caps_sms[baseline], sms)
+    offer = np.where(control, _OFFER[policy.control_offer], offer)
+    source = np.where(control, len(policy.tiers), source)
+
+    # 4. compliance, for everyone
+    hardship = acc["hardship"].astype("boolean").fillna(True).to_numpy(dtype=bool)
+    difficulty = hardship.copy()
+    if profile.forbearance_for_low_ability:
+        difficulty |= a < policy.low_ability_threshold
+    forbearance = np.isin(offer, [_OFFER[o] for o in FORBEARANCE_OFFERS])
+    offer = np.where(difficulty & ~forbearance, _OFFER[policy.overrides.hardship.offer], offer)
+    hard_max = _INTENSITY[policy.overrides.hardship.max_intensity]
+    intensity = np.where(hardship, np.minimum(intensity, hard_max), intensity)
+    calls = np.where(hardship, np.minimum(calls, caps_calls[hard_max]), calls)
+    sms = np.where(hardship, np.minimum(sms, caps_sms[hard_max]), sms)
+
+    reason = suppressed_reason(acc).to_numpy()
+    suppressed = pd.notna(reason)
+    override = {s: _OFFER[getattr(policy.overrides, s).offer] for s in SUPPRESSING_STATUSES}
+    override_offer = pd.Series(reason).map(override).to_numpy()
+    offer = np.where(suppressed, override_offer, offer).astype(np.int64)
+    # The hardship rule has the last word, over overrides too.
+    forbidden = np.isin(offer, [_OFFER[o] for o in HARDSHIP_FORBIDDEN_OFFERS])
+    offer = np.where(hardship & forbidden, _OFFER[policy.overrides.hardship.offer], offer)
+    intensity = np.where(suppressed, 0, intensity)
+
+    legal = call_caps(_contacts_or_empty(contacts), ids, as_of, profile)
+    no_cap = np.iinfo(np.int64).max
+    legal_7d = legal["max_calls_7d_legal"].to_numpy(dtype=np.int64, na_value=no_cap)
+    legal_day = legal["max_calls_day_legal"].to_numpy(dtype=np.int64, na_value=no_cap)
+    contactable = intensity > 0
+    calls = np.where(contactable, np.minimum(calls, legal_7d), 0)
+    if profile.max_sms_7d is not None:
+        sms = np.minimum(sms, profile.max_sms_7d)
+    sms = np.where(contactable, sms, 0)
+    calls_day = np.minimum(calls, legal_day)
+
+    channel_order = _channel_order(policy, source, calls > 0, sms > 0, contactable)
+    window = contact_window(acc["timezone"], profile, policy).to_numpy(dtype=object)
+    window = np.where(suppressed, None, window)
+
+    # 5. offer sizing and expected recovery
+    offer_names = _OFFER_NAMES[offer]
+    installment, n_installments = size_installments(
+        offer_names,
+        arrears,
+        scored["capacity"].to_numpy(dtype=np.float64),
+        scored["installment_amount"].to_numpy(dtype=np.float64),
+        policy.fallback_installment_share,
+    )
+    share = a.copy()
+    if "expected_share" in scored.columns:
+        given = scored["expected_share"].to_numpy(dtype=np.float64)
+        share = np.where(np.isnan(given), share, given)
+    expected_recovery = arrears * w * np.clip(share, 0.0, 1.0)
+
+    return pd.DataFrame(
+        {
+            "account_id": ids.to_numpy(),
+            "risk_tier": tier_names[tier_idx],
+            "dpd_stage": np.array(STAGES, dtype=object)[stage_idx],
+            "contact_intensity": _INTENSITY_NAMES[intensity],
+            "channel_order": channel_order,
+            "max_calls_7d": calls.astype(np.int64),
+            "max_sms_7d": sms.astype(np.int64),
+            "max_calls_day": calls_day.astype(np.int64),
+            "contact_window": window,
+            "third_party_contact_allowed": np.full(n, profile.third_party_contact_allowed),
+            "offer": offer_names,
+            "offer_installment": installment,
+            "offer_n_installments": n_installments,
+            "suppressed_reason": reason,
+            "expected_recovery": expected_recovery,
+            "control_group": control,
+            "control_probability": np.full(n, float(policy.control_share)),
+            "policy_version": np.full(n, policy_version, dtype=object),
+        },
+        columns=list(PLAN_COLUMNS),
+    )
+
+
+def _check_scored(scored: pd.DataFrame) -> None:
+    missing = [c for c in SCORED_COLUMNS if c not in scored.columns]
+    if missing:
+        raise ValueError(f"scored is missing the columns {missing}")
+    for col in ("p_willingness", "p_ability"):
+        p = scored[col].to_numpy(dtype=np.float64)
+        bad = ~((p >= 0.0) & (p <= 1.0))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"scored.{col} must be a probability in [0, 1]: {int(bad.sum())} rows, "
+                f"e.g. account_id {scored['account_id'].iloc[i]} ({p[i]})"
+            )
+    dpd = scored["dpd"].to_numpy(dtype=np.float64)
+    if np.isnan(dpd).any():
+        i = int(np.flatnonzero(np.isnan(dpd))[0])
+        raise ValueError(
+            f"scored.dpd must not be missing: {int(np.isnan(dpd).sum())} rows, "
+            f"e.g. account_id {scored['account_id'].iloc[i]}"
+        )
+
+
+def _accounts_rows(accounts: pd.DataFrame, ids: pd.Series) -> pd.DataFrame:
+    """Take the accounts rows of the scored ids, in their order."""
+    needed = ["timezone", "hardship", *SUPPRESSING_STATUSES]
+    missing = [c for c in ["account_id", *needed] if c not in accounts.columns]
+    if missing:
+        raise ValueError(f"accounts is missing the columns {missing}")
+    index = pd.Index(accounts["account_id"])
+    if not index.is_unique:
+        dupes = index[index.duplicated()]
+        raise ValueError(f"accounts.account_id must be unique, e.g. {dupes[0]} repeats")
+    pos = index.get_indexer(ids)
+    if (pos < 0).any():
+        absent = ids[pos < 0]
+        raise ValueError(
+            f"scored accounts not in accounts: {len(absent)}, e.g. account_id {absent.iloc[0]}"
+        )
+    return accounts[needed].iloc[pos].reset_index(drop=True)
+
+
+def _contacts_or_empty(contacts: pd.DataFrame | None) -> pd.DataFrame:
+    if contacts is not None:
+        return contacts
+    return pd.DataFrame(
+        {
+            "account_id": pd.Series(dtype=object),
+            "contact_at": pd.Series(dtype="datetime64[ns, UTC]"),
+            "channel": pd.Series(dtype=object),
+            "direction": pd.Series(dtype=object),
+            "outcome": pd.Series(dtype=object),
+        }
+    )
+
+
+def _in_range(x: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
+    lo, hi = bounds
+    upper = (x <= hi) if hi >= 1.0 else (x < hi)  # the top edge 1.0 is included
+    return (x >= lo) & upper
+
+
+def _channel_order(
+    policy: Policy,
+    source: np.ndarray,
+    calls_ok: np.ndarray,
+    sms_ok: np.ndarray,
+    contactable: np.ndarray,
+) -> np.ndarray:
+    """Channel order per account, without channels whose cap is 0 (a small lookup table)."""
+    orders = [t.channels for t in policy.tiers] + [policy.control_channels]
+    table = []
+    for channels in orders:
+        for c_ok in (False, True):
+            for s_ok in (False, True):
+                kept = [
+                    c
+                    for c in channels
+                    if not ((c == "call" and not c_ok) or (c == "sms" and not s_ok))
+                ]
+                table.append(",".join(kept))
+    lookup = np.array(table, dtype=object)
+    code = source * 4 + calls_ok.astype(np.int64) * 2 + sms_ok.astype(np.int64)
+    return np.where(contactable, lookup[code], "").astype(object)

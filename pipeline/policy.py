@@ -1,0 +1,445 @@
+"""The collections policy: a flat YAML file read once into frozen pydantic models.
+
+Risk teams edit the YAML (the packaged default is ``pipeline/default_policy.yaml``;
+``docs/policy.md`` explains every key). :func:`load_policy` validates it and
+refuses, with a :class:`PolicyError` that names the key, anything unknown,
+incomplete or unlawful: unknown keys, tiers that overlap or leave a gap in
+the willingness x ability square, a tier without an offer, a cap or contact
+hours beyond the jurisdiction profile, an unknown jurisdiction.
+:func:`policy_version` is the content hash written into every output row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from features.vocab import (
+    CONTACT_CHANNELS,
+    CONTACT_INTENSITIES,
+    DEFAULT_MATERIALITY,
+    OUTPUT_OFFERS,
+)
+from pipeline.compliance import (
+    FORBEARANCE_OFFERS,
+    PROFILES,
+    ComplianceProfile,
+    hhmm_to_minutes,
+)
+
+DEFAULT_POLICY_FILE = "default_policy.yaml"
+
+# Closed vocabularies come from features.vocab and the profiles, never retyped here.
+Jurisdiction = Literal[tuple(PROFILES)]  # type: ignore[valid-type]
+Intensity = Literal[CONTACT_INTENSITIES]  # type: ignore[valid-type]
+Offer = Literal[OUTPUT_OFFERS]  # type: ignore[valid-type]
+Channel = Literal[CONTACT_CHANNELS]  # type: ignore[valid-type]
+Forbearance = Literal[tuple(sorted(FORBEARANCE_OFFERS))]  # type: ignore[valid-type]
+#: The DPD stages, in escalation order.
+STAGES: tuple[str, ...] = ("early", "mid", "late")
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+Cap = Annotated[int, Field(ge=0)]
+
+
+class PolicyError(ValueError):
+    """A policy file that cannot be used; the message names the key and the fix."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ContactHours(_Frozen):
+    """Local clock hours in which contact is allowed, both ends included."""
+
+    start: str
+    end: str
+
+    @field_validator("start", "end")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        hhmm_to_minutes(value)
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ContactHours:
+        if hhmm_to_minutes(self.start) >= hhmm_to_minutes(self.end):
+            raise ValueError(f"start {self.start} must be before end {self.end}")
+        return self
+
+
+class Caps(_Frozen):
+    """Contact caps over the next 7 days."""
+
+    max_calls_7d: Cap
+    max_sms_7d: Cap
+
+
+class Tier(_Frozen):
+    """A rectangle of the willingness x ability square and what it gets.
+
+    Ranges are half-open ``[lo, hi)``, except that ``hi = 1.0`` includes 1.0.
+    """
+
+    name: str = Field(min_length=1)
+    p_willingness: tuple[Probability, Probability]
+    p_ability: tuple[Probability, Probability]
+    contact_intensity: Intensity
+    channels: tuple[Channel, ...]
+    max_calls_7d: Cap
+    max_sms_7d: Cap
+    offer: Offer
+
+    @field_validator("p_willingness", "p_ability")
+    @classmethod
+    def _range(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not value[0] < value[1]:
+            raise ValueError(f"range [{value[0]}, {value[1]}) must have lo < hi")
+        return value
+
+    @field_validator("channels")
+    @classmethod
+    def _unique_channels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"channels {list(value)} repeat a channel")
+        return value
+
+    @field_validator("offer")
+    @classmethod
+    def _real_offer(cls, value: str) -> str:
+        if value == "none":
+            raise ValueError(
+                "a tier must make an offer (at least reminder); 'none' is kept for suppressed accounts"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _none_means_none(self) -> Tier:
+        if self.contact_intensity == "none" and (self.max_calls_7d or self.max_sms_7d):
+            raise ValueError("contact_intensity none needs max_calls_7d and max_sms_7d of 0")
+        return self
+
+
+class DpdStage(_Frozen):
+    """A DPD stage: its range ``[lo, hi)`` (hi null = no upper end) and escalation."""
+
+    dpd: tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=1)] | None]
+    intensity_step: Annotated[int, Field(ge=0, le=3)] = 0
+    baseline_intensity: Intensity
+    offers: dict[str, Offer] = Field(default_factory=dict)
+
+    @field_validator("dpd")
+    @classmethod
+    def _range(cls, value: tuple[int, int | None]) -> tuple[int, int | None]:
+        if value[1] is not None and not value[0] < value[1]:
+            raise ValueError(f"range [{value[0]}, {value[1]}) must have lo < hi")
+        return value
+
+
+class DpdStages(_Frozen):
+    """The three DPD stages, contiguous from 0 days past due upwards."""
+
+    early: DpdStage
+    mid: DpdStage
+    late: DpdStage
+
+    @model_validator(mode="after")
+    def _contiguous(self) -> DpdStages:
+        if self.early.dpd[0] != 0:
+            raise ValueError("early.dpd must start at 0")
+        for a, b in (("early", "mid"), ("mid", "late")):
+            hi, lo = getattr(self, a).dpd[1], getattr(self, b).dpd[0]
+            if hi != lo:
+                raise ValueError(f"{a}.dpd must end where {b}.dpd starts ({hi} != {lo})")
+        if self.late.dpd[1] is not None:
+            raise ValueError("late.dpd must be open-ended: [lo, null]")
+        return self
+
+
+class SuppressedOverride(_Frozen):
+    """What a suppressed account gets (its contact is always none)."""
+
+    offer: Offer = "none"
+
+
+class HardshipOverride(_Frozen):
+    """What an account in hardship gets on top of its tier."""
+
+    offer: Forbearance = "installment_plan"
+    max_intensity: Intensity = "low"
+
+
+class Overrides(_Frozen):
+    """Overrides for special statuses."""
+
+    deceased: SuppressedOverride = SuppressedOverride()
+    bankruptcy: SuppressedOverride = SuppressedOverride()
+    dispute_open: SuppressedOverride = SuppressedOverride()
+    cease_communication: SuppressedOverride = SuppressedOverride()
+    do_not_contact: SuppressedOverride = SuppressedOverride()
+    hardship: HardshipOverride = HardshipOverride()
+
+
+class Policy(_Frozen):
+    """A validated collections policy (see ``docs/policy.md`` for each key)."""
+
+    version: str = Field(min_length=1)
+    jurisdiction: Jurisdiction
+    horizon_days: Annotated[int, Field(ge=1, le=365)] = 30
+    reject_limit: Probability = 0.01
+    materiality: Annotated[float, Field(ge=0.0)] = DEFAULT_MATERIALITY
+    control_share: Annotated[float, Field(ge=0.0, le=0.5)] = 0.05
+    control_seed: int = 0
+    control_offer: Offer = "reminder"
+    control_channels: tuple[Channel, ...] = ("sms", "email", "call")
+    low_ability_threshold: Probability = 0.3
+    fallback_installment_share: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5
+    contact_hours: ContactHours
+    intensity_caps: dict[Intensity, Caps]
+    tiers: tuple[Tier, ...] = Field(min_length=1)
+    dpd_stages: DpdStages
+    overrides: Overrides = Overrides()
+
+    @property
+    def profile(self) -> ComplianceProfile:
+        """Return the jurisdiction profile the policy names."""
+        return PROFILES[self.jurisdiction]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Policy:
+        _check_intensity_caps(self)
+        _check_tiling(self.tiers)
+        _check_stage_offers(self)
+        _check_profile(self)
+        return self
+
+
+def _check_intensity_caps(policy: Policy) -> None:
+    missing = [i for i in CONTACT_INTENSITIES if i not in policy.intensity_caps]
+    if missing:
+        raise ValueError(f"intensity_caps: give caps for every intensity, missing {missing}")
+    none = policy.intensity_caps["none"]
+    if none.max_calls_7d or none.max_sms_7d:
+        raise ValueError("intensity_caps.none: caps must be 0")
+    for lower, upper in zip(CONTACT_INTENSITIES, CONTACT_INTENSITIES[1:], strict=False):
+        a, b = policy.intensity_caps[lower], policy.intensity_caps[upper]
+        if a.max_calls_7d > b.max_calls_7d or a.max_sms_7d > b.max_sms_7d:
+            raise ValueError(f"intensity_caps.{upper}: caps must not be below those of {lower}")
+
+
+def _check_tiling(tiers: tuple[Tier, ...]) -> None:
+    """Refuse tiers that overlap or leave a gap in [0, 1] x [0, 1]."""
+    names = [t.name for t in tiers]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"tiers: names must be unique, repeated {dupes}")
+    # Every cell of the grid cut by all the tiers' edges must lie in exactly one tier.
+    w_edges = sorted({0.0, 1.0, *(e for t in tiers for e in t.p_willingness)})
+    a_edges = sorted({0.0, 1.0, *(e for t in tiers for e in t.p_ability)})
+    for w_lo, w_hi in zip(w_edges, w_edges[1:], strict=False):
+        for a_lo, a_hi in zip(a_edges, a_edges[1:], strict=False):
+            w, a = (w_lo + w_hi) / 2, (a_lo + a_hi) / 2
+            inside = [
+                i
+                for i, t in enumerate(tiers)
+                if t.p_willingness[0] <= w < t.p_willingness[1]
+                and t.p_ability[0] <= a < t.p_ability[1]
+            ]
+            cell = f"p_willingness [{w_lo:g}, {w_hi:g}) x p_ability [{a_lo:g}, {a_hi:g})"
+            if len(inside) > 1:
+                pair = " and ".join(f"tiers[{i}] ({tiers[i].name})" for i in inside[:2])
+                raise ValueError(
+                    f"tiers: p_willingness/p_ability ranges of {pair} overlap on {cell}"
+                )
+            if not inside:
+                raise ValueError(
+                    f"tiers: p_willingness/p_ability ranges leave a gap, no tier covers {cell}"
+                )
+
+
+def _check_stage_offers(policy: Policy) -> None:
+    names = {t.name for t in policy.tiers}
+    for stage in STAGES:
+        for tier_name in getattr(policy.dpd_stages, stage).offers:
+            if tier_name not in names:
+                raise ValueError(
+                    f"dpd_stages.{stage}.offers.{tier_name}: no tier is named {tier_name!r}"
+                )
+
+
+def _check_profile(policy: Policy) -> None:
+    """Refuse anything the jurisdiction profile does not allow."""
+    profile = policy.profile
+    where = f"the {profile.name} profile ({profile.reference})"
+    capped: list[tuple[str, int]] = []
+    for i, t in enumerate(policy.tiers):
+        capped.append((f"tiers[{i}] ({t.name}).max_calls_7d", t.max_calls_7d))
+    for name, caps in policy.intensity_caps.items():
+        capped.append((f"intensity_caps.{name}.max_calls_7d", caps.max_calls_7d))
+    legal = profile.planning_cap_7d
+    if legal is not None:
+        for key, value in capped:
+            if value > legal:
+                raise ValueError(
+                    f"{key} = {value} is above the legal cap of {legal} calls in "
+                    f"7 days of {where}; lower it"
+                )
+    if profile.max_sms_7d is not None:
+        sms = [
+            (f"tiers[{i}] ({t.name}).max_sms_7d", t.max_sms_7d) for i, t in enumerate(policy.tiers)
+        ]
+        sms += [
+            (f"intensity_caps.{n}.max_sms_7d", c.max_sms_7d)
+            for n, c in policy.intensity_caps.items()
+        ]
+        for key, value in sms:
+            if value > profile.max_sms_7d:
+                raise ValueError(
+                    f"{key} = {value} is above the legal cap of {profile.max_sms_7d} texts in "
+                    f"7 days of {where}; lower it"
+                )
+    lo, hi = profile.window_minutes
+    start, end = (
+        hhmm_to_minutes(policy.contact_hours.start),
+        hhmm_to_minutes(policy.contact_hours.end),
+    )
+    if start < lo or end > hi:
+        raise ValueError(
+            f"contact_hours {policy.contact_hours.start}-{policy.contact_hours.end} is wider than "
+            f"the lawful {profile.contact_start}-{profile.contact_end} local time of {where}; "
+            "narrow it"
+        )
+
+
+def _format_errors(error: ValidationError) -> str:
+    parts = []
+    for err in error.errors():
+        key = ""
+        for item in err["loc"]:
+            key += f"[{item}]" if isinstance(item, int) else (f".{item}" if key else str(item))
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check its spelling; docs/policy.md lists the keys)"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        parts.append(f"{key}: {msg}" if key else msg)
+    return "; ".join(parts)
+
+
+def _read_bytes(path: Path | None) -> tuple[bytes, str]:
+    if path is None:
+        resource = resources.files("pipeline").joinpath(DEFAULT_POLICY_FILE)
+        if not resource.is_file():
+            # "pipeline" resolved to a namespace package that shadows this one (a folder
+            # tests/pipeline on sys.path, under an editable install): read beside this module.
+            resource = Path(__file__).with_name(DEFAULT_POLICY_FILE)
+        return resource.read_bytes(), f"packaged {DEFAULT_POLICY_FILE}"
+    try:
+        return Path(path).read_bytes(), str(path)
+    except OSError as exc:
+        raise PolicyError(f"cannot read policy file {path}: {exc.strerror or exc}") from exc
+
+
+def parse_policy(data: object, source: str = "policy") -> Policy:
+    """Validate a mapping (a parsed policy YAML) into a :class:`Policy`.
+
+    Parameters
+    ----------
+    data : object
+        The parsed YAML document; must be a mapping.
+    source : str
+        Where it came from, for messages.
+
+    Returns
+    -------
+    Policy
+        The validated policy.
+
+    Raises
+    ------
+    PolicyError
+        If anything is wrong; the message names each offending key.
+    """
+    if not isinstance(data, dict):
+        raise PolicyError(f"invalid policy {source}: the file must be a YAML mapping of keys")
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        raise PolicyError(f"invalid policy {source}: {_format_errors(exc)}") from None
+
+
+def load_policy(path: Path | None = None) -> Policy:
+    """Read and validate a policy YAML file.
+
+    Parameters
+    ----------
+    path : pathlib.Path, optional
+        The policy file; None reads the packaged ``pipeline/default_policy.yaml``.
+
+    Returns
+    -------
+    Policy
+        The validated, frozen policy.
+
+    Raises
+    ------
+    PolicyError
+        If the file cannot be read or parsed, or breaks a rule; the message
+        names the key (e.g. ``tiers[1] (firm).max_calls_7d = 9 is above ...``).
+
+    Examples
+    --------
+    >>> load_policy().jurisdiction in {"us_reg_f", "cn_2025", "uk_conc"}
+    True
+    """
+    raw, source = _read_bytes(path)
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"invalid policy {source}: not valid YAML ({exc})") from None
+    return parse_policy(data, source)
+
+
+def policy_version(policy_path: Path | None = None) -> str:
+    """Return the policy's content hash: the first 12 hex digits of sha256 of the file.
+
+    Parameters
+    ----------
+    policy_path : pathlib.Path, optional
+        The policy file; None hashes the packaged default.
+
+    Returns
+    -------
+    str
+        12 lowercase hex digits; any change to the file's bytes changes it.
+
+    Examples
+    --------
+    >>> len(policy_version())
+    12
+    """
+    raw, _ = _read_bytes(policy_path)
+    return hashlib.sha256(raw).hexdigest()[:12]
+
+
+__all__ = [
+    "STAGES",
+    "Policy",
+    "PolicyError",
+    "Tier",
+    "load_policy",
+    "parse_policy",
+    "policy_version",
+]
