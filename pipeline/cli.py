@@ -108,6 +108,133 @@ def validate(
         raise typer.Exit(EXIT_DATA)
 
 
+def _load_or_exit(data: Path):
+    from pipeline.io import DataReadError
+    from pipeline.jobs import load_valid_tables
+
+    try:
+        result = load_valid_tables(data)
+    except DataReadError as exc:
+        raise _fail(EXIT_INPUT, str(exc)) from None
+    if not result.ok:
+        typer.echo(
+            f"warning: {len(result.rejected_accounts):,} accounts rejected by validation are "
+            "left out (run `propensity validate` for the report)",
+            err=True,
+        )
+    return result
+
+
+@app.command()
+def features(
+    data: DataOpt,
+    as_of: Annotated[str, typer.Option("--as-of", help="Date D (YYYY-MM-DD).")],
+    out: Annotated[Path, typer.Option("--out", help="Parquet file to write.")],
+) -> None:
+    """Build the features of every account overdue at D (events strictly before D)."""
+    from features.build import build_features
+    from pipeline.io import write_parquet
+
+    d = _parse_date(as_of, "--as-of")
+    tables = _load_or_exit(data).tables
+    t0 = time.perf_counter()
+    frame = build_features(tables, d)
+    typer.echo(
+        f"stage features rows_in={len(tables['accounts']):,} rows_out={len(frame):,} "
+        f"seconds={time.perf_counter() - t0:.2f}"
+    )
+    write_parquet(frame, out)
+    typer.echo(f"{len(frame):,} rows x {frame.shape[1]} columns -> {out}")
+
+
+@app.command("training-set")
+def training_set(
+    data: DataOpt,
+    date_from: Annotated[str, typer.Option("--from", help="First month end (YYYY-MM-DD).")],
+    date_to: Annotated[str, typer.Option("--to", help="Last month end (YYYY-MM-DD).")],
+    out: Annotated[Path, typer.Option("--out", help="Parquet file to write.")],
+    horizon: Annotated[int, typer.Option("--horizon", min=1, help="Label horizon in days.")] = 30,
+) -> None:
+    """Build month-end snapshots with features and labels; incomplete horizons are left out."""
+    from features.training_set import build_training_set
+    from pipeline.io import write_parquet
+
+    d1, d2 = _parse_date(date_from, "--from"), _parse_date(date_to, "--to")
+    if d2 < d1:
+        raise _fail(EXIT_INPUT, f"--to {date_to} is before --from {date_from}")
+    tables = _load_or_exit(data).tables
+    t0 = time.perf_counter()
+    frame = build_training_set(tables, d1, d2, horizon_days=horizon)
+    typer.echo(
+        f"stage training_set rows_in={len(tables['accounts']):,} rows_out={len(frame):,} "
+        f"seconds={time.perf_counter() - t0:.2f}"
+    )
+    if frame.empty:
+        raise _fail(
+            EXIT_DATA,
+            f"no snapshot between {date_from} and {date_to} has a complete {horizon}-day "
+            "horizon in the data; choose earlier dates",
+        )
+    write_parquet(frame, out)
+    rate = frame["paid_any"].mean()
+    typer.echo(f"{len(frame):,} rows (paid_any rate {rate:.3f}) -> {out}")
+
+
+@app.command()
+def score(
+    data: DataOpt,
+    as_of: Annotated[str, typer.Option("--as-of", help="Scoring date D (YYYY-MM-DD).")],
+    out: Annotated[Path, typer.Option("--out", help="Output root; writes <out>/as_of=D/.")],
+    model_uri: Annotated[
+        str | None,
+        typer.Option("--model-uri", help="MLflow model URI (default: the champion)."),
+    ] = None,
+    policy: Annotated[
+        Path | None, typer.Option("--policy", help="Policy YAML (default: the packaged one).")
+    ] = None,
+    wait: Annotated[
+        float, typer.Option("--wait", help="Seconds to wait for a run of the same date.")
+    ] = 0.0,
+    no_mlflow: Annotated[
+        bool, typer.Option("--no-mlflow", help="Do not log the monitoring run.")
+    ] = False,
+) -> None:
+    """Score every account overdue at D and publish scores, rejects and a manifest."""
+    from models.tracking import ModelNotFoundError
+    from pipeline.io import DataReadError
+    from pipeline.policy import PolicyError
+    from pipeline.publish import RunLockedError
+    from pipeline.score import RejectLimitError, run_scoring
+
+    d = _parse_date(as_of, "--as-of")
+    try:
+        outcome = run_scoring(
+            data, d, out, model_uri=model_uri, policy_path=policy, wait_seconds=wait,
+            log_to_mlflow=not no_mlflow,
+        )
+    except DataReadError as exc:
+        raise _fail(EXIT_INPUT, f"{exc}; fix the input table and rerun") from None
+    except PolicyError as exc:
+        raise _fail(EXIT_INPUT, f"invalid policy: {exc}") from None
+    except RunLockedError as exc:
+        raise _fail(EXIT_INPUT, str(exc)) from None
+    except RejectLimitError as exc:
+        raise _fail(EXIT_DATA, str(exc)) from None
+    except ModelNotFoundError as exc:
+        raise _fail(
+            EXIT_MODEL,
+            f"{exc}; train and promote a model (propensity train, propensity promote) "
+            "or pass --model-uri",
+        ) from None
+    m = outcome.manifest
+    c = m["counts"]
+    typer.echo(
+        f"published {outcome.output_dir}: {c['scored']:,} scored, {c['rejected']:,} rejected, "
+        f"{c['out_of_scope']:,} out of scope (of {c['input_accounts']:,} accounts)"
+    )
+    typer.echo("accounts per tier: " + ", ".join(f"{k} {v:,}" for k, v in m["outputs"]["per_tier"].items()))
+
+
 def main() -> None:  # pragma: no cover - console entry for ``python -m pipeline.cli``
     """Run the command line."""
     app()

@@ -1,0 +1,404 @@
+"""Turn the contract's tables into integer-coded, sorted numpy arrays, once.
+
+Every computation in :mod:`features` works on these arrays: ``account_id`` is
+factorised to an integer code (the row number in ``accounts``) once, event
+tables are sorted by (account, time) once, and the per-account running sums
+(cumulative amount due, cumulative amount paid) are computed once. Running sums
+only ever look backwards in time, so computing them over the whole history and
+then keeping the rows before an as-of date D gives exactly the sums a ledger
+built at D would see: the preparation is shared by every as-of date of a
+training set without leaking anything from after D.
+
+Times are int64 nanoseconds since the epoch, UTC (tz-naive dates are read as
+UTC midnights), so comparisons are exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+import numpy as np
+import pandas as pd
+
+from features import vocab
+
+#: One day in nanoseconds.
+DAY_NS: int = 86_400 * 10**9
+#: Amounts closer than this are equal (float sums of cents are never exact).
+AMOUNT_TOL: float = 1e-6
+_NAT: int = np.iinfo(np.int64).min
+
+
+def as_of_timestamp(as_of: object) -> pd.Timestamp:
+    """Return ``as_of`` as a tz-naive midnight :class:`pandas.Timestamp`.
+
+    Parameters
+    ----------
+    as_of : str, date or pandas.Timestamp
+        The as-of date D.
+
+    Returns
+    -------
+    pandas.Timestamp
+        D at midnight, tz-naive.
+
+    Raises
+    ------
+    ValueError
+        When ``as_of`` is missing, carries a time zone or a time of day.
+
+    Examples
+    --------
+    >>> as_of_timestamp("2024-01-31")
+    Timestamp('2024-01-31 00:00:00')
+    """
+    ts = pd.Timestamp(as_of)
+    if ts is pd.NaT:
+        raise ValueError("as_of is missing: pass a date such as 2024-01-31")
+    if ts.tzinfo is not None:
+        raise ValueError(f"as_of must be a tz-naive date, got {ts}: pass e.g. {ts.date()}")
+    if ts != ts.normalize():
+        raise ValueError(f"as_of must be a date at midnight, got {ts}: pass {ts.date()}")
+    return ts.as_unit("ns")
+
+
+def to_ns(values: pd.Series | pd.Index | np.ndarray) -> np.ndarray:
+    """Return timestamps or dates as int64 nanoseconds since the epoch in UTC.
+
+    Tz-aware values are converted to UTC; tz-naive values (dates) are read as
+    UTC. Missing values become ``numpy.iinfo(int64).min``.
+
+    Parameters
+    ----------
+    values : Series, Index or array of datetimes
+        The column to convert.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 nanoseconds.
+
+    Examples
+    --------
+    >>> to_ns(pd.Series(pd.to_datetime(["1970-01-02"], utc=True))).tolist()
+    [86400000000000]
+    """
+    s = pd.Series(values, copy=False)
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        s = s.dt.tz_convert("UTC").dt.tz_localize(None)
+    elif not pd.api.types.is_datetime64_dtype(s.dtype):
+        s = pd.to_datetime(s, utc=True).dt.tz_localize(None)
+    return s.to_numpy(dtype="datetime64[ns]").view(np.int64)
+
+
+def group_bounds(sorted_codes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the first and one-past-last row of each account in rows sorted by code.
+
+    Parameters
+    ----------
+    sorted_codes : numpy.ndarray
+        Account codes in non-decreasing order.
+    n : int
+        Number of accounts.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``starts`` and ``ends``, int64 of length ``n``; empty groups have ``starts == ends``.
+
+    Examples
+    --------
+    >>> [a.tolist() for a in group_bounds(np.array([0, 0, 2]), 3)]
+    [[0, 2, 2], [2, 2, 3]]
+    """
+    ids = np.arange(n, dtype=sorted_codes.dtype if sorted_codes.size else np.int64)
+    starts = np.searchsorted(sorted_codes, ids, side="left").astype(np.int64)
+    ends = np.searchsorted(sorted_codes, ids, side="right").astype(np.int64)
+    return starts, ends
+
+
+def segmented_searchsorted(
+    values: np.ndarray, lo: np.ndarray, hi: np.ndarray, queries: np.ndarray, side: str = "left"
+) -> np.ndarray:
+    """Binary-search each query inside its own sorted slice ``values[lo:hi]``.
+
+    A vectorised bisection: each step halves every query's slice at once, so
+    the number of steps is log2 of the largest slice (a handful), never the
+    number of accounts.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Values sorted within each slice.
+    lo, hi : numpy.ndarray
+        Slice bounds per query (``hi`` exclusive).
+    queries : numpy.ndarray
+        One value per query.
+    side : {"left", "right"}
+        "left": first index whose value is >= the query; "right": first index
+        whose value is > the query. ``hi`` when there is none.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 positions into ``values``.
+
+    Examples
+    --------
+    >>> v = np.array([1.0, 3.0, 5.0, 2.0, 4.0])
+    >>> segmented_searchsorted(v, np.array([0, 3]), np.array([3, 5]), np.array([3.0, 3.0])).tolist()
+    [1, 4]
+    """
+    lo = np.asarray(lo, dtype=np.int64).copy()
+    hi = np.asarray(hi, dtype=np.int64).copy()
+    active = np.flatnonzero(lo < hi)
+    while active.size:
+        a_lo = lo[active]
+        a_hi = hi[active]
+        mid = (a_lo + a_hi) >> 1
+        if side == "left":
+            go_right = values[mid] < queries[active]
+        else:
+            go_right = values[mid] <= queries[active]
+        a_lo = np.where(go_right, mid + 1, a_lo)
+        a_hi = np.where(go_right, a_hi, mid)
+        lo[active] = a_lo
+        hi[active] = a_hi
+        active = active[a_lo < a_hi]
+    return lo
+
+
+def grouped_cumsum(sorted_codes: np.ndarray, amounts: np.ndarray) -> np.ndarray:
+    """Running sum of ``amounts`` restarting at each account (rows sorted by code).
+
+    Computed per group (not as a global running sum minus an offset) so that
+    the float error stays that of one account's sums.
+
+    Examples
+    --------
+    >>> grouped_cumsum(np.array([0, 0, 1]), np.array([1.0, 2.0, 5.0])).tolist()
+    [1.0, 3.0, 5.0]
+    """
+    if amounts.size == 0:
+        return amounts.astype(np.float64)
+    return (
+        pd.Series(amounts, copy=False)
+        .groupby(sorted_codes, sort=False)
+        .cumsum()
+        .to_numpy(dtype=np.float64)
+    )
+
+
+def _sort_order(code: np.ndarray, time: np.ndarray, tie: np.ndarray) -> np.ndarray | None:
+    """Return the order sorting rows by (code, time, tie), or None when already sorted.
+
+    The tie-breaker makes the order, hence every result, independent of the
+    order of the input rows (e.g. which of two simultaneous payments is "the last").
+    """
+    if code.size < 2:
+        return None
+    dc = np.diff(code)
+    dt = np.diff(time)
+    same = (dc == 0) & (dt == 0)
+    if bool(np.all((dc > 0) | ((dc == 0) & (dt > 0)) | (same & (tie[1:] >= tie[:-1])))):
+        return None
+    return np.lexsort((tie, time, code))
+
+
+def _codes(index: pd.Index, column: pd.Series) -> np.ndarray:
+    """Integer code of each row's account (-1 for an account not in ``index``)."""
+    return index.get_indexer(column).astype(np.int32 if len(index) < 2**31 else np.int64)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The input tables as integer-coded numpy arrays sorted by (account, time).
+
+    Account-level arrays have one entry per account (code = position);
+    event arrays are sorted by account code, then time. ``inst_cum`` and
+    ``pay_cum`` are each account's running sums. ``has_offers`` is False when
+    no offers table was given (the offer features are then null).
+    """
+
+    account_ids: np.ndarray
+    opened_ns: np.ndarray
+    product: np.ndarray
+    principal: np.ndarray
+    monthly_income: np.ndarray
+    age: np.ndarray
+    inst_code: np.ndarray
+    inst_no: np.ndarray
+    inst_due: np.ndarray
+    inst_amount: np.ndarray
+    inst_cum: np.ndarray
+    pay_code: np.ndarray
+    pay_ns: np.ndarray
+    pay_amount: np.ndarray
+    pay_cum: np.ndarray
+    con_code: np.ndarray
+    con_ns: np.ndarray
+    con_channel: np.ndarray
+    con_outbound: np.ndarray
+    con_inbound: np.ndarray
+    con_outcome: np.ndarray
+    prom_code: np.ndarray
+    prom_ns: np.ndarray
+    prom_amount: np.ndarray
+    prom_date: np.ndarray
+    has_offers: bool
+    off_code: np.ndarray
+    off_ns: np.ndarray
+    off_accepted: np.ndarray
+
+    @property
+    def n(self) -> int:
+        """Number of accounts."""
+        return int(self.account_ids.size)
+
+    def take(self, keep: np.ndarray) -> Prepared:
+        """Return the arrays of the accounts where ``keep`` is True, recoded 0..k-1.
+
+        Used to process a portfolio in partitions; the running sums stay valid
+        because they never cross accounts.
+        """
+        keep = np.asarray(keep, dtype=bool)
+        new_code = np.cumsum(keep) - 1
+        out: dict[str, object] = {}
+        for prefix in ("inst", "pay", "con", "prom", "off"):
+            code = getattr(self, f"{prefix}_code")
+            rows = keep[code] if code.size else np.zeros(0, dtype=bool)
+            for f in fields(self):
+                if f.name.startswith(prefix + "_"):
+                    out[f.name] = getattr(self, f.name)[rows]
+            out[f"{prefix}_code"] = new_code[code[rows]].astype(code.dtype)
+        for name in ("account_ids", "opened_ns", "product", "principal", "monthly_income", "age"):
+            out[name] = getattr(self, name)[keep]
+        return replace(self, **out)
+
+
+def _optional_float(accounts: pd.DataFrame, column: str) -> np.ndarray:
+    """An optional numeric accounts column as float64, all NaN when absent."""
+    if column not in accounts.columns:
+        return np.full(len(accounts), np.nan)
+    return pd.to_numeric(accounts[column], errors="coerce").to_numpy(dtype=np.float64)
+
+
+def prepare_tables(tables: dict[str, pd.DataFrame]) -> Prepared:
+    """Factorise, clean and sort the contract's tables for the feature code.
+
+    Rows whose ``account_id`` is not in ``accounts``, event rows without a
+    time and installments or payments whose amount is not positive are
+    dropped (validation reports them; features never guess).
+
+    Parameters
+    ----------
+    tables : dict of str to DataFrame
+        ``accounts``, ``installments``, ``payments`` and ``contacts`` in the
+        contract's columns and canonical dtypes; ``offers`` optional.
+
+    Returns
+    -------
+    Prepared
+        The arrays every feature is computed from.
+
+    Raises
+    ------
+    KeyError
+        When a required table or column is missing.
+    ValueError
+        When ``accounts.account_id`` is not unique.
+    """
+    for name in ("accounts", "installments", "payments", "contacts"):
+        if name not in tables or tables[name] is None:
+            raise KeyError(f"table '{name}' is required to build features; got {sorted(tables)}")
+    accounts = tables["accounts"]
+    index = pd.Index(accounts["account_id"].to_numpy(dtype=object))
+    if not index.is_unique:
+        dup = index[index.duplicated()][:3].tolist()
+        raise ValueError(f"accounts.account_id must be unique: duplicates e.g. {dup}")
+    product = pd.Categorical(accounts["product"], categories=vocab.PRODUCTS).codes.astype(np.int8)
+
+    inst = tables["installments"]
+    code = _codes(index, inst["account_id"])
+    due = to_ns(inst["due_date"])
+    amount = inst["amount_due"].to_numpy(dtype=np.float64)
+    inst_no = inst["installment_no"].to_numpy(dtype=np.int64).astype(np.int32)
+    # Non-positive amounts break the contract (validation rejects them); they
+    # are dropped here so that running sums stay increasing.
+    ok = (code >= 0) & (due != _NAT) & (amount > 0)
+    code, due, amount, inst_no = code[ok], due[ok], amount[ok], inst_no[ok]
+    # The contract orders installments by due date; installment_no breaks ties.
+    order = _sort_order(code, due, inst_no)
+    if order is not None:
+        code, due, amount, inst_no = code[order], due[order], amount[order], inst_no[order]
+    inst_cum = grouped_cumsum(code, amount)
+
+    pay = tables["payments"]
+    p_code = _codes(index, pay["account_id"])
+    p_ns = to_ns(pay["paid_at"])
+    p_amount = pay["amount"].to_numpy(dtype=np.float64)
+    ok = (p_code >= 0) & (p_ns != _NAT) & (p_amount > 0)
+    p_code, p_ns, p_amount = p_code[ok], p_ns[ok], p_amount[ok]
+    order = _sort_order(p_code, p_ns, p_amount)
+    if order is not None:
+        p_code, p_ns, p_amount = p_code[order], p_ns[order], p_amount[order]
+    pay_cum = grouped_cumsum(p_code, p_amount)
+
+    con = tables["contacts"]
+    c_code = _codes(index, con["account_id"])
+    c_ns = to_ns(con["contact_at"])
+    channel = pd.Categorical(con["channel"], categories=vocab.CONTACT_CHANNELS).codes
+    direction = pd.Categorical(con["direction"], categories=vocab.DIRECTIONS).codes
+    outbound = direction == vocab.DIRECTIONS.index("outbound")
+    inbound = direction == vocab.DIRECTIONS.index("inbound")
+    outcome = pd.Categorical(con["outcome"], categories=vocab.OUTCOMES).codes
+    ok = (c_code >= 0) & (c_ns != _NAT)
+    promise = ok & (outcome == vocab.OUTCOMES.index("promise_to_pay"))
+    prom_amount = con["promised_amount"].to_numpy(dtype=np.float64)[promise]
+    prom_date = to_ns(con["promised_date"])[promise]
+    valid = np.isfinite(prom_amount) & (prom_date != _NAT)
+
+    offers = tables.get("offers")
+    has_offers = offers is not None
+    if has_offers:
+        o_code = _codes(index, offers["account_id"])
+        o_ns = to_ns(offers["offered_at"])
+        o_acc = offers["accepted"].fillna(False).to_numpy(dtype=bool)
+        ok_o = (o_code >= 0) & (o_ns != _NAT)
+        o_code, o_ns, o_acc = o_code[ok_o], o_ns[ok_o], o_acc[ok_o]
+    else:
+        o_code = np.zeros(0, dtype=np.int32)
+        o_ns = np.zeros(0, dtype=np.int64)
+        o_acc = np.zeros(0, dtype=bool)
+
+    return Prepared(
+        account_ids=index.to_numpy(dtype=object),
+        opened_ns=to_ns(accounts["opened_date"]),
+        product=product,
+        principal=accounts["principal"].to_numpy(dtype=np.float64),
+        monthly_income=_optional_float(accounts, "monthly_income"),
+        age=_optional_float(accounts, "age"),
+        inst_code=code,
+        inst_no=inst_no,
+        inst_due=due,
+        inst_amount=amount,
+        inst_cum=inst_cum,
+        pay_code=p_code,
+        pay_ns=p_ns,
+        pay_amount=p_amount,
+        pay_cum=pay_cum,
+        con_code=c_code[ok],
+        con_ns=c_ns[ok],
+        con_channel=channel[ok].astype(np.int8),
+        con_outbound=outbound[ok],
+        con_inbound=inbound[ok],
+        con_outcome=outcome[ok].astype(np.int8),
+        prom_code=c_code[promise][valid],
+        prom_ns=c_ns[promise][valid],
+        prom_amount=prom_amount[valid],
+        prom_date=prom_date[valid],
+        has_offers=has_offers,
+        off_code=o_code,
+        off_ns=o_ns,
+        off_accepted=o_acc,
+    )
