@@ -1,0 +1,335 @@
+"""The two LightGBM heads and their calibrators.
+
+* willingness: ``paid_any`` on every overdue snapshot ("will this debtor pay?");
+* ability: full coverage (``coverage >= threshold``) on the snapshots that
+  paid ("can a paying debtor cover the whole arrears?").
+
+Each head is a LightGBM binary booster with the spec's monotone constraints
+and fixed category lists, early-stopped on the validation months, then
+calibrated on the same months by an isotonic or Platt step saved as plain
+numbers (JSON), so a reviewer can read the mapping from score to probability.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+
+from models.config import LightGBMConfig
+from models.spec import FeatureSpec
+
+log = logging.getLogger(__name__)
+
+HEADS: tuple[str, ...] = ("willingness", "ability")
+#: Calibrated probabilities are kept inside [PROB_CLIP, 1 - PROB_CLIP]: an
+#: isotonic step can reach exactly 0 or 1, which no debtor deserves.
+PROB_CLIP: float = 1e-6
+
+
+def design_matrix(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+    """Return the feature matrix the boosters see: spec columns, order and categories.
+
+    Numeric columns become float64; categorical columns become pandas
+    Categorical with the spec's fixed category list, so LightGBM's integer
+    codes are the same at training and scoring. A value outside the list
+    becomes missing (and is logged).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Holds at least the spec's columns (other columns are ignored).
+    spec : FeatureSpec
+
+    Returns
+    -------
+    DataFrame
+        Same index as ``frame``, columns exactly ``spec.columns``.
+
+    Raises
+    ------
+    KeyError
+        When a spec column is missing; the message lists them.
+
+    Examples
+    --------
+    >>> spec = FeatureSpec(columns=("dpd", "product"), categorical={"product": ("a", "b")})
+    >>> X = design_matrix(pd.DataFrame({"product": ["b", "z"], "dpd": [3, 40]}), spec)
+    >>> X["product"].cat.codes.tolist(), X["dpd"].dtype.name
+    ([1, -1], 'float64')
+    """
+    missing = [c for c in spec.columns if c not in frame.columns]
+    if missing:
+        raise KeyError(
+            f"feature frame lacks {len(missing)} model column(s): {missing[:10]}; "
+            f"the model expects the columns of feature code {spec.code_version}"
+        )
+    out = {}
+    for col in spec.columns:
+        values = frame[col]
+        if col in spec.categorical:
+            cats = list(spec.categorical[col])
+            if (
+                isinstance(values.dtype, pd.CategoricalDtype)
+                and list(values.cat.categories) == cats
+            ):
+                out[col] = values
+                continue
+            as_obj = values.astype(object).where(values.notna(), None)
+            cat = pd.Categorical(as_obj, categories=cats)
+            unknown = int(((cat.codes == -1) & values.notna().to_numpy()).sum())
+            if unknown:
+                log.warning(
+                    "%s: %d value(s) outside the fixed categories, set missing", col, unknown
+                )
+            out[col] = pd.Series(cat, index=frame.index)
+        else:
+            out[col] = pd.to_numeric(values, errors="raise").astype("float64")
+    return pd.DataFrame(out, index=frame.index)
+
+
+@dataclass(frozen=True)
+class Calibrator:
+    """A monotone map from a booster's raw probability to a calibrated one.
+
+    ``isotonic``: piecewise-linear interpolation through the knots
+    ``x`` -> ``y`` of a centred isotonic regression (flat beyond the ends). ``platt``:
+    ``sigmoid(a * logit(raw) + b)``. ``identity``: no change.
+    """
+
+    method: str
+    x: tuple[float, ...] = ()
+    y: tuple[float, ...] = ()
+    a: float = 1.0
+    b: float = 0.0
+
+    def transform(self, raw: np.ndarray) -> np.ndarray:
+        """Return calibrated probabilities for raw booster probabilities.
+
+        Examples
+        --------
+        >>> Calibrator("isotonic", x=(0.2, 0.6), y=(0.1, 0.5)).transform(np.array([0.0, 0.4, 1.0]))
+        array([0.1, 0.3, 0.5])
+        """
+        raw = np.asarray(raw, dtype="float64")
+        if self.method == "isotonic":
+            out = np.interp(raw, np.asarray(self.x), np.asarray(self.y))
+        elif self.method == "platt":
+            z = _logit(raw)
+            out = 1.0 / (1.0 + np.exp(-(self.a * z + self.b)))
+        elif self.method == "identity":
+            out = raw
+        else:
+            raise ValueError(f"unknown calibration method {self.method!r}")
+        return np.clip(out, PROB_CLIP, 1.0 - PROB_CLIP)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the calibrator as JSON-ready numbers."""
+        if self.method == "isotonic":
+            return {"method": "isotonic", "x": list(self.x), "y": list(self.y)}
+        if self.method == "platt":
+            return {"method": "platt", "a": self.a, "b": self.b}
+        return {"method": self.method}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Calibrator:
+        """Rebuild a calibrator from :meth:`to_dict` output."""
+        return cls(
+            method=data["method"],
+            x=tuple(float(v) for v in data.get("x", ())),
+            y=tuple(float(v) for v in data.get("y", ())),
+            a=float(data.get("a", 1.0)),
+            b=float(data.get("b", 0.0)),
+        )
+
+
+def fit_calibrator(raw: np.ndarray, y: np.ndarray, method: str = "isotonic") -> Calibrator:
+    """Fit an isotonic or Platt calibrator of raw probabilities on held-out labels.
+
+    Parameters
+    ----------
+    raw : ndarray
+        The booster's raw probabilities on the validation months.
+    y : ndarray
+        0/1 labels of the same rows.
+    method : {"isotonic", "platt"}
+
+    Returns
+    -------
+    Calibrator
+    """
+    raw = np.asarray(raw, dtype="float64")
+    y = np.asarray(y, dtype="float64")
+    if len(np.unique(y)) < 2:
+        log.warning("calibration set has one class only: calibration left as identity")
+        return Calibrator("identity")
+    if method == "isotonic":
+        x, fitted = _centered_isotonic(raw, y)
+        return Calibrator("isotonic", x=tuple(map(float, x)), y=tuple(map(float, fitted)))
+    if method == "platt":
+        lr = LogisticRegression(C=1e6, max_iter=1000).fit(_logit(raw).reshape(-1, 1), y)
+        return Calibrator("platt", a=float(lr.coef_[0, 0]), b=float(lr.intercept_[0]))
+    raise ValueError(f"unknown calibration method {method!r}: expected 'isotonic' or 'platt'")
+
+
+def _centered_isotonic(raw: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fit isotonic regression and return its knots at the centre of each constant block.
+
+    Plain isotonic regression is a step function: every row of a block gets
+    the same probability, so ranking ties appear and the AUC drops a little.
+    Interpolating linearly between block centres (centred isotonic
+    regression) keeps the fitted level of every block, stays monotone, and
+    is strictly increasing between the outer centres, so the calibrated
+    score ranks rows exactly as the booster does. Below the first and above
+    the last centre the map is flat.
+    """
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(raw, y)
+    xs = np.sort(raw, kind="stable")
+    fitted = iso.predict(xs)
+    starts = np.r_[0, np.flatnonzero(np.diff(fitted) != 0) + 1]
+    counts = np.diff(np.r_[starts, xs.size])
+    centres = np.add.reduceat(xs, starts) / counts
+    levels = fitted[starts]
+    knots_x = np.r_[xs[0], centres, xs[-1]]
+    knots_y = np.r_[levels[0], levels, levels[-1]]
+    knots_x, first = np.unique(knots_x, return_index=True)
+    return knots_x, knots_y[first]
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-12, 1 - 1e-12)
+    return np.log(p) - np.log1p(-p)
+
+
+@dataclass
+class TrainedHead:
+    """One fitted head: its booster, calibrator and training figures."""
+
+    name: str
+    booster: lgb.Booster
+    calibrator: Calibrator
+    best_iteration: int
+    evals: dict[str, list[float]] = field(default_factory=dict)
+
+    def predict_raw(self, X: pd.DataFrame, num_threads: int | None = None) -> np.ndarray:
+        """Return the booster's uncalibrated probabilities."""
+        kwargs = {"num_threads": num_threads} if num_threads else {}
+        return self.booster.predict(X, **kwargs)
+
+    def predict(self, X: pd.DataFrame, num_threads: int | None = None) -> np.ndarray:
+        """Return calibrated probabilities."""
+        return self.calibrator.transform(self.predict_raw(X, num_threads))
+
+
+def fit_booster(
+    X_train: pd.DataFrame,
+    y_train: np.ndarray,
+    X_val: pd.DataFrame,
+    y_val: np.ndarray,
+    params: LightGBMConfig,
+    spec: FeatureSpec,
+    head: str,
+) -> tuple[lgb.Booster, int, dict[str, list[float]]]:
+    """Train one LightGBM binary booster with early stopping on validation.
+
+    The returned booster is rebuilt from its own text truncated at the best
+    iteration, so the in-memory model is exactly what ``save_model`` writes.
+
+    Returns
+    -------
+    booster : lightgbm.Booster
+    best_iteration : int
+    evals : dict
+        Validation log loss per round (``{"validation": [...]}``).
+    """
+    booster_params = params.booster_params()
+    booster_params["monotone_constraints"] = spec.monotone_vector(head)
+    categorical = [c for c in spec.columns if c in spec.categorical]
+    dtrain = lgb.Dataset(
+        X_train,
+        label=np.asarray(y_train, dtype="float64"),
+        categorical_feature=categorical or "auto",
+        free_raw_data=True,
+    )
+    dval = lgb.Dataset(
+        X_val,
+        label=np.asarray(y_val, dtype="float64"),
+        reference=dtrain,
+        categorical_feature=categorical or "auto",
+    )
+    record: dict[str, Any] = {}
+    booster = lgb.train(
+        booster_params,
+        dtrain,
+        num_boost_round=params.n_estimators,
+        valid_sets=[dval],
+        valid_names=["validation"],
+        callbacks=[
+            lgb.early_stopping(params.early_stopping_rounds, first_metric_only=True, verbose=False),
+            lgb.record_evaluation(record),
+        ],
+    )
+    best = int(booster.best_iteration) or booster.current_iteration()
+    text = booster.model_to_string(num_iteration=best)
+    evals = {"validation": [float(v) for v in record["validation"]["binary_logloss"]]}
+    return lgb.Booster(model_str=text), best, evals
+
+
+def train_head(
+    name: str,
+    X_train: pd.DataFrame,
+    y_train: np.ndarray,
+    X_val: pd.DataFrame,
+    y_val: np.ndarray,
+    params: LightGBMConfig,
+    spec: FeatureSpec,
+    calibration: str = "isotonic",
+) -> TrainedHead:
+    """Train and calibrate one head (booster on train, early stopping and calibration on validation).
+
+    Parameters
+    ----------
+    name : {"willingness", "ability"}
+        The head, which picks its monotone constraints from the spec.
+    X_train, X_val : DataFrame
+        Design matrices (:func:`design_matrix`).
+    y_train, y_val : ndarray
+        0/1 targets.
+    params : LightGBMConfig
+    spec : FeatureSpec
+    calibration : {"isotonic", "platt"}
+
+    Returns
+    -------
+    TrainedHead
+    """
+    for split, y in (("train", y_train), ("validation", y_val)):
+        classes = np.unique(np.asarray(y))
+        if len(classes) < 2:
+            raise ValueError(
+                f"{name} head: the {split} rows have one class only ({classes.tolist()}); "
+                f"widen the training window"
+            )
+    booster, best, evals = fit_booster(X_train, y_train, X_val, y_val, params, spec, name)
+    raw_val = booster.predict(X_val, num_threads=params.num_threads)
+    calibrator = fit_calibrator(raw_val, np.asarray(y_val), calibration)
+    return TrainedHead(
+        name=name, booster=booster, calibrator=calibrator, best_iteration=best, evals=evals
+    )
+
+
+def ability_target(coverage: pd.Series | np.ndarray, threshold: float = 0.999) -> np.ndarray:
+    """Return the ability head's 0/1 target: full coverage of the arrears.
+
+    Examples
+    --------
+    >>> ability_target(np.array([1.0, 0.9995, 0.5]), 0.999).tolist()
+    [1, 1, 0]
+    """
+    return (np.asarray(coverage, dtype="float64") >= threshold).astype("int64")

@@ -1,0 +1,665 @@
+"""MLflow tracking and registry: the only module of ``models`` that imports MLflow.
+
+Where things go
+---------------
+* Tracking URI: the ``MLFLOW_TRACKING_URI`` environment variable, else
+  ``sqlite:///mlflow.db`` in the working folder. Read at each call, never at
+  import.
+* Artifacts: for a SQLite store, under ``mlartifacts/`` beside the database
+  file (set as the experiment's artifact location when the experiment is
+  created); a tracking server decides for itself.
+* Registered model ``repayment-propensity``: aliases ``challenger`` (set by
+  every training run) and ``champion`` (moved only by :func:`promote`).
+
+Concurrency
+-----------
+SQLite allows one writer at a time. Every write here (a training run's
+logging, a promotion) holds a file lock next to the database
+(``mlflow.db.lock``), so a nightly scoring job and a notebook training at
+once take turns instead of interleaving, and each registry call is retried
+with back-off when SQLite still answers ``database is locked``. Other jobs
+that write to the same store should use :func:`tracking_lock` too. When
+several machines or many concurrent writers share the registry, move to a
+tracking server backed by PostgreSQL (``mlflow server
+--backend-store-uri postgresql://...``) and point ``MLFLOW_TRACKING_URI`` at
+it; nothing else changes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import mlflow
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+from filelock import FileLock
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+
+from models.config import TrainingConfig, load_config
+from models.gate import PromotionDecision, evaluate_gate
+from models.propensity_model import PropensityModel
+from models.training import KEY_COLUMNS, LABEL_COLUMNS, TrainingResult, fingerprint
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "repayment-propensity"
+DEFAULT_EXPERIMENT = "repayment-propensity"
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+CHALLENGER = "challenger"
+CHAMPION = "champion"
+LOCK_TIMEOUT_S = 900.0
+RETRY_DELAYS_S: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+
+SCORING_EXPERIMENT = "repayment-propensity-scoring"
+_MISSING_CODES = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND")
+
+T = TypeVar("T")
+
+
+class ModelNotFoundError(LookupError):
+    """No model at the given URI (no such registered model, alias, version or run)."""
+
+
+# ------------------------------------------------------------ where and how
+
+
+def tracking_uri() -> str:
+    """Return the tracking URI: ``MLFLOW_TRACKING_URI`` or ``sqlite:///mlflow.db``."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """Return the database file of a ``sqlite:///`` URI (None for other stores).
+
+    Examples
+    --------
+    >>> sqlite_path("sqlite:///mlflow.db"), sqlite_path("http://host:5000")
+    (PosixPath('mlflow.db'), None)
+    """
+    prefix = "sqlite:///"
+    if not uri.startswith(prefix):
+        return None
+    return Path(uri[len(prefix) :].split("?", 1)[0])
+
+
+def artifact_location(uri: str) -> str | None:
+    """Return the artifact root for new experiments: ``mlartifacts/`` beside a SQLite file."""
+    db = sqlite_path(uri)
+    if db is None:
+        return None
+    return (db.resolve().parent / "mlartifacts").as_uri()
+
+
+@contextlib.contextmanager
+def tracking_lock(uri: str | None = None, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Hold the store's write lock (a file lock next to a SQLite database; no-op otherwise).
+
+    Parameters
+    ----------
+    uri : str, optional
+        Tracking URI (default :func:`tracking_uri`).
+    timeout : float
+        Seconds to wait for another writer before failing with a clear error.
+    """
+    db = sqlite_path(uri or tracking_uri())
+    if db is None:
+        yield
+        return
+    db.resolve().parent.mkdir(parents=True, exist_ok=True)
+    lock_path = db.resolve().with_name(db.name + ".lock")
+    lock = FileLock(str(lock_path), timeout=timeout)
+    try:
+        lock.acquire()
+    except TimeoutError as exc:
+        raise TimeoutError(
+            f"another job has held the MLflow store lock {lock_path} for over {timeout:.0f}s; "
+            f"wait for it to finish, or remove the lock file if no job is running"
+        ) from exc
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def with_retry(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call ``fn`` and retry with back-off while SQLite answers ``database is locked``."""
+    for delay in (*RETRY_DELAYS_S, None):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            if delay is None or not _is_locked(exc):
+                raise
+            log.warning("MLflow store busy (database is locked); retrying in %.1fs", delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def _is_locked(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if "database is locked" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def client(uri: str | None = None) -> MlflowClient:
+    """Point MLflow at the tracking URI (now, not at import) and return a client."""
+    uri = uri or tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def ensure_experiment(name: str, uri: str | None = None) -> str:
+    """Return the id of experiment ``name``, creating it with the artifact root if needed."""
+    uri = uri or tracking_uri()
+    mlc = client(uri)
+    existing = with_retry(mlc.get_experiment_by_name, name)
+    if existing is not None:
+        return existing.experiment_id
+    return with_retry(mlc.create_experiment, name, artifact_location=artifact_location(uri))
+
+
+# ---------------------------------------------------------------- the model
+
+
+class PropensityPyfunc(mlflow.pyfunc.PythonModel):
+    """MLflow pyfunc wrapper of :class:`PropensityModel`.
+
+    Its artifact ``model_dir`` is the folder written by
+    :meth:`PropensityModel.save` (LightGBM text boosters, JSON calibrators
+    and spec); ``load_context`` reads it back, no pickle of the boosters.
+    """
+
+    def load_context(self, context: Any) -> None:
+        """Load the boosters, calibrators and spec from the model's artifacts."""
+        self.model = PropensityModel.load(context.artifacts["model_dir"])
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None):
+        """Return ``p_willingness``, ``p_ability`` and the reason codes of each row."""
+        return self.model.predict(pd.DataFrame(model_input))
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for dist in (
+        "lightgbm",
+        "pandas",
+        "numpy",
+        "scikit-learn",
+        "scipy",
+        "pyyaml",
+        "pydantic",
+        "mlflow",
+    ):
+        try:
+            out.append(f"{dist}=={version(dist)}")
+        except PackageNotFoundError:
+            out.append(dist)
+    return out
+
+
+# ------------------------------------------------------------ training run
+
+
+def log_training_run(
+    result: TrainingResult,
+    data_window: Mapping[str, Any] | None = None,
+    experiment: str | None = DEFAULT_EXPERIMENT,
+    *,
+    model_name: str = MODEL_NAME,
+    register: bool = True,
+    run_name: str | None = None,
+    training_set: pd.DataFrame | None = None,
+) -> tuple[str, str | None]:
+    """Log a training run to MLflow and register its model as the challenger.
+
+    Logs: the config (params and YAML), the spec, the data window and a
+    fingerprint of each split (``mlflow.data``), row counts and label rates,
+    per head and split AUC, Gini, KS, Brier, log loss and ECE, the
+    baselines' figures, decile tables, PSI, importance and SHAP tables, every
+    plot, the HTML report (``report/model_report.html``) and the pyfunc model
+    with its signature and input example.
+
+    Parameters
+    ----------
+    result : TrainingResult
+    data_window : mapping, optional
+        Extra facts recorded as tags (merged over ``result.data_window``).
+    experiment : str, optional
+        Experiment name (created with the artifact root when new); None
+        means ``repayment-propensity``.
+    model_name : str
+        Registered model name.
+    register : bool
+        Register the model and set alias ``challenger``.
+    run_name : str, optional
+    training_set : DataFrame, optional
+        The whole training set as built (all its columns); logged as one
+        more ``mlflow.data`` input (context ``training_set``) with its
+        fingerprint.
+
+    Returns
+    -------
+    run_id : str
+    version : str or None
+        The registered model version (None when ``register`` is False).
+    """
+    uri = tracking_uri()
+    started = time.perf_counter()
+    window = {**result.data_window, **{k: str(v) for k, v in (data_window or {}).items()}}
+    with tracking_lock(uri):
+        experiment_id = ensure_experiment(experiment or DEFAULT_EXPERIMENT, uri)
+        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+            run_id = run.info.run_id
+            _log_run_contents(result, window)
+            if training_set is not None:
+                _log_dataset(training_set, "training_set", "training_set")
+            version = _log_model(result, model_name if register else None)
+        if register and version is not None:
+            mlc = client(uri)
+            with_retry(mlc.set_registered_model_alias, model_name, CHALLENGER, version)
+            tags = {
+                "run_id": run_id,
+                "feature_code_version": result.spec.code_version,
+                "training_fingerprint": result.fingerprint,
+                "data_window": json.dumps(window),
+                "gate_vs_baselines": "pass" if result.gate.accepted else "fail",
+            }
+            for head in result.metrics:
+                for metric in ("auc", "ece"):
+                    tags[f"{head}_test_{metric}"] = f"{result.metrics[head]['test'][metric]:.6f}"
+            for key, value in tags.items():
+                with_retry(mlc.set_model_version_tag, model_name, version, key, value)
+    log.info(
+        "logged run %s (model version %s) in %.1fs", run_id, version, time.perf_counter() - started
+    )
+    return run_id, version
+
+
+def _log_run_contents(result: TrainingResult, window: Mapping[str, Any]) -> None:
+    cfg = result.config
+    mlflow.log_params({k: _param(v) for k, v in cfg.flat().items()})
+    mlflow.log_params(
+        {
+            "spec.n_features": len(result.spec.columns),
+            "spec.code_version": result.spec.code_version,
+            "spec.categorical": ",".join(result.spec.categorical),
+            **{
+                f"best_iteration.{h}": n for h, n in result.model.metadata["best_iteration"].items()
+            },
+        }
+    )
+    mlflow.set_tags(
+        {
+            **{f"data.{k}": str(v) for k, v in window.items()},
+            "data.fingerprint": result.fingerprint,
+            "feature_code_version": result.spec.code_version,
+        }
+    )
+    mlflow.log_text(cfg.to_yaml(), "config.yaml")
+    mlflow.log_dict(result.spec.to_dict(), "spec.json")
+    mlflow.log_dict(window, "data_window.json")
+
+    columns = [*KEY_COLUMNS, *result.spec.columns, *LABEL_COLUMNS]
+    for split_name, frame in result.split.frames().items():
+        _log_dataset(frame[columns], f"training_set_{split_name}", split_name)
+
+    mlflow.log_metrics(result.flat_metrics())
+    mlflow.log_metrics({f"seconds_{k}": v for k, v in result.timings.items()})
+
+    _log_frame(result.split_summary, "tables/splits")
+    for name, table in result.deciles.items():
+        _log_frame(table, f"tables/deciles_{name}")
+    _log_frame(result.psi, "tables/psi")
+    for head in result.importance:
+        _log_frame(result.importance[head], f"tables/importance_{head}")
+        _log_frame(result.shap_summary[head], f"tables/shap_summary_{head}")
+    baselines = pd.DataFrame(
+        [
+            {"head": head, "model": name, "split": split, **figs}
+            for head, models in result.baseline_metrics.items()
+            for name, splits in models.items()
+            for split, figs in splits.items()
+        ]
+        + [
+            {"head": head, "model": "lightgbm", "split": split, **figs}
+            for head, splits in result.metrics.items()
+            for split, figs in splits.items()
+        ]
+    )
+    _log_frame(baselines, "tables/model_vs_baselines")
+    gate = pd.DataFrame([c.__dict__ for c in result.gate.checks])
+    _log_frame(gate, "tables/gate_vs_baselines")
+    for name, fig in result.figures.items():
+        mlflow.log_figure(fig, f"plots/{name}.png")
+    mlflow.log_text(result.report_html, "report/model_report.html")
+
+
+def _log_dataset(frame: pd.DataFrame, name: str, context: str) -> None:
+    """Log a frame's schema, size and fingerprint as an ``mlflow.data`` input."""
+    portable = frame.copy()
+    for col in portable.columns:
+        if isinstance(portable[col].dtype, pd.CategoricalDtype):
+            portable[col] = portable[col].astype(object)
+    with warnings.catch_warnings():
+        # Integer labels have no missing values: MLflow's hint about them does not apply.
+        warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
+        dataset = mlflow.data.from_pandas(
+            portable,
+            targets="paid_any" if "paid_any" in portable.columns else None,
+            name=name,
+            digest=fingerprint(frame)[:16],
+        )
+        mlflow.log_input(dataset, context=context)
+
+
+def _param(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+
+
+def _log_frame(frame: pd.DataFrame, stem: str) -> None:
+    mlflow.log_table(frame, f"{stem}.json")
+    mlflow.log_text(frame.to_csv(index=False), f"{stem}.csv")
+
+
+def _log_model(result: TrainingResult, registered_name: str | None) -> str | None:
+    model = result.model
+    example_rows = result.split.test.head(5)
+    example = model.signature_frame(example_rows)
+    signature = infer_signature(example, model.predict(example))
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = model.save(Path(tmp) / "propensity_model")
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=PropensityPyfunc(),
+            artifacts={"model_dir": str(model_dir)},
+            signature=signature,
+            input_example=example,
+            pip_requirements=_requirements(),
+            registered_model_name=registered_name,
+        )
+    if registered_name is None:
+        return None
+    return str(info.registered_model_version)
+
+
+# ----------------------------------------------------------------- registry
+
+
+def load_model(uri: str = f"models:/{MODEL_NAME}@{CHAMPION}") -> PropensityModel:
+    """Load a registered or logged model as a :class:`PropensityModel`.
+
+    Parameters
+    ----------
+    uri : str
+        Any MLflow model URI: ``models:/repayment-propensity@champion``,
+        ``models:/repayment-propensity/3``, ``runs:/<run_id>/model``...
+
+    Returns
+    -------
+    PropensityModel
+        With ``version`` set to the registered version (the URI itself for
+        an unregistered model).
+
+    Raises
+    ------
+    ModelNotFoundError
+        When no model, alias, version or run answers to ``uri``.
+    """
+    model = load_pyfunc(uri).unwrap_python_model().model
+    model.version = resolve_version(uri)
+    return model
+
+
+def load_pyfunc(uri: str = f"models:/{MODEL_NAME}@{CHAMPION}") -> Any:
+    """Load a model as a generic MLflow pyfunc (signature-enforced ``predict``).
+
+    Raises
+    ------
+    ModelNotFoundError
+        When no model, alias, version or run answers to ``uri``.
+    """
+    client()
+    try:
+        return with_retry(mlflow.pyfunc.load_model, uri)
+    except MlflowException as exc:
+        if exc.error_code in _MISSING_CODES:
+            raise ModelNotFoundError(f"no model at {uri}: {exc.message}") from None
+        raise
+
+
+def alias_version(alias: str, model_name: str = MODEL_NAME) -> str | None:
+    """Return the version an alias points to, or None when the alias (or model) is unset."""
+    mlc = client()
+    try:
+        return str(with_retry(mlc.get_model_version_by_alias, model_name, alias).version)
+    except MlflowException as exc:
+        if exc.error_code in _MISSING_CODES:
+            return None
+        raise
+
+
+def resolve_version(uri: str) -> str:
+    """Return a model URI's registered version (``models:/name@alias`` or ``models:/name/V``).
+
+    Other URIs are returned unchanged, so the result can always be recorded
+    as the ``model_version`` of a score.
+    """
+    prefix = "models:/"
+    if not uri.startswith(prefix):
+        return uri
+    rest = uri[len(prefix) :]
+    if "@" in rest:
+        name, alias = rest.split("@", 1)
+        version = alias_version(alias, name)
+        if version is None:
+            raise ModelNotFoundError(
+                f"model {name!r} has no alias {alias!r}: train or promote first"
+            )
+        return version
+    if "/" in rest:
+        return rest.rsplit("/", 1)[1]
+    return uri
+
+
+def promote(
+    version: str | int | None = None,
+    *,
+    eval_frame: pd.DataFrame,
+    tolerance: float | None = None,
+    max_ece: float | None = None,
+    threshold: float | None = None,
+    model_name: str = MODEL_NAME,
+    config: TrainingConfig | None = None,
+) -> PromotionDecision:
+    """Gate a challenger against the champion and move alias ``champion`` if it passes.
+
+    Both models are scored on ``eval_frame`` (the most recent out-of-time
+    months with labels, built by the caller with the current feature code).
+    The decision and its figures are recorded as ``promotion.*`` tags on the
+    challenger's version, whether accepted or refused.
+
+    Parameters
+    ----------
+    version : str or int, optional
+        Version to promote (default: the one aliased ``challenger``).
+    eval_frame : DataFrame
+        Features plus ``paid_any`` and ``coverage``.
+    tolerance, max_ece, threshold : float, optional
+        Gate settings; default from the config's ``gate`` and ``labels``.
+    model_name : str
+    config : TrainingConfig, optional
+        Defaults to ``models/default_config.yaml``.
+
+    Returns
+    -------
+    PromotionDecision
+        ``accepted`` tells whether the alias moved; ``summary()`` prints the figures.
+    """
+    cfg = config or load_config()
+    tolerance = cfg.gate.tolerance if tolerance is None else tolerance
+    max_ece = cfg.gate.max_ece if max_ece is None else max_ece
+    threshold = cfg.labels.full_coverage_threshold if threshold is None else threshold
+    uri = tracking_uri()
+    challenger_version = (
+        str(version) if version is not None else alias_version(CHALLENGER, model_name)
+    )
+    if challenger_version is None:
+        raise ModelNotFoundError(
+            f"model {model_name!r} has no {CHALLENGER!r} alias: train a model first"
+        )
+    champion_version = alias_version(CHAMPION, model_name)
+    if champion_version == challenger_version:
+        return PromotionDecision(
+            accepted=False,
+            challenger_version=challenger_version,
+            champion_version=champion_version,
+            figures={},
+            note=f"version {challenger_version} is already the champion: nothing to do",
+        )
+    challenger = load_model(f"models:/{model_name}/{challenger_version}")
+    champion = load_model(f"models:/{model_name}/{champion_version}") if champion_version else None
+    decision = evaluate_gate(
+        challenger,
+        champion,
+        eval_frame,
+        tolerance=tolerance,
+        max_ece=max_ece,
+        threshold=threshold,
+        challenger_version=challenger_version,
+        champion_version=champion_version,
+    )
+    with tracking_lock(uri):
+        mlc = client(uri)
+        if decision.accepted:
+            with_retry(mlc.set_registered_model_alias, model_name, CHAMPION, challenger_version)
+        tags = {
+            **decision.tags(),
+            "promotion.tolerance": str(tolerance),
+            "promotion.max_ece": str(max_ece),
+            "promotion.decided_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
+        }
+        for key, value in tags.items():
+            with_retry(mlc.set_model_version_tag, model_name, challenger_version, key, value)
+    log.info(
+        "promotion of v%s: %s", challenger_version, "accepted" if decision.accepted else "refused"
+    )
+    return decision
+
+
+# ------------------------------------------------------------- scoring run
+
+
+def log_scoring_run(
+    scores: pd.DataFrame,
+    features: pd.DataFrame,
+    model: PropensityModel,
+    manifest: Mapping[str, Any] | None = None,
+    experiment: str | None = SCORING_EXPERIMENT,
+) -> str:
+    """Log a nightly scoring run: counts per tier, score distribution and drift.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        The published ``scores`` (contract columns: ``risk_tier``,
+        ``contact_intensity``, ``offer``, ``p_willingness``, ``p_ability``,
+        ``expected_recovery``, ``suppressed_reason``...; absent ones are skipped).
+    features : DataFrame
+        The features the model scored (for the PSI of each feature against
+        the model's training reference).
+    model : PropensityModel
+        The model that scored (its ``version`` and ``reference``).
+    manifest : mapping, optional
+        The run's manifest, logged as ``manifest.json``.
+    experiment : str
+        Experiment of the scoring runs.
+
+    Returns
+    -------
+    str
+        The MLflow run id.
+    """
+    uri = tracking_uri()
+    manifest = dict(manifest or {})
+    as_of = manifest.get("as_of") or manifest.get("as_of_date")
+    if as_of is None and "as_of_date" in scores.columns and len(scores):
+        as_of = str(pd.Timestamp(scores["as_of_date"].max()).date())
+    drift_frame = features.reset_index(drop=True).copy()
+    for col in ("p_willingness", "p_ability", "expected_share"):
+        if col in scores.columns and len(scores) == len(drift_frame):
+            drift_frame[col] = scores[col].to_numpy()
+    drift = model.drift(drift_frame)
+    metrics: dict[str, float] = {"scored_accounts": float(len(scores))}
+    for col in ("risk_tier", "contact_intensity", "offer", "suppressed_reason"):
+        if col in scores.columns:
+            for value, count in scores[col].fillna("none").value_counts().sort_index().items():
+                metrics[f"count_{col}_{_metric_key(value)}"] = float(count)
+    for col in ("p_willingness", "p_ability", "expected_share", "expected_recovery"):
+        if col in scores.columns and len(scores):
+            values = scores[col].to_numpy(dtype="float64")
+            metrics[f"{col}_mean"] = float(np.nanmean(values))
+            for q in (10, 50, 90):
+                metrics[f"{col}_p{q}"] = float(np.nanpercentile(values, q))
+    if "expected_recovery" in scores.columns:
+        metrics["expected_recovery_sum"] = float(scores["expected_recovery"].sum())
+    if len(drift):
+        metrics["psi_max"] = float(drift["psi"].max())
+        metrics["psi_moderate_count"] = float((drift["flag"] == "moderate").sum())
+        metrics["psi_major_count"] = float((drift["flag"] == "major").sum())
+        for row in drift.itertuples(index=False):
+            metrics[f"psi_{row.variable}"] = float(row.psi)
+    with tracking_lock(uri):
+        experiment_id = ensure_experiment(experiment or SCORING_EXPERIMENT, uri)
+        with mlflow.start_run(experiment_id=experiment_id, run_name=f"score {as_of}") as run:
+            mlflow.set_tags(
+                {
+                    "as_of": str(as_of),
+                    "model_version": str(model.version),
+                    "feature_code_version": model.spec.code_version,
+                    **{
+                        k: str(manifest[k])
+                        for k in ("policy_version", "model_uri", "status")
+                        if k in manifest
+                    },
+                }
+            )
+            mlflow.log_metrics(metrics)
+            _log_frame(drift, "tables/drift")
+            if manifest:
+                mlflow.log_dict(manifest, "manifest.json")
+            if {"p_willingness", "p_ability"} <= set(scores.columns) and len(scores):
+                mlflow.log_figure(_score_histograms(scores), "plots/score_distribution.png")
+            run_id = run.info.run_id
+    log.info("logged scoring run %s (%d accounts)", run_id, len(scores))
+    return run_id
+
+
+def _metric_key(value: Any) -> str:
+    return "".join(ch if ch.isalnum() or ch in "_-." else "_" for ch in str(value))
+
+
+def _score_histograms(scores: pd.DataFrame):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 3.2), dpi=100, layout="constrained")
+    axes = fig.subplots(1, 2)
+    for ax, col in zip(axes, ("p_willingness", "p_ability"), strict=True):
+        ax.hist(scores[col].dropna(), bins=20, range=(0, 1), color="#4472c4")
+        ax.set(title=col, xlabel="probability", ylabel="accounts")
+    return fig

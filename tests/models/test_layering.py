@@ -1,0 +1,31 @@
+"""The models package keeps the layering: MLflow in one module, never the pipeline."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import models
+
+MODELS_DIR = Path(models.__file__).resolve().parent
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_only_tracking_imports_mlflow_and_nothing_imports_the_pipeline():
+    users = {}
+    for path in sorted(MODELS_DIR.glob("*.py")):
+        imported = _imports(path)
+        assert not any(n == "pipeline" or n.startswith("pipeline.") for n in imported), path.name
+        if any(n == "mlflow" or n.startswith("mlflow.") for n in imported):
+            users[path.name] = True
+    assert list(users) == ["tracking.py"]

@@ -1,0 +1,186 @@
+"""Tests of a whole training run on a synthetic training set (no MLflow)."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+
+from models.config import config_from_dict
+from models.heads import HEADS
+from models.splits import SPLIT_NAMES
+from models.synthetic import make_training_set
+from models.training import fingerprint, train
+
+CONFIG = config_from_dict({"lightgbm": {"num_threads": 1}})
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_training_set(n_accounts=3000, n_months=10, seed=0)
+
+
+@pytest.fixture(scope="module")
+def result(data):
+    return train(data.frame, CONFIG, data.spec, data_window={"horizon_days": 30})
+
+
+def test_splits_are_by_time_and_cover_the_set(result, data):
+    months = result.split.months
+    assert max(months["train"]) < min(months["validation"])
+    assert max(months["validation"]) < min(months["test"])
+    assert len(months["test"]) == 2 and len(months["validation"]) == 2
+    assert result.split_summary["rows"].sum() == len(data.frame)
+    assert result.split_summary["split"].tolist() == list(SPLIT_NAMES)
+
+
+def test_metrics_per_head_and_split(result):
+    for head in HEADS:
+        for split in SPLIT_NAMES:
+            m = result.metrics[head][split]
+            assert 0.5 < m["auc"] <= 1.0
+            assert m["gini"] == pytest.approx(2 * m["auc"] - 1)
+            assert 0 <= m["ece"] < 0.2 and 0 < m["brier"] < 0.25
+    test = result.predictions["test"]
+    payers = int((test["paid_any"] == 1).sum())
+    assert result.metrics["ability"]["test"]["n"] == payers
+    assert result.metrics["willingness"]["test"]["n"] == len(test)
+
+
+def test_the_heads_beat_both_baselines_out_of_time(result):
+    for head in HEADS:
+        model_auc = result.metrics[head]["test"]["auc"]
+        for name in ("dpd_rule", "scorecard"):
+            assert model_auc > result.baseline_metrics[head][name]["test"]["auc"], (head, name)
+
+
+def test_tables_cover_the_populations(result):
+    test = result.predictions["test"]
+    assert result.deciles["willingness_test"]["count"].sum() == len(test)
+    assert result.deciles["ability_test"]["count"].sum() == int(test["paid_any"].sum())
+    scores = {"p_willingness", "p_ability", "expected_share"}
+    assert set(result.psi["variable"]) == {*result.spec.columns, *scores}
+    assert set(result.psi["flag"]) <= {"stable", "moderate", "major"}
+    for head in HEADS:
+        assert set(result.importance[head]["feature"]) == set(result.spec.columns)
+        summary = result.shap_summary[head].set_index("feature")
+        assert summary.loc["product", "direction"] == "by category"
+    # The strongest willingness signal in the synthetic data lowers it as it grows.
+    will = result.shap_summary["willingness"].set_index("feature")
+    assert will.loc["promises_broken_90d", "direction"] == "higher lowers"
+    assert will.loc["dpd", "monotone"] == "decreasing"
+
+
+def test_expected_share_estimates_coverage_of_payers(result):
+    for split in ("validation", "test"):
+        m = result.metrics["ability"][split]
+        assert m["share_mae"] < 0.3 and abs(m["share_bias"]) < 0.05
+    test = result.predictions["test"]
+    assert test["expected_share"].between(0, 1).all()
+    # Higher ability scores never mean a lower expected share (a monotone map).
+    order = np.argsort(
+        result.model.boosters["ability"].predict(result.split.test[list(result.spec.columns)])
+    )
+    assert (np.diff(test["expected_share"].to_numpy()[order]) >= 0).all()
+
+
+def test_drift_against_the_saved_reference(result):
+    train_view = result.split.train.assign(**result.predictions["train"][["p_willingness"]])
+    drift = result.model.drift(train_view)
+    assert drift["psi"].max() < 1e-9  # the training months are the reference
+    assert "p_willingness" in set(drift["variable"])
+    shifted = train_view.assign(dpd=train_view["dpd"] + 200)
+    assert result.model.drift(shifted).set_index("variable").loc["dpd", "flag"] == "major"
+
+
+def test_flat_metrics_names(result):
+    flat = result.flat_metrics()
+    for name in (
+        "willingness_test_auc",
+        "ability_validation_ece",
+        "baseline_dpd_rule_willingness_test_auc",
+        "baseline_scorecard_ability_test_ks",
+        "rows_train",
+        "paid_any_rate_test",
+        "full_coverage_rate_validation",
+    ):
+        assert name in flat
+    assert all(isinstance(v, float) for v in flat.values())
+
+
+def test_training_is_deterministic(result, data):
+    again = train(data.frame, CONFIG, data.spec, data_window={"horizon_days": 30})
+    assert again.flat_metrics() == result.flat_metrics()
+    for head in HEADS:
+        assert (
+            again.model.boosters[head].model_to_string()
+            == result.model.boosters[head].model_to_string()
+        )
+    assert again.fingerprint == result.fingerprint
+
+
+class _Collector(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.srcs, self.hrefs, self.headings, self._in_h2 = [], [], [], False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "src" in attrs:
+            self.srcs.append(attrs["src"])
+        if "href" in attrs:
+            self.hrefs.append(attrs["href"])
+        self._in_h2 = tag == "h2"
+
+    def handle_data(self, data):
+        if self._in_h2:
+            self.headings.append(data)
+            self._in_h2 = False
+
+
+def test_report_is_self_contained_with_every_section(result):
+    parser = _Collector()
+    parser.feed(result.report_html)
+    assert parser.srcs and all(s.startswith("data:image/png;base64,") for s in parser.srcs)
+    assert parser.hrefs == []  # nothing to fetch: no stylesheet, script or link
+    assert len(parser.srcs) == 3 * 2 * 2 + 2 * 2  # roc/cal/gains x heads x splits + shap/imp
+    text = " ".join(parser.headings).lower()
+    for section in (
+        "purpose and population",
+        "data window",
+        "willingness head against the baselines",
+        "ability head against the baselines",
+        "calibration by decile",
+        "stability",
+        "top features",
+        "known limitations",
+        "gate figures",
+    ):
+        assert section in text, section
+    for words in ("Labels", "Splits", "horizon_days", result.fingerprint):
+        assert words in result.report_html
+
+
+def test_bad_training_sets_are_refused(data):
+    frame = data.frame.head(200).copy()
+    with pytest.raises(KeyError, match="coverage"):
+        train(frame.drop(columns=["coverage"]), CONFIG, data.spec)
+    bad = frame.copy()
+    bad.loc[bad.index[0], "paid_any"] = 2
+    with pytest.raises(ValueError, match="paid_any must be 0 or 1"):
+        train(bad, CONFIG, data.spec)
+    dupes = frame.copy()
+    dupes.loc[dupes.index[1], ["account_id", "as_of_date"]] = dupes.loc[
+        dupes.index[0], ["account_id", "as_of_date"]
+    ].to_numpy()
+    with pytest.raises(ValueError, match="duplicate"):
+        train(dupes, CONFIG, data.spec)
+
+
+def test_fingerprint_changes_with_any_value(data):
+    frame = data.frame.head(100)
+    changed = frame.copy()
+    changed.loc[changed.index[5], "dpd"] = changed.loc[changed.index[5], "dpd"] + 1
+    assert fingerprint(frame) == fingerprint(frame.copy())
+    assert fingerprint(frame) != fingerprint(changed)
