@@ -663,3 +663,47 @@ def _score_histograms(scores: pd.DataFrame):
         ax.hist(scores[col].dropna(), bins=20, range=(0, 1), color="#4472c4")
         ax.set(title=col, xlabel="probability", ylabel="accounts")
     return fig
+
+
+# ------------------------------------------------------------- review helpers
+
+
+def version_info(version: str | int | None = None, model_name: str = MODEL_NAME) -> dict[str, Any]:
+    """Return a registered version's tags, aliases and run id (default: the challenger).
+
+    Raises
+    ------
+    ModelNotFoundError
+        When the version (or the challenger alias) does not exist.
+    """
+    if version is None:
+        version = alias_version(CHALLENGER, model_name)
+        if version is None:
+            raise ModelNotFoundError(
+                f"model {model_name!r} has no {CHALLENGER!r} alias: train a model first"
+            )
+    mlc = client()
+    try:
+        mv = with_retry(mlc.get_model_version, model_name, str(version))
+    except MlflowException as exc:
+        if exc.error_code in _MISSING_CODES:
+            raise ModelNotFoundError(f"model {model_name!r} has no version {version}") from None
+        raise
+    return {
+        "version": str(mv.version),
+        "run_id": mv.run_id,
+        "aliases": list(mv.aliases or []),
+        "tags": dict(mv.tags or {}),
+    }
+
+
+def download_report(
+    version: str | int | None, dst: Path, model_name: str = MODEL_NAME
+) -> Path:
+    """Copy the HTML model report of a registered version into folder ``dst``; return its path."""
+    info = version_info(version, model_name)
+    dst.mkdir(parents=True, exist_ok=True)
+    local = mlflow.artifacts.download_artifacts(
+        run_id=info["run_id"], artifact_path="report/model_report.html", dst_path=str(dst)
+    )
+    return Path(local)

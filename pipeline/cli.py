@@ -60,6 +60,12 @@ def _parse_date(value: str, option: str):
 @app.callback()
 def _main() -> None:
     """Repayment propensity scoring for loan collections."""
+    import os
+
+    # Batch jobs: no progress bars from MLflow's artifact downloads in the logs, and
+    # LightGBM's OpenMP threads sleep instead of spinning when the cores are shared.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     _setup_logging()
 
 
@@ -178,6 +184,107 @@ def training_set(
     write_parquet(frame, out)
     rate = frame["paid_any"].mean()
     typer.echo(f"{len(frame):,} rows (paid_any rate {rate:.3f}) -> {out}")
+
+
+@app.command()
+def train(
+    data: DataOpt,
+    as_of: Annotated[str, typer.Option("--as-of", help="Training date D (YYYY-MM-DD).")],
+    months: Annotated[int, typer.Option("--months", min=3, help="Monthly snapshots.")] = 12,
+    horizon: Annotated[int, typer.Option("--horizon", min=1, help="Label horizon, days.")] = 30,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Hyper-parameter YAML (default packaged).")
+    ] = None,
+    experiment: Annotated[str | None, typer.Option("--experiment")] = None,
+) -> None:
+    """Train both heads on snapshots before D, log to MLflow, register a challenger."""
+    from pipeline.io import DataReadError
+    from pipeline.jobs import train_job
+
+    d = _parse_date(as_of, "--as-of")
+    try:
+        job = train_job(data, d, months=months, horizon_days=horizon, config_path=config,
+                        experiment=experiment)
+    except DataReadError as exc:
+        raise _fail(EXIT_INPUT, str(exc)) from None
+    except ValueError as exc:
+        raise _fail(EXIT_INPUT, str(exc)) from None
+    r = job.result
+    typer.echo(
+        f"trained on snapshots {job.window[0].date()}..{job.window[1].date()}: "
+        f"registered repayment-propensity version {job.model_version} as challenger "
+        f"(run {job.run_id})"
+    )
+    for head, splits in r.metrics.items():
+        t = splits["test"]
+        typer.echo(
+            f"  {head:<12} out-of-time AUC {t['auc']:.4f}  KS {t['ks']:.4f}  "
+            f"Brier {t['brier']:.4f}  ECE {t['ece']:.4f}"
+        )
+    typer.echo(f"  gate vs baselines: {'pass' if r.gate.accepted else 'fail'}")
+
+
+@app.command()
+def promote(
+    version: Annotated[
+        str | None, typer.Option("--version", help="Version to promote (default: challenger).")
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Data folder (default: the version's own).")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Evaluation date (default: the version's own).")
+    ] = None,
+) -> None:
+    """Move alias champion to the challenger if it is no worse out of time; else refuse."""
+    from models.tracking import ModelNotFoundError
+    from pipeline.io import DataReadError
+    from pipeline.jobs import promote_job
+
+    d = _parse_date(as_of, "--as-of") if as_of else None
+    try:
+        decision = promote_job(version, data_dir=data, as_of=d)
+    except ModelNotFoundError as exc:
+        raise _fail(EXIT_MODEL, str(exc)) from None
+    except (DataReadError, ValueError) as exc:
+        raise _fail(EXIT_INPUT, str(exc)) from None
+    typer.echo(decision.summary())
+    if not decision.accepted:
+        raise typer.Exit(EXIT_DATA)
+
+
+@app.command()
+def report(
+    version: Annotated[
+        str | None, typer.Option("--version", help="Model version (default: challenger).")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder to copy the report into.")] = Path(
+        "reports"
+    ),
+) -> None:
+    """Copy a version's self-contained HTML model report to a local folder."""
+    from models.tracking import ModelNotFoundError, download_report
+
+    try:
+        path = download_report(version, out)
+    except ModelNotFoundError as exc:
+        raise _fail(EXIT_MODEL, str(exc)) from None
+    typer.echo(f"model report: {path}")
+
+
+@app.command()
+def evaluate(
+    accounts: Annotated[int, typer.Option("--accounts", min=500)] = 30000,
+    months: Annotated[int, typer.Option("--months", min=12)] = 18,
+    seed: Annotated[int, typer.Option("--seed")] = 90210,
+) -> None:
+    """Check the quality bar on a fresh simulated portfolio (reads the simulator's truth)."""
+    from pipeline.quality import run_quality_bar
+
+    text, passed = run_quality_bar(accounts, months, seed)
+    typer.echo(text)
+    if not passed:
+        raise typer.Exit(EXIT_DATA)
 
 
 @app.command()

@@ -1,0 +1,199 @@
+"""Jobs shared by the command line and the notebooks: load, train, promote.
+
+The notebooks call these functions so that a retrain in a notebook is logged
+to MLflow exactly as ``propensity train`` logs it; nothing is copied.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.io import read_tables
+from pipeline.validation import ValidationResult, validate_tables
+
+log = logging.getLogger(__name__)
+
+
+def load_valid_tables(data_dir: Path | str) -> ValidationResult:
+    """Read and validate the tables of ``data_dir``; rejected accounts are removed whole.
+
+    Raises
+    ------
+    pipeline.io.DataReadError
+        When a table cannot be read at all.
+    """
+    t0 = time.perf_counter()
+    result = validate_tables(read_tables(data_dir))
+    log.info(
+        "stage validate rows_in=%s rejected_accounts=%s seconds=%.2f",
+        f"{sum(result.rows_read.values()):,}",
+        f"{len(result.rejected_accounts):,}",
+        time.perf_counter() - t0,
+    )
+    return result
+
+
+def training_window(
+    as_of: pd.Timestamp, months: int, horizon_days: int
+) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Return the first and last month-end snapshot whose label horizon closes by ``as_of``.
+
+    A snapshot D is usable when D + horizon <= as_of, so that no label reads
+    events after the training date (no label leakage).
+
+    Examples
+    --------
+    >>> [d.date().isoformat() for d in training_window(pd.Timestamp("2025-12-31"), 12, 30)]
+    ['2024-12-31', '2025-11-30']
+    >>> [d.date().isoformat() for d in training_window(pd.Timestamp("2025-12-15"), 3, 30)]
+    ['2025-08-31', '2025-10-31']
+    """
+    if months < 1:
+        raise ValueError(f"--months must be >= 1, got {months}")
+    last = (as_of - pd.Timedelta(days=horizon_days)).to_period("M")
+    last_end = last.to_timestamp(how="end").normalize()
+    if last_end + pd.Timedelta(days=horizon_days) > as_of:
+        last_end = (last - 1).to_timestamp(how="end").normalize()
+    first_end = (last_end.to_period("M") - (months - 1)).to_timestamp(how="end").normalize()
+    return first_end, last_end
+
+
+@dataclass
+class TrainJobResult:
+    """What a training job registered."""
+
+    run_id: str
+    model_version: str
+    result: object
+    window: tuple[pd.Timestamp, pd.Timestamp]
+
+
+def train_job(
+    data_dir: Path | str,
+    as_of: pd.Timestamp,
+    months: int = 12,
+    horizon_days: int = 30,
+    config_path: Path | None = None,
+    experiment: str | None = None,
+    config_overrides: dict | None = None,
+    feature_columns: list[str] | None = None,
+) -> TrainJobResult:
+    """Build the training set before ``as_of``, train both heads, log and register a challenger.
+
+    Parameters
+    ----------
+    data_dir : path
+        Folder with the contract's tables.
+    as_of : pandas.Timestamp
+        Training date: only snapshots whose horizon closes on or before it are used.
+    months : int
+        Number of monthly snapshots.
+    horizon_days : int
+        Label horizon H.
+    config_path : Path, optional
+        Hyper-parameter YAML (default: the packaged ``models/default_config.yaml``).
+    experiment : str, optional
+        MLflow experiment name.
+    config_overrides : dict, optional
+        Values replacing keys of the config (notebooks: "change a hyper-parameter").
+    feature_columns : list of str, optional
+        A subset of the feature catalogue to train on (notebooks: "change a feature set").
+    """
+    from features.training_set import build_training_set
+    from models import tracking
+    from models.config import load_config
+    from models.training import train
+
+    validation = load_valid_tables(data_dir)
+    start, end = training_window(as_of, months, horizon_days)
+    t0 = time.perf_counter()
+    training_set = build_training_set(
+        validation.tables, start, end, horizon_days=horizon_days, data_end=as_of
+    )
+    log.info(
+        "stage training_set window=%s..%s rows_out=%s seconds=%.2f",
+        start.date(),
+        end.date(),
+        f"{len(training_set):,}",
+        time.perf_counter() - t0,
+    )
+    config = load_config(config_path, overrides=config_overrides)
+    spec = _spec(feature_columns)
+    window = {
+        "data_dir": str(Path(data_dir).resolve()),
+        "as_of": as_of.date().isoformat(),
+        "first_snapshot": start.date().isoformat(),
+        "last_snapshot": end.date().isoformat(),
+        "months": months,
+        "horizon_days": horizon_days,
+    }
+    t0 = time.perf_counter()
+    result = train(training_set, config, spec, data_window=window)
+    log.info("stage train rows_in=%s seconds=%.2f", f"{len(training_set):,}", time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    run_id, version = tracking.log_training_run(
+        result, data_window=window, experiment=experiment, training_set=training_set
+    )
+    log.info("stage log run_id=%s version=%s seconds=%.2f", run_id, version, time.perf_counter() - t0)
+    return TrainJobResult(run_id, version, result, (start, end))
+
+
+def _spec(feature_columns: list[str] | None):
+    from models.spec import FeatureSpec
+
+    spec = FeatureSpec.default()
+    if feature_columns is not None:
+        spec = spec.subset(feature_columns)
+    return spec
+
+
+def evaluation_frame(
+    tables: dict[str, pd.DataFrame], as_of: pd.Timestamp, months: int, horizon_days: int
+) -> pd.DataFrame:
+    """Return the newest ``months`` month-end snapshots whose horizon closed by ``as_of``."""
+    from features.training_set import build_training_set
+
+    start, end = training_window(as_of, months, horizon_days)
+    return build_training_set(tables, start, end, horizon_days=horizon_days, data_end=as_of)
+
+
+def promote_job(
+    version: str | None = None,
+    data_dir: Path | str | None = None,
+    as_of: pd.Timestamp | None = None,
+    config_path: Path | None = None,
+):
+    """Gate a challenger against the champion on the most recent out-of-time months.
+
+    The data folder and date default to those the version was trained on (its
+    ``data_window`` tag), so the challenger's own out-of-time months are the
+    evaluation data; pass newer ones to compare on fresher data.
+
+    Returns
+    -------
+    models.gate.PromotionDecision
+    """
+    import json
+
+    from models import tracking
+    from models.config import load_config
+
+    info = tracking.version_info(version)
+    window = json.loads(info["tags"].get("data_window", "{}"))
+    data_dir = data_dir or window.get("data_dir")
+    as_of = as_of if as_of is not None else (pd.Timestamp(window["as_of"]) if "as_of" in window else None)
+    if data_dir is None or as_of is None:
+        raise ValueError(
+            f"version {info['version']} records no data window: pass --data and --as-of"
+        )
+    config = load_config(config_path)
+    horizon = int(window.get("horizon_days", 30))
+    tables = load_valid_tables(data_dir).tables
+    frame = evaluation_frame(tables, pd.Timestamp(as_of), config.splits.test_months, horizon)
+    log.info("stage eval_frame rows_out=%s", f"{len(frame):,}")
+    return tracking.promote(info["version"], eval_frame=frame, config=config)

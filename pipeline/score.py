@@ -1,0 +1,338 @@
+"""The nightly batch scorer: validate, build features, predict, apply the policy, publish.
+
+``run_scoring`` is what ``propensity score`` and ``make score`` run. It reads
+the contract's tables, rejects bad accounts whole, builds features as of D
+with the same code as training, predicts both calibrated probabilities with
+the champion model (or a given URI), applies the policy and the compliance
+profile, and publishes ``<out>/as_of=D/`` with ``scores.parquet``,
+``rejects.parquet`` and ``manifest.json``: whole or not at all.
+
+Every input account is counted once in the manifest: scored, rejected, or out
+of scope (not overdue at D, or opened after D).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline import publish as pub
+from pipeline.io import read_tables, write_parquet
+from pipeline.validation import ValidationResult, validate_tables
+
+log = logging.getLogger(__name__)
+
+#: Columns of scores.parquet: the contract's, in its order, then the control-group
+#: assignment that DESIGN.md asks to log with every account.
+SCORE_COLUMNS: tuple[str, ...] = (
+    "account_id",
+    "as_of_date",
+    "dpd",
+    "arrears",
+    "p_willingness",
+    "p_ability",
+    "expected_recovery",
+    "risk_tier",
+    "contact_intensity",
+    "max_calls_7d",
+    "max_sms_7d",
+    "contact_window",
+    "offer",
+    "reason_codes",
+    "suppressed_reason",
+    "model_version",
+    "policy_version",
+    "control_group",
+    "control_probability",
+    "dpd_stage",
+    "channel_order",
+    "max_calls_day",
+    "offer_installment",
+    "offer_n_installments",
+)
+DEFAULT_MODEL_URI = "models:/repayment-propensity@champion"
+
+
+class RejectLimitError(RuntimeError):
+    """The share of rejected accounts is above the policy's limit; nothing was published."""
+
+
+@dataclass
+class ScoringOutcome:
+    """What a scoring run produced: the published folder (or None) and its manifest."""
+
+    output_dir: Path | None
+    manifest: dict
+    scores: pd.DataFrame | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class _Stages:
+    """Time each stage and log one line per stage (rows in, rows out, seconds)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def done(self, stage: str, rows_in: int | None = None, rows_out: int | None = None) -> None:
+        now = time.perf_counter()
+        self.seconds[stage] = round(now - self._t, 3)
+        self._t = now
+        counts = ""
+        if rows_in is not None:
+            counts += f" rows_in={rows_in:,}"
+        if rows_out is not None:
+            counts += f" rows_out={rows_out:,}"
+        log.info("stage %-10s%s seconds=%.2f", stage, counts, self.seconds[stage])
+
+
+def account_capacity(
+    installments: pd.DataFrame, payments: pd.DataFrame, as_of: pd.Timestamp, months: int = 6
+) -> pd.DataFrame:
+    """Return per account the usual installment and the monthly amount it has shown it can pay.
+
+    ``installment_amount`` is the median scheduled amount; ``capacity`` is the
+    sum of payments in the ``months`` months before ``as_of`` divided by
+    ``months`` (NaN when nothing was paid). Only payments strictly before D count.
+
+    Examples
+    --------
+    >>> inst = pd.DataFrame({"account_id": ["A", "A"], "amount_due": [100.0, 120.0]})
+    >>> pay = pd.DataFrame({"account_id": ["A"], "amount": [60.0],
+    ...     "paid_at": pd.to_datetime(["2024-05-01"], utc=True)})
+    >>> account_capacity(inst, pay, pd.Timestamp("2024-06-30"), months=6).round(1).to_dict("list")
+    {'installment_amount': [110.0], 'capacity': [10.0]}
+    """
+    inst_amount = installments.groupby("account_id", sort=False)["amount_due"].median()
+    d = as_of.tz_localize("UTC")
+    start = (as_of - pd.DateOffset(months=months)).tz_localize("UTC")
+    recent = payments[(payments["paid_at"] >= start) & (payments["paid_at"] < d)]
+    paid = recent.groupby("account_id", sort=False)["amount"].sum() / months
+    out = pd.DataFrame({"installment_amount": inst_amount})
+    out["capacity"] = paid.reindex(out.index)
+    out.index.name = "account_id"
+    return out
+
+
+def _scope(validation: ValidationResult, accounts_all: pd.DataFrame, scored_ids: pd.Index, as_of):
+    """Count every input account once: scored, rejected, or out of scope (with why)."""
+    ids = accounts_all["account_id"].dropna()
+    unique_ids = pd.Index(ids.unique())
+    rejected = validation.rejected_accounts
+    clean = validation.tables["accounts"]
+    opened_after = pd.Index(clean.loc[clean["opened_date"] > as_of, "account_id"])
+    not_overdue = pd.Index(clean["account_id"]).difference(opened_after).difference(scored_ids)
+    counts = {
+        "input_accounts": int(len(unique_ids)),
+        "scored": int(len(scored_ids)),
+        "rejected": int(len(rejected)),
+        "out_of_scope": int(len(opened_after) + len(not_overdue)),
+        "out_of_scope_not_overdue": int(len(not_overdue)),
+        "out_of_scope_opened_after_as_of": int(len(opened_after)),
+    }
+    total = counts["scored"] + counts["rejected"] + counts["out_of_scope"]
+    if total != counts["input_accounts"]:
+        raise AssertionError(
+            f"manifest does not reconcile: scored {counts['scored']} + rejected "
+            f"{counts['rejected']} + out of scope {counts['out_of_scope']} != input "
+            f"{counts['input_accounts']}"
+        )
+    return counts
+
+
+def _manifest_base(validation: ValidationResult, as_of_label: str) -> dict:
+    summary = validation.summary()
+    return {
+        "as_of_date": as_of_label,
+        "inputs": {
+            t: {**validation.files.get(t, {}), "rows": validation.rows_read[t]}
+            for t in validation.rows_read
+        },
+        "validation": {
+            "failing_rows": int(len(validation.rejects)),
+            "rejected_accounts": int(len(validation.rejected_accounts)),
+            "rejected_share": round(validation.rejected_share, 6),
+            "rules": summary.drop(columns="examples").to_dict("records"),
+        },
+    }
+
+
+def run_scoring(
+    data_dir: Path,
+    as_of: pd.Timestamp,
+    out_dir: Path,
+    model_uri: str | None = None,
+    policy_path: Path | None = None,
+    wait_seconds: float = 0.0,
+    log_to_mlflow: bool = True,
+) -> ScoringOutcome:
+    """Score every account overdue at ``as_of`` and publish ``<out>/as_of=D/``.
+
+    Parameters
+    ----------
+    data_dir : Path
+        Folder with the contract's input tables.
+    as_of : pandas.Timestamp
+        The scoring date D (tz-naive midnight); features read events strictly before D.
+    out_dir : Path
+        Output root; the run is published as ``out_dir / "as_of=D"``.
+    model_uri : str, optional
+        MLflow model URI; default ``models:/repayment-propensity@champion``.
+    policy_path : Path, optional
+        Policy YAML; default the packaged policy.
+    wait_seconds : float
+        How long to wait for another run of the same date and output to finish.
+    log_to_mlflow : bool
+        Log the monitoring run (counts, distributions, drift) to MLflow.
+
+    Returns
+    -------
+    ScoringOutcome
+
+    Raises
+    ------
+    pipeline.io.DataReadError
+        Input cannot be read (exit 2).
+    pipeline.policy.PolicyError
+        The policy is invalid (exit 2).
+    models.tracking.ModelNotFoundError
+        No model at the URI (exit 3).
+    RejectLimitError
+        Too many accounts rejected: nothing published, rejects and manifest
+        written beside the output folder (exit 1).
+    pipeline.publish.RunLockedError
+        Another run of the same date holds the output (exit 2).
+    """
+    from features.build import build_features
+    from models import tracking
+    from pipeline.plan import assign_plans
+    from pipeline.policy import load_policy, policy_version
+
+    label = as_of.strftime("%Y-%m-%d")
+    stages = _Stages()
+    policy = load_policy(policy_path)
+    pversion = policy_version(policy_path)
+    stages.done("load_policy")
+    out_dir = Path(out_dir)
+    with pub.run_lock(out_dir, label, timeout=wait_seconds):
+        pub.recover(out_dir, label)
+        raw = read_tables(data_dir)
+        accounts_all = raw.tables["accounts"].copy()
+        stages.done("read", rows_out=sum(len(t) for t in raw.tables.values()))
+        validation = validate_tables(raw)
+        stages.done("validate", rows_in=sum(validation.rows_read.values()), rows_out=len(validation.rejects))
+        manifest = _manifest_base(validation, label)
+        manifest["policy_version"] = pversion
+        manifest["policy_jurisdiction"] = policy.jurisdiction
+        uri = model_uri or DEFAULT_MODEL_URI
+        manifest["model_uri"] = uri
+        if validation.rejected_share > policy.reject_limit:
+            manifest["status"] = "failed: rejected share above the policy's limit"
+            manifest["counts"] = {
+                "input_accounts": validation.input_accounts,
+                "rejected": int(len(validation.rejected_accounts)),
+            }
+            manifest["timings_seconds"] = stages.seconds
+            rejects_path = out_dir / f"{pub.run_dir_name(label)}.rejects.parquet"
+            write_parquet(validation.rejects, rejects_path)
+            pub.write_json(manifest, out_dir / f"{pub.run_dir_name(label)}.manifest.json")
+            raise RejectLimitError(
+                f"{validation.rejected_share:.2%} of accounts rejected, above the policy's "
+                f"limit {policy.reject_limit:.2%}: nothing published; see {rejects_path} and "
+                f"fix the data, or raise reject_limit in the policy"
+            )
+        model = tracking.load_model(uri)
+        stages.done("model")
+        tables = validation.tables
+        feats = build_features(tables, as_of, materiality=policy.materiality, overdue_only=True)
+        stages.done("features", rows_in=len(tables["accounts"]), rows_out=len(feats))
+        preds = model.predict(feats)
+        stages.done("predict", rows_in=len(feats), rows_out=len(preds))
+        cap = account_capacity(tables["installments"], tables["payments"], as_of)
+        scored = pd.DataFrame(
+            {
+                "account_id": feats["account_id"].to_numpy(),
+                "dpd": feats["dpd"].to_numpy(),
+                "arrears": feats["arrears"].to_numpy(),
+                "p_willingness": preds["p_willingness"].to_numpy(),
+                "p_ability": preds["p_ability"].to_numpy(),
+                "expected_share": preds["expected_share"].to_numpy(),
+            }
+        )
+        scored = scored.join(cap, on="account_id")
+        plans = assign_plans(scored, tables["accounts"], tables["contacts"], as_of, policy, pversion)
+        stages.done("policy", rows_in=len(scored), rows_out=len(plans))
+        scores = _assemble(scored, plans, preds, as_of, model.version, pversion)
+        counts = _scope(validation, accounts_all, pd.Index(scores["account_id"]), as_of)
+        staging = pub.staging_dir(out_dir, label)
+        write_parquet(scores, staging / "scores.parquet")
+        write_parquet(validation.rejects, staging / "rejects.parquet")
+        stages.done("write", rows_out=len(scores))
+        manifest.update(
+            status="published",
+            model_version=model.version,
+            counts=counts,
+            outputs={
+                "scores_rows": int(len(scores)),
+                "rejects_rows": int(len(validation.rejects)),
+                "per_tier": scores["risk_tier"].value_counts().sort_index().to_dict(),
+                "per_intensity": scores["contact_intensity"].value_counts().sort_index().to_dict(),
+                "per_offer": scores["offer"].value_counts().sort_index().to_dict(),
+                "per_suppressed_reason": scores["suppressed_reason"]
+                .value_counts()
+                .sort_index()
+                .to_dict(),
+                "control_group": int(scores["control_group"].sum()),
+            },
+        )
+        if log_to_mlflow:
+            try:
+                manifest["mlflow_run_id"] = tracking.log_scoring_run(scores, feats, model, manifest)
+            except Exception as exc:  # monitoring must not lose a night's scores
+                log.warning("monitoring run not logged to MLflow: %s", exc)
+                manifest["mlflow_run_id"] = None
+        stages.done("monitor")
+        manifest["timings_seconds"] = stages.seconds
+        pub.write_json(manifest, staging / "manifest.json")
+        final = pub.publish(staging, out_dir, label)
+        log.info("published %s (%s accounts scored)", final, f"{len(scores):,}")
+        return ScoringOutcome(final, manifest, scores, stages.seconds)
+
+
+def _assemble(scored, plans, preds, as_of, model_version, pversion) -> pd.DataFrame:
+    """Put the contract's columns together in its order."""
+    plans = plans.set_index("account_id").reindex(scored["account_id"])
+    out = pd.DataFrame(
+        {
+            "account_id": scored["account_id"].to_numpy(),
+            "as_of_date": np.full(len(scored), as_of.date()),
+            "dpd": scored["dpd"].to_numpy().astype("int64"),
+            "arrears": scored["arrears"].to_numpy().astype("float64"),
+            "p_willingness": scored["p_willingness"].to_numpy(),
+            "p_ability": scored["p_ability"].to_numpy(),
+            "expected_recovery": plans["expected_recovery"].to_numpy(),
+            "risk_tier": plans["risk_tier"].to_numpy(),
+            "contact_intensity": plans["contact_intensity"].to_numpy(),
+            "max_calls_7d": plans["max_calls_7d"].to_numpy().astype("int64"),
+            "max_sms_7d": plans["max_sms_7d"].to_numpy().astype("int64"),
+            "contact_window": plans["contact_window"].to_numpy(),
+            "offer": plans["offer"].to_numpy(),
+            "reason_codes": preds["reason_codes"].to_numpy(),
+            "suppressed_reason": plans["suppressed_reason"].to_numpy(),
+            "model_version": str(model_version),
+            "policy_version": pversion,
+            "control_group": plans["control_group"].to_numpy().astype(bool),
+            "control_probability": plans["control_probability"].to_numpy().astype("float64"),
+            "dpd_stage": plans["dpd_stage"].to_numpy(),
+            "channel_order": plans["channel_order"].to_numpy(),
+            "max_calls_day": plans["max_calls_day"].to_numpy(),
+            "offer_installment": plans["offer_installment"].to_numpy().astype("float64"),
+            "offer_n_installments": pd.array(plans["offer_n_installments"], dtype="Int64"),
+        }
+    )
+    return out[list(SCORE_COLUMNS)]
