@@ -11,7 +11,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 
 # Demo and nightly defaults (override on the command line: make score AS_OF=2025-06-30 ...).
 DEMO_DIR ?= demo
-DEMO_ACCOUNTS ?= 4000
+DEMO_ACCOUNTS ?= 20000
 DEMO_MONTHS ?= 24
 DEMO_SEED ?= 11
 DEMO_AS_OF ?= 2025-12-31
@@ -22,7 +22,7 @@ MODEL_URI ?=
 POLICY ?=
 MLFLOW_PORT ?= 5000
 
-.PHONY: help setup test lint format demo simulate validate train promote score evaluate bench mlflow-ui notebooks clean
+.PHONY: help setup test lint format demo simulate validate train promote score evaluate bench mlflow-ui clean
 
 help: ## List the targets with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,7 +38,7 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 setup: $(VENV)/.installed ## Create .venv and install the locked dependencies (idempotent)
 
 test: setup ## Run the test suite (unit, data, model, notebooks)
-	$(PY) -m pytest
+	OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest
 
 lint: setup ## Check the code with ruff
 	$(VENV)/bin/ruff check .
@@ -54,12 +54,43 @@ simulate: setup ## Simulate the demo portfolio into $(DATA)
 validate: setup ## Validate the tables in $(DATA) against the data contract
 	$(PROPENSITY) validate --data $(DATA) --rejects $(DEMO_DIR)/rejects.parquet
 
-demo: setup ## Run the main job on a simulated portfolio: simulate, validate
+demo: setup ## The main job on a simulated portfolio: simulate, validate, train, promote, score
+	@echo "== 1/5 simulate $(DEMO_ACCOUNTS) accounts x $(DEMO_MONTHS) months into $(DEMO_DIR)/data"
 	$(PROPENSITY) simulate --accounts $(DEMO_ACCOUNTS) --months $(DEMO_MONTHS) --seed $(DEMO_SEED) --start 2024-01-01 --out $(DEMO_DIR)/data
+	@echo "== 2/5 validate against the data contract"
 	$(PROPENSITY) validate --data $(DEMO_DIR)/data
+	@echo "== 3/5 train both heads and register a challenger"
+	$(PROPENSITY) train --data $(DEMO_DIR)/data --as-of $(DEMO_AS_OF)
+	@echo "== 4/5 promote the challenger if it passes the gate"
+	$(PROPENSITY) promote
+	@echo "== 5/5 score every account overdue at $(DEMO_AS_OF)"
+	$(PROPENSITY) score --data $(DEMO_DIR)/data --as-of $(DEMO_AS_OF) --out $(DEMO_DIR)/scores
+	@echo
+	@echo "Outputs:   $(DEMO_DIR)/scores/as_of=$(DEMO_AS_OF)/ (scores.parquet, rejects.parquet, manifest.json)"
+	@echo "MLflow:    runs, model report and registry in ./mlflow.db and ./mlartifacts; browse with 'make mlflow-ui'"
 
-bench: setup ## Print speed and memory figures (simulator, features, training, scoring)
-	$(PY) benchmarks/bench_simulate.py
+train: setup ## Train on $(DATA) as of $(AS_OF) and register a challenger
+	$(PROPENSITY) train --data $(DATA) --as-of $(AS_OF)
+
+promote: setup ## Promote the challenger to champion if it passes the gate
+	$(PROPENSITY) promote
+
+score: setup ## Nightly scoring: make score AS_OF=YYYY-MM-DD DATA=dir OUT=dir [MODEL_URI=..] [POLICY=..]
+	$(PROPENSITY) score --data $(DATA) --as-of $(AS_OF) --out $(OUT) $(if $(MODEL_URI),--model-uri $(MODEL_URI)) $(if $(POLICY),--policy $(POLICY))
+
+evaluate: setup ## Print the quality-bar figures on a fresh simulated portfolio
+	$(PROPENSITY) evaluate --accounts 30000 --months 18 --seed 90210
+
+mlflow-ui: setup ## Serve the MLflow UI on localhost for the project's store (MLFLOW_PORT=5000)
+	@echo "MLflow UI at http://127.0.0.1:$(MLFLOW_PORT) (store: $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}); Ctrl-C to stop"
+	$(VENV)/bin/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}" --host 127.0.0.1 --port $(MLFLOW_PORT)
+
+bench: setup ## Print speed and memory figures (simulator, validation, features, training, scoring)
+	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_simulate.py --accounts 100000 --months 24
+	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_validate.py
+	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_features.py
+	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_train.py --source simulated
+	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_score.py
 
 clean: ## Remove the demo outputs, local MLflow store and caches (keeps .venv)
 	rm -rf $(DEMO_DIR) mlruns mlartifacts mlflow.db .pytest_cache .ruff_cache

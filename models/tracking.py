@@ -63,6 +63,8 @@ LOCK_TIMEOUT_S = 900.0
 RETRY_DELAYS_S: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 
 SCORING_EXPERIMENT = "repayment-propensity-scoring"
+#: PSI above which a scoring run warns and is tagged ``drift_alert=true``.
+PSI_ALERT = 0.25
 _MISSING_CODES = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND")
 
 T = TypeVar("T")
@@ -624,11 +626,22 @@ def log_scoring_run(
         metrics["psi_major_count"] = float((drift["flag"] == "major").sum())
         for row in drift.itertuples(index=False):
             metrics[f"psi_{row.variable}"] = float(row.psi)
+    alerts = drift[drift["psi"] > PSI_ALERT] if len(drift) else drift
+    if len(alerts):
+        log.warning(
+            "drift: PSI above %.2f against the training reference for %s",
+            PSI_ALERT,
+            ", ".join(f"{r.variable} ({r.psi:.3f})" for r in alerts.itertuples(index=False)),
+        )
     with tracking_lock(uri):
         experiment_id = ensure_experiment(experiment or SCORING_EXPERIMENT, uri)
         with mlflow.start_run(experiment_id=experiment_id, run_name=f"score {as_of}") as run:
             mlflow.set_tags(
                 {
+                    "drift_alert": "true" if len(alerts) else "false",
+                    "drift_variables": ",".join(alerts["variable"].astype(str))[:5000]
+                    if len(alerts)
+                    else "",
                     "as_of": str(as_of),
                     "model_version": str(model.version),
                     "feature_code_version": model.spec.code_version,

@@ -339,7 +339,16 @@ def score(
         f"published {outcome.output_dir}: {c['scored']:,} scored, {c['rejected']:,} rejected, "
         f"{c['out_of_scope']:,} out of scope (of {c['input_accounts']:,} accounts)"
     )
-    typer.echo("accounts per tier: " + ", ".join(f"{k} {v:,}" for k, v in m["outputs"]["per_tier"].items()))
+    o = m["outputs"]
+    for title, key in (
+        ("accounts per tier", "per_tier"),
+        ("contact intensity", "per_intensity"),
+        ("offer", "per_offer"),
+        ("suppressed", "per_suppressed_reason"),
+    ):
+        typer.echo(f"  {title + ':':<19}" + ", ".join(f"{k} {v:,}" for k, v in o[key].items()))
+    typer.echo(f"  {'control group:':<19}{o['control_group']:,} accounts")
+    typer.echo(f"  model version {m['model_version']}, policy version {m['policy_version']}")
 
 
 def main() -> None:  # pragma: no cover - console entry for ``python -m pipeline.cli``
