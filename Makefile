@@ -22,7 +22,7 @@ MODEL_URI ?=
 POLICY ?=
 MLFLOW_PORT ?= 5000
 
-.PHONY: help setup test lint format demo simulate validate train promote score evaluate bench mlflow-ui clean
+.PHONY: help setup test lint format demo simulate validate train promote score evaluate bench mlflow-ui jupyter clean
 
 help: ## List the targets with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -84,6 +84,9 @@ evaluate: setup ## Print the quality-bar figures on a fresh simulated portfolio
 mlflow-ui: setup ## Serve the MLflow UI on localhost for the project's store (MLFLOW_PORT=5000)
 	@echo "MLflow UI at http://127.0.0.1:$(MLFLOW_PORT) (store: $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}); Ctrl-C to stop"
 	$(VENV)/bin/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}" --host 127.0.0.1 --port $(MLFLOW_PORT)
+
+jupyter: setup ## Open the notebooks in JupyterLab (borrowed by uv for the session)
+	MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db} $(UV) run --with jupyterlab jupyter lab notebooks/
 
 bench: setup ## Print speed and memory figures (simulator, validation, features, training, scoring)
 	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_simulate.py --accounts 100000 --months 24

@@ -235,6 +235,10 @@ def promote(
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Evaluation date (default: the version's own).")
     ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Config YAML whose gate section sets the tolerances."),
+    ] = None,
 ) -> None:
     """Move alias champion to the challenger if it is no worse out of time; else refuse."""
     from models.tracking import ModelNotFoundError
@@ -243,7 +247,7 @@ def promote(
 
     d = _parse_date(as_of, "--as-of") if as_of else None
     try:
-        decision = promote_job(version, data_dir=data, as_of=d)
+        decision = promote_job(version, data_dir=data, as_of=d, config_path=config)
     except ModelNotFoundError as exc:
         raise _fail(EXIT_MODEL, str(exc)) from None
     except (DataReadError, ValueError) as exc:
