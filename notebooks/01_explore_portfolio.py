@@ -28,8 +28,6 @@
 # %%
 # %matplotlib inline
 import logging
-import tempfile
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -38,8 +36,8 @@ from IPython.display import display
 from features.ledger import build_ledger, delinquency_episodes, promise_states
 from features.training_set import month_ends
 from features.vocab import CONTACT_CHANNELS, OUTCOMES, RPC_OUTCOMES
-from pipeline.jobs import load_valid_tables
-from pipeline.simulate import portfolio_rates, simulate_portfolio, write_portfolio
+from pipeline.jobs import load_valid_tables, portfolio_or_simulate
+from pipeline.simulate import portfolio_rates
 
 logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 for package in ("features", "models", "pipeline"):
@@ -65,11 +63,7 @@ start = "2024-01-01"
 
 # %%
 as_of = pd.Timestamp(as_of)
-if data_dir is None:
-    data_dir = Path(tempfile.mkdtemp(prefix="portfolio_")) / "data"
-    write_portfolio(simulate_portfolio(n_accounts, n_months, seed=seed, start=start), data_dir)
-    print(f"simulated {n_accounts:,} accounts x {n_months} months into {data_dir}")
-data_dir = Path(data_dir)
+data_dir = portfolio_or_simulate(data_dir, n_accounts, n_months, seed, start)
 
 validation = load_valid_tables(data_dir)
 tables = validation.tables

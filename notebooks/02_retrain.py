@@ -33,9 +33,6 @@
 # %%
 # %matplotlib inline
 import logging
-import os
-import tempfile
-from pathlib import Path
 
 import pandas as pd
 from IPython.display import display
@@ -46,8 +43,13 @@ from models.config import load_config
 from models.evaluation import plot_calibration, plot_roc
 from models.gate import evaluate_gate
 from models.heads import HEADS, ability_target
-from pipeline.jobs import promote_job, train_job, training_window
-from pipeline.simulate import simulate_portfolio, write_portfolio
+from pipeline.jobs import (
+    portfolio_or_simulate,
+    promote_job,
+    train_job,
+    training_window,
+    use_tracking_store,
+)
 
 logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 for package in ("features", "models", "pipeline"):
@@ -78,16 +80,8 @@ start = "2024-01-01"
 
 # %%
 as_of = pd.Timestamp(as_of)
-if data_dir is None:
-    data_dir = Path(tempfile.mkdtemp(prefix="portfolio_")) / "data"
-    write_portfolio(simulate_portfolio(n_accounts, n_months, seed=seed, start=start), data_dir)
-    print(f"simulated {n_accounts:,} accounts x {n_months} months into {data_dir}")
-if tracking_uri:
-    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
-elif not os.environ.get("MLFLOW_TRACKING_URI"):
-    store = Path(tempfile.mkdtemp(prefix="mlflow_")) / "mlflow.db"
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{store}"
-    print("no MLflow store given: using a temporary one (set tracking_uri to keep the runs)")
+data_dir = portfolio_or_simulate(data_dir, n_accounts, n_months, seed, start)
+use_tracking_store(tracking_uri)
 print(f"data: {data_dir}\nMLflow store: {tracking.tracking_uri()}")
 
 # %% [markdown]

@@ -37,7 +37,6 @@
 # %matplotlib inline
 import copy
 import logging
-import os
 import tempfile
 from pathlib import Path
 
@@ -46,11 +45,10 @@ import pandas as pd
 from IPython.display import display
 
 from models import tracking
-from pipeline.jobs import load_valid_tables, train_job
+from pipeline.jobs import load_valid_tables, portfolio_or_simulate, train_job, use_tracking_store
 from pipeline.plan import assign_plans
 from pipeline.policy import load_policy, parse_policy, policy_version
 from pipeline.score import account_capacity, run_scoring
-from pipeline.simulate import simulate_portfolio, write_portfolio
 
 logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 for package in ("features", "models", "pipeline"):
@@ -79,16 +77,8 @@ start = "2024-01-01"
 # %%
 as_of = pd.Timestamp(as_of)
 simulated = data_dir is None
-if simulated:
-    data_dir = Path(tempfile.mkdtemp(prefix="portfolio_")) / "data"
-    write_portfolio(simulate_portfolio(n_accounts, n_months, seed=seed, start=start), data_dir)
-    print(f"simulated {n_accounts:,} accounts x {n_months} months into {data_dir}")
-if tracking_uri:
-    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
-elif not os.environ.get("MLFLOW_TRACKING_URI"):
-    store = Path(tempfile.mkdtemp(prefix="mlflow_")) / "mlflow.db"
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{store}"
-    print("no MLflow store given: using a temporary one (set tracking_uri to use yours)")
+data_dir = portfolio_or_simulate(data_dir, n_accounts, n_months, seed, start)
+use_tracking_store(tracking_uri)
 print(f"data: {data_dir}\nMLflow store: {tracking.tracking_uri()}")
 
 policy = load_policy(policy_path)

@@ -134,12 +134,16 @@ def train_job(
     }
     t0 = time.perf_counter()
     result = train(training_set, config, spec, data_window=window)
-    log.info("stage train rows_in=%s seconds=%.2f", f"{len(training_set):,}", time.perf_counter() - t0)
+    log.info(
+        "stage train rows_in=%s seconds=%.2f", f"{len(training_set):,}", time.perf_counter() - t0
+    )
     t0 = time.perf_counter()
     run_id, version = tracking.log_training_run(
         result, data_window=window, experiment=experiment, training_set=training_set
     )
-    log.info("stage log run_id=%s version=%s seconds=%.2f", run_id, version, time.perf_counter() - t0)
+    log.info(
+        "stage log run_id=%s version=%s seconds=%.2f", run_id, version, time.perf_counter() - t0
+    )
     return TrainJobResult(run_id, version, result, (start, end))
 
 
@@ -186,7 +190,11 @@ def promote_job(
     info = tracking.version_info(version)
     window = json.loads(info["tags"].get("data_window", "{}"))
     data_dir = data_dir or window.get("data_dir")
-    as_of = as_of if as_of is not None else (pd.Timestamp(window["as_of"]) if "as_of" in window else None)
+    as_of = (
+        as_of
+        if as_of is not None
+        else (pd.Timestamp(window["as_of"]) if "as_of" in window else None)
+    )
     if data_dir is None or as_of is None:
         raise ValueError(
             f"version {info['version']} records no data window: pass --data and --as-of"
@@ -197,3 +205,46 @@ def promote_job(
     frame = evaluation_frame(tables, pd.Timestamp(as_of), config.splits.test_months, horizon)
     log.info("stage eval_frame rows_out=%s", f"{len(frame):,}")
     return tracking.promote(info["version"], eval_frame=frame, config=config)
+
+
+def portfolio_or_simulate(
+    data_dir: Path | str | None,
+    n_accounts: int = 1500,
+    n_months: int = 18,
+    seed: int = 7,
+    start: str = "2024-01-01",
+) -> Path:
+    """Return ``data_dir``, or simulate a portfolio into a new temporary folder when it is None.
+
+    Notebooks call this so that they run on a lender's data when given a
+    folder and on a small simulated portfolio otherwise, never writing into
+    the repository.
+    """
+    import tempfile
+
+    from pipeline.simulate import simulate_portfolio, write_portfolio
+
+    if data_dir is not None:
+        return Path(data_dir)
+    folder = Path(tempfile.mkdtemp(prefix="portfolio_")) / "data"
+    write_portfolio(simulate_portfolio(n_accounts, n_months, seed=seed, start=start), folder)
+    log.info("simulated %s accounts x %s months into %s", f"{n_accounts:,}", n_months, folder)
+    return folder
+
+
+def use_tracking_store(tracking_uri: str | None = None) -> str:
+    """Point MLflow at ``tracking_uri``, else keep ``MLFLOW_TRACKING_URI``, else a temporary store.
+
+    Returns the URI in use. Sets the environment variable, which the tracking
+    module reads at each call (nothing is set at import time).
+    """
+    import os
+    import tempfile
+
+    if tracking_uri:
+        os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
+    elif not os.environ.get("MLFLOW_TRACKING_URI"):
+        store = Path(tempfile.mkdtemp(prefix="mlflow_")) / "mlflow.db"
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{store}"
+        log.warning("no MLflow store given: using a temporary one, %s", store)
+    return os.environ["MLFLOW_TRACKING_URI"]
