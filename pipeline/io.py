@@ -15,12 +15,15 @@ is not parquet/CSV, a missing required column, an unexpected column) raise
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features import vocab
@@ -76,49 +79,146 @@ def find_table(data_dir: Path, table: str) -> Path | None:
 
 
 def file_checksum(path: Path) -> str:
-    """Return the sha256 of a file, or of a folder's parquet parts in name order."""
+    """Return the sha256 of a file, or of a folder's parquet parts in name order.
+
+    Hashing runs at disk speed (about 1 GB/s and more with SHA extensions), a
+    small share of reading the same bytes as parquet.
+    """
     digest = hashlib.sha256()
     files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+    buffer = bytearray(1 << 22)
+    view = memoryview(buffer)
     for f in files:
-        with f.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
+        with f.open("rb", buffering=0) as fh:
+            while n := fh.readinto(buffer):
+                digest.update(view[:n])
     return digest.hexdigest()
 
 
-def _read_raw(path: Path, table: str) -> pd.DataFrame:
+def _index_columns(schema: pa.Schema) -> set[str]:
+    """Names of the columns that hold a pandas index in a parquet file written by pandas."""
+    meta = schema.pandas_metadata or {}
+    return {c for c in meta.get("index_columns", []) if isinstance(c, str)}
+
+
+#: Rows looked at to tell a column of repeated strings from a column of ids.
+_PROBE_ROWS = 65_536
+
+
+def _strings_to_pandas(arr: pa.ChunkedArray) -> pd.Series:
+    """Convert an arrow string column to an object Series of ``str`` (nulls as None).
+
+    Repeated values (account_id in a child table, channels, outcomes) are
+    deduplicated so that each distinct string is one Python object (24M
+    installments hold 1M account_id objects, not 24M). A column whose first
+    rows are mostly distinct (ids) is converted without deduplication: hashing
+    ten million distinct strings would cost seconds and a gigabyte of memo table
+    for nothing.
+    """
+    head = arr.slice(0, _PROBE_ROWS)
+    distinct = pc.count_distinct(head).as_py() if len(head) else 0
+    return arr.to_pandas(deduplicate_objects=2 * distinct <= len(head))
+
+
+def _read_parquet(path: Path) -> tuple[pd.DataFrame, frozenset[str]]:
+    """Read a parquet file or folder of parts column by column.
+
+    Returns the frame and the names of its columns that came from arrow string
+    columns (so they hold only ``str`` and ``None`` and need no inference).
+    One column at a time is converted, and its arrow buffers are freed before
+    the next, which keeps the peak memory near the size of the pandas frame.
+    Arrow allocates from the system allocator meanwhile, so that the memory of
+    numeric columns (which pandas shares with arrow) returns to the operating
+    system when a table is dropped, instead of staying in arrow's own pool.
+    """
+    previous = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
     try:
-        if path.is_dir():
-            parts = sorted(path.glob("*.parquet"))
-            frames = [pq.read_table(p).to_pandas() for p in parts]
-            return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-        if path.suffix == ".parquet":
-            return pq.read_table(path).to_pandas()
-        return pd.read_csv(
+        return _read_parquet_columns(path)
+    finally:
+        pa.set_memory_pool(previous)
+
+
+def _read_parquet_columns(path: Path) -> tuple[pd.DataFrame, frozenset[str]]:
+    files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+    with ExitStack() as stack:
+        sources = [stack.enter_context(pq.ParquetFile(f)) for f in files]
+        if not sources:
+            return pd.DataFrame(), frozenset()
+        schemas = [src.schema_arrow for src in sources]
+        if any(not s.equals(schemas[0], check_metadata=False) for s in schemas[1:]):
+            # Parts disagree on types: let pandas reconcile them, as before.
+            frames = [src.read().to_pandas() for src in sources]
+            return pd.concat(frames, ignore_index=True), frozenset()
+        skip = _index_columns(schemas[0])
+        fields = [f for f in schemas[0] if f.name not in skip]
+
+        def decode(field_: pa.Field) -> pa.ChunkedArray:
+            chunks = [
+                c for src in sources for c in src.read(columns=[field_.name]).column(0).chunks
+            ]
+            return pa.chunked_array(chunks, type=field_.type)
+
+        columns: dict[str, pd.Series] = {}
+        text: set[str] = set()
+        # Decoding (arrow, without the GIL) of the next column overlaps the conversion
+        # of this one to Python objects: two columns at most are held as arrow arrays.
+        with ThreadPoolExecutor(max_workers=1) as worker:
+            pending = worker.submit(decode, fields[0]) if fields else None
+            for i, field_ in enumerate(fields):
+                arr = pending.result()
+                pending = worker.submit(decode, fields[i + 1]) if i + 1 < len(fields) else None
+                if pa.types.is_string(field_.type) or pa.types.is_large_string(field_.type):
+                    columns[field_.name] = _strings_to_pandas(arr)
+                    text.add(field_.name)
+                else:
+                    columns[field_.name] = arr.to_pandas()
+                del arr
+        n_rows = sum(src.metadata.num_rows for src in sources)
+        return pd.DataFrame(columns, index=pd.RangeIndex(n_rows), copy=False), frozenset(text)
+
+
+def _read_raw(path: Path, table: str) -> tuple[pd.DataFrame, frozenset[str]]:
+    try:
+        if path.is_dir() or path.suffix == ".parquet":
+            return _read_parquet(path)
+        raw = pd.read_csv(
             path,
             dtype=str,
             keep_default_na=False,
             na_values=[""],
             encoding="utf-8",
         )
+        return raw, frozenset()
     except (OSError, ValueError, pa.ArrowException, UnicodeDecodeError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataReadError(f"{path}: cannot read table {table!r}: {first_line}") from exc
 
 
-def _coerce_str(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+# Each coercer returns the coerced series and a boolean mask of the cells that
+# could not be coerced, or None when no cell failed (the common case, which then
+# costs no extra pass). Series already in the canonical dtype are returned as is.
+
+
+def _coerce_str(s: pd.Series) -> tuple[pd.Series, pd.Series | None]:
+    if s.dtype == object and pd.api.types.infer_dtype(s, skipna=False) == "string":
+        # Every cell is a str (no nulls): nothing to do.
+        return s, None
     if pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
-        # Fast path (parquet strings, CSV text): only normalise nulls to None.
+        # Parquet strings, CSV text: only normalise nulls to None.
         out = s.astype(object)
-        if out.isna().any():
-            out = out.where(out.notna(), None)
-        return out, pd.Series(False, index=s.index)
-    out = s.astype(object).where(s.notna(), None)
+        null = out.isna()
+        if null.any():
+            out = out.where(~null, None)
+        return out, None
+    null = s.isna()
+    out = s.astype(object).where(~null, None)
     # Numbers that arrived as floats (e.g. ids in a parquet export) become their text.
-    mask = out.map(lambda v: v is not None and not isinstance(v, str))
-    if mask.any():
-        out[mask] = out[mask].map(_as_text)
-    return out, pd.Series(False, index=s.index)
+    values = out.to_numpy()
+    not_text = ~null.to_numpy() & ~pd.Series(values).map(type).eq(str).to_numpy()
+    if not_text.any():
+        out[not_text] = [_as_text(v) for v in values[not_text]]
+    return out, None
 
 
 def _as_text(v: object) -> str:
@@ -127,34 +227,48 @@ def _as_text(v: object) -> str:
     return str(v)
 
 
-def _coerce_float(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+def _coerce_float(s: pd.Series) -> tuple[pd.Series, pd.Series | None]:
+    if s.dtype == np.float64:
+        return s, None
     out = pd.to_numeric(s, errors="coerce").astype("float64")
     return out, s.notna() & out.isna()
 
 
-def _coerce_int(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+def _coerce_int(s: pd.Series) -> tuple[pd.Series, pd.Series | None]:
+    if s.dtype == np.int64:
+        return s, None
     num = pd.to_numeric(s, errors="coerce")
     bad = s.notna() & (num.isna() | (num.notna() & (num % 1 != 0)))
     out = num.where(~bad).astype("Int64")
     return out, bad
 
 
-def _coerce_bool(s: pd.Series) -> tuple[pd.Series, pd.Series]:
-    if pd.api.types.is_bool_dtype(s) and not s.isna().any():
-        return s.astype(bool), pd.Series(False, index=s.index)
-    text = s.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
-    low = text.str.strip().str.lower()
-    out = pd.Series(pd.NA, index=s.index, dtype="boolean")
-    out[low.isin(_TRUE)] = True
-    out[low.isin(_FALSE)] = False
-    bad = text.notna() & out.isna()
-    return out, bad
+def _coerce_bool(s: pd.Series) -> tuple[pd.Series, pd.Series | None]:
+    if s.dtype == bool:
+        return s, None
+    null = s.isna().to_numpy()
+    if pd.api.types.is_bool_dtype(s) and not null.any():
+        return s.astype(bool), None
+    low = s[~null].astype(str).str.strip().str.lower()
+    state = np.full(len(s), -1, dtype=np.int8)  # -1 null or unparsable, 0 false, 1 true
+    state[~null] = np.where(low.isin(_TRUE), 1, np.where(low.isin(_FALSE), 0, -1))
+    out = pd.Series(pd.arrays.BooleanArray(state == 1, state == -1), index=s.index, dtype="boolean")
+    return out, pd.Series(~null & (state == -1), index=s.index)
 
 
-def _coerce_date(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+_DAY_NS = 86_400 * 10**9
+_NAT_NS = np.iinfo(np.int64).min
+
+
+def _coerce_date(s: pd.Series) -> tuple[pd.Series, pd.Series | None]:
     if pd.api.types.is_datetime64_any_dtype(s):
         out = s.dt.tz_convert("UTC").dt.tz_localize(None) if s.dt.tz is not None else s
-        return out.astype("datetime64[ns]").dt.normalize(), pd.Series(False, index=s.index)
+        if out.dtype != "datetime64[ns]":
+            out = out.astype("datetime64[ns]")
+        ns = out.to_numpy().view("i8")
+        if ((ns % _DAY_NS != 0) & (ns != _NAT_NS)).any():
+            out = out.dt.normalize()
+        return out, None
     out = pd.to_datetime(s, errors="coerce", format="ISO8601")
     if getattr(out.dt, "tz", None) is not None:
         out = out.dt.tz_convert("UTC").dt.tz_localize(None)
@@ -165,10 +279,15 @@ def _coerce_date(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     return out.where(~bad), bad
 
 
-def _coerce_timestamp(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+_UTC_NS = pd.DatetimeTZDtype(unit="ns", tz="UTC")
+
+
+def _coerce_timestamp(s: pd.Series) -> tuple[pd.Series, pd.Series | None]:
+    if s.dtype == _UTC_NS:
+        return s, None
     if pd.api.types.is_datetime64_any_dtype(s):
         out = s.dt.tz_localize("UTC") if s.dt.tz is None else s.dt.tz_convert("UTC")
-        return out.astype("datetime64[ns, UTC]"), pd.Series(False, index=s.index)
+        return out.astype("datetime64[ns, UTC]"), None
     # Naive timestamps are UTC by the contract; offsets are converted to UTC. The two
     # kinds are parsed apart: pandas would otherwise lend a naive string the offset of
     # its neighbours.
@@ -213,7 +332,8 @@ def coerce_table(
     table : str
         The contract table name.
     raw : pandas.DataFrame
-        The table as read (CSV text or parquet types).
+        The table as read (CSV text or parquet types). It is not modified, and
+        the result shares no memory with it.
     source : str
         The file it came from, for error messages.
 
@@ -236,21 +356,43 @@ def coerce_table(
     >>> df.dtypes.astype(str).tolist(), failures
     (['object', 'int64', 'datetime64[ns]', 'float64'], [])
     """
-    raw = raw.copy()
-    raw.columns = [str(c).strip() for c in raw.columns]
+    return _coerce_table(table, raw, source, copy=True)
+
+
+def _coerce_table(
+    table: str,
+    raw: pd.DataFrame,
+    source: str,
+    copy: bool,
+    text_columns: frozenset[str] = frozenset(),
+) -> tuple[pd.DataFrame, list[ParseFailure]]:
+    """Coerce ``raw`` (see :func:`coerce_table`); without ``copy`` the result may share its memory.
+
+    ``text_columns`` are known to hold only ``str`` or ``None`` (arrow strings)
+    and are taken as they are.
+    """
+    n = len(raw)
+    index = pd.RangeIndex(n)
+    columns: dict[str, pd.Series] = {}
+    for i, name in enumerate(raw.columns):
+        series = raw.iloc[:, i]
+        if not series.index.equals(index):
+            series = series.reset_index(drop=True)
+        columns[str(name).strip()] = series
+    text_columns = frozenset(str(c).strip() for c in text_columns)
     required = COLUMNS[table]
     optional = OPTIONAL_COLUMNS.get(table, ())
     defaults = DEFAULTS.get(table, {})
     for col, value in defaults.items():
-        if col not in raw.columns:
-            raw[col] = value
-    missing = [c for c in required if c not in raw.columns]
+        if col not in columns:
+            columns[col] = pd.Series(value, index=index)
+    missing = [c for c in required if c not in columns]
     if missing:
         raise DataReadError(
             f"{source}: table {table!r} lacks required column(s) {', '.join(missing)}; "
             f"the contract lists {', '.join(required)}"
         )
-    unexpected = [c for c in raw.columns if c not in required and c not in optional]
+    unexpected = [c for c in columns if c not in required and c not in optional]
     if unexpected:
         raise DataReadError(
             f"{source}: table {table!r} has unexpected column(s) {', '.join(unexpected)}; "
@@ -258,36 +400,40 @@ def coerce_table(
         )
     failures: list[ParseFailure] = []
     out: dict[str, pd.Series] = {}
-    for col in [*required, *[c for c in optional if c in raw.columns]]:
+    for col in [*required, *[c for c in optional if c in columns]]:
         kind = TYPES[table][col]
-        series = raw[col].reset_index(drop=True)
-        if col in defaults:
+        series = columns.pop(col)
+        if col in defaults and series.hasnans:
             series = series.where(series.notna(), defaults[col])
-        coerced, bad = _COERCERS[kind](series)
-        if bad.any():
+        if kind == "str" and col in text_columns and series.dtype == object:
+            coerced, bad = series, None
+        else:
+            coerced, bad = _COERCERS[kind](series)
+        if bad is not None and bad.any():
             failures.append(
                 ParseFailure(table, col, _CHECK_NAMES[kind], series.index[bad], series[bad])
             )
-        if kind in ("bool", "int") and col not in _NULLABLE.get(table, ()):
-            # Every boolean and integer of the contract is required except these:
-            # report the null here and fill it, so the column keeps its numpy dtype.
-            null = coerced.isna() & ~bad
-            if null.any():
-                failures.append(
-                    ParseFailure(table, col, "not_nullable", series.index[null], series[null])
-                )
-            coerced = coerced.fillna(False if kind == "bool" else 0)
+        if kind in ("bool", "int"):
+            if col in _NULLABLE.get(table, ()):
+                coerced = coerced.astype("Int64") if kind == "int" else coerced
+            else:
+                # Every boolean and integer of the contract is required except these:
+                # report the null here and fill it, so the column keeps its numpy dtype.
+                if coerced.hasnans:
+                    null = coerced.isna() if bad is None else coerced.isna() & ~bad
+                    if null.any():
+                        failures.append(
+                            ParseFailure(
+                                table, col, "not_nullable", series.index[null], series[null]
+                            )
+                        )
+                    coerced = coerced.fillna(False if kind == "bool" else 0)
+                target = bool if kind == "bool" else np.int64
+                if coerced.dtype != target:
+                    coerced = coerced.astype(target)
         out[col] = coerced
-    frame = pd.DataFrame(out)
-    # Nullable extension dtypes -> the canonical numpy dtypes (nulls were filled above).
-    for col in frame.columns:
-        kind = TYPES[table][col]
-        if col in _NULLABLE.get(table, ()):
-            continue
-        if kind == "bool":
-            frame[col] = frame[col].astype(bool)
-        elif kind == "int":
-            frame[col] = frame[col].astype("int64")
+        del series
+    frame = pd.DataFrame(out, index=index, copy=copy)
     return frame, failures
 
 
@@ -323,8 +469,11 @@ def read_tables(data_dir: Path | str) -> RawTables:
                     f"(expected {table}.parquet, {table}.csv or a folder {table}/ of parquet parts)"
                 )
             continue
-        raw = _read_raw(path, table)
-        frame, failures = coerce_table(table, raw, source=str(path))
+        raw, text_columns = _read_raw(path, table)
+        frame, failures = _coerce_table(
+            table, raw, str(path), copy=False, text_columns=text_columns
+        )
+        del raw
         result.tables[table] = frame
         result.parse_failures.extend(failures)
         result.files[table] = {

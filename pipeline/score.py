@@ -222,7 +222,7 @@ def run_scoring(
     with pub.run_lock(out_dir, label, timeout=wait_seconds):
         pub.recover(out_dir, label)
         raw = read_tables(data_dir)
-        accounts_all = raw.tables["accounts"].copy()
+        accounts_all = raw.tables["accounts"][["account_id"]].copy()
         stages.done("read", rows_out=sum(len(t) for t in raw.tables.values()))
         validation = validate_tables(raw)
         stages.done("validate", rows_in=sum(validation.rows_read.values()), rows_out=len(validation.rejects))

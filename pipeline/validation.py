@@ -79,8 +79,44 @@ def _render(values: pd.Series) -> pd.Series:
     return values.map(one)
 
 
-def _failures_to_rejects(table: str, df: pd.DataFrame, fc: pd.DataFrame) -> pd.DataFrame:
-    """Map pandera failure cases of one table to contract reject rows."""
+def _check_name(check: object) -> str:
+    """The name pandera gives a check in its failure cases."""
+    if isinstance(check, str):
+        return check
+    return str(getattr(check, "error", None) or getattr(check, "name", None) or check)
+
+
+def _row_rule_failures(err: pa.errors.SchemaErrors, n_rows: int) -> dict[str, np.ndarray]:
+    """Return the failing rows of each row-level (dataframe) rule, from its full boolean output.
+
+    pandera's failure cases of these rules are capped (see
+    :data:`pipeline.contract.ROW_RULE_EXAMPLES`); the check output is not.
+    """
+    rows: dict[str, np.ndarray] = {}
+    for e in err.schema_errors:
+        out = e.check_output
+        if (
+            isinstance(e.schema, pa.DataFrameSchema)
+            and isinstance(out, pd.Series)
+            and out.dtype == bool
+            and len(out) == n_rows
+        ):
+            rows[_check_name(e.check)] = np.flatnonzero(~out.to_numpy())
+    return rows
+
+
+def _failures_to_rejects(
+    table: str,
+    df: pd.DataFrame,
+    fc: pd.DataFrame,
+    row_rules: dict[str, np.ndarray] | None = None,
+) -> pd.DataFrame:
+    """Map pandera failure cases of one table to contract reject rows.
+
+    ``row_rules`` maps a row-level rule to all its failing rows (from
+    :func:`_row_rule_failures`); rules not in it use the failure cases.
+    """
+    row_rules = row_rules or {}
     structural = fc[fc["index"].isna()]
     if not structural.empty:
         first = structural.iloc[0]
@@ -109,7 +145,7 @@ def _failures_to_rejects(table: str, df: pd.DataFrame, fc: pd.DataFrame) -> pd.D
     row_fc = fc[df_level].drop_duplicates(["index", "check"])
     for check, group in row_fc.groupby("check", sort=True):
         cols = _DATAFRAME_CHECK_COLUMNS.get(str(check), ())
-        rows = group["index"].to_numpy()
+        rows = row_rules.get(str(check), group["index"].to_numpy())
         if cols:
             parts = [col + "=" + _render(df[col].iloc[rows]).to_numpy() for col in cols]
             value = parts[0]
@@ -119,7 +155,9 @@ def _failures_to_rejects(table: str, df: pd.DataFrame, fc: pd.DataFrame) -> pd.D
         else:
             value = np.full(len(rows), "")
             column = ""
-        out.append(pd.DataFrame({"row": rows, "column": column, "check": str(check), "value": value}))
+        out.append(
+            pd.DataFrame({"row": rows, "column": column, "check": str(check), "value": value})
+        )
     if not out:
         return pd.DataFrame(columns=["row", "column", "check", "value"])
     return pd.concat(out, ignore_index=True)
@@ -143,6 +181,23 @@ def _parse_failures_to_rejects(failures: list[ParseFailure], table: str) -> pd.D
     return pd.concat(frames, ignore_index=True)
 
 
+def _take_rows(df: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+    """Return the rows of ``df`` where ``keep`` is True, with a fresh RangeIndex.
+
+    Column by column with the boolean mask: unlike ``df[keep].reset_index(drop=True)``
+    it builds no row-number array and copies each column once.
+    """
+    columns = {}
+    for name in df.columns:
+        col = df[name]
+        # numpy columns as ndarrays: pandas would scan a wrapped object array for nulls.
+        values = (
+            col.array if isinstance(col.dtype, pd.api.extensions.ExtensionDtype) else col.to_numpy()
+        )
+        columns[name] = values[keep]
+    return pd.DataFrame(columns, index=pd.RangeIndex(int(keep.sum())), copy=False)
+
+
 def _shorten_check(check: str) -> str:
     if check.startswith("isin("):
         return "isin(contract list)"
@@ -162,6 +217,13 @@ def validate_tables(raw: RawTables) -> ValidationResult:
     ValidationResult
         Clean tables with rejected accounts removed whole and orphans dropped,
         and the rejects table (columns :data:`REJECT_COLUMNS`).
+
+    Notes
+    -----
+    ``raw.tables`` is updated in place: afterwards each entry is the clean table
+    (the same object as in the result), so that the raw copy of a table with
+    rejected rows can be freed. Read what you need from ``raw`` before, as the
+    scorer does.
     """
     tables = raw.tables
     accounts = tables["accounts"]
@@ -169,14 +231,23 @@ def validate_tables(raw: RawTables) -> ValidationResult:
     account_index = pd.Index(accounts["account_id"].dropna().unique())
     per_table: dict[str, pd.DataFrame] = {}
     for table, df in tables.items():
-        df = df.reset_index(drop=True)
-        tables[table] = df
+        if not df.index.equals(pd.RangeIndex(len(df))):
+            df = df.reset_index(drop=True)
+            tables[table] = df
         schema = table_schema(table, account_index if table != "accounts" else None)
         parts = [_parse_failures_to_rejects(raw.parse_failures, table)]
         try:
-            schema.validate(df, lazy=True)
+            # coerce=False and no parsers: validation reads the frame and never
+            # writes it, so pandera's defensive copy is not needed.
+            schema.validate(df, lazy=True, inplace=True)
         except pa.errors.SchemaErrors as err:
-            parts.append(_failures_to_rejects(table, df, err.failure_cases))
+            row_rules = _row_rule_failures(err, len(df))
+            parts.append(_failures_to_rejects(table, df, err.failure_cases, row_rules))
+        finally:
+            # pandera caches its accessor on the frame, and the accessor points back at
+            # the frame: a cycle that would keep a replaced table in memory until the
+            # next garbage collection.
+            vars(df).pop("pandera", None)
         rej = pd.concat([p for p in parts if not p.empty] or [parts[0]], ignore_index=True)
         if rej.empty:
             continue
@@ -199,12 +270,19 @@ def validate_tables(raw: RawTables) -> ValidationResult:
     rejected = pd.Index(all_rej.loc[~is_orphan, "account_id"].dropna().unique())
     rejected = rejected.intersection(account_index)
     clean: dict[str, pd.DataFrame] = {}
-    for table, df in tables.items():
-        keep = ~df["account_id"].isin(rejected)
+    for table in list(tables):
+        df = tables[table]
+        keep = np.ones(len(df), dtype=bool)
+        if not rejected.empty:
+            keep &= ~df["account_id"].isin(rejected).to_numpy()
         if table in per_table:
-            bad_rows = per_table[table]["row"].unique()
-            keep &= ~pd.Series(df.index.isin(bad_rows), index=df.index)
-        clean[table] = df[keep].reset_index(drop=True) if not keep.all() else df
+            keep[per_table[table]["row"].to_numpy()] = False
+        if not keep.all():
+            df = _take_rows(df, keep)
+            # Hand the clean table back in place of the raw one, so that the raw
+            # frame can be freed and a portfolio is held in memory only once.
+            tables[table] = df
+        clean[table] = df
     rejects = all_rej[list(REJECT_COLUMNS)].astype(
         {"table": str, "column": str, "check": str, "value": str}
     )
@@ -264,5 +342,7 @@ def format_report(result: ValidationResult) -> str:
     )
     lines.append("failed rules:")
     for row in summary.itertuples(index=False):
-        lines.append(f"  {row.table}.{row.column}: {row.check}: {row.count:,} rows, e.g. {row.examples}")
+        lines.append(
+            f"  {row.table}.{row.column}: {row.check}: {row.count:,} rows, e.g. {row.examples}"
+        )
     return "\n".join(lines)
