@@ -251,9 +251,14 @@ def run_scoring(
         tables = validation.tables
         feats = build_features(tables, as_of, materiality=policy.materiality, overdue_only=True)
         stages.done("features", rows_in=len(tables["accounts"]), rows_out=len(feats))
+        cap = account_capacity(tables["installments"], tables["payments"], as_of)
+        # The schedule and payment history are no longer needed: free them before
+        # the models allocate their matrices (memory bound at a million accounts).
+        for name in ("installments", "payments", "offers"):
+            tables.pop(name, None)
+        del raw
         preds = model.predict(feats)
         stages.done("predict", rows_in=len(feats), rows_out=len(preds))
-        cap = account_capacity(tables["installments"], tables["payments"], as_of)
         scored = pd.DataFrame(
             {
                 "account_id": feats["account_id"].to_numpy(),
