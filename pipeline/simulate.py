@@ -87,12 +87,14 @@ _TYPE_TABLE: dict[str, tuple[float, ...]] = {
     "illness": (0.002, 0.006, 0.006, 0.020, 0.004, 0.005, 0.004, 0.006),
     "start_late": (0.03, 0.35, 0.35, 0.30, 0.20, 0.35, 0.90, 0.30),
     "on_time": (0.950, 0.93, 0.92, 0.95, 0.85, 0.93, 0.10, 0.92),
-    "late_pay": (0.95, 0.45, 0.45, 0.85, 0.35, 0.40, 0.00, 0.50),
+    "late_pay": (0.95, 0.45, 0.45, 0.85, 0.35, 0.40, 0.00, 0.30),
     "answer": (0.30, 0.35, 0.05, 0.30, 0.25, 0.30, 0.20, 0.35),
     "contact_boost": (0.50, 0.10, 0.30, 0.40, 0.80, 0.10, 0.20, 0.20),
     "keep": (0.92, 0.60, 0.65, 0.85, 0.90, 0.60, 0.85, 0.20),
     "inbound": (0.15, 0.02, 0.01, 0.20, 0.08, 0.03, 0.05, 0.05),
     "accept": (0.60, 0.10, 0.25, 0.60, 0.50, 0.10, 0.35, 0.60),
+    "token": (0.25, 0.25, 0.25, 0.35, 0.25, 0.20, 0.25, 0.06),
+    "bad_number": (0.03, 0.10, 0.30, 0.05, 0.03, 0.08, 0.03, 0.10),
 }
 #: Outcome of a right-party call per type: right_party, promise_to_pay, refused, dispute, hardship.
 _RPC_MIX = np.array(
@@ -153,6 +155,15 @@ _DPD_FACTOR = np.array([1.2, 0.7, 0.45, 0.25])  # organic payment propensity by 
 _SHOCK_MULT = np.array([1.0, 0.25, 0.50])  # capacity: no shock, job loss, illness
 _SHOCK_RECOVERY = np.array([0.0, 0.20, 0.30])  # monthly chance a shock ends
 _OFFER_BOOST_MONTHS = 3
+_W_CONCENTRATION = 8.0  # Beta concentration of the base willingness around the type's mean
+_KEEP_W = (0.3, 0.6)  # a promise is kept with keep x (a + b willingness) x affordability
+_NEGOTIATE = 0.9  # share of debtors (not serial promisers) who promise only what they can pay
+_AGAIN_KEEP = 0.25  # a new promise in the month of a broken one: kept x this
+_PAYDAY_SHARE = 0.45  # promises made for the next payday (the 1st or the 15th)
+_EARLY_START_DAYS = 3  # early collections start this many days after a missed due date
+_SKIP_RATE = 0.06  # monthly: a delinquent debtor changes number with P = this x (1 - w)
+_SKIP_TRACED = 0.10  # monthly: skip tracing finds a working number again
+_NEVER = np.iinfo(np.int64).max
 _N_AGENTS = 120
 _DAY = 86_400
 
@@ -289,6 +300,7 @@ class _MonthState:
     hardship: np.ndarray
     pmult: np.ndarray  # multiplier of payment propensities (0 no_pay, 0.2 disputed)
     boosted: np.ndarray  # an offer was accepted in the last 3 months
+    wait_prev: np.ndarray  # end of the collectors' wait after last month's promise, seconds
 
 
 def _first_rows(groups: np.ndarray, mask: np.ndarray, n_groups: int):
@@ -297,6 +309,14 @@ def _first_rows(groups: np.ndarray, mask: np.ndarray, n_groups: int):
     first = _first_per_group(groups[rows], n_groups)
     has = first >= 0
     return has, (rows[np.maximum(first, 0)] if len(rows) else np.zeros(n_groups, np.int64))
+
+
+def _last_rows(groups: np.ndarray, mask: np.ndarray, n_groups: int):
+    """For each group, whether a masked row exists and the last such row (0 if none)."""
+    rows = np.flatnonzero(mask)[::-1]
+    last = _first_per_group(groups[rows], n_groups)
+    has = last >= 0
+    return has, (rows[np.maximum(last, 0)] if len(rows) else np.zeros(n_groups, np.int64))
 
 
 def _take(values: np.ndarray, has: np.ndarray, rows: np.ndarray, default: int) -> np.ndarray:
@@ -375,7 +395,7 @@ class _Simulator:
         tp = self.tp
         self.ctype = rng.choice(len(DEBTOR_TYPES), size=nc, p=tp["share"] / tp["share"].sum())
         w_mean = tp["willingness"][self.ctype]
-        conc = 20.0
+        conc = _W_CONCENTRATION
         self.w_base = rng.beta(w_mean * conc, (1 - w_mean) * conc)
         self.cap_base = tp["capacity"][self.ctype] * np.exp(rng.normal(0.0, 0.35, nc))
         # Shock state (0 none, 1 job loss, 2 illness), started near its stationary share.
@@ -396,7 +416,7 @@ class _Simulator:
         cny_income = np.where(self.ctz == 3, 0.35, 1.0)  # CNY incomes are lower in USD terms
         income = 4_500 * np.exp(rng.normal(0, 0.45, nc)) * np.sqrt(self.cap_base / 2.0)
         self.cincome = np.round(income * scale[self.ctz] * cny_income, -1)
-        self.bad_phone_c = rng.random(nc) < 0.05
+        self.bad_phone_c = rng.random(nc) < tp["bad_number"][self.ctype]
         self.reach_c = np.exp(rng.normal(0.0, 0.35, nc))
 
     def _accounts(self) -> None:
@@ -452,6 +472,12 @@ class _Simulator:
             rng.choice(6, size=n, p=pref_us),
         )
         self.offer_month = np.full(n, -10_000, dtype=np.int64)
+        # Payments promised or agreed late in a month that land early in the next one, and
+        # the end of the collectors' wait after a promise whose date is in the next month.
+        empty = np.zeros(0, dtype=np.int64)
+        self.carry: tuple[np.ndarray, np.ndarray, np.ndarray] = (empty, empty, empty)
+        self.carry_out: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.wait_until = np.zeros(n, dtype=np.int64)
         # Special statuses: a flag and the month it starts (-6 .. n_months - 1).
         self.status: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for name, (base, raised, typ) in _STATUS_TABLE.items():
@@ -498,6 +524,12 @@ class _Simulator:
         owed = np.maximum(a0 + has_due * amt, 0)
         cap_c = np.floor(cap * amt).astype(np.int64)
         ability = np.minimum(1.0, cap_c / np.maximum(owed, amt))
+        # Skips: a delinquent debtor may change number to dodge the collectors (the less
+        # willing, the likelier); skip tracing finds a working number again.
+        late_c = np.bincount(self.cust, weights=a0 > mat, minlength=self.n_cust) > 0
+        v = rng.random(self.n_cust)
+        goes_dark = late_c & ~self.bad_phone_c & (v < _SKIP_RATE * (1 - wc))
+        self.bad_phone_c = (self.bad_phone_c | goes_dark) & ~(self.bad_phone_c & (v < _SKIP_TRACED))
         op = np.flatnonzero(opened)
         self.chunks["truth"].append(
             {
@@ -508,6 +540,11 @@ class _Simulator:
                 "willingness": np.rint(w[op] * 10_000).astype(np.int16),
             }
         )
+        # Payments carried over from last month land now; that money is not spendable again.
+        c_acct, c_t, c_cents = self.carry
+        cap_c = np.maximum(cap_c - np.bincount(c_acct, c_cents, minlength=n).astype(np.int64), 0)
+        self.carry_out = [(c_acct[:0], c_t[:0], c_cents[:0])]
+        wait_prev, self.wait_until = self.wait_until, np.zeros(n, dtype=np.int64)
         no_pay = self._active("deceased", m) | self._active("bankruptcy", m)
         suppressed = no_pay | self._active("dispute_open", m)
         suppressed |= self._active("cease_communication", m) | self._active("do_not_contact", m)
@@ -530,6 +567,8 @@ class _Simulator:
             pay["t"].append(t[keep].astype(np.int64))
             pay["cents"].append(cents[keep].astype(np.int64))
             pay["dd"].append(np.broadcast_to(dd, acct.shape)[keep])
+
+        add_pay(c_acct, c_t, c_cents, np.zeros(len(c_acct), dtype=bool))
 
         # ---- accounts current at the month start with an installment due ------------
         cur = np.flatnonzero(opened & (a0 <= mat) & has_due & (owed > mat))
@@ -583,15 +622,21 @@ class _Simulator:
         ok = soph & (t_soph < t1) & (rng.random(len(missed)) < w_m * hab_m * 0.95 * pmult[missed])
         add_pay(missed[ok], t_soph[ok], amt_late[ok], False)
 
-        # ---- accounts delinquent at the month start -----------------------------------
-        dl = np.flatnonzero(opened & (a0 > mat))
         state = _MonthState(
             m=m, t0=t0, t1=t1, a0=a0, owed=owed, cap=cap_c, w=w, hab=hab, in_shock=in_shock,
             suppressed=suppressed, no_pay=no_pay, hardship=hardship, pmult=pmult, boosted=boosted,
+            wait_prev=wait_prev,
         )  # fmt: skip
+        # Early collections of the accounts that missed this month's due date.
+        paid_t = np.select([late, ok], [t_late, t_soph], _NEVER)
+        self._early_collections(state, missed, mdue, paid_t, add_pay, con)
+
+        # ---- accounts delinquent at the month start -----------------------------------
+        dl = np.flatnonzero(opened & (a0 > mat))
         self._delinquent(state, dl, add_pay, con)
 
         # ---- record the month ---------------------------------------------------------
+        self.carry = tuple(np.concatenate(parts) for parts in zip(*self.carry_out, strict=True))
         if pay["acct"]:
             p_acct = np.concatenate(pay["acct"])
             p_t = np.concatenate(pay["t"])
@@ -644,6 +689,124 @@ class _Simulator:
             np.where(u < p_undel + p_reply, _OUT["replied"], _OUT["delivered"]),
         )
 
+    def _keep_prob(self, acct, st: _MonthState, amount: np.ndarray) -> np.ndarray:
+        """Probability that each debtor keeps a promise of ``amount`` cents."""
+        afford = np.sqrt(np.minimum(1.0, st.cap[acct] / np.maximum(amount, 1)))
+        w = st.w[acct]
+        return (
+            self.tp["keep"][self.typ[acct]]
+            * (_KEEP_W[0] + _KEEP_W[1] * w)
+            * afford
+            * st.pmult[acct]
+        )
+
+    def _promises(self, acct, t, asked, st: _MonthState, is_p) -> tuple[np.ndarray, np.ndarray]:
+        """Promised amount (cents) and date (days since epoch) of promise rows (0 elsewhere).
+
+        The collector asks for ``asked``; a debtor who cannot pay it usually negotiates it
+        down to what it can pay (serial promisers promise whatever is asked). The date is
+        often the next payday (the 1st or the 15th), else 1-14 days ahead.
+        """
+        rng, n = self.rng, len(acct)
+        mat = int(round(DEFAULT_MATERIALITY * 100))
+        cap = st.cap[acct]
+        afford = (cap * 9 // 10) // 1000 * 1000  # 90% of what it can pay, in whole tens
+        honest = (self.typ[acct] != SERIAL) & (rng.random(n) < _NEGOTIATE)
+        amount = np.where(honest & (cap < asked) & (afford > mat), afford, asked)
+        amount = np.maximum(amount, mat + 1) * is_p
+        day = t // _DAY
+        ahead = rng.choice([1, 2, 3, 5, 7, 10, 14], size=n,
+                           p=[0.10, 0.15, 0.15, 0.20, 0.20, 0.10, 0.10])  # fmt: skip
+        month = day.astype("datetime64[D]").astype("datetime64[M]")
+        fifteenth = (month.astype("datetime64[D]") + 14).astype(np.int64)
+        first_next = (month + 1).astype("datetime64[D]").astype(np.int64)
+        payday = np.where(fifteenth >= day + 2, fifteenth, first_next)
+        payday = np.where(payday >= day + 2, payday, first_next + 14)
+        use = (rng.random(n) < _PAYDAY_SHARE) & (payday - day <= 14)
+        return amount, np.where(use, payday, day + ahead) * is_p
+
+    def _times_between(self, acct, lo, t1, h_lo, h_hi) -> np.ndarray:
+        """Random UTC times in ``[lo, t1)`` at local hours ``[h_lo, h_hi)``; -1 when none fits."""
+        rng, n = self.rng, len(acct)
+        d_lo, d1 = lo // _DAY, t1 // _DAY
+        day = d_lo + np.floor(rng.random(n) * np.maximum(d1 - d_lo, 1)).astype(np.int64)
+        sec = rng.integers(np.asarray(h_lo) * 3600, np.asarray(h_hi) * 3600, n)
+        t = self.utc_of_local(acct, day, sec)
+        t = np.where(t < lo, self.utc_of_local(acct, day + 1, sec), t)  # same local hour
+        return np.where((t >= lo) & (t < t1), t, -1)
+
+    def _settle(self, acct, pay_t, pay_c, paying, t1, add_pay) -> None:
+        """Record payments: this month's now, those landing after the month end next month."""
+        now = paying & (pay_t < t1)
+        add_pay(acct[now], pay_t[now], pay_c[now], False)
+        later = paying & ~now  # after the last month: outside the window, never seen
+        self.carry_out.append((acct[later], pay_t[later], pay_c[later]))
+
+    def _early_collections(self, st: _MonthState, missed, mdue, paid_t, add_pay, con) -> None:
+        """Contacts of accounts that missed this month's due date, from 3 days past due.
+
+        The 1-29 DPD plan of ``_CONTACT_MEANS`` pro rata of the days left in the month;
+        collectors stop once the debtor pays. A debtor who has not paid gets a second
+        chance from a promise (to pay the missed installment) or a positive conversation;
+        the payment may land early next month.
+        """
+        rng, tp, nm = self.rng, self.tp, len(missed)
+        if nm == 0:
+            return
+        t1, w = st.t1, st.w
+        mat = int(round(DEFAULT_MATERIALITY * 100))
+        lo = mdue + _EARLY_START_DAYS * _DAY
+        frac = np.clip((t1 - lo) / (30 * _DAY), 0, None)
+        contactable = ~st.suppressed[missed] & (rng.random(nm) >= _NO_CONTACT_SHARE)
+        mult = rng.gamma(2.0, 0.5, nm) * np.where(st.hardship[missed], 0.5, 1.0) * contactable
+        rows_pos, rows_ch = [], []
+        for name, means in _CONTACT_MEANS.items():
+            cnt = rng.poisson(means[0] * mult * frac)
+            rows_pos.append(np.repeat(np.arange(nm), cnt))
+            rows_ch.append(np.full(cnt.sum(), _CH[name]))
+        pos = np.concatenate(rows_pos)
+        ch = np.concatenate(rows_ch)
+        acct = missed[pos]
+        h_lo = np.select([ch == _CH["email"], ch == _CH["letter"]], [7, 10], 9)
+        h_hi = np.select([ch == _CH["email"], ch == _CH["letter"]], [22, 11], 20)
+        t = self._times_between(acct, lo[pos], t1, h_lo, h_hi)
+        direction = np.zeros(len(pos), dtype=np.int64)
+        out = self._contact_outcomes(acct, ch, direction, w, st.in_shock)
+        is_p = out == _OUT["promise_to_pay"]
+        pamt, pday = self._promises(acct, t, st.owed[acct], st, is_p)
+        keep = (t >= 0) & (t < paid_t[pos])  # collectors stop once the debtor has paid
+        order = np.flatnonzero(keep)[np.lexsort((t[keep], pos[keep]))]
+        pos, ch, direction, acct, t, out, pamt, pday = (
+            a[order] for a in (pos, ch, direction, acct, t, out, pamt, pday)
+        )
+        has_p, fp = _first_rows(pos, out == _OUT["promise_to_pay"], nm)
+        tp_t, tp_amt, tp_day = (_take(a, has_p, fp, 0) for a in (t, pamt, pday))
+        has_r, fr = _first_rows(pos, np.isin(out, _RPC_SET), nm)
+        r_t, r_out = _take(t, has_r, fr, 0), _take(out, has_r, fr, -1)
+        positive = has_r & ~np.isin(r_out, [_OUT["refused"], _OUT["dispute"]])
+
+        typ, capm = self.typ[missed], st.cap[missed]
+        free = (paid_t == _NEVER) & (typ != SOPHISTICATED)
+        u = rng.random(nm)
+        kept = free & has_p & (u < self._keep_prob(missed, st, tp_amt))
+        k_lo = tp_t + 600
+        k_t = k_lo + np.floor(rng.random(nm) * np.maximum(tp_day * _DAY + _DAY - k_lo, 1))
+        p_talk = tp["contact_boost"][typ] * w[missed] * st.pmult[missed]
+        talk = free & ~has_p & positive & (u < p_talk)
+        g_t = r_t + np.floor(rng.random(nm) * 7 * _DAY)
+        pay_t = np.select([kept, talk], [k_t, g_t], -1).astype(np.int64)
+        pay_c = np.minimum(np.where(kept, tp_amt, st.owed[missed]), capm)
+        paying = (pay_t >= 0) & (pay_c >= mat)
+        self._settle(missed, pay_t, pay_c, paying, t1, add_pay)
+
+        wait_end = (tp_day + 1 + PROMISE_GRACE_DAYS) * _DAY
+        drop = t > np.where(paying, pay_t, _NEVER)[pos]
+        drop |= has_p[pos] & (t > tp_t[pos]) & (t < wait_end[pos])
+        self.wait_until[missed[has_p]] = wait_end[has_p]
+        for key, arr in (("acct", acct), ("t", t), ("ch", ch), ("dir", direction), ("out", out),
+                         ("pamt", pamt), ("pday", pday)):  # fmt: skip
+            con[key].append(arr[~drop])
+
     def _delinquent(self, st: _MonthState, dl: np.ndarray, add_pay, con) -> None:
         """Contacts, promises, payments and offers of the accounts delinquent at the month start."""
         rng, tp, nd = self.rng, self.tp, len(dl)
@@ -690,10 +853,7 @@ class _Simulator:
         pamt = np.select(
             [kind == 0, kind == 1], [arrears, np.minimum(self.amt[acct], arrears)], arrears // 2
         )
-        pamt = np.maximum(pamt, mat + 1) * is_p
-        days_ahead = rng.choice([1, 2, 3, 5, 7, 10, 14], size=len(acct),
-                                p=[0.10, 0.15, 0.15, 0.20, 0.20, 0.10, 0.10])  # fmt: skip
-        pday = (t // _DAY + days_ahead) * is_p
+        pamt, pday = self._promises(acct, t, pamt, st, is_p)
 
         order = np.lexsort((t, pos))
         pos, ch, direction, acct, t, out, pamt, pday = (
@@ -708,7 +868,7 @@ class _Simulator:
 
         # Payment decisions.
         wd, habd, pm = w[dl], st.hab[dl], st.pmult[dl]
-        p0 = tp["late_pay"][typ] * np.sqrt(wd) * _DPD_FACTOR[bucket] * habd * pm
+        p0 = tp["late_pay"][typ] * wd * _DPD_FACTOR[bucket] * habd * pm
         p0 = np.where(st.boosted[dl], p0 + (1 - p0) * 0.25, p0)
         u = rng.random(nd)
         capd, owedd, a0d = st.cap[dl], st.owed[dl], a0[dl]
@@ -723,8 +883,7 @@ class _Simulator:
         p_r = np.where(positive, p0 + (1 - p0) * tp["contact_boost"][typ] * wd * pm, p0)
         pays = ~has_p & (u < p_r) & (typ != SOPHISTICATED)
         organic = u < p0
-        r_end = np.minimum(r_t + 7 * _DAY, t1)
-        trig_t = r_t + np.floor(rng.random(nd) * np.maximum(r_end - r_t, 1)).astype(np.int64)
+        trig_t = r_t + np.floor(rng.random(nd) * 7 * _DAY).astype(np.int64)  # maybe next month
         pay_t = np.where(pays, np.where(organic | ~positive, rand_t, trig_t), pay_t)
         pay_c = np.where(pays, amount, pay_c)
         # (b) sophisticated: one behind, paid 15-27 days after the oldest due date.
@@ -736,37 +895,45 @@ class _Simulator:
         s_all = rng.random(nd) < 0.3  # now and then it clears everything
         pay_c = np.where(s, np.where(s_all, full, np.minimum(a0d, capd)), pay_c)
         # (c) a promise: kept (promised amount by the promised date) or broken.
-        q = (
-            tp["keep"][typ]
-            * (0.4 + 0.6 * wd)
-            * np.sqrt(np.minimum(1.0, capd / np.maximum(tp_amt, 1)))
-            * pm
-        )
-        kept = has_p & (u < q)
-        k_lo = np.minimum(tp_t + 600, t1 - 1)
-        k_hi = np.minimum(tp_day * _DAY + _DAY, t1)
+        kept = has_p & (u < self._keep_prob(dl, st, tp_amt))
+        k_lo = tp_t + 600
+        k_hi = tp_day * _DAY + _DAY  # the end of the promised date, maybe next month
         k_t = k_lo + np.floor(rng.random(nd) * np.maximum(k_hi - k_lo, 1)).astype(np.int64)
         pay_t = np.where(kept, k_t, pay_t)
         # A kept promise pays at least the promised amount; a debtor paying all it can pays more.
         pay_c = np.where(kept, np.maximum(tp_amt, np.where(mode == 0, full, 0)), pay_c)
-        broken_part = has_p & ~kept & (rng.random(nd) < 0.25)
+        broken_part = has_p & ~kept & (rng.random(nd) < tp["token"][typ])
         b_t = tp_t + np.floor(rng.random(nd) * np.maximum(t1 - tp_t, 1)).astype(np.int64)
         b_c = np.floor(rng.uniform(0.2, 0.7, nd) * tp_amt).astype(np.int64)
         pay_t = np.where(broken_part, b_t, pay_t)
         pay_c = np.where(broken_part, b_c, pay_c)
         paying = (pay_t >= 0) & (pay_c >= mat)
-        add_pay(dl[paying], pay_t[paying], pay_c[paying], False)
 
         # Collectors stop after a kept promise or a payment that clears the arrears, and
-        # wait for the promised date (plus grace) after a promise.
-        cutoff = np.full(nd, np.iinfo(np.int64).max)
-        cutoff = np.where(kept, tp_t, cutoff)
+        # wait for the promised date (plus grace) after a promise, also one of last month.
+        cutoff = np.where(kept, tp_t, _NEVER)
         clears = paying & (pay_c >= a0d - mat)
         cutoff = np.where(clears, np.minimum(cutoff, pay_t), cutoff)
         wait_end = (tp_day + 1 + PROMISE_GRACE_DAYS) * _DAY
         outbound = direction == 0
         drop = outbound & (t > cutoff[pos])
         drop |= outbound & has_p[pos] & (t > tp_t[pos]) & (t < wait_end[pos])
+        drop |= outbound & (t < st.wait_prev[acct])
+        # After a broken promise the collectors call again and the debtor may promise again:
+        # the month's last new promise is kept less often; its payment may land next month.
+        again = ~drop & (out == _OUT["promise_to_pay"]) & ~kept[pos] & (t > tp_t[pos])
+        has_l, fl = _last_rows(pos, again, nd)
+        l_t, l_amt, l_day = (_take(a, has_l, fl, 0) for a in (t, pamt, pday))
+        kept2 = has_l & (rng.random(nd) < _AGAIN_KEEP * self._keep_prob(dl, st, l_amt))
+        l_lo = l_t + 600
+        l_pt = l_lo + np.floor(rng.random(nd) * np.maximum(l_day * _DAY + _DAY - l_lo, 1))
+        pay_t = np.where(kept2, l_pt.astype(np.int64), pay_t)
+        pay_c = np.where(kept2, np.maximum(pay_c, l_amt), pay_c)
+        paying |= kept2 & (pay_c >= mat)
+        wait2 = (l_day + 1 + PROMISE_GRACE_DAYS) * _DAY
+        drop |= outbound & has_l[pos] & (t > l_t[pos]) & (kept2[pos] | (t < wait2[pos]))
+        self.wait_until[dl[has_p]] = np.where(has_l, wait2, wait_end)[has_p]
+        self._settle(dl, pay_t, pay_c, paying, t1, add_pay)
         keep_rows = ~drop
         con["acct"].append(acct[keep_rows])
         con["t"].append(t[keep_rows])
@@ -826,7 +993,7 @@ class _Simulator:
         # Right-party contact on an outbound call or visit.
         call = (ch == _CH["call"]) & (direction == 0)
         visit = ch == _CH["visit"]
-        answer = tp["answer"][typ] * self.reach_c[c]
+        answer = tp["answer"][typ] * self.reach_c[c] * (0.5 + 0.6 * w[acct])  # the willing answer
         p_rpc = np.where(call, np.clip(answer, 0, 0.9) * ~bad, np.clip(1.5 * answer, 0, 0.9))
         rpc = (call | visit) & (rng.random(n) < p_rpc)
         mix = _RPC_MIX[typ].copy()
@@ -838,7 +1005,7 @@ class _Simulator:
             np.where(
                 bad[:, None],
                 np.array([[0.4, 0.0, 0.0, 0.6, 0.0]]),
-                np.array([[0.55, 0.25, 0.08, 0.05, 0.07]]),
+                np.array([[0.57, 0.26, 0.08, 0.02, 0.07]]),
             ),
         )
         miss_codes = np.array(

@@ -442,6 +442,113 @@ def test_confident_debtors_pay_after_contact(portfolio, types):
     assert lift("confident") > lift("provocative")
 
 
+# ---- what tells debtors at the same DPD apart --------------------------------------------
+
+
+def _arrears_at(tables, d):
+    """Arrears of each account at the start of date ``d`` (installments due and payments before)."""
+    inst, pays = tables["installments"], tables["payments"]
+    due = inst[inst["due_date"] < d].groupby("account_id")["amount_due"].sum()
+    paid = pays[pays["paid_at"] < d.tz_localize("UTC")].groupby("account_id")["amount"].sum()
+    return due.sub(paid, fill_value=0.0)
+
+
+def _with_month_start_arrears(portfolio, frame, time_col):
+    """Rows of ``frame`` with ``arrears0``: the account's arrears at the start of the row's month."""
+    t = portfolio.tables
+    month = frame[time_col].dt.tz_convert("UTC").dt.tz_localize(None).dt.to_period("M")
+    parts = []
+    for period in sorted(month.unique()):
+        rows = frame[month == period]
+        arrears = _arrears_at(t, period.to_timestamp())
+        parts.append(rows.assign(arrears0=rows["account_id"].map(arrears).fillna(0.0).to_numpy()))
+    return pd.concat(parts)
+
+
+def test_early_collections_call_new_misses_from_three_days_past_due(portfolio):
+    c = portfolio.tables["contacts"]
+    calls = c[(c["channel"] == "call") & (c["direction"] == "outbound")]
+    calls = _with_month_start_arrears(portfolio, calls, "contact_at")
+    early = calls[calls["arrears0"] <= vocab.DEFAULT_MATERIALITY]
+    assert len(early) > 0.05 * len(calls)
+    inst = portfolio.tables["installments"]
+    day = early["contact_at"].dt.tz_localize(None)
+    due = early.assign(m=day.dt.to_period("M").to_numpy()).merge(
+        inst.assign(m=inst["due_date"].dt.to_period("M"))[["account_id", "m", "due_date"]],
+        on=["account_id", "m"],
+        how="left",
+    )
+    # every early call comes at least 3 days after that month's (missed) due date
+    assert due["due_date"].notna().all()
+    late_by = due["contact_at"].dt.tz_localize(None).to_numpy() - due["due_date"].to_numpy()
+    assert (late_by >= np.timedelta64(3, "D")).all()
+
+
+def test_promises_made_late_in_a_month_are_kept_early_next_month(portfolio):
+    t = portfolio.tables
+    c, pays = t["contacts"], t["payments"]
+    promises = c[c["outcome"] == "promise_to_pay"]
+    promises = promises[promises["promised_date"] + pd.Timedelta(days=4) <= MONTH_ENDS[-1]]
+    month = promises["contact_at"].dt.tz_localize(None).dt.to_period("M")
+    spanning = promises[(promises["promised_date"].dt.to_period("M") > month)]
+    kept = spanning[promise_kept(spanning, pays)].sort_values("contact_at")
+    assert len(kept) > 50
+    first = pd.merge_asof(
+        kept,
+        pays.sort_values("paid_at")[["account_id", "paid_at"]],
+        left_on="contact_at",
+        right_on="paid_at",
+        by="account_id",
+        direction="forward",
+    )
+    made = first["contact_at"].dt.tz_localize(None).dt.to_period("M")
+    paid = first["paid_at"].dt.tz_localize(None).dt.to_period("M")
+    # the payment that keeps such a promise often lands in the next month
+    assert (paid > made).mean() > 0.25
+
+
+def test_debtors_promise_what_they_can_pay_serial_promisers_what_is_asked(portfolio, types):
+    c = portfolio.tables["contacts"]
+    p = c[c["outcome"] == "promise_to_pay"]
+    installment = portfolio.tables["installments"].groupby("account_id")["amount_due"].first()
+    below = p["promised_amount"] < p["account_id"].map(installment) - 0.005
+    kind = p["account_id"].map(types)
+    # victims (low capacity) negotiate part payments; serial promisers promise it all
+    assert below[kind == "victim"].mean() > 0.5
+    assert below[kind == "victim"].mean() > below[kind == "serial_promiser"].mean() + 0.4
+
+
+def test_skips_concentrate_among_evasive_debtors(portfolio, types):
+    c = portfolio.tables["contacts"]
+    calls = c[(c["channel"] == "call") & (c["direction"] == "outbound")]
+    wrong = (calls["outcome"] == "wrong_number").groupby(calls["account_id"].map(types)).mean()
+    assert wrong["evasive"] > 3 * wrong["good_payer"]
+    assert wrong["serial_promiser"] > 2 * wrong["good_payer"]
+
+
+def test_willingness_not_dpd_decides_who_pays_in_deep_arrears(portfolio):
+    s = _overdue_snapshots(portfolio)
+    t = portfolio.tables
+    installment = t["installments"].groupby("account_id")["amount_due"].first()
+    arrears = pd.concat(
+        [
+            _arrears_at(t, d)
+            .rename("arrears")
+            .reset_index()
+            .assign(month=d - pd.offsets.MonthBegin(1))
+            for d in MONTH_ENDS[:-1]
+        ]
+    )
+    s = s.merge(arrears, on=["account_id", "month"])
+    deep = s[s["arrears"] >= 3 * s["account_id"].map(installment)]
+    assert len(deep) > 500
+    willing = deep["willingness"] >= deep["willingness"].median()
+    pay_w, pay_u = deep.loc[willing, "paid_any"].mean(), deep.loc[~willing, "paid_any"].mean()
+    # three or more installments behind, the willing half still pays three times as often
+    assert pay_w > pay_u + 0.2
+    assert pay_w > 3 * pay_u
+
+
 # ---- portfolio_rates on a hand-built portfolio -----------------------------------------
 
 
