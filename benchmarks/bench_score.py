@@ -59,7 +59,9 @@ def _prepare(work: Path, overdue: int) -> tuple[Path, str]:
         for name, df in tables.items():
             write_parquet(df, data / f"{name}.parquet")
         rows = {k: len(v) for k, v in tables.items()}
-        print(f"portfolio: {n_accounts:,} accounts {rows} written in {time.perf_counter() - t0:.0f}s")
+        print(
+            f"portfolio: {n_accounts:,} accounts {rows} written in {time.perf_counter() - t0:.0f}s"
+        )
         del tables
     return data, f"models:/repayment-propensity/{job.model_version}", AS_OF
 
@@ -104,7 +106,16 @@ def main(argv: list[str] | None = None) -> int:
     data, uri, as_of = _prepare(work, args.overdue)
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, __file__, "--work", str(work), "--measure", str(data), uri, str(as_of.date())],
+        [
+            sys.executable,
+            __file__,
+            "--work",
+            str(work),
+            "--measure",
+            str(data),
+            uri,
+            str(as_of.date()),
+        ],
         env=env,
         capture_output=True,
         text=True,

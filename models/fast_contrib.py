@@ -34,7 +34,9 @@ class _TreeSplits:
 
     @property
     def used(self) -> np.ndarray:
-        return np.array(sorted({f for f, _ in self.numeric} | set(self.categorical)), dtype=np.int64)
+        return np.array(
+            sorted({f for f, _ in self.numeric} | set(self.categorical)), dtype=np.int64
+        )
 
 
 def tree_splits(booster: lgb.Booster) -> list[_TreeSplits]:

@@ -710,9 +710,7 @@ def version_info(version: str | int | None = None, model_name: str = MODEL_NAME)
     }
 
 
-def download_report(
-    version: str | int | None, dst: Path, model_name: str = MODEL_NAME
-) -> Path:
+def download_report(version: str | int | None, dst: Path, model_name: str = MODEL_NAME) -> Path:
     """Copy the HTML model report of a registered version into folder ``dst``; return its path."""
     info = version_info(version, model_name)
     dst.mkdir(parents=True, exist_ok=True)

@@ -88,7 +88,9 @@ def simulate(
     paths = write_portfolio(portfolio, out, fmt=fmt)
     for table, df in portfolio.tables.items():
         typer.echo(f"{table:<13} {len(df):>12,} rows -> {paths[table]}")
-    typer.echo(f"simulated {accounts:,} accounts x {months} months in {time.perf_counter() - t0:.1f}s")
+    typer.echo(
+        f"simulated {accounts:,} accounts x {months} months in {time.perf_counter() - t0:.1f}s"
+    )
 
 
 @app.command()
@@ -203,8 +205,9 @@ def train(
 
     d = _parse_date(as_of, "--as-of")
     try:
-        job = train_job(data, d, months=months, horizon_days=horizon, config_path=config,
-                        experiment=experiment)
+        job = train_job(
+            data, d, months=months, horizon_days=horizon, config_path=config, experiment=experiment
+        )
     except DataReadError as exc:
         raise _fail(EXIT_INPUT, str(exc)) from None
     except ValueError as exc:
@@ -320,7 +323,12 @@ def score(
     d = _parse_date(as_of, "--as-of")
     try:
         outcome = run_scoring(
-            data, d, out, model_uri=model_uri, policy_path=policy, wait_seconds=wait,
+            data,
+            d,
+            out,
+            model_uri=model_uri,
+            policy_path=policy,
+            wait_seconds=wait,
             log_to_mlflow=not no_mlflow,
         )
     except DataReadError as exc:

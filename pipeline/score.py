@@ -225,7 +225,9 @@ def run_scoring(
         accounts_all = raw.tables["accounts"][["account_id"]].copy()
         stages.done("read", rows_out=sum(len(t) for t in raw.tables.values()))
         validation = validate_tables(raw)
-        stages.done("validate", rows_in=sum(validation.rows_read.values()), rows_out=len(validation.rejects))
+        stages.done(
+            "validate", rows_in=sum(validation.rows_read.values()), rows_out=len(validation.rejects)
+        )
         manifest = _manifest_base(validation, label)
         manifest["policy_version"] = pversion
         manifest["policy_jurisdiction"] = policy.jurisdiction
@@ -270,7 +272,9 @@ def run_scoring(
             }
         )
         scored = scored.join(cap, on="account_id")
-        plans = assign_plans(scored, tables["accounts"], tables["contacts"], as_of, policy, pversion)
+        plans = assign_plans(
+            scored, tables["accounts"], tables["contacts"], as_of, policy, pversion
+        )
         stages.done("policy", rows_in=len(scored), rows_out=len(plans))
         scores = _assemble(scored, plans, preds, as_of, model.version, pversion)
         counts = _scope(validation, accounts_all, pd.Index(scores["account_id"]), as_of)

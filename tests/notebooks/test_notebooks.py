@@ -137,9 +137,7 @@ def first_model(workspace):
 
     nb = run(workspace, "02_retrain", data_dir=str(workspace["data"]), as_of=AS_OF, promote=True)
     if tracking.alias_version(tracking.CHAMPION) is None:
-        tracking.client().set_registered_model_alias(
-            tracking.MODEL_NAME, tracking.CHAMPION, "1"
-        )
+        tracking.client().set_registered_model_alias(tracking.MODEL_NAME, tracking.CHAMPION, "1")
     assert tracking.alias_version(tracking.CHAMPION) == "1"
     return output_text(nb)
 

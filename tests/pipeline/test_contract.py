@@ -39,7 +39,14 @@ RULES = [
     ("accounts", 0, "timezone", "Mars/Base", "iana_timezone", "timezone"),
     ("accounts", 0, "opened_date", pd.NaT, "not_nullable", "opened_date"),
     ("installments", 1, "installment_no", 0, "greater_than_or_equal_to(1)", "installment_no"),
-    ("installments", 1, "installment_no", 1, "multiple_fields_uniqueness", "account_id+installment_no"),
+    (
+        "installments",
+        1,
+        "installment_no",
+        1,
+        "multiple_fields_uniqueness",
+        "account_id+installment_no",
+    ),
     ("installments", 0, "amount_due", -1.0, "greater_than(0)", "amount_due"),
     (
         "installments",
@@ -96,7 +103,14 @@ RULES = [
         "discount_pct_for_settlement_only",
         "offer_type+discount_pct",
     ),
-    ("offers", 1, "n_installments", 3, "n_installments_for_plans_only", "offer_type+n_installments"),
+    (
+        "offers",
+        1,
+        "n_installments",
+        3,
+        "n_installments_for_plans_only",
+        "offer_type+n_installments",
+    ),
 ]
 
 
@@ -110,7 +124,9 @@ def test_each_contract_rule_catches_its_bad_row(table, row, column, value, check
         df.loc[row, column] = value
     result = _validate(tables)
     assert not result.ok
-    hits = result.rejects[(result.rejects["table"] == table) & result.rejects["check"].str.startswith(check)]
+    hits = result.rejects[
+        (result.rejects["table"] == table) & result.rejects["check"].str.startswith(check)
+    ]
     assert not hits.empty, result.rejects
     assert reject_column in set(hits["column"])
     report = format_report(result)
@@ -214,7 +230,11 @@ def test_csv_export_coercion_booleans_numbers_and_empty_cells():
     by_col = {fl.column: fl for fl in failures}
     assert by_col["principal"].values.tolist() == ["abc"]
     assert by_col["bankruptcy"].values.tolist() == ["perhaps"]
-    result = validate_tables(RawTables({"accounts": df, **{k: v for k, v in f.tables().items() if k != "accounts"}}, failures))
+    result = validate_tables(
+        RawTables(
+            {"accounts": df, **{k: v for k, v in f.tables().items() if k != "accounts"}}, failures
+        )
+    )
     rej = result.rejects.set_index("column")
     assert rej.loc["principal", "check"] == "parse as a number"
     assert rej.loc["principal", "value"] == "abc"
@@ -279,9 +299,7 @@ def valid_tables(draw):
     acc = f.accounts(
         n,
         product=draw(st.lists(st.sampled_from(vocab.PRODUCTS), min_size=n, max_size=n)),
-        principal=draw(
-            st.lists(st.floats(min_value=0.01, max_value=1e6), min_size=n, max_size=n)
-        ),
+        principal=draw(st.lists(st.floats(min_value=0.01, max_value=1e6), min_size=n, max_size=n)),
         hardship=draw(st.lists(st.booleans(), min_size=n, max_size=n)),
     )
     n_inst = draw(st.integers(min_value=1, max_value=4))
@@ -293,34 +311,50 @@ def valid_tables(draw):
     pay = pd.DataFrame(
         {
             "payment_id": [f"P{i}" for i in range(m)],
-            "account_id": draw(st.lists(st.sampled_from(acc["account_id"].tolist()), min_size=m, max_size=m)),
+            "account_id": draw(
+                st.lists(st.sampled_from(acc["account_id"].tolist()), min_size=m, max_size=m)
+            ),
             "paid_at": pd.Series(
                 pd.to_datetime(
-                    draw(st.lists(st.integers(0, 10**9), min_size=m, max_size=m)), unit="s", utc=True
+                    draw(st.lists(st.integers(0, 10**9), min_size=m, max_size=m)),
+                    unit="s",
+                    utc=True,
                 ),
                 dtype="datetime64[ns, UTC]",
             ),
-            "amount": draw(st.lists(st.floats(min_value=0.01, max_value=1e5), min_size=m, max_size=m)),
-            "channel": draw(st.lists(st.sampled_from(vocab.PAYMENT_CHANNELS), min_size=m, max_size=m)),
+            "amount": draw(
+                st.lists(st.floats(min_value=0.01, max_value=1e5), min_size=m, max_size=m)
+            ),
+            "channel": draw(
+                st.lists(st.sampled_from(vocab.PAYMENT_CHANNELS), min_size=m, max_size=m)
+            ),
         }
     )
     k = draw(st.integers(min_value=0, max_value=6))
     outcomes = draw(st.lists(st.sampled_from(vocab.OUTCOMES), min_size=k, max_size=k))
     at = pd.Series(
-        pd.to_datetime(draw(st.lists(st.integers(0, 10**9), min_size=k, max_size=k)), unit="s", utc=True),
+        pd.to_datetime(
+            draw(st.lists(st.integers(0, 10**9), min_size=k, max_size=k)), unit="s", utc=True
+        ),
         dtype="datetime64[ns, UTC]",
     )
     is_ptp = pd.Series([o == "promise_to_pay" for o in outcomes], dtype=bool)
     con = pd.DataFrame(
         {
             "contact_id": [f"K{i}" for i in range(k)],
-            "account_id": draw(st.lists(st.sampled_from(acc["account_id"].tolist()), min_size=k, max_size=k)),
+            "account_id": draw(
+                st.lists(st.sampled_from(acc["account_id"].tolist()), min_size=k, max_size=k)
+            ),
             "contact_at": at,
-            "channel": draw(st.lists(st.sampled_from(vocab.CONTACT_CHANNELS), min_size=k, max_size=k)),
+            "channel": draw(
+                st.lists(st.sampled_from(vocab.CONTACT_CHANNELS), min_size=k, max_size=k)
+            ),
             "direction": draw(st.lists(st.sampled_from(vocab.DIRECTIONS), min_size=k, max_size=k)),
             "outcome": outcomes,
             "promised_amount": np.where(is_ptp, 10.0, np.nan),
-            "promised_date": (at.dt.tz_localize(None).dt.normalize() + pd.Timedelta(days=3)).where(is_ptp),
+            "promised_date": (at.dt.tz_localize(None).dt.normalize() + pd.Timedelta(days=3)).where(
+                is_ptp
+            ),
             "agent_id": [None] * k,
         }
     )
@@ -348,6 +382,8 @@ def test_contract_columns_match_the_contract_document():
         documented = [
             line.split("|")[1].strip()
             for line in section.splitlines()
-            if line.startswith("| ") and not line.startswith("| column") and not line.startswith("| ---")
+            if line.startswith("| ")
+            and not line.startswith("| column")
+            and not line.startswith("| ---")
         ]
         assert tuple(documented) == cols, table

@@ -213,7 +213,8 @@ def test_exit_1_when_rejects_pass_the_limit(world, tmp_path):
     write_parquet(accounts, data / "accounts.parquet")
     out = tmp_path / "out"
     result = runner.invoke(
-        app, ["score", "--data", str(data), "--as-of", "2025-06-30", "--out", str(out), "--no-mlflow"]
+        app,
+        ["score", "--data", str(data), "--as-of", "2025-06-30", "--out", str(out), "--no-mlflow"],
     )
     assert result.exit_code == 1, result.output
     assert "above the policy's limit" in result.output
@@ -281,7 +282,16 @@ def test_exit_3_when_no_model_at_the_uri(world, tmp_path):
 def test_cli_score_prints_the_summary(world, tmp_path):
     result = runner.invoke(
         app,
-        ["score", "--data", str(world["data"]), "--as-of", "2025-06-30", "--out", str(tmp_path), "--no-mlflow"],
+        [
+            "score",
+            "--data",
+            str(world["data"]),
+            "--as-of",
+            "2025-06-30",
+            "--out",
+            str(tmp_path),
+            "--no-mlflow",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "accounts per tier:" in result.output
