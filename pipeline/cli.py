@@ -256,7 +256,10 @@ def promote(
     except (DataReadError, ValueError) as exc:
         raise _fail(EXIT_INPUT, str(exc)) from None
     typer.echo(decision.summary())
-    if not decision.accepted:
+    already = decision.champion_version is not None and (
+        decision.champion_version == decision.challenger_version
+    )
+    if not decision.accepted and not already:
         raise typer.Exit(EXIT_DATA)
 
 
