@@ -68,6 +68,8 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "reason_codes_ability",
     "reason_codes",
 )
+#: Reason text when no feature moves a row's score away from the average.
+NO_REASON = "no single feature stands out (score close to the portfolio average)"
 #: Rows scored per chunk: bounds the memory of the contribution matrices.
 CHUNK_ROWS = 200_000
 
@@ -405,6 +407,8 @@ def reason_codes(
     for r in range(1, m):
         sep = np.where((result != "") & (texts[:, r] != ""), "; ", "").astype(object)
         result = result + sep + texts[:, r]
+    # A row no feature moves (e.g. a model with a single leaf) still gets words.
+    result[result == ""] = NO_REASON
     return result
 
 

@@ -39,6 +39,7 @@ def _setup_logging() -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
         stream=sys.stderr,
+        force=True,
     )
     # MLflow and alembic are chatty at INFO; keep the job's own lines readable.
     for name in ("alembic", "mlflow", "urllib3", "matplotlib"):
@@ -46,15 +47,17 @@ def _setup_logging() -> None:
 
 
 def _parse_date(value: str, option: str):
+    import datetime as dt
+    import re
+
     import pandas as pd
 
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        raise _fail(EXIT_INPUT, f"{option} {value!r} is not an ISO date (YYYY-MM-DD)")
     try:
-        ts = pd.Timestamp(value)
+        return pd.Timestamp(dt.date.fromisoformat(value.strip()))
     except ValueError as exc:
-        raise _fail(EXIT_INPUT, f"{option} {value!r} is not an ISO date (YYYY-MM-DD)") from exc
-    if ts.tzinfo is not None or ts != ts.normalize():
-        raise _fail(EXIT_INPUT, f"{option} {value!r} must be a plain date (YYYY-MM-DD)")
-    return ts
+        raise _fail(EXIT_INPUT, f"{option} {value!r} is not a valid date: {exc}") from None
 
 
 @app.callback()
@@ -347,6 +350,16 @@ def score(
             EXIT_MODEL,
             f"{exc}; train and promote a model (propensity train, propensity promote) "
             "or pass --model-uri",
+        ) from None
+    except OSError as exc:
+        raise _fail(
+            EXIT_INPUT, f"cannot read or write {exc.filename or out}: {exc.strerror or exc}"
+        ) from None
+    except Exception as exc:
+        if type(exc).__name__ != "MlflowException":
+            raise
+        raise _fail(
+            EXIT_MODEL, f"model registry unavailable or refused the request: {exc}"
         ) from None
     m = outcome.manifest
     c = m["counts"]

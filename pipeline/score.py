@@ -23,7 +23,7 @@ import pandas as pd
 
 from pipeline import publish as pub
 from pipeline.io import read_tables, write_parquet
-from pipeline.validation import ValidationResult, validate_tables
+from pipeline.validation import ORPHAN_CHECK, ValidationResult, validate_tables
 
 log = logging.getLogger(__name__)
 
@@ -233,20 +233,37 @@ def run_scoring(
         manifest["policy_jurisdiction"] = policy.jurisdiction
         uri = model_uri or DEFAULT_MODEL_URI
         manifest["model_uri"] = uri
-        if validation.rejected_share > policy.reject_limit:
+        # Rows whose account is missing from accounts are orphans: their accounts
+        # count as rejected too, so a truncated accounts export cannot pass unseen.
+        orphan_ids = validation.rejects.loc[
+            validation.rejects["check"].eq(ORPHAN_CHECK), "account_id"
+        ].dropna()
+        n_orphan_accounts = int(orphan_ids.nunique())
+        n_rejected = int(len(validation.rejected_accounts))
+        known = validation.input_accounts + n_orphan_accounts
+        rejected_share = (n_rejected + n_orphan_accounts) / known if known else 0.0
+        manifest["validation"]["orphan_accounts"] = n_orphan_accounts
+        manifest["validation"]["rejected_share_with_orphans"] = round(rejected_share, 6)
+        failed_rejects = out_dir / f"{pub.run_dir_name(label)}.rejects.parquet"
+        failed_manifest = out_dir / f"{pub.run_dir_name(label)}.manifest.json"
+        if rejected_share > policy.reject_limit or len(validation.tables["accounts"]) == 0:
+            previous = (out_dir / pub.run_dir_name(label)).exists()
             manifest["status"] = "failed: rejected share above the policy's limit"
+            manifest["previous_run_still_published"] = previous
             manifest["counts"] = {
                 "input_accounts": validation.input_accounts,
-                "rejected": int(len(validation.rejected_accounts)),
+                "scored": 0,
+                "rejected": n_rejected,
+                "not_scored_run_failed": validation.input_accounts - n_rejected,
+                "orphan_accounts": n_orphan_accounts,
             }
             manifest["timings_seconds"] = stages.seconds
-            rejects_path = out_dir / f"{pub.run_dir_name(label)}.rejects.parquet"
-            write_parquet(validation.rejects, rejects_path)
-            pub.write_json(manifest, out_dir / f"{pub.run_dir_name(label)}.manifest.json")
+            write_parquet(validation.rejects, failed_rejects)
+            pub.write_json(manifest, failed_manifest)
             raise RejectLimitError(
-                f"{validation.rejected_share:.2%} of accounts rejected, above the policy's "
-                f"limit {policy.reject_limit:.2%}: nothing published; see {rejects_path} and "
-                f"fix the data, or raise reject_limit in the policy"
+                f"{rejected_share:.2%} of accounts rejected (orphan rows' accounts included), "
+                f"above the policy's limit {policy.reject_limit:.2%}: nothing published; see "
+                f"{failed_rejects} and fix the data, or raise reject_limit in the policy"
             )
         model = tracking.load_model(uri)
         stages.done("model")
@@ -309,6 +326,10 @@ def run_scoring(
         manifest["timings_seconds"] = stages.seconds
         pub.write_json(manifest, staging / "manifest.json")
         final = pub.publish(staging, out_dir, label)
+        # A failed earlier attempt of the same date left its files beside: they no
+        # longer describe what is published.
+        failed_rejects.unlink(missing_ok=True)
+        failed_manifest.unlink(missing_ok=True)
         log.info("published %s (%s accounts scored)", final, f"{len(scores):,}")
         return ScoringOutcome(final, manifest, scores, stages.seconds)
 

@@ -314,3 +314,56 @@ def test_cli_promote_exit_codes(world):
     result = runner.invoke(app, ["promote", "--version", "99"])
     assert result.exit_code == 3
     assert "no version 99" in result.output
+
+
+def test_truncated_accounts_export_fails_instead_of_publishing(world, tmp_path):
+    """Orphan rows' accounts count as rejected: an empty accounts table cannot pass."""
+    data = _copy_data(world, tmp_path)
+    accounts = pd.read_parquet(data / "accounts.parquet")
+    out = tmp_path / "out"
+    good = run_scoring(data, AS_OF, out, log_to_mlflow=False)
+    write_parquet(accounts.iloc[:0], data / "accounts.parquet")
+    result = runner.invoke(
+        app,
+        ["score", "--data", str(data), "--as-of", "2025-06-30", "--out", str(out), "--no-mlflow"],
+    )
+    assert result.exit_code == 1, result.output
+    manifest = json.loads((out / "as_of=2025-06-30.manifest.json").read_text())
+    assert manifest["validation"]["orphan_accounts"] == len(accounts)
+    assert manifest["previous_run_still_published"] is True
+    assert (good.output_dir / "scores.parquet").exists()  # the last good run stays
+    # A successful rerun removes the failure files that no longer apply.
+    write_parquet(accounts, data / "accounts.parquet")
+    run_scoring(data, AS_OF, out, log_to_mlflow=False)
+    assert sorted(p.name for p in out.iterdir() if not p.name.endswith(".lock")) == [
+        "as_of=2025-06-30"
+    ]
+
+
+@pytest.mark.parametrize("bad", ["2025", "2025-6-30", "30/06/2025", "2025-02-30"])
+def test_as_of_must_be_a_full_iso_date(world, tmp_path, bad):
+    result = runner.invoke(
+        app, ["score", "--data", str(world["data"]), "--as-of", bad, "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 2
+    assert "--as-of" in result.output
+
+
+def test_output_path_that_is_a_file_exits_2(world, tmp_path):
+    target = tmp_path / "not_a_folder"
+    target.write_text("x")
+    result = runner.invoke(
+        app,
+        [
+            "score",
+            "--data",
+            str(world["data"]),
+            "--as-of",
+            "2025-06-30",
+            "--out",
+            str(target),
+            "--no-mlflow",
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
