@@ -107,3 +107,18 @@ def tables() -> dict[str, pd.DataFrame]:
         "contacts": contacts(),
         "offers": offers(),
     }
+
+
+def payment_rows(*rows: tuple[str, str, float]) -> pd.DataFrame:
+    """Payments from (account_id, paid_at as an ISO string in UTC, amount), ids P0, P1, ..."""
+    return pd.DataFrame(
+        {
+            "payment_id": [f"P{i}" for i in range(len(rows))],
+            "account_id": [r[0] for r in rows],
+            "paid_at": pd.Series(pd.to_datetime([r[1] for r in rows], utc=True)).astype(
+                "datetime64[ns, UTC]"
+            ),
+            "amount": [float(r[2]) for r in rows],
+            "channel": ["card"] * len(rows),
+        }
+    )

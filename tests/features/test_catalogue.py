@@ -10,6 +10,7 @@ import factories
 import numpy as np
 import pandas as pd
 import pytest
+from factories import payment_rows
 
 from features import vocab
 from features.catalogue import (
@@ -49,20 +50,6 @@ def contact_rows(*rows: tuple) -> pd.DataFrame:
                 dtype="datetime64[ns]",
             ),
             "agent_id": [None] * n,
-        }
-    )
-
-
-def payment_rows(*rows: tuple[str, str, float]) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "payment_id": [f"P{i}" for i in range(len(rows))],
-            "account_id": [r[0] for r in rows],
-            "paid_at": pd.Series(pd.to_datetime([r[1] for r in rows], utc=True)).astype(
-                "datetime64[ns, UTC]"
-            ),
-            "amount": [float(r[2]) for r in rows],
-            "channel": ["card"] * len(rows),
         }
     )
 

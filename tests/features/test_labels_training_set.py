@@ -5,26 +5,12 @@ from __future__ import annotations
 import factories
 import pandas as pd
 import pytest
+from factories import payment_rows as payments
 
 from features.catalogue import FEATURE_COLUMNS
 from features.labels import build_labels
 from features.schema import LABEL_COLUMNS, validate_labels
 from features.training_set import build_training_set, month_ends
-
-
-def payments(*rows: tuple[str, str, float]) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "payment_id": [f"P{i}" for i in range(len(rows))],
-            "account_id": [r[0] for r in rows],
-            "paid_at": pd.Series(pd.to_datetime([r[1] for r in rows], utc=True)).astype(
-                "datetime64[ns, UTC]"
-            ),
-            "amount": [float(r[2]) for r in rows],
-            "channel": ["card"] * len(rows),
-        }
-    )
-
 
 SNAPSHOTS = pd.DataFrame(
     {

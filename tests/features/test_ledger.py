@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from factories import payment_rows as pays
 
 from features.ledger import (
     build_ledger,
@@ -23,21 +24,6 @@ def schedule(*rows: tuple[str, int, str, float]) -> pd.DataFrame:
             "installment_no": pd.Series([r[1] for r in rows], dtype="int64"),
             "due_date": pd.Series(pd.to_datetime([r[2] for r in rows]), dtype="datetime64[ns]"),
             "amount_due": [float(r[3]) for r in rows],
-        }
-    )
-
-
-def pays(*rows: tuple[str, str, float]) -> pd.DataFrame:
-    """Payments from (account, paid_at in UTC, amount)."""
-    return pd.DataFrame(
-        {
-            "payment_id": [f"P{i}" for i in range(len(rows))],
-            "account_id": [r[0] for r in rows],
-            "paid_at": pd.Series(pd.to_datetime([r[1] for r in rows], utc=True)).astype(
-                "datetime64[ns, UTC]"
-            ),
-            "amount": [float(r[2]) for r in rows],
-            "channel": ["card"] * len(rows),
         }
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,26 +22,31 @@ from pipeline.score import SCORE_COLUMNS, run_scoring
 from pipeline.simulate import simulate_portfolio, write_portfolio
 
 AS_OF = pd.Timestamp("2025-06-30")
-CONTRACT_COLUMNS = [
-    "account_id",
-    "as_of_date",
-    "dpd",
-    "arrears",
-    "p_willingness",
-    "p_ability",
-    "expected_recovery",
-    "risk_tier",
-    "contact_intensity",
-    "max_calls_7d",
-    "max_sms_7d",
-    "contact_window",
-    "offer",
-    "reason_codes",
-    "suppressed_reason",
-    "model_version",
-    "policy_version",
-]
+CONTRACT_DOC = Path(__file__).resolve().parents[3] / "shared" / "DATA_CONTRACT.md"
+
+
+def contract_score_columns() -> list[str]:
+    """The scores.parquet columns as DATA_CONTRACT.md lists them, in its order."""
+    if not CONTRACT_DOC.exists():
+        pytest.skip("../shared/DATA_CONTRACT.md is not beside this checkout")
+    section = (
+        CONTRACT_DOC.read_text(encoding="utf-8").split("`scores.parquet`")[1].split("`rejects")[0]
+    )
+    cells = [
+        line.split("|")[1].strip()
+        for line in section.splitlines()
+        if line.startswith("| ") and not line.startswith(("| column", "| ---"))
+    ]
+    return [name.strip() for cell in cells for name in cell.split(",")]
+
+
 runner = CliRunner()
+
+
+def score_cli(data, out, *extra: str):
+    """Run ``propensity score`` for AS_OF and return the CliRunner result."""
+    args = ["score", "--data", str(data), "--as-of", "2025-06-30", "--out", str(out), *extra]
+    return runner.invoke(app, args)
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +87,8 @@ def test_publishes_the_contract_outputs(world, published):
     ]
     scores = pd.read_parquet(folder / "scores.parquet")
     assert list(scores.columns) == list(SCORE_COLUMNS)
-    assert list(scores.columns[: len(CONTRACT_COLUMNS)]) == CONTRACT_COLUMNS
+    contract = contract_score_columns()
+    assert list(scores.columns[: len(contract)]) == contract
     assert scores["account_id"].is_unique
     # Exactly the accounts overdue at D, with the ledger's DPD and arrears.
     tables = read_tables(world["data"]).tables
@@ -212,10 +219,7 @@ def test_exit_1_when_rejects_pass_the_limit(world, tmp_path):
     accounts.loc[accounts.index[:50], "principal"] = -1.0  # 2% of accounts
     write_parquet(accounts, data / "accounts.parquet")
     out = tmp_path / "out"
-    result = runner.invoke(
-        app,
-        ["score", "--data", str(data), "--as-of", "2025-06-30", "--out", str(out), "--no-mlflow"],
-    )
+    result = score_cli(str(data), str(out), "--no-mlflow")
     assert result.exit_code == 1, result.output
     assert "above the policy's limit" in result.output
     assert not (out / "as_of=2025-06-30").exists()
@@ -228,9 +232,7 @@ def test_exit_1_when_rejects_pass_the_limit(world, tmp_path):
 def test_exit_2_when_a_table_is_missing(world, tmp_path):
     data = _copy_data(world, tmp_path)
     (data / "contacts.parquet").unlink()
-    result = runner.invoke(
-        app, ["score", "--data", str(data), "--as-of", "2025-06-30", "--out", str(tmp_path / "o")]
-    )
+    result = score_cli(str(data), str(tmp_path / "o"))
     assert result.exit_code == 2
     assert "required table 'contacts' is missing" in result.output
 
@@ -241,38 +243,14 @@ def test_exit_2_when_the_policy_is_invalid(world, tmp_path):
     text = resources.files("pipeline").joinpath("default_policy.yaml").read_text()
     bad = tmp_path / "policy.yaml"
     bad.write_text(text + "\nfavourite_colour: blue\n")
-    result = runner.invoke(
-        app,
-        [
-            "score",
-            "--data",
-            str(world["data"]),
-            "--as-of",
-            "2025-06-30",
-            "--out",
-            str(tmp_path / "o"),
-            "--policy",
-            str(bad),
-        ],
-    )
+    result = score_cli(str(world["data"]), str(tmp_path / "o"), "--policy", str(bad))
     assert result.exit_code == 2
     assert "favourite_colour" in result.output
 
 
 def test_exit_3_when_no_model_at_the_uri(world, tmp_path):
-    result = runner.invoke(
-        app,
-        [
-            "score",
-            "--data",
-            str(world["data"]),
-            "--as-of",
-            "2025-06-30",
-            "--out",
-            str(tmp_path / "o"),
-            "--model-uri",
-            "models:/repayment-propensity/99",
-        ],
+    result = score_cli(
+        str(world["data"]), str(tmp_path / "o"), "--model-uri", "models:/repayment-propensity/99"
     )
     assert result.exit_code == 3, result.output
     assert "propensity train" in result.output
@@ -280,19 +258,7 @@ def test_exit_3_when_no_model_at_the_uri(world, tmp_path):
 
 
 def test_cli_score_prints_the_summary(world, tmp_path):
-    result = runner.invoke(
-        app,
-        [
-            "score",
-            "--data",
-            str(world["data"]),
-            "--as-of",
-            "2025-06-30",
-            "--out",
-            str(tmp_path),
-            "--no-mlflow",
-        ],
-    )
+    result = score_cli(str(world["data"]), str(tmp_path), "--no-mlflow")
     assert result.exit_code == 0, result.output
     assert "accounts per tier:" in result.output
     assert "offer:" in result.output
@@ -323,10 +289,7 @@ def test_truncated_accounts_export_fails_instead_of_publishing(world, tmp_path):
     out = tmp_path / "out"
     good = run_scoring(data, AS_OF, out, log_to_mlflow=False)
     write_parquet(accounts.iloc[:0], data / "accounts.parquet")
-    result = runner.invoke(
-        app,
-        ["score", "--data", str(data), "--as-of", "2025-06-30", "--out", str(out), "--no-mlflow"],
-    )
+    result = score_cli(str(data), str(out), "--no-mlflow")
     assert result.exit_code == 1, result.output
     manifest = json.loads((out / "as_of=2025-06-30.manifest.json").read_text())
     assert manifest["validation"]["orphan_accounts"] == len(accounts)
@@ -352,18 +315,6 @@ def test_as_of_must_be_a_full_iso_date(world, tmp_path, bad):
 def test_output_path_that_is_a_file_exits_2(world, tmp_path):
     target = tmp_path / "not_a_folder"
     target.write_text("x")
-    result = runner.invoke(
-        app,
-        [
-            "score",
-            "--data",
-            str(world["data"]),
-            "--as-of",
-            "2025-06-30",
-            "--out",
-            str(target),
-            "--no-mlflow",
-        ],
-    )
+    result = score_cli(str(world["data"]), str(target), "--no-mlflow")
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
