@@ -236,6 +236,17 @@ def train(
         )
     for head in HEADS:
         log.info("%s head: %d trees", head, heads[head].best_iteration)
+        raw = heads[head].booster.predict(
+            matrices["validation"], num_threads=config.lightgbm.num_threads
+        )
+        if len(raw) and np.ptp(raw) == 0:
+            # A head that gives every account the same score ranks nobody and
+            # explains nothing: refuse it rather than register it.
+            raise ValueError(
+                f"the {head} head learned nothing (one score for every account): too "
+                f"little data ({len(frames['train']):,} training rows); use more accounts "
+                "or months, or lower lightgbm.min_data_in_leaf in the config"
+            )
 
     with clock("share"):
         # E[coverage | pay] as a monotone function of the ability score.

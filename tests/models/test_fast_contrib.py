@@ -81,3 +81,15 @@ def test_empty_input():
         2,
     )
     assert pred_contrib(booster, np.empty((0, 1))).shape == (0, 2)
+
+
+def test_training_refuses_a_head_that_learned_nothing():
+    """A constant head (every account the same score) is refused, not registered."""
+    from models.config import load_config
+    from models.synthetic import make_training_set
+    from models.training import train
+
+    data = make_training_set(n_accounts=600, n_months=8, seed=3)
+    cfg = load_config(overrides={"lightgbm.min_data_in_leaf": 100_000})
+    with pytest.raises(ValueError, match="learned nothing"):
+        train(data.frame, cfg, data.spec)
