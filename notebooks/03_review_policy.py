@@ -44,6 +44,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
+from features.build import build_features
 from models import tracking
 from pipeline.jobs import load_valid_tables, portfolio_or_simulate, train_job, use_tracking_store
 from pipeline.plan import assign_plans
@@ -187,7 +188,7 @@ display(
 # %%
 tables = load_valid_tables(data_dir).tables
 scored = scores[["account_id", "dpd", "arrears", "p_willingness", "p_ability"]].join(
-    account_capacity(tables["installments"], tables["payments"], as_of), on="account_id"
+    account_capacity(build_features(tables, as_of)), on="account_id"
 )
 plan_args = (tables["accounts"], tables["contacts"], as_of)
 current = assign_plans(scored, *plan_args, policy, version)

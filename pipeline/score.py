@@ -91,31 +91,30 @@ class _Stages:
         log.info("stage %-10s%s seconds=%.2f", stage, counts, self.seconds[stage])
 
 
-def account_capacity(
-    installments: pd.DataFrame, payments: pd.DataFrame, as_of: pd.Timestamp, months: int = 6
-) -> pd.DataFrame:
+def account_capacity(features: pd.DataFrame) -> pd.DataFrame:
     """Return per account the usual installment and the monthly amount it has shown it can pay.
 
-    ``installment_amount`` is the median scheduled amount; ``capacity`` is the
-    sum of payments in the ``months`` months before ``as_of`` divided by
-    ``months`` (NaN when nothing was paid). Only payments strictly before D count.
+    Both come from the feature table, so they follow the features' point in
+    time and nothing is recomputed from the raw tables: ``installment_amount``
+    is the amount of the latest installment due before D, ``capacity`` the
+    payments of the 180 days before D spread over six months (NaN when
+    nothing was paid, so the policy falls back to its default sizing).
 
     Examples
     --------
-    >>> inst = pd.DataFrame({"account_id": ["A", "A"], "amount_due": [100.0, 120.0]})
-    >>> pay = pd.DataFrame({"account_id": ["A"], "amount": [60.0],
-    ...     "paid_at": pd.to_datetime(["2024-05-01"], utc=True)})
-    >>> account_capacity(inst, pay, pd.Timestamp("2024-06-30"), months=6).round(1).to_dict("list")
-    {'installment_amount': [110.0], 'capacity': [10.0]}
+    >>> feats = pd.DataFrame({"account_id": ["A", "B"], "installment_amount": [110.0, 50.0],
+    ...                       "payment_sum_180d": [60.0, 0.0]})
+    >>> account_capacity(feats).to_dict("list")
+    {'installment_amount': [110.0, 50.0], 'capacity': [10.0, nan]}
     """
-    inst_amount = installments.groupby("account_id", sort=False)["amount_due"].median()
-    d = as_of.tz_localize("UTC")
-    start = (as_of - pd.DateOffset(months=months)).tz_localize("UTC")
-    recent = payments[(payments["paid_at"] >= start) & (payments["paid_at"] < d)]
-    paid = recent.groupby("account_id", sort=False)["amount"].sum() / months
-    out = pd.DataFrame({"installment_amount": inst_amount})
-    out["capacity"] = paid.reindex(out.index)
-    out.index.name = "account_id"
+    paid = features["payment_sum_180d"].to_numpy(dtype="float64")
+    out = pd.DataFrame(
+        {
+            "installment_amount": features["installment_amount"].to_numpy(dtype="float64"),
+            "capacity": np.where(paid > 0, paid / 6.0, np.nan),
+        },
+        index=pd.Index(features["account_id"], name="account_id"),
+    )
     return out
 
 
@@ -270,7 +269,7 @@ def run_scoring(
         tables = validation.tables
         feats = build_features(tables, as_of, materiality=policy.materiality, overdue_only=True)
         stages.done("features", rows_in=len(tables["accounts"]), rows_out=len(feats))
-        cap = account_capacity(tables["installments"], tables["payments"], as_of)
+        cap = account_capacity(feats)
         # The schedule and payment history are no longer needed: free them before
         # the models allocate their matrices (memory bound at a million accounts).
         for name in ("installments", "payments", "offers"):
