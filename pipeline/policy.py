@@ -341,10 +341,6 @@ def _format_errors(error: ValidationError) -> str:
 def _read_bytes(path: Path | None) -> tuple[bytes, str]:
     if path is None:
         resource = resources.files("pipeline").joinpath(DEFAULT_POLICY_FILE)
-        if not resource.is_file():
-            # "pipeline" resolved to a namespace package that shadows this one (a folder
-            # tests/pipeline on sys.path, under an editable install): read beside this module.
-            resource = Path(__file__).with_name(DEFAULT_POLICY_FILE)
         return resource.read_bytes(), f"packaged {DEFAULT_POLICY_FILE}"
     try:
         return Path(path).read_bytes(), str(path)
@@ -404,12 +400,26 @@ def load_policy(path: Path | None = None) -> Policy:
     >>> load_policy().jurisdiction in {"us_reg_f", "cn_2025", "uk_conc"}
     True
     """
+    return load_policy_and_version(path)[0]
+
+
+def load_policy_and_version(path: Path | None = None) -> tuple[Policy, str]:
+    """Return the policy and its version from one read of the file.
+
+    A scoring run uses this, so the version written into every row is the
+    hash of exactly the bytes that were applied, even if the file is edited
+    during the run.
+    """
     raw, source = _read_bytes(path)
     try:
         data = yaml.safe_load(raw)
     except yaml.YAMLError as exc:
         raise PolicyError(f"invalid policy {source}: not valid YAML ({exc})") from None
-    return parse_policy(data, source)
+    return parse_policy(data, source), _version_of(raw)
+
+
+def _version_of(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()[:12]
 
 
 def policy_version(policy_path: Path | None = None) -> str:
@@ -430,8 +440,7 @@ def policy_version(policy_path: Path | None = None) -> str:
     >>> len(policy_version())
     12
     """
-    raw, _ = _read_bytes(policy_path)
-    return hashlib.sha256(raw).hexdigest()[:12]
+    return _version_of(_read_bytes(policy_path)[0])
 
 
 __all__ = [

@@ -210,12 +210,11 @@ def run_scoring(
     from features.build import build_features
     from models import tracking
     from pipeline.plan import assign_plans
-    from pipeline.policy import load_policy, policy_version
+    from pipeline.policy import load_policy_and_version
 
     label = as_of.strftime("%Y-%m-%d")
     stages = _Stages()
-    policy = load_policy(policy_path)
-    pversion = policy_version(policy_path)
+    policy, pversion = load_policy_and_version(policy_path)
     stages.done("load_policy")
     out_dir = Path(out_dir)
     with pub.run_lock(out_dir, label, timeout=wait_seconds):
