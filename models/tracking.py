@@ -423,8 +423,13 @@ def load_model(uri: str = f"models:/{MODEL_NAME}@{CHAMPION}") -> PropensityModel
     ModelNotFoundError
         When no model, alias, version or run answers to ``uri``.
     """
+    version = resolve_version(uri)
+    if uri.startswith("models:/") and "@" in uri:
+        # Load the version the alias pointed to when resolved, so a promotion
+        # landing in between cannot stamp scores with the wrong version.
+        uri = f"models:/{uri[len('models:/') :].split('@', 1)[0]}/{version}"
     model = load_pyfunc(uri).unwrap_python_model().model
-    model.version = resolve_version(uri)
+    model.version = version
     return model
 
 
@@ -602,7 +607,10 @@ def log_scoring_run(
     as_of = manifest.get("as_of") or manifest.get("as_of_date")
     if as_of is None and "as_of_date" in scores.columns and len(scores):
         as_of = str(pd.Timestamp(scores["as_of_date"].max()).date())
-    drift_frame = features.reset_index(drop=True).copy()
+    # Only the variables with a training reference are compared: no copy of the whole table.
+    drift_frame = features[[c for c in model.reference if c in features.columns]].reset_index(
+        drop=True
+    )
     for col in ("p_willingness", "p_ability", "expected_share"):
         if col in scores.columns and len(scores) == len(drift_frame):
             drift_frame[col] = scores[col].to_numpy()
