@@ -29,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from features.ledger import promise_deadline, promise_states
 from features.vocab import (
     CONTACT_CHANNELS,
     DEFAULT_MATERIALITY,
@@ -38,7 +39,6 @@ from features.vocab import (
     PAYMENT_CHANNELS,
     PRODUCTS,
     PROMISE_GRACE_DAYS,
-    PROMISE_KEPT_SHARE,
     RPC_OUTCOMES,
     TABLES,
 )
@@ -1408,8 +1408,7 @@ def portfolio_rates(
     is_rpc = con["outcome"].isin(RPC_OUTCOMES)
     promises = con[con["outcome"] == "promise_to_pay"]
     out["promise_rate"] = ratio(len(promises), is_rpc.sum())
-    grace = pd.Timedelta(days=PROMISE_GRACE_DAYS + 1)
-    promises = promises[promises["promised_date"] + grace <= ends.max()]
+    promises = promises[promise_deadline(promises["promised_date"]) <= ends.max()]
     kept = promise_kept(promises, pays)
     out["promise_kept_rate"] = ratio(kept.sum(), len(kept))
     return out
@@ -1449,36 +1448,14 @@ def promise_kept(promises: pd.DataFrame, payments: pd.DataFrame) -> pd.Series:
     """
     if promises.empty:
         return pd.Series(False, index=promises.index, dtype=bool)
-    pay = payments[["account_id", "paid_at", "amount"]].sort_values(
-        ["account_id", "paid_at"], kind="stable"
-    )
-    pay = pay.assign(cum=pay.groupby("account_id", sort=False)["amount"].cumsum())
-    pay = pay.sort_values("paid_at", kind="stable")
-    grace = pd.Timedelta(days=PROMISE_GRACE_DAYS + 1)
-    ends = promises["promised_date"].dt.tz_localize("UTC") + grace
-    left = pd.DataFrame(
-        {
-            "row": np.arange(len(promises)),
-            "account_id": promises["account_id"].to_numpy(),
-            "start": promises["contact_at"].dt.tz_convert("UTC").reset_index(drop=True),
-            "end": ends.reset_index(drop=True),
-        }
-    )
-
-    def cum_before(col: str) -> np.ndarray:
-        srt = left.sort_values(col, kind="stable")
-        merged = pd.merge_asof(
-            srt,
-            pay[["account_id", "paid_at", "cum"]],
-            left_on=col,
-            right_on="paid_at",
-            by="account_id",
-            allow_exact_matches=False,
-        )
-        res = np.zeros(len(left))
-        res[merged["row"].to_numpy()] = merged["cum"].fillna(0.0).to_numpy()
-        return res
-
-    paid = cum_before("end") - cum_before("start")
-    kept = paid >= PROMISE_KEPT_SHARE * promises["promised_amount"].to_numpy() - 1e-9
-    return pd.Series(kept, index=promises.index, dtype=bool)
+    # The rule lives in features.ledger; judge every promise once all windows closed.
+    keys = ["account_id", "contact_at", "promised_amount", "promised_date"]
+    contacts = promises.assign(outcome="promise_to_pay")
+    for col, value in (("channel", "call"), ("direction", "outbound")):
+        if col not in contacts.columns:
+            contacts[col] = value
+    states = promise_states(
+        contacts, payments, promise_deadline(promises["promised_date"].max())
+    ).drop_duplicates(keys)
+    merged = promises[keys].merge(states[[*keys, "state"]], on=keys, how="left")
+    return pd.Series(merged["state"].eq("kept").to_numpy(), index=promises.index, dtype=bool)
