@@ -234,9 +234,10 @@ def train(
             spec,
             config.calibration.method,
         )
+    raw_validation = {}
     for head in HEADS:
         log.info("%s head: %d trees", head, heads[head].best_iteration)
-        raw = heads[head].booster.predict(
+        raw = raw_validation[head] = heads[head].booster.predict(
             matrices["validation"], num_threads=config.lightgbm.num_threads
         )
         if len(raw) and np.ptp(raw) == 0:
@@ -251,9 +252,7 @@ def train(
     with clock("share"):
         # E[coverage | pay] as a monotone function of the ability score.
         paid_val = payers["validation"]
-        raw_val = heads["ability"].booster.predict(
-            matrices["validation"].loc[paid_val], num_threads=config.lightgbm.num_threads
-        )
+        raw_val = raw_validation["ability"][np.asarray(paid_val)]
         cov_val = frames["validation"]["coverage"].to_numpy(dtype="float64")[paid_val]
         share = fit_calibrator(raw_val, cov_val, "isotonic")
 
