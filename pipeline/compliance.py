@@ -390,6 +390,15 @@ def _capped(values: np.ndarray, no_cap: int) -> pd.arrays.IntegerArray:
     return pd.arrays.IntegerArray(np.where(mask, 0, values).astype(np.int64), mask)
 
 
+def allowed_window(profile: ComplianceProfile, policy: Policy | None = None) -> tuple[int, int]:
+    """Return the contact window in local minutes: the profile's, narrowed by the policy's hours."""
+    start, end = profile.window_minutes
+    if policy is not None:
+        start = max(start, hhmm_to_minutes(policy.contact_hours.start))
+        end = min(end, hhmm_to_minutes(policy.contact_hours.end))
+    return start, end
+
+
 def contact_window(
     timezones: pd.Series, profile: ComplianceProfile, policy: Policy | None = None
 ) -> pd.Series:
@@ -421,10 +430,7 @@ def contact_window(
         If a time zone is not a known IANA name (local hours would be
         meaningless); validation should have rejected such accounts.
     """
-    start, end = profile.window_minutes
-    if policy is not None:
-        start = max(start, hhmm_to_minutes(policy.contact_hours.start))
-        end = min(end, hhmm_to_minutes(policy.contact_hours.end))
+    start, end = allowed_window(profile, policy)
     bad = [tz for tz in pd.unique(timezones) if not _is_zone(tz)]
     if bad:
         n_bad = int(timezones.isin(bad).sum())
@@ -506,14 +512,9 @@ def is_contact_allowed(
     >>> is_contact_allowed(pd.Timestamp("2024-01-15 21:30"), PROFILES["cn_2025"])
     True
     """
-    start, end = profile.window_minutes
-    if policy is not None:
-        start = max(start, hhmm_to_minutes(policy.contact_hours.start))
-        end = min(end, hhmm_to_minutes(policy.contact_hours.end))
-    if isinstance(local_ts, pd.Series):
-        t = local_ts.dt
-        seconds = t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6
-        return (seconds >= start * 60) & (seconds <= end * 60)
-    ts = pd.Timestamp(local_ts)
-    seconds = ts.hour * 3600 + ts.minute * 60 + ts.second + ts.microsecond / 1e6
-    return bool(start * 60 <= seconds <= end * 60)
+    start, end = allowed_window(profile, policy)
+    series = local_ts if isinstance(local_ts, pd.Series) else pd.Series([pd.Timestamp(local_ts)])
+    t = series.dt
+    seconds = t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6
+    allowed = (seconds >= start * 60) & (seconds <= end * 60)
+    return allowed if isinstance(local_ts, pd.Series) else bool(allowed.iloc[0])
