@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.ledger import Paid
-from features.prepare import DAY_NS, group_bounds, grouped_cumsum, to_ns
+from features.ledger import Paid, all_paid, prepare_partial
+from features.prepare import DAY_NS, to_ns
 
 
 def horizon_payments(
@@ -107,17 +107,12 @@ def build_labels(
         raise KeyError(
             f"snapshots need columns {sorted(missing)} (account_id, as_of_date, arrears)"
         )
-    ids = pd.Index(pd.unique(snapshots["account_id"].to_numpy(dtype=object)))
-    codes = ids.get_indexer(snapshots["account_id"])
-    p_code = ids.get_indexer(payments["account_id"])
-    p_ns = to_ns(payments["paid_at"])
-    p_amount = payments["amount"].to_numpy(dtype=np.float64)
-    keep = (p_code >= 0) & (p_ns != np.iinfo(np.int64).min)
-    p_code, p_ns, p_amount = p_code[keep], p_ns[keep], p_amount[keep]
-    order = np.lexsort((p_amount, p_ns, p_code))
-    p_code, p_ns, p_amount = p_code[order], p_ns[order], p_amount[order]
-    starts, ends = group_bounds(p_code, len(ids))
-    paid = Paid(p_code, p_ns, p_amount, grouped_cumsum(p_code, p_amount), starts, ends)
+    # The same payment preparation as the training set (ordering, dropped rows).
+    prep = prepare_partial(
+        pd.unique(snapshots["account_id"].to_numpy(dtype=object)), payments=payments
+    )
+    codes = pd.Index(prep.account_ids).get_indexer(snapshots["account_id"])
+    paid = all_paid(prep)
     d_ns = to_ns(snapshots["as_of_date"])
     amount = horizon_payments(paid, codes, d_ns, horizon_days)
     out = label_frame(

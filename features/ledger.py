@@ -132,6 +132,11 @@ class Paid:
         return out
 
 
+def all_paid(prep: Prepared) -> Paid:
+    """Every prepared payment as a :class:`Paid` (labels look after D as well)."""
+    return paid_before(prep, np.iinfo(np.int64).max)
+
+
 def paid_before(prep: Prepared, d: int) -> Paid:
     """Payments strictly before ``d`` (ns) as a :class:`Paid`."""
     keep = prep.pay_ns < d
@@ -344,7 +349,7 @@ _EMPTY_CONTACTS = {
 }
 
 
-def _prepare_partial(
+def prepare_partial(
     account_ids: pd.Series | np.ndarray,
     installments: pd.DataFrame | None = None,
     payments: pd.DataFrame | None = None,
@@ -425,7 +430,7 @@ def build_ledger(
     d_ts = as_of_timestamp(as_of)
     d = d_ts.value
     threshold = effective_threshold(materiality)
-    prep = _prepare_partial(accounts["account_id"], installments, payments)
+    prep = prepare_partial(accounts["account_id"], installments, payments)
     paid = paid_before(prep, d)
     led = ledger_arrays(prep.n, d, due_before(prep, d, paid, threshold), paid, threshold)
     return pd.DataFrame(
@@ -482,7 +487,7 @@ def installment_states(
     1         50.0  partial         False
     """
     d = as_of_timestamp(as_of).value
-    prep = _prepare_partial(_ids_of(installments, payments), installments, payments)
+    prep = prepare_partial(_ids_of(installments, payments), installments, payments)
     paid = paid_before(prep, d)
     code = prep.inst_code
     cum = prep.inst_cum
@@ -546,7 +551,7 @@ def delinquency_episodes(
     """
     d = as_of_timestamp(as_of).value
     threshold = effective_threshold(materiality)
-    prep = _prepare_partial(_ids_of(installments, payments), installments, payments)
+    prep = prepare_partial(_ids_of(installments, payments), installments, payments)
     paid = paid_before(prep, d)
     ep = episode_arrays(d, due_before(prep, d, paid, threshold))
     episode_no = np.ones(ep.code.size, dtype=np.int64)
@@ -598,7 +603,7 @@ def promise_states(contacts: pd.DataFrame, payments: pd.DataFrame, as_of: object
     ['kept', 'pending']
     """
     d = as_of_timestamp(as_of).value
-    prep = _prepare_partial(_ids_of(contacts, payments), payments=payments, contacts=contacts)
+    prep = prepare_partial(_ids_of(contacts, payments), payments=payments, contacts=contacts)
     pr = promise_arrays(prep, d, paid_before(prep, d))
     state = np.where(pr.kept, "kept", np.where(pr.pending, "pending", "broken"))
     return pd.DataFrame(

@@ -19,8 +19,8 @@ import pandas as pd
 from features import vocab
 from features.build import assemble, concat_columns, feature_columns
 from features.labels import horizon_payments, label_frame
-from features.ledger import Paid
-from features.prepare import DAY_NS, as_of_timestamp, group_bounds, prepare_tables
+from features.ledger import all_paid
+from features.prepare import DAY_NS, as_of_timestamp, prepare_tables
 from features.schema import LABEL_COLUMNS, validate_training_set
 
 log = logging.getLogger(__name__)
@@ -128,8 +128,7 @@ def build_training_set(
     feats = concat_columns(parts)
     code = np.concatenate(codes)
     d_ns = np.concatenate(dates)
-    starts, ends = group_bounds(prep.pay_code, prep.n)
-    paid = Paid(prep.pay_code, prep.pay_ns, prep.pay_amount, prep.pay_cum, starts, ends)
+    paid = all_paid(prep)
     labels = label_frame(
         feats["account_id"],
         d_ns.view("datetime64[ns]"),
