@@ -68,12 +68,19 @@ def _feature_column(name: str) -> pa.Column:
     return pa.Column(dtype, checks=checks, nullable=spec.nullable, description=spec.description)
 
 
-def _schema(name: str, extra: dict[str, pa.Column] | None = None) -> pa.DataFrameSchema:
+def _schema(
+    name: str, extra: dict[str, pa.Column] | None = None, checks: list | None = None
+) -> pa.DataFrameSchema:
     columns = dict(FeatureKeys.to_schema().columns)
     columns.update({col: _feature_column(col) for col in FEATURE_COLUMNS})
     columns.update(extra or {})
     return pa.DataFrameSchema(
-        columns, unique=["account_id", "as_of_date"], strict=True, ordered=True, name=name
+        columns,
+        checks=checks,
+        unique=["account_id", "as_of_date"],
+        strict=True,
+        ordered=True,
+        name=name,
     )
 
 
@@ -96,7 +103,11 @@ def feature_schema() -> pa.DataFrameSchema:
 def training_set_schema() -> pa.DataFrameSchema:
     """Return the schema of the training set: the feature table followed by the label columns."""
     labels = LabelsModel.to_schema()
-    return _schema("training_set", {name: labels.columns[name] for name in LABEL_COLUMNS})
+    return _schema(
+        "training_set",
+        {name: labels.columns[name] for name in LABEL_COLUMNS},
+        checks=labels.checks,  # the label rules that span columns (paid_any vs paid_amount)
+    )
 
 
 def validate_features(frame: pd.DataFrame) -> pd.DataFrame:
@@ -111,11 +122,4 @@ def validate_labels(frame: pd.DataFrame) -> pd.DataFrame:
 
 def validate_training_set(frame: pd.DataFrame) -> pd.DataFrame:
     """Validate a training set: features, labels and the label consistency rule."""
-    out = training_set_schema().validate(frame, lazy=True)
-    bad = out["paid_any"].eq(1) != out["paid_amount"].gt(0)
-    if bad.any():
-        raise ValueError(
-            f"paid_any must be 1 exactly when paid_amount > 0: {int(bad.sum())} rows, "
-            f"e.g. account_id {out.loc[bad, 'account_id'].iloc[0]}"
-        )
-    return out
+    return training_set_schema().validate(frame, lazy=True)

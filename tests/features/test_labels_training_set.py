@@ -107,3 +107,16 @@ def test_incomplete_horizons_are_left_out_not_labelled_as_non_payers():
     assert list(ts.columns) == ["account_id", "as_of_date", *FEATURE_COLUMNS, *LABEL_COLUMNS]
     # Default data end: the latest event in the data (a contact on 7 Feb).
     assert build_training_set(tables, "2024-01-01", "2024-03-31").empty
+
+
+def test_training_set_schema_enforces_paid_any_against_paid_amount():
+    import pandera.pandas as pa
+
+    from features.schema import validate_training_set
+
+    tables = factories.tables()
+    ts = build_training_set(tables, "2024-01-01", "2024-03-31", data_end="2024-05-01")
+    validate_training_set(ts)
+    ts.loc[ts.index[0], "paid_any"] = 1  # paid_amount stays 0
+    with pytest.raises(pa.errors.SchemaErrors, match="paid_any_iff_paid_amount"):
+        validate_training_set(ts)
