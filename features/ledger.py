@@ -50,6 +50,8 @@ from features.prepare import (
     Prepared,
     as_of_timestamp,
     group_bounds,
+    group_ends,
+    group_starts,
     prepare_tables,
     segmented_searchsorted,
 )
@@ -197,16 +199,14 @@ def ledger_arrays(n: int, d: int, due: Due, paid: Paid, threshold: float) -> Led
     # clearing time never decreases along the schedule), so the oldest unpaid
     # one is the unpaid row whose predecessor is paid or another account's.
     u = due.unpaid
-    first = u.copy()
-    if u.size > 1:
-        first[1:] &= ~u[:-1] | (due.code[1:] != due.code[:-1])
+    after_paid = np.ones(u.size, dtype=bool)
+    after_paid[1:] = ~u[:-1]
+    first = u & (after_paid | group_starts(due.code))
     oldest = np.full(n, _NAT, dtype=np.int64)
     oldest[due.code[first]] = due.due[first]
     dpd = np.zeros(n, dtype=np.int64)
     dpd[due.code[first]] = (d - due.due[first]) // DAY_NS
-    last = np.ones(due.code.size, dtype=bool)
-    if due.code.size > 1:
-        last[:-1] = due.code[1:] != due.code[:-1]
+    last = group_ends(due.code)
     inst_amount = np.full(n, np.nan)
     inst_amount[due.code[last]] = due.amount[last]
     return LedgerArrays(
@@ -259,9 +259,8 @@ def episode_arrays(d: int, due: Due) -> EpisodeArrays:
     first_day = first_day[keep]
     last_day = last_day[keep]
     inst_dpd = (last_day - due.due[keep]) // DAY_NS
-    new = np.ones(code.size, dtype=bool)
-    if code.size > 1:
-        new[1:] = (code[1:] != code[:-1]) | (first_day[1:] > last_day[:-1] + DAY_NS)
+    new = group_starts(code)
+    new[1:] |= first_day[1:] > last_day[:-1] + DAY_NS
     starts = np.flatnonzero(new)
     if starts.size:
         end = np.maximum.reduceat(last_day, starts)
@@ -554,12 +553,9 @@ def delinquency_episodes(
     prep = prepare_partial(_ids_of(installments, payments), installments, payments)
     paid = paid_before(prep, d)
     ep = episode_arrays(d, due_before(prep, d, paid, threshold))
-    episode_no = np.ones(ep.code.size, dtype=np.int64)
-    if ep.code.size:
-        pos = np.arange(ep.code.size)
-        first = np.ones(ep.code.size, dtype=bool)
-        first[1:] = ep.code[1:] != ep.code[:-1]
-        episode_no = pos - np.maximum.accumulate(np.where(first, pos, 0)) + 1
+    pos = np.arange(ep.code.size)
+    first = group_starts(ep.code)
+    episode_no = pos - np.maximum.accumulate(np.where(first, pos, 0)) + 1
     return pd.DataFrame(
         {
             "account_id": prep.account_ids[ep.code],

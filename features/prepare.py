@@ -91,6 +91,32 @@ def to_ns(values: pd.Series | pd.Index | np.ndarray) -> np.ndarray:
     return s.to_numpy(dtype="datetime64[ns]").view(np.int64)
 
 
+def group_starts(sorted_codes: np.ndarray) -> np.ndarray:
+    """Return a mask of the rows that start a new account in rows sorted by code.
+
+    Examples
+    --------
+    >>> group_starts(np.array([0, 0, 1, 3, 3])).tolist()
+    [True, False, True, True, False]
+    """
+    mask = np.ones(sorted_codes.size, dtype=bool)
+    mask[1:] = sorted_codes[1:] != sorted_codes[:-1]
+    return mask
+
+
+def group_ends(sorted_codes: np.ndarray) -> np.ndarray:
+    """Return a mask of the rows that end an account in rows sorted by code.
+
+    Examples
+    --------
+    >>> group_ends(np.array([0, 0, 1, 3, 3])).tolist()
+    [False, True, True, False, True]
+    """
+    mask = np.ones(sorted_codes.size, dtype=bool)
+    mask[:-1] = sorted_codes[1:] != sorted_codes[:-1]
+    return mask
+
+
 def group_bounds(sorted_codes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Return the first and one-past-last row of each account in rows sorted by code.
 
