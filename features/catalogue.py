@@ -32,7 +32,7 @@ import pandas as pd
 
 from features import vocab
 from features.context import AsOfContext, safe_divide
-from features.prepare import AMOUNT_TOL, DAY_NS, prepare_tables
+from features.prepare import AMOUNT_TOL, DAY_NS, NAT_NS, prepare_tables
 
 GROUPS: dict[str, str] = {
     "repayment": "Repayment history (installments and payments)",
@@ -184,7 +184,7 @@ def _last_payment_index(ctx: AsOfContext) -> tuple[np.ndarray, np.ndarray]:
 
 def _days_since_last_payment(ctx: AsOfContext) -> np.ndarray:
     has, last = _last_payment_index(ctx)
-    latest = np.full(ctx.n, np.iinfo(np.int64).min, dtype=np.int64)
+    latest = np.full(ctx.n, NAT_NS, dtype=np.int64)
     latest[has] = ctx.paid.ns[last]
     return ctx.days_since(latest)
 
@@ -246,7 +246,7 @@ def _partial_payment_share(days: int, ctx: AsOfContext) -> np.ndarray:
 def _tenure_days(ctx: AsOfContext) -> np.ndarray:
     opened = ctx.prep.opened_ns
     out = ((ctx.d - opened) // DAY_NS).astype(np.float64)
-    out[opened == np.iinfo(np.int64).min] = np.nan
+    out[opened == NAT_NS] = np.nan
     return out
 
 

@@ -30,7 +30,7 @@ from features.ledger import (
     paid_before,
     promise_arrays,
 )
-from features.prepare import DAY_NS, Prepared, as_of_timestamp
+from features.prepare import DAY_NS, NAT_NS, Prepared, as_of_timestamp
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,6 @@ class AsOfContext:
         self.prep = prep
         self.as_of = as_of_timestamp(as_of)
         self.d = int(self.as_of.value)
-        self.materiality = float(materiality)
         self.threshold = effective_threshold(materiality)
         self.n = prep.n
         self._memo: dict[object, np.ndarray] = {}
@@ -146,13 +145,13 @@ class AsOfContext:
 
     def latest(self, codes: np.ndarray, ns: np.ndarray) -> np.ndarray:
         """Per-account latest time (ns) among the given rows; NaT sentinel when none."""
-        out = np.full(self.n, np.iinfo(np.int64).min, dtype=np.int64)
+        out = np.full(self.n, NAT_NS, dtype=np.int64)
         np.maximum.at(out, codes, ns)
         return out
 
     def days_since(self, ns: np.ndarray) -> np.ndarray:
         """Whole days from the calendar day of each time to D (>= 1); NaN for the NaT sentinel."""
-        missing = ns == np.iinfo(np.int64).min
+        missing = ns == NAT_NS
         day = ns - ns % DAY_NS
         out = ((self.d - day) // DAY_NS).astype(np.float64)
         out[missing] = np.nan

@@ -47,6 +47,7 @@ from features import vocab
 from features.prepare import (
     AMOUNT_TOL,
     DAY_NS,
+    NAT_NS,
     Prepared,
     as_of_timestamp,
     group_bounds,
@@ -56,7 +57,6 @@ from features.prepare import (
     segmented_searchsorted,
 )
 
-_NAT = np.iinfo(np.int64).min
 #: Clearing time of an installment that can never be unpaid (its whole
 #: cumulative amount is within materiality): before any date.
 _ALWAYS = np.iinfo(np.int64).min // 4
@@ -202,7 +202,7 @@ def ledger_arrays(n: int, d: int, due: Due, paid: Paid, threshold: float) -> Led
     after_paid = np.ones(u.size, dtype=bool)
     after_paid[1:] = ~u[:-1]
     first = u & (after_paid | group_starts(due.code))
-    oldest = np.full(n, _NAT, dtype=np.int64)
+    oldest = np.full(n, NAT_NS, dtype=np.int64)
     oldest[due.code[first]] = due.due[first]
     dpd = np.zeros(n, dtype=np.int64)
     dpd[due.code[first]] = (d - due.due[first]) // DAY_NS
@@ -382,7 +382,7 @@ def _ids_of(*frames: pd.DataFrame) -> pd.Series:
 
 
 def _to_datetime(ns: np.ndarray, utc: bool = False) -> pd.Series:
-    out = np.where((ns == _NEVER) | (ns == _ALWAYS), _NAT, ns).view("datetime64[ns]")
+    out = np.where((ns == _NEVER) | (ns == _ALWAYS), NAT_NS, ns).view("datetime64[ns]")
     s = pd.Series(out)
     return s.dt.tz_localize("UTC") if utc else s
 
@@ -561,7 +561,7 @@ def delinquency_episodes(
             "account_id": prep.account_ids[ep.code],
             "episode_no": episode_no,
             "start": ep.start.view("datetime64[ns]"),
-            "end": np.where(ep.is_open, _NAT, ep.end).view("datetime64[ns]"),
+            "end": np.where(ep.is_open, NAT_NS, ep.end).view("datetime64[ns]"),
             "worst_dpd": ep.worst_dpd.astype(np.int64),
             "is_open": ep.is_open,
         }

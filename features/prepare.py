@@ -26,7 +26,8 @@ from features import vocab
 DAY_NS: int = 86_400 * 10**9
 #: Amounts closer than this are equal (float sums of cents are never exact).
 AMOUNT_TOL: float = 1e-6
-_NAT: int = np.iinfo(np.int64).min
+#: The int64 nanoseconds of NaT: a missing date or timestamp.
+NAT_NS: int = np.iinfo(np.int64).min
 
 
 def as_of_timestamp(as_of: object) -> pd.Timestamp:
@@ -351,7 +352,7 @@ def prepare_tables(tables: dict[str, pd.DataFrame]) -> Prepared:
     inst_no = inst["installment_no"].to_numpy(dtype=np.int64).astype(np.int32)
     # Non-positive amounts break the contract (validation rejects them); they
     # are dropped here so that running sums stay increasing.
-    ok = (code >= 0) & (due != _NAT) & (amount > 0)
+    ok = (code >= 0) & (due != NAT_NS) & (amount > 0)
     code, due, amount, inst_no = code[ok], due[ok], amount[ok], inst_no[ok]
     # The contract orders installments by due date; installment_no breaks ties.
     order = _sort_order(code, due, inst_no)
@@ -363,7 +364,7 @@ def prepare_tables(tables: dict[str, pd.DataFrame]) -> Prepared:
     p_code = _codes(index, pay["account_id"])
     p_ns = to_ns(pay["paid_at"])
     p_amount = pay["amount"].to_numpy(dtype=np.float64)
-    ok = (p_code >= 0) & (p_ns != _NAT) & (p_amount > 0)
+    ok = (p_code >= 0) & (p_ns != NAT_NS) & (p_amount > 0)
     p_code, p_ns, p_amount = p_code[ok], p_ns[ok], p_amount[ok]
     order = _sort_order(p_code, p_ns, p_amount)
     if order is not None:
@@ -378,11 +379,11 @@ def prepare_tables(tables: dict[str, pd.DataFrame]) -> Prepared:
     outbound = direction == vocab.DIRECTIONS.index("outbound")
     inbound = direction == vocab.DIRECTIONS.index("inbound")
     outcome = pd.Categorical(con["outcome"], categories=vocab.OUTCOMES).codes
-    ok = (c_code >= 0) & (c_ns != _NAT)
+    ok = (c_code >= 0) & (c_ns != NAT_NS)
     promise = ok & (outcome == vocab.OUTCOMES.index("promise_to_pay"))
     prom_amount = con["promised_amount"].to_numpy(dtype=np.float64)[promise]
     prom_date = to_ns(con["promised_date"])[promise]
-    valid = np.isfinite(prom_amount) & (prom_date != _NAT)
+    valid = np.isfinite(prom_amount) & (prom_date != NAT_NS)
 
     offers = tables.get("offers")
     has_offers = offers is not None
@@ -390,7 +391,7 @@ def prepare_tables(tables: dict[str, pd.DataFrame]) -> Prepared:
         o_code = _codes(index, offers["account_id"])
         o_ns = to_ns(offers["offered_at"])
         o_acc = offers["accepted"].fillna(False).to_numpy(dtype=bool)
-        ok_o = (o_code >= 0) & (o_ns != _NAT)
+        ok_o = (o_code >= 0) & (o_ns != NAT_NS)
         o_code, o_ns, o_acc = o_code[ok_o], o_ns[ok_o], o_acc[ok_o]
     else:
         o_code = np.zeros(0, dtype=np.int32)
