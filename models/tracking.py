@@ -49,7 +49,9 @@ from mlflow.models import infer_signature
 
 from models.config import TrainingConfig, load_config
 from models.gate import PromotionDecision, evaluate_gate
+from models.packaging import entry_script, saved_model_dir, stage_code, unsafe_files
 from models.propensity_model import PropensityModel
+from models.provenance import pinned_requirements
 from models.result import KEY_COLUMNS, LABEL_COLUMNS, TrainingResult
 from models.training import fingerprint
 
@@ -178,42 +180,37 @@ def ensure_experiment(name: str, uri: str | None = None) -> str:
 # ---------------------------------------------------------------- the model
 
 
-class PropensityPyfunc(mlflow.pyfunc.PythonModel):
-    """MLflow pyfunc wrapper of :class:`PropensityModel`.
-
-    Its artifact ``model_dir`` is the folder written by
-    :meth:`PropensityModel.save` (LightGBM text boosters, JSON calibrators
-    and spec); ``load_context`` reads it back, no pickle of the boosters.
-    """
-
-    def load_context(self, context: Any) -> None:
-        """Load the boosters, calibrators and spec from the model's artifacts."""
-        self.model = PropensityModel.load(context.artifacts["model_dir"])
-
-    def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None):
-        """Return ``p_willingness``, ``p_ability`` and the reason codes of each row."""
-        return self.model.predict(pd.DataFrame(model_input))
+class UnsafeModelError(ModelNotFoundError):
+    """The model folder holds a file that would run code when read (a pickle) or is foreign."""
 
 
-def _requirements() -> list[str]:
-    from importlib.metadata import PackageNotFoundError, version
+def _refuse_unsafe(folder: Path, uri: str) -> None:
+    """Refuse a downloaded model folder before anything in it is read or executed."""
+    bad = unsafe_files(folder)
+    if bad:
+        names = ", ".join(str(p.relative_to(folder)) for p in bad[:5])
+        raise UnsafeModelError(
+            f"refusing the model at {uri}: it contains {len(bad)} pickle-like file(s) ({names}); "
+            "models of this project are text and JSON only"
+        )
 
-    out = []
-    for dist in (
-        "lightgbm",
-        "pandas",
-        "numpy",
-        "scikit-learn",
-        "scipy",
-        "pyyaml",
-        "pydantic",
-        "mlflow",
-    ):
-        try:
-            out.append(f"{dist}=={version(dist)}")
-        except PackageNotFoundError:
-            out.append(dist)
-    return out
+
+def _download_model(uri: str, dst: Path) -> Path:
+    """Download a model's folder (no loading), mapping a missing model to ModelNotFoundError."""
+    client()
+    local = Path(uri)
+    if local.is_dir():
+        return local
+    try:
+        return Path(
+            with_retry(mlflow.artifacts.download_artifacts, artifact_uri=uri, dst_path=str(dst))
+        )
+    except MlflowException as exc:
+        if exc.error_code in _MISSING_CODES:
+            raise ModelNotFoundError(f"no model at {uri}: {exc.message}") from None
+        raise
+    except OSError as exc:
+        raise ModelNotFoundError(f"no model at {uri}: {exc}") from None
 
 
 # ------------------------------------------------------------ training run
@@ -381,6 +378,7 @@ def _log_frame(frame: pd.DataFrame, stem: str) -> None:
 
 
 def _log_model(result: TrainingResult, registered_name: str | None) -> str | None:
+    """Log the model from code: entry script, project code, text/JSON model folder; no pickle."""
     model = result.model
     example_rows = result.split.test.head(5)
     example = model.signature_frame(example_rows)
@@ -389,11 +387,12 @@ def _log_model(result: TrainingResult, registered_name: str | None) -> str | Non
         model_dir = model.save(Path(tmp) / "propensity_model")
         info = mlflow.pyfunc.log_model(
             name="model",
-            python_model=PropensityPyfunc(),
+            python_model=str(entry_script()),
             artifacts={"model_dir": str(model_dir)},
+            code_paths=stage_code(Path(tmp) / "code"),
             signature=signature,
             input_example=example,
-            pip_requirements=_requirements(),
+            pip_requirements=pinned_requirements(),
             registered_model_name=registered_name,
         )
     if registered_name is None:
@@ -405,13 +404,19 @@ def _log_model(result: TrainingResult, registered_name: str | None) -> str | Non
 
 
 def load_model(uri: str = f"models:/{MODEL_NAME}@{CHAMPION}") -> PropensityModel:
-    """Load a registered or logged model as a :class:`PropensityModel`.
+    """Load a registered or logged model as a :class:`PropensityModel`, reading text and JSON only.
+
+    The model folder is downloaded, refused if it holds a pickle-like file
+    or is not this project's models-from-code model, and its saved model
+    (LightGBM text boosters, JSON calibrators and spec) is read with the
+    installed project code: nothing shipped in the folder is executed.
 
     Parameters
     ----------
     uri : str
         Any MLflow model URI: ``models:/repayment-propensity@champion``,
-        ``models:/repayment-propensity/3``, ``runs:/<run_id>/model``...
+        ``models:/repayment-propensity/3``, ``runs:/<run_id>/model``, or a
+        local model folder.
 
     Returns
     -------
@@ -423,13 +428,21 @@ def load_model(uri: str = f"models:/{MODEL_NAME}@{CHAMPION}") -> PropensityModel
     ------
     ModelNotFoundError
         When no model, alias, version or run answers to ``uri``.
+    UnsafeModelError
+        When the folder holds a pickle-like file or is not a propensity model.
     """
     version = resolve_version(uri)
     if uri.startswith("models:/") and "@" in uri:
         # Load the version the alias pointed to when resolved, so a promotion
         # landing in between cannot stamp scores with the wrong version.
         uri = f"models:/{uri[len('models:/') :].split('@', 1)[0]}/{version}"
-    model = load_pyfunc(uri).unwrap_python_model().model
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = _download_model(uri, Path(tmp))
+        _refuse_unsafe(folder, uri)
+        try:
+            model = PropensityModel.load(saved_model_dir(folder))
+        except (ValueError, FileNotFoundError) as exc:
+            raise UnsafeModelError(f"cannot load the model at {uri}: {exc}") from None
     model.version = version
     return model
 
@@ -437,18 +450,25 @@ def load_model(uri: str = f"models:/{MODEL_NAME}@{CHAMPION}") -> PropensityModel
 def load_pyfunc(uri: str = f"models:/{MODEL_NAME}@{CHAMPION}") -> Any:
     """Load a model as a generic MLflow pyfunc (signature-enforced ``predict``).
 
+    The folder is checked like :func:`load_model` before MLflow reads it;
+    MLflow then runs the model's entry script with the project code shipped
+    in the model (``code/``).
+
     Raises
     ------
     ModelNotFoundError
         When no model, alias, version or run answers to ``uri``.
+    UnsafeModelError
+        When the folder holds a pickle-like file or is not a propensity model.
     """
-    client()
+    dst = Path(tempfile.mkdtemp(prefix="propensity_model_"))
+    folder = _download_model(uri, dst)
+    _refuse_unsafe(folder, uri)
     try:
-        return with_retry(mlflow.pyfunc.load_model, uri)
-    except MlflowException as exc:
-        if exc.error_code in _MISSING_CODES:
-            raise ModelNotFoundError(f"no model at {uri}: {exc.message}") from None
-        raise
+        saved_model_dir(folder)
+    except ValueError as exc:
+        raise UnsafeModelError(f"cannot load the model at {uri}: {exc}") from None
+    return with_retry(mlflow.pyfunc.load_model, str(folder))
 
 
 def alias_version(alias: str, model_name: str = MODEL_NAME) -> str | None:
