@@ -21,6 +21,8 @@ AS_OF ?= $(DEMO_AS_OF)
 MODEL_URI ?=
 POLICY ?=
 MLFLOW_PORT ?= 5000
+APPROVER ?=
+NOTE ?=
 
 .PHONY: help setup test lint format demo simulate validate train promote score evaluate bench mlflow-ui jupyter clean
 
@@ -61,8 +63,8 @@ demo: setup ## The main job on a simulated portfolio: simulate, validate, train,
 	$(PROPENSITY) validate --data $(DEMO_DIR)/data
 	@echo "== 3/5 train both heads and register a challenger"
 	$(PROPENSITY) train --data $(DEMO_DIR)/data --as-of $(DEMO_AS_OF)
-	@echo "== 4/5 promote the challenger if it passes the gate"
-	$(PROPENSITY) promote
+	@echo "== 4/5 promote the challenger if it passes the gate (demo approver; a real promotion names its reviewer)"
+	$(PROPENSITY) promote --approver demo --note "make demo: automatic promotion of the demo model"
 	@echo "== 5/5 score every account overdue at $(DEMO_AS_OF)"
 	$(PROPENSITY) score --data $(DEMO_DIR)/data --as-of $(DEMO_AS_OF) --out $(DEMO_DIR)/scores
 	@echo
@@ -72,8 +74,8 @@ demo: setup ## The main job on a simulated portfolio: simulate, validate, train,
 train: setup ## Train on $(DATA) as of $(AS_OF) and register a challenger
 	$(PROPENSITY) train --data $(DATA) --as-of $(AS_OF)
 
-promote: setup ## Promote the challenger to champion if it passes the gate
-	$(PROPENSITY) promote
+promote: setup ## Promote the challenger if it passes the gate: make promote APPROVER=name NOTE="why"
+	$(PROPENSITY) promote --approver "$(APPROVER)" --note "$(NOTE)"
 
 score: setup ## Nightly scoring: make score AS_OF=YYYY-MM-DD DATA=dir OUT=dir [MODEL_URI=..] [POLICY=..]
 	$(PROPENSITY) score --data $(DATA) --as-of $(AS_OF) --out $(OUT) $(if $(MODEL_URI),--model-uri $(MODEL_URI)) $(if $(POLICY),--policy $(POLICY))
@@ -82,8 +84,12 @@ evaluate: setup ## Print the quality-bar figures on a fresh simulated portfolio
 	$(PROPENSITY) evaluate --accounts 30000 --months 18 --seed 90210
 
 mlflow-ui: setup ## Serve the MLflow UI on localhost for the project's store (MLFLOW_PORT=5000)
-	@echo "MLflow UI at http://127.0.0.1:$(MLFLOW_PORT) (store: $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}); Ctrl-C to stop"
-	$(VENV)/bin/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}" --host 127.0.0.1 --port $(MLFLOW_PORT)
+	@echo "starting the MLflow UI (store: $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}, one worker); the address follows once it answers"
+	@$(VENV)/bin/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}" --host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1 & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null' INT TERM EXIT; \
+	$(PY) scripts/wait_http.py $$pid http://127.0.0.1:$(MLFLOW_PORT)/health || exit 1; \
+	echo "MLflow UI at http://127.0.0.1:$(MLFLOW_PORT) (experiment repayment-propensity, model repayment-propensity); Ctrl-C to stop"; \
+	wait $$pid
 
 jupyter: setup ## Open the notebooks in JupyterLab (borrowed by uv for the session)
 	MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db} $(UV) run --with jupyterlab jupyter lab notebooks/
