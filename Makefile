@@ -86,7 +86,7 @@ evaluate: setup ## Print the quality-bar figures on a fresh simulated portfolio
 mlflow-ui: setup ## Serve the MLflow UI on localhost for the project's store (MLFLOW_PORT=5000)
 	@echo "starting the MLflow UI (store: $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}, one worker); the address follows once it answers"
 	@$(VENV)/bin/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}" --host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1 & pid=$$!; \
-	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null' INT TERM EXIT; \
+	trap 'kill -INT $$pid 2>/dev/null; wait $$pid 2>/dev/null' INT TERM EXIT; \
 	$(PY) scripts/wait_http.py $$pid http://127.0.0.1:$(MLFLOW_PORT)/health || exit 1; \
 	echo "MLflow UI at http://127.0.0.1:$(MLFLOW_PORT) (experiment repayment-propensity, model repayment-propensity); Ctrl-C to stop"; \
 	wait $$pid
