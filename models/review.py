@@ -96,7 +96,8 @@ def _auc_ks_sorted(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> tuple[float, 
     g_pos, g_neg = np.add.reduceat(pos, starts), np.add.reduceat(neg, starts)
     neg_below = np.cumsum(g_neg) - g_neg
     auc = float((g_pos * (neg_below + 0.5 * g_neg)).sum() / (n1 * n0))
-    ks = float(np.max(np.abs(np.cumsum(g_pos) / n1 - np.cumsum(g_neg) / n0)))
+    # As models.evaluation.ks: max(TPR - FPR) over thresholds, 0 at the strictest one.
+    ks = float(max(0.0, np.max(np.cumsum(g_neg) / n0 - np.cumsum(g_pos) / n1)))
     return auc, ks
 
 
