@@ -219,6 +219,7 @@ def _fairness(fitted: FitResult, test: pd.DataFrame) -> dict[str, pd.DataFrame]:
             rv.age_band(oot["age"], edges),
             seed=config.lightgbm.seed,
             num_threads=config.lightgbm.num_threads,
+            order=rv.age_band_order(edges),
         ),
         "age_correlation": rv.correlation_with(oot, oot["age"], features).head(8),
     }

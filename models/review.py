@@ -300,8 +300,9 @@ def proxy_check(
     test_band: np.ndarray,
     seed: int = 0,
     num_threads: int = 1,
+    order: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Return how well the model's features predict each age band, out of time.
+    """Return how well the model's features predict each age band, out of time (in ``order``).
 
     A small LightGBM multiclass model (30 rounds, 7 leaves) is trained on the
     development rows with a known age and scored on the out-of-time rows;
@@ -311,7 +312,8 @@ def proxy_check(
     import lightgbm as lgb
 
     known_tr, known_te = train_band != "unknown", test_band != "unknown"
-    classes = sorted(set(train_band[known_tr]))
+    present = set(train_band[known_tr])
+    classes = [c for c in order if c in present] if order is not None else sorted(present)
     if len(classes) < 2 or not known_te.any():
         return pd.DataFrame(columns=["band", "rows_oot", "proxy_auc"])
     code = {c: i for i, c in enumerate(classes)}
