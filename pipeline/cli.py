@@ -271,12 +271,12 @@ def promote(
     ] = None,
 ) -> None:
     """Move alias champion to the challenger if it is no worse out of time; else refuse."""
+    _require_approval(approver, note, "promote")
     from models.registry import PromotionRefused
     from models.tracking import ModelNotFoundError
     from pipeline.io import DataReadError
     from pipeline.jobs import promote_job
 
-    _require_approval(approver, note, "promote")
     d = _parse_date(as_of, "--as-of") if as_of else None
     try:
         decision = promote_job(
@@ -311,11 +311,11 @@ def rollback(
     note: NoteOpt = None,
 ) -> None:
     """Point alias champion back at an earlier, once-promoted version; record who and why."""
+    _require_approval(approver, note, "rollback")
     from models.registry import Approval, PromotionRefused
     from models.registry import rollback as do_rollback
     from models.tracking import ModelNotFoundError
 
-    _require_approval(approver, note, "rollback")
     try:
         done = do_rollback(to, approval=Approval(approver or "", note or ""))
     except PromotionRefused as exc:
