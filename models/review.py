@@ -163,7 +163,7 @@ def performance_by(pred: pd.DataFrame, by: str | pd.Series, heads: Sequence[str]
     if not isinstance(key.dtype, pd.CategoricalDtype):
         key = key.astype(str)
     for head in heads:
-        rows = head_rows(pred.assign(_group=key.to_numpy()), head)
+        rows = head_rows(pred.assign(_group=key.array), head)
         stats = [
             {
                 "head": head,
@@ -301,13 +301,20 @@ def proxy_check(
     seed: int = 0,
     num_threads: int = 1,
     order: Sequence[str] | None = None,
-) -> pd.DataFrame:
-    """Return how well the model's features predict each age band, out of time (in ``order``).
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return how well the model's features predict each age band, out of time, and through what.
 
     A small LightGBM multiclass model (30 rounds, 7 leaves) is trained on the
-    development rows with a known age and scored on the out-of-time rows;
-    each band's one-vs-rest AUC is reported (0.5: the features carry no
-    information about the band; near 1: they act as a proxy for age).
+    development rows with a known age and scored on the out-of-time rows.
+
+    Returns
+    -------
+    auc : DataFrame
+        Per band (in ``order``): out-of-time rows and one-vs-rest AUC (0.5: the
+        features carry no information about the band; near 1: they act as a
+        proxy for age).
+    drivers : DataFrame
+        The features the proxy model relies on: share of its total gain, largest first.
     """
     import lightgbm as lgb
 
@@ -315,7 +322,10 @@ def proxy_check(
     present = set(train_band[known_tr])
     classes = [c for c in order if c in present] if order is not None else sorted(present)
     if len(classes) < 2 or not known_te.any():
-        return pd.DataFrame(columns=["band", "rows_oot", "proxy_auc"])
+        return (
+            pd.DataFrame(columns=["band", "rows_oot", "proxy_auc"]),
+            pd.DataFrame(columns=["feature", "gain_share"]),
+        )
     code = {c: i for i, c in enumerate(classes)}
     y_tr = np.array([code[b] for b in train_band[known_tr]])
     params = {
@@ -332,7 +342,7 @@ def proxy_check(
     booster = lgb.train(params, lgb.Dataset(train_x.loc[known_tr], y_tr), num_boost_round=30)
     probs = booster.predict(test_x.loc[known_te], num_threads=num_threads)
     bands_te = test_band[known_te]
-    return pd.DataFrame(
+    auc_table = pd.DataFrame(
         [
             {
                 "band": c,
@@ -342,6 +352,12 @@ def proxy_check(
             for c, i in code.items()
         ]
     )
+    gain = booster.feature_importance("gain")
+    drivers = pd.DataFrame(
+        {"feature": booster.feature_name(), "gain_share": gain / gain.sum() if gain.sum() else gain}
+    )
+    drivers = drivers.sort_values("gain_share", ascending=False, kind="stable")
+    return auc_table, drivers.reset_index(drop=True)
 
 
 def correlation_with(

@@ -126,9 +126,12 @@ def test_proxy_check_finds_a_feature_that_encodes_age():
     )
     bands = rv.age_band(age, [35, 55])
     tr, te = slice(0, 800), slice(800, None)
-    table = rv.proxy_check(x.iloc[tr], bands[tr], x.iloc[te].reset_index(drop=True), bands[te])
+    table, drivers = rv.proxy_check(
+        x.iloc[tr], bands[tr], x.iloc[te].reset_index(drop=True), bands[te]
+    )
     assert table["proxy_auc"].min() > 0.9
-    blind = rv.proxy_check(x[["noise"]].iloc[tr], bands[tr], x[["noise"]].iloc[te], bands[te])
+    assert drivers.iloc[0]["feature"] == "leaky" and drivers.iloc[0]["gain_share"] > 0.8
+    blind, _ = rv.proxy_check(x[["noise"]].iloc[tr], bands[tr], x[["noise"]].iloc[te], bands[te])
     assert blind["proxy_auc"].max() < 0.65
 
 
