@@ -68,6 +68,8 @@ TIMEZONES: tuple[str, ...] = (
 )
 _TZ_SHARE = (0.45, 0.30, 0.12, 0.13)
 _TZ_CURRENCY = ("USD", "USD", "GBP", "CNY")
+#: The legal profile of a debtor in each time zone (accounts.jurisdiction).
+_TZ_JURISDICTION = ("us_reg_f", "us_reg_f", "uk_conc", "cn_2025")
 _TZ_REGIONS = (
     ("US-NY", "US-NJ", "US-PA", "US-FL", "US-GA"),
     ("US-IL", "US-TX", "US-MN", "US-MO"),
@@ -1091,6 +1093,7 @@ class _Simulator:
         accounts["monthly_income"] = self.cincome[self.cust].astype(np.float64)
         accounts["age"] = self.cage[self.cust].astype(np.float64)
         accounts["region"] = np.array(self.region_names, dtype=object)[self.cregion[self.cust]]
+        accounts["jurisdiction"] = np.array(_TZ_JURISDICTION, dtype=object)[self.tz]
         accounts = accounts[[*COLUMNS["accounts"], *OPTIONAL_COLUMNS["accounts"]]]
 
         # Installments: every emitted month fe .. ld of each account.
