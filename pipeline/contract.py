@@ -37,6 +37,7 @@ from pandera.engines import pandas_engine
 from pandera.typing import Series
 
 from features import vocab
+from pipeline.compliance import PROFILES
 
 #: Column order of each table, as in the contract.
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -80,7 +81,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 #: Optional columns a lender may send; features use them when present.
 OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
-    "accounts": ("monthly_income", "age", "region"),
+    "accounts": ("monthly_income", "age", "region", "jurisdiction"),
 }
 #: Columns that may be absent and take a default (the contract's "default false").
 DEFAULTS: dict[str, dict[str, object]] = {"accounts": {"do_not_contact": False}}
@@ -103,6 +104,7 @@ TYPES: dict[str, dict[str, str]] = {
         "monthly_income": "float",
         "age": "float",
         "region": "str",
+        "jurisdiction": "str",
     },
     "installments": {
         "account_id": "str",
@@ -295,6 +297,8 @@ class AccountsSchema(pa.DataFrameModel):
     monthly_income: Series[float] | None = pa.Field(nullable=True, ge=0)
     age: Series[float] | None = pa.Field(nullable=True, ge=16, le=120)
     region: Series[Text] | None = pa.Field(nullable=True)
+    # The account's legal profile; null means the policy's default jurisdiction.
+    jurisdiction: Series[Text] | None = pa.Field(nullable=True, isin=tuple(PROFILES))
 
     @pa.check("account_id", name="field_uniqueness", ignore_na=False)
     def _account_id_unique(cls, ids: Series[Text]) -> Series[bool]:

@@ -28,7 +28,8 @@ from pipeline.validation import ORPHAN_CHECK, ValidationResult, validate_tables
 log = logging.getLogger(__name__)
 
 #: Columns of scores.parquet: the contract's, in its order, then the control-group
-#: assignment that DESIGN.md asks to log with every account.
+#: assignment that DESIGN.md asks to log with every account, then the contract's
+#: version 2 columns (plan_id and approach belong before and after limit_reasons).
 SCORE_COLUMNS: tuple[str, ...] = (
     "account_id",
     "as_of_date",
@@ -49,11 +50,18 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "policy_version",
     "control_group",
     "control_probability",
+    "jurisdiction",
+    "max_calls_today",
+    "contact_hold_until",
+    "third_party_contact_allowed",
+    "limit_reasons",
     "dpd_stage",
     "channel_order",
     "max_calls_day",
     "offer_installment",
     "offer_n_installments",
+    "offer_first_due_date",
+    "offer_step_amounts",
 )
 DEFAULT_MODEL_URI = "models:/repayment-propensity@champion"
 
@@ -208,6 +216,7 @@ def run_scoring(
         Another run of the same date holds the output (exit 2).
     """
     from features.build import build_features
+    from features.ledger import promise_states
     from models import tracking
     from pipeline.plan import assign_plans
     from pipeline.policy import load_policy_and_version
@@ -269,6 +278,8 @@ def run_scoring(
         feats = build_features(tables, as_of, materiality=policy.materiality, overdue_only=True)
         stages.done("features", rows_in=len(tables["accounts"]), rows_out=len(feats))
         cap = account_capacity(feats)
+        # Promise holds need the payments: judge the promises before freeing them.
+        promises = promise_states(tables["contacts"], tables["payments"], as_of)
         # The schedule and payment history are no longer needed: free them before
         # the models allocate their matrices (memory bound at a million accounts).
         for name in ("installments", "payments", "offers"):
@@ -288,7 +299,7 @@ def run_scoring(
         )
         scored = scored.join(cap, on="account_id")
         plans = assign_plans(
-            scored, tables["accounts"], tables["contacts"], as_of, policy, pversion
+            scored, tables["accounts"], tables["contacts"], as_of, policy, pversion, promises
         )
         stages.done("policy", rows_in=len(scored), rows_out=len(plans))
         scores = _assemble(scored, plans, preds, as_of, model.version, pversion)
@@ -312,6 +323,7 @@ def run_scoring(
                 .sort_index()
                 .to_dict(),
                 "control_group": int(scores["control_group"].sum()),
+                "per_jurisdiction": scores["jurisdiction"].value_counts().sort_index().to_dict(),
             },
         )
         if log_to_mlflow:
@@ -330,6 +342,12 @@ def run_scoring(
         failed_manifest.unlink(missing_ok=True)
         log.info("published %s (%s accounts scored)", final, f"{len(scores):,}")
         return ScoringOutcome(final, manifest, scores, stages.seconds)
+
+
+def _dates(values: pd.Series) -> np.ndarray:
+    """Calendar dates as ``datetime.date`` objects, None where missing (parquet date32)."""
+    ts = pd.to_datetime(values)
+    return np.where(ts.notna(), ts.dt.date, None)
 
 
 def _assemble(scored, plans, preds, as_of, model_version, pversion) -> pd.DataFrame:
@@ -356,11 +374,20 @@ def _assemble(scored, plans, preds, as_of, model_version, pversion) -> pd.DataFr
             "policy_version": pversion,
             "control_group": plans["control_group"].to_numpy().astype(bool),
             "control_probability": plans["control_probability"].to_numpy().astype("float64"),
+            "jurisdiction": plans["jurisdiction"].to_numpy(),
+            "max_calls_today": plans["max_calls_today"].to_numpy().astype("int64"),
+            "contact_hold_until": _dates(plans["contact_hold_until"]),
+            "third_party_contact_allowed": plans["third_party_contact_allowed"]
+            .to_numpy()
+            .astype(bool),
+            "limit_reasons": plans["limit_reasons"].to_numpy(),
             "dpd_stage": plans["dpd_stage"].to_numpy(),
             "channel_order": plans["channel_order"].to_numpy(),
             "max_calls_day": plans["max_calls_day"].to_numpy(),
             "offer_installment": plans["offer_installment"].to_numpy().astype("float64"),
             "offer_n_installments": pd.array(plans["offer_n_installments"], dtype="Int64"),
+            "offer_first_due_date": _dates(plans["offer_first_due_date"]),
+            "offer_step_amounts": plans["offer_step_amounts"].to_numpy(),
         }
     )
     return out[list(SCORE_COLUMNS)]

@@ -387,3 +387,15 @@ def test_contract_columns_match_the_contract_document():
             and not line.startswith("| ---")
         ]
         assert tuple(documented) == cols, table
+
+
+def test_accounts_jurisdiction_is_optional_and_checked():
+    from pipeline.contract import AccountsSchema
+
+    accounts = f.accounts(3)
+    AccountsSchema.validate(accounts)  # absent: the policy's default applies
+    accounts["jurisdiction"] = pd.Series(["uk_conc", None, "mars_law"], dtype=object)
+    with pytest.raises(Exception, match="mars_law"):
+        AccountsSchema.validate(accounts, lazy=True)
+    accounts.loc[2, "jurisdiction"] = "cn_2025"
+    AccountsSchema.validate(accounts)
