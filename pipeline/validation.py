@@ -23,7 +23,7 @@ REJECT_COLUMNS: tuple[str, ...] = ("table", "key", "account_id", "column", "chec
 
 #: Columns that explain a row-level (dataframe) rule, shown together as its value.
 _DATAFRAME_CHECK_COLUMNS: dict[str, tuple[str, ...]] = {
-    "due_date_increasing_with_installment_no": ("installment_no", "due_date"),
+    "due_date_non_decreasing_with_installment_no": ("installment_no", "due_date"),
     "promise_fields_iff_promise_to_pay": ("outcome", "promised_amount", "promised_date"),
     "promised_date_on_or_after_contact": ("contact_at", "promised_date"),
     "discount_pct_for_settlement_only": ("offer_type", "discount_pct"),

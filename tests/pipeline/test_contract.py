@@ -53,7 +53,7 @@ RULES = [
         1,
         "due_date",
         pd.Timestamp("2023-12-01"),
-        "due_date_increasing_with_installment_no",
+        "due_date_non_decreasing_with_installment_no",
         "installment_no+due_date",
     ),
     ("installments", 0, "account_id", "A9", "foreign_key_accounts", "account_id"),
