@@ -9,6 +9,7 @@ partial data; a row whose ``account_id`` is not in accounts is an orphan.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -322,6 +323,20 @@ def summarize_rejects(rejects: pd.DataFrame, n_examples: int = 5) -> pd.DataFram
     )
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    r"""Escape control characters (newline, tab, escape...) so that a value stays on one line.
+
+    Examples
+    --------
+    >>> printable("A1\nA2\tb\x1b[31m")
+    'A1\\nA2\\tb\\x1b[31m'
+    """
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
 def format_report(result: ValidationResult) -> str:
     """Render a validation result as the readable report ``propensity validate`` prints."""
     lines = ["rows read:"]
@@ -343,6 +358,8 @@ def format_report(result: ValidationResult) -> str:
     lines.append("failed rules:")
     for row in summary.itertuples(index=False):
         lines.append(
-            f"  {row.table}.{row.column}: {row.check}: {row.count:,} rows, e.g. {row.examples}"
+            printable(
+                f"  {row.table}.{row.column}: {row.check}: {row.count:,} rows, e.g. {row.examples}"
+            )
         )
     return "\n".join(lines)
