@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -21,6 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from filelock import FileLock, Timeout
+
+log = logging.getLogger(__name__)
 
 
 class RunLockedError(RuntimeError):
@@ -78,7 +81,19 @@ def run_lock(out_dir: Path, as_of_label: str, timeout: float = 0.0) -> Iterator[
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(path), timeout=timeout)
     try:
-        lock.acquire()
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if timeout <= 0:
+                raise
+            log.info(
+                "waiting up to %.0fs for another scoring run of %s on %s (lock %s)",
+                timeout,
+                as_of_label,
+                out_dir,
+                path,
+            )
+            lock.acquire()
     except Timeout as exc:
         raise RunLockedError(
             f"another scoring run for {as_of_label} is writing to {out_dir} "

@@ -80,6 +80,10 @@ class _Stages:
         self.seconds: dict[str, float] = {}
         self._t = time.perf_counter()
 
+    def begin(self, stage: str, what: str) -> None:
+        """Log that a long stage starts (the operator sees progress at a million accounts)."""
+        log.info("stage %-10s started: %s", stage, what)
+
     def done(self, stage: str, rows_in: int | None = None, rows_out: int | None = None) -> None:
         now = time.perf_counter()
         self.seconds[stage] = round(now - self._t, 3)
@@ -226,11 +230,13 @@ def run_scoring(
     out_dir = Path(out_dir)
     with pub.run_lock(out_dir, label, timeout=wait_seconds):
         pub.recover(out_dir, label)
+        stages.begin("read", f"tables in {data_dir}")
         raw = read_tables(data_dir)
         accounts_all = raw.tables["accounts"][["account_id"]].copy()
         stages.done("read", rows_out=sum(len(t) for t in raw.tables.values()))
         if not allow_stale:
             check_as_of(raw.tables, as_of, policy.max_days_after_export)
+        stages.begin("validate", f"{len(accounts_all):,} accounts against the data contract")
         validation = validate_tables(raw)
         stages.done(
             "validate", rows_in=sum(validation.rows_read.values()), rows_out=len(validation.rejects)
@@ -281,6 +287,7 @@ def run_scoring(
         model = tracking.load_model(uri)
         stages.done("model")
         tables = validation.tables
+        stages.begin("features", f"{len(tables['accounts']):,} valid accounts as of {label}")
         feats = build_features(tables, as_of, materiality=policy.materiality, overdue_only=True)
         stages.done("features", rows_in=len(tables["accounts"]), rows_out=len(feats))
         cap = account_capacity(feats)
@@ -289,6 +296,7 @@ def run_scoring(
         for name in ("installments", "payments", "offers"):
             tables.pop(name, None)
         del raw
+        stages.begin("predict", f"{len(feats):,} overdue accounts, model version {model.version}")
         preds = model.predict(feats)
         stages.done("predict", rows_in=len(feats), rows_out=len(preds))
         scored = pd.DataFrame(

@@ -100,3 +100,26 @@ def test_the_run_lock_lives_outside_the_output_folder(tmp_path, monkeypatch):
     (out / ".as_of=2025-01-31.lock").write_text("")
     pub.recover(out, "2025-01-31")
     assert list(out.iterdir()) == []
+
+
+def test_waiting_for_a_run_of_the_same_date_is_logged(tmp_path, monkeypatch, caplog):
+    import logging
+    import threading
+    import time
+
+    monkeypatch.setenv(pub.LOCK_DIR_ENV, str(tmp_path / "locks"))
+    held = threading.Event()
+
+    def other_run():
+        with pub.run_lock(tmp_path, "2025-01-31"):
+            held.set()
+            time.sleep(0.5)
+
+    thread = threading.Thread(target=other_run)
+    thread.start()
+    held.wait(5)
+    with caplog.at_level(logging.INFO, logger="pipeline.publish"):
+        with pub.run_lock(tmp_path, "2025-01-31", timeout=10):
+            pass
+    thread.join()
+    assert any("waiting up to 10s" in r.getMessage() for r in caplog.records)
