@@ -38,7 +38,7 @@ DataOpt = Annotated[Path, typer.Option("--data", help="Folder with the contract'
 
 
 def _fail(code: int, message: str) -> typer.Exit:
-    from pipeline.validation import printable
+    from pipeline.text import printable
 
     stamp = time.strftime(ISO_FORMAT, time.gmtime())
     typer.echo(f"{stamp} error: {printable(str(message))}", err=True)

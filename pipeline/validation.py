@@ -9,7 +9,6 @@ partial data; a row whose ``account_id`` is not in accounts is an orphan.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,6 +18,7 @@ import pandera.pandas as pa
 from features import vocab
 from pipeline.contract import table_schema
 from pipeline.io import DataReadError, ParseFailure, RawTables
+from pipeline.text import printable
 
 REJECT_COLUMNS: tuple[str, ...] = ("table", "key", "account_id", "column", "check", "value")
 
@@ -321,20 +321,6 @@ def summarize_rejects(rejects: pd.DataFrame, n_examples: int = 5) -> pd.DataFram
     return pd.DataFrame(rows, columns=cols).sort_values(
         ["table", "count"], ascending=[True, False], kind="stable", ignore_index=True
     )
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def printable(text: str) -> str:
-    r"""Escape control characters (newline, tab, escape...) so that a value stays on one line.
-
-    Examples
-    --------
-    >>> printable("A1\nA2\tb\x1b[31m")
-    'A1\\nA2\\tb\\x1b[31m'
-    """
-    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def format_report(result: ValidationResult) -> str:
