@@ -324,13 +324,14 @@ class InstallmentsSchema(pa.DataFrameModel):
     amount_due: Series[float] = pa.Field(gt=0)
 
     @pa.dataframe_check(
-        name="due_date_increasing_with_installment_no",
+        name="due_date_non_decreasing_with_installment_no",
         ignore_na=False,
         n_failure_cases=ROW_RULE_EXAMPLES,
     )
     def _due_dates_increase(cls, df: pd.DataFrame) -> Series[bool]:
-        """Within an account, due_date must rise strictly with installment_no.
+        """Within an account, due_date must not fall as installment_no rises.
 
+        Two installments may fall due on the same day (real schedules do).
         Both rows of an out-of-order pair fail, so the rejects name each.
         """
         schedule = _schedule_key(df)
@@ -350,7 +351,7 @@ class InstallmentsSchema(pa.DataFrameModel):
         due = df["due_date"].to_numpy().view(np.int64)
         due = due if order is None else due[order]
         nat = np.iinfo(np.int64).min
-        rises = (due[1:] > due[:-1]) & (due[:-1] != nat) & (due[1:] != nat)
+        rises = (due[1:] >= due[:-1]) & (due[:-1] != nat) & (due[1:] != nat)
         return pd.Series(_flag_pairs(same & ~rises, order), index=df.index)
 
     @pa.dataframe_check(
@@ -387,8 +388,8 @@ def _due_dates_increase_pandas(df: pd.DataFrame) -> pd.Series:
     prev_due = ordered["due_date"].shift()
     next_due = ordered["due_date"].shift(-1)
     next_same = ordered["account_id"].eq(ordered["account_id"].shift(-1))
-    bad = (same_account & ~(ordered["due_date"] > prev_due)) | (
-        next_same & ~(next_due > ordered["due_date"])
+    bad = (same_account & ~(ordered["due_date"] >= prev_due)) | (
+        next_same & ~(next_due >= ordered["due_date"])
     )
     return (~bad).reindex(df.index)
 

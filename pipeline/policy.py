@@ -251,6 +251,7 @@ class Policy(_Frozen):
     jurisdiction: Jurisdiction
     horizon_days: Annotated[int, Field(ge=1, le=365)] = 30
     reject_limit: Probability = 0.01
+    max_days_after_export: Annotated[int, Field(ge=0)] = 3
     materiality: Annotated[float, Field(ge=0.0)] = DEFAULT_MATERIALITY
     control_share: Annotated[float, Field(ge=0.0, le=0.5)] = 0.05
     control_seed: int = 0

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import publish as pub
+from pipeline.asof import check_as_of
 from pipeline.io import read_tables, write_parquet
 from pipeline.validation import ORPHAN_CHECK, ValidationResult, validate_tables
 
@@ -86,6 +87,10 @@ class _Stages:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
         self._t = time.perf_counter()
+
+    def begin(self, stage: str, what: str) -> None:
+        """Log that a long stage starts (the operator sees progress at a million accounts)."""
+        log.info("stage %-10s started: %s", stage, what)
 
     def done(self, stage: str, rows_in: int | None = None, rows_out: int | None = None) -> None:
         now = time.perf_counter()
@@ -177,6 +182,7 @@ def run_scoring(
     policy_path: Path | None = None,
     wait_seconds: float = 0.0,
     log_to_mlflow: bool = True,
+    allow_stale: bool = False,
 ) -> ScoringOutcome:
     """Score every account overdue at ``as_of`` and publish ``<out>/as_of=D/``.
 
@@ -196,6 +202,8 @@ def run_scoring(
         How long to wait for another run of the same date and output to finish.
     log_to_mlflow : bool
         Log the monitoring run (counts, distributions, drift) to MLflow.
+    allow_stale : bool
+        Skip the as-of plausibility check (a deliberate backfill).
 
     Returns
     -------
@@ -207,6 +215,9 @@ def run_scoring(
         Input cannot be read (exit 2).
     pipeline.policy.PolicyError
         The policy is invalid (exit 2).
+    pipeline.asof.AsOfImplausibleError
+        D is after the export's latest event by more than the policy allows, or
+        before its first installment (exit 2).
     models.tracking.ModelNotFoundError
         No model at the URI (exit 3).
     RejectLimitError
@@ -228,15 +239,20 @@ def run_scoring(
     out_dir = Path(out_dir)
     with pub.run_lock(out_dir, label, timeout=wait_seconds):
         pub.recover(out_dir, label)
+        stages.begin("read", f"tables in {data_dir}")
         raw = read_tables(data_dir)
         accounts_all = raw.tables["accounts"][["account_id"]].copy()
         stages.done("read", rows_out=sum(len(t) for t in raw.tables.values()))
+        if not allow_stale:
+            check_as_of(raw.tables, as_of, policy.max_days_after_export)
+        stages.begin("validate", f"{len(accounts_all):,} accounts against the data contract")
         validation = validate_tables(raw)
         stages.done(
             "validate", rows_in=sum(validation.rows_read.values()), rows_out=len(validation.rejects)
         )
         manifest = _manifest_base(validation, label)
         manifest["policy_version"] = pversion
+        manifest["as_of_check"] = "skipped (--allow-stale)" if allow_stale else "passed"
         manifest["policy_jurisdiction"] = policy.jurisdiction
         uri = model_uri or DEFAULT_MODEL_URI
         manifest["model_uri"] = uri
@@ -267,6 +283,11 @@ def run_scoring(
             manifest["timings_seconds"] = stages.seconds
             write_parquet(validation.rejects, failed_rejects)
             pub.write_json(manifest, failed_manifest)
+            if known == 0:
+                raise RejectLimitError(
+                    f"the export has no account to score ({validation.input_accounts} rows in "
+                    f"accounts): nothing published; see {failed_manifest}"
+                )
             raise RejectLimitError(
                 f"{rejected_share:.2%} of accounts rejected (orphan rows' accounts included), "
                 f"above the policy's limit {policy.reject_limit:.2%}: nothing published; see "
@@ -275,6 +296,7 @@ def run_scoring(
         model = tracking.load_model(uri)
         stages.done("model")
         tables = validation.tables
+        stages.begin("features", f"{len(tables['accounts']):,} valid accounts as of {label}")
         feats = build_features(tables, as_of, materiality=policy.materiality, overdue_only=True)
         stages.done("features", rows_in=len(tables["accounts"]), rows_out=len(feats))
         cap = account_capacity(feats)
@@ -285,6 +307,7 @@ def run_scoring(
         for name in ("installments", "payments", "offers"):
             tables.pop(name, None)
         del raw
+        stages.begin("predict", f"{len(feats):,} overdue accounts, model version {model.version}")
         preds = model.predict(feats)
         stages.done("predict", rows_in=len(feats), rows_out=len(preds))
         scored = pd.DataFrame(
