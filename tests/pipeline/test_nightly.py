@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from pipeline import cli
 from pipeline.io import write_parquet
-from pipeline.simulate import simulate_portfolio, write_portfolio
+from pipeline.simulator import simulate_portfolio, write_portfolio
 
 ROOT = Path(__file__).resolve().parents[2]
 ISO_LINE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z ")
