@@ -29,6 +29,8 @@ from models.tracking import (
     CHAMPION,
     MODEL_NAME,
     NOTE_TAG,
+    WRITER_LOCKED,
+    WRITER_TAG,
     ModelNotFoundError,
     alias_version,
     client,
@@ -225,7 +227,9 @@ def _tag_version(model_name: str, version: str, tags: dict[str, str]) -> None:
 def _log_event(name: str, tags: dict[str, str], figures: dict[str, float], text: str) -> None:
     """Record a promotion or rollback as a run of the promotion log."""
     experiment_id = ensure_experiment(PROMOTION_EXPERIMENT, tracking_uri())
-    with mlflow.start_run(experiment_id=experiment_id, run_name=name):
+    with mlflow.start_run(
+        experiment_id=experiment_id, run_name=name, tags={WRITER_TAG: WRITER_LOCKED}
+    ):
         mlflow.set_tags({**{k: str(v)[:5000] for k, v in tags.items()}, NOTE_TAG: text})
         finite = {k: float(v) for k, v in figures.items() if v == v}
         if finite:

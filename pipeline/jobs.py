@@ -258,7 +258,7 @@ def portfolio_or_simulate(
     """
     import tempfile
 
-    from pipeline.simulate import simulate_portfolio, write_portfolio
+    from pipeline.simulator import simulate_portfolio, write_portfolio
 
     if data_dir is not None:
         return Path(data_dir)

@@ -110,7 +110,7 @@ def test_a_foreign_flavor_is_refused(logged, tmp_path):
     shutil.copytree(logged["folder"], foreign)
     mlmodel = foreign / "MLmodel"
     mlmodel.write_text(mlmodel.read_text().replace("model_code_path:", "not_code_path:"))
-    with pytest.raises(tracking.UnsafeModelError, match="not a models-from-code"):
+    with pytest.raises(tracking.ForeignModelError, match="not a models-from-code"):
         tracking.load_model(str(foreign))
 
 

@@ -36,13 +36,13 @@ def test_promotion_and_rollback_need_an_approver_and_a_note(tmp_path, monkeypatc
     assert not (tmp_path / "mlflow.db").exists()  # refused before touching the store
 
 
-def test_an_approved_promotion_with_nothing_registered_exits_3(tmp_path, monkeypatch):
+def test_an_approved_promotion_or_a_report_without_a_store_exits_3(tmp_path, monkeypatch):
     _store(tmp_path, monkeypatch)
     result = runner.invoke(app, ["promote", "--approver", "demo", "--note", "demo run"])
     assert result.exit_code == 3, result.output
-    assert "train" in result.output
+    assert "train and promote a model first" in result.output
     result = runner.invoke(app, ["report", "--version", "4", "--out", str(tmp_path / "r")])
-    assert result.exit_code == 3 and "no version 4" in result.output
+    assert result.exit_code == 3 and "does not exist" in result.output
 
 
 def test_scoring_with_a_planted_pickle_exits_3_and_never_runs_it(tmp_path, monkeypatch):
@@ -72,6 +72,7 @@ def test_scoring_with_a_planted_pickle_exits_3_and_never_runs_it(tmp_path, monke
             "--model-uri",
             str(model),
             "--no-mlflow",
+            "--allow-stale",
         ],
     )
     assert result.exit_code == 3, result.output
