@@ -11,7 +11,7 @@ With no champion yet, it must instead beat both baselines it was trained
 with (the DPD-bucket rule and the logistic scorecard) on AUC for each head,
 and meet the same calibration bound. The willingness head is judged on every
 row; the ability head on the rows that paid (its population), against full
-coverage. This module is free of MLflow: ``models.tracking.promote`` reads
+coverage. This module is free of MLflow: ``models.registry.promote`` reads
 the registry, calls :func:`evaluate_gate` and records the decision.
 """
 

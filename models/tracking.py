@@ -250,6 +250,8 @@ def _download_model(uri: str, dst: Path) -> Path:
     local = Path(uri)
     if local.is_dir():
         return local
+    if ":/" not in uri:
+        raise ModelNotFoundError(f"no model at {uri}: no such folder")
     client()
     try:
         return Path(
