@@ -117,10 +117,14 @@ def test_store_faults_exit_4_with_one_line(export, tmp_path, fault):
 
 
 def test_logs_carry_iso_time_and_hide_third_party_warnings(tmp_path, monkeypatch, capsys):
+    import mlflow  # noqa: F401 - imported first, MLflow installs its own stderr handlers
+
     debug = tmp_path / "debug.log"
     monkeypatch.setenv(cli.DEBUG_LOG_ENV, str(debug))
     root = logging.getLogger()
     saved = root.handlers[:], root.level
+    others = [logging.getLogger(n) for n in ("mlflow", "alembic", "huey", "sqlalchemy.engine")]
+    saved_others = [(lg.handlers[:], lg.propagate, lg.level) for lg in others]
     try:
         cli._setup_logging()
         logging.getLogger("pipeline.score").info("stage read rows_out=10")
@@ -130,6 +134,8 @@ def test_logs_carry_iso_time_and_hide_third_party_warnings(tmp_path, monkeypatch
         for handler in root.handlers:
             handler.close()
         root.handlers, root.level = saved
+        for lg, (handlers, propagate, level) in zip(others, saved_others, strict=True):
+            lg.handlers, lg.propagate, lg.level = handlers, propagate, level
         logging.captureWarnings(False)
     lines = capsys.readouterr().err.splitlines()
     assert [line.split(" ", 1)[1] for line in lines] == [
