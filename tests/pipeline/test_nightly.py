@@ -203,3 +203,30 @@ def test_make_score_never_resyncs_an_existing_venv():
     result = _run(["make", "-n", "-W", "uv.lock", "-W", "pyproject.toml", "score"])
     assert result.returncode == 0, result.stderr
     assert "sync" not in result.stdout and "bin/score" in result.stdout
+
+
+@needs_make
+def test_make_score_passes_every_option_quoted():
+    result = _run(
+        [
+            "make",
+            "-n",
+            "score",
+            "POLICY=my policy's.yaml",
+            "WAIT=30",
+            "MODEL_URI=models:/repayment-propensity/7",
+            "NO_MLFLOW=1",
+            "ALLOW_STALE=yes",
+        ]
+    )
+    assert result.returncode == 0, result.stderr
+    for option in (
+        "--policy 'my policy'\\''s.yaml'",
+        "--wait '30'",
+        "--model-uri 'models:/repayment-propensity/7'",
+        "--no-mlflow",
+        "--allow-stale",
+    ):
+        assert option in result.stdout, option
+    off = _run(["make", "-n", "score", "NO_MLFLOW=0", "ALLOW_STALE=no"])
+    assert "--no-mlflow" not in off.stdout and "--allow-stale" not in off.stdout
