@@ -139,7 +139,7 @@ def open_store(uri: str | None = None, *, must_exist: bool = False, announce: bo
         try:  # at the next start, unless another job is writing now (it reaps then)
             with tracking_lock(uri, timeout=0):
                 pass
-        except StoreUnavailableError:
+        except (StoreUnavailableError, OSError):  # busy, or a store we may only read
             pass
     log.info("model store open in %.1fs", time.perf_counter() - started)
     return uri
