@@ -64,8 +64,9 @@ def local_day(at_utc: pd.Series, zones: np.ndarray, as_of: pd.Timestamp) -> np.n
 
 def _rows_of(contacts: pd.DataFrame, accounts: pd.DataFrame, since: pd.Timestamp) -> pd.DataFrame:
     """Contacts at or after ``since`` (UTC) with their account's customer and local zone."""
-    at = pd.to_datetime(contacts["contact_at"], utc=True)
-    recent = contacts.loc[(at >= since).to_numpy()]
+    at = pd.DatetimeIndex(pd.to_datetime(contacts["contact_at"], utc=True)).asi8
+    needed = ["account_id", "contact_at", "channel", "direction", "outcome"]
+    recent = contacts.loc[at >= since.value, needed]
     index = pd.Index(accounts["account_id"])
     pos = index.get_indexer(recent["account_id"])
     recent = recent.loc[pos >= 0]
@@ -169,17 +170,56 @@ def log_statuses(contacts: pd.DataFrame, ids: pd.Series) -> pd.DataFrame:
     >>> log_statuses(log, pd.Series(["A", "B", "C"])).to_dict("list")
     {'dispute_log': [True, False, False], 'hardship_log': [False, True, False]}
     """
-    rpc = contacts.loc[contacts["outcome"].isin(RPC_OUTCOMES).to_numpy()]
-    rpc = rpc.assign(contact_at=pd.to_datetime(rpc["contact_at"], utc=True))
-    latest = rpc.sort_values("contact_at", kind="stable").drop_duplicates("account_id", keep="last")
-    outcome = pd.Series(latest["outcome"].to_numpy(), index=latest["account_id"].to_numpy())
-    outcome = outcome.reindex(pd.Series(ids, dtype=object).to_numpy())
+    ids = pd.Series(ids, dtype=object).to_numpy()
+    none = np.zeros(len(ids), dtype=bool)
+    # One hash pass over the log's outcomes; the rest works on the few status rows.
+    codes, kinds = pd.factorize(contacts["outcome"].to_numpy(dtype=object))
+    is_status = np.isin(kinds, ["dispute", "hardship"])[codes] if len(kinds) else codes < -1
+    if not is_status.any():
+        return pd.DataFrame({"dispute_log": none, "hardship_log": none.copy()})
+    at = pd.DatetimeIndex(pd.to_datetime(contacts["contact_at"], utc=True)).asi8
+    acc = contacts["account_id"].to_numpy(dtype=object)
+    rows = np.flatnonzero(is_status)
+    status = pd.DataFrame({"account_id": acc[rows], "at": at[rows], "outcome": kinds[codes[rows]]})
+    status = status.sort_values("at", kind="stable").drop_duplicates("account_id", keep="last")
+    # A later right-party outcome of another kind ends the status.
+    other = np.isin(kinds, sorted(RPC_OUTCOMES - {"dispute", "hardship"}))[codes]
+    later = np.flatnonzero(other & (at > status["at"].min()))
+    index = pd.Index(status["account_id"])
+    pos = index.get_indexer(acc[later])
+    hit = pos >= 0
+    ended = np.zeros(len(status), dtype=bool)
+    np.logical_or.at(ended, pos[hit], at[later][hit] > status["at"].to_numpy()[pos[hit]])
+    outcome = pd.Series(np.where(ended, None, status["outcome"].to_numpy()), index=index)
+    outcome = outcome.reindex(ids)
     return pd.DataFrame(
         {
             "dispute_log": (outcome == "dispute").to_numpy(),
             "hardship_log": (outcome == "hardship").to_numpy(),
         }
     )
+
+
+def recent_promises(
+    contacts: pd.DataFrame, payments: pd.DataFrame, as_of: pd.Timestamp, lookback_days: int
+) -> pd.DataFrame:
+    """Judge only the promises that can matter on D: still open, or due in the lookback.
+
+    :func:`features.ledger.promise_states` on the promises whose
+    ``promised_date`` is at most ``lookback_days`` + grace before D, with the
+    payments of their accounts only (a small share of a large log).
+    """
+    from features.ledger import promise_states
+
+    since = pd.Timestamp(as_of).normalize() - pd.Timedelta(
+        days=lookback_days + PROMISE_GRACE_DAYS + 1
+    )
+    promised = pd.to_datetime(contacts["promised_date"]).to_numpy()
+    keep = promised >= since.to_datetime64()
+    keep &= contacts["outcome"].to_numpy(dtype=object) == "promise_to_pay"
+    few = contacts.loc[keep]
+    paid = payments.loc[payments["account_id"].isin(pd.unique(few["account_id"])).to_numpy()]
+    return promise_states(few, paid, as_of)
 
 
 def promise_holds(
@@ -220,8 +260,9 @@ def promise_holds(
     """
     d = pd.Timestamp(as_of).normalize()
     grace = pd.Timedelta(days=PROMISE_GRACE_DAYS + 1)
-    at = pd.to_datetime(contacts["contact_at"], utc=True).dt.tz_localize(None)
-    late = contacts.loc[((contacts["outcome"] == "promise_to_pay") & (at >= d)).to_numpy()]
+    at = pd.DatetimeIndex(pd.to_datetime(contacts["contact_at"], utc=True)).asi8
+    late = contacts.loc[at >= d.tz_localize("UTC").value]
+    late = late.loc[(late["outcome"] == "promise_to_pay").to_numpy()]
     # A promise logged without its date (the contract requires one) holds the whole week.
     promised = pd.to_datetime(late.get("promised_date", pd.Series(pd.NaT, index=late.index)))
     promised = promised.fillna(d + pd.Timedelta(days=7))

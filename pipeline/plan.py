@@ -409,7 +409,8 @@ def apply_contact_limits(
         pd.DataFrame(
             {
                 "account_id": steps["account_id"].to_numpy(),
-                "customer_id": steps["customer_id"].to_numpy(),
+                # A person's allowance is shared within one jurisdiction's accounts.
+                "customer_id": (steps["customer_id"].astype(str) + "|" + juris).to_numpy(),
                 "calls": np.minimum(calls, own_calls),
                 "sms": np.minimum(sms, own_sms),
                 "contactable": contactable,
