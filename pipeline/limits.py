@@ -223,3 +223,15 @@ def lawful_limits(
         }
     )
     return out
+
+
+def limit_reasons(steps: pd.DataFrame) -> np.ndarray:
+    """Join the rules that cut each plan (``r_<rule>`` columns) into ``"rule,rule"`` ("" if none)."""
+    bits = np.zeros(len(steps), dtype=np.int64)
+    for i, name in enumerate(LIMIT_REASONS):
+        col = f"r_{name}"
+        if col in steps.columns:
+            bits |= steps[col].to_numpy(dtype=bool).astype(np.int64) << i
+    codes, inverse = np.unique(bits, return_inverse=True)
+    texts = [",".join(n for i, n in enumerate(LIMIT_REASONS) if (code >> i) & 1) for code in codes]
+    return np.array(texts, dtype=object)[inverse.reshape(-1)]

@@ -36,17 +36,25 @@ from pipeline.compliance import (
     FORBEARANCE_OFFERS,
     HARDSHIP_FORBIDDEN_OFFERS,
     PROFILES,
-    account_jurisdictions,
     contact_window,
     profile_arrays,
     suppressed_reason,
 )
 from pipeline.contact_log import log_statuses, log_usage, promise_holds
-from pipeline.limits import LIMIT_REASONS, lawful_limits
+from pipeline.limits import LIMIT_REASONS, lawful_limits, limit_reasons
 from pipeline.offers import SIZED_OFFERS, size_installments, size_offer_terms
+from pipeline.plan_inputs import SCORED_COLUMNS, accounts_rows, check_scored, contacts_or_empty
 from pipeline.policy import STAGES, Policy
 
-__all__ = ["PLAN_COLUMNS", "SIZED_OFFERS", "assign_plans", "control_uniform", "size_installments"]
+__all__ = [
+    "PLAN_COLUMNS",
+    "SCORED_COLUMNS",
+    "SIZED_OFFERS",
+    "assign_plans",
+    "control_uniform",
+    "size_installments",
+]
+_accounts_rows = accounts_rows  # the name the step tests use
 
 #: Columns of the plan, in order (one row per scored account).
 PLAN_COLUMNS: tuple[str, ...] = (
@@ -74,15 +82,6 @@ PLAN_COLUMNS: tuple[str, ...] = (
     "contact_hold_until",
     "limit_reasons",
     "policy_version",
-)
-SCORED_COLUMNS: tuple[str, ...] = (
-    "account_id",
-    "dpd",
-    "arrears",
-    "p_willingness",
-    "p_ability",
-    "capacity",
-    "installment_amount",
 )
 
 _INTENSITY = {name: i for i, name in enumerate(CONTACT_INTENSITIES)}
@@ -178,11 +177,11 @@ def assign_plans(
         If a column is missing, a probability is outside [0, 1] or NaN, a
         dpd is missing, or a scored account is not in ``accounts``.
     """
-    _check_scored(scored)
+    check_scored(scored)
     scored = scored.reset_index(drop=True)
     ids = scored["account_id"].astype(object)
-    acc = _accounts_rows(accounts, ids, policy.jurisdiction)
-    history = account_history(accounts, _contacts_or_empty(contacts), promises, ids, as_of, policy)
+    acc = accounts_rows(accounts, ids, policy.jurisdiction)
+    history = account_history(accounts, contacts_or_empty(contacts), promises, ids, as_of, policy)
     steps = assign_tier(scored, policy)
     steps = apply_stage(steps, scored["dpd"], policy)
     steps = apply_broken_promises(steps, history["broken_promises"], policy)
@@ -475,18 +474,6 @@ def size_offers(
     )
 
 
-def limit_reasons(steps: pd.DataFrame) -> np.ndarray:
-    """Join the rules that cut each plan (``r_<rule>`` columns) into ``"rule,rule"`` ("" if none)."""
-    bits = np.zeros(len(steps), dtype=np.int64)
-    for i, name in enumerate(LIMIT_REASONS):
-        col = f"r_{name}"
-        if col in steps.columns:
-            bits |= steps[col].to_numpy(dtype=bool).astype(np.int64) << i
-    codes, inverse = np.unique(bits, return_inverse=True)
-    texts = [",".join(n for i, n in enumerate(LIMIT_REASONS) if (code >> i) & 1) for code in codes]
-    return np.array(texts, dtype=object)[inverse.reshape(-1)]
-
-
 def _publishable(steps: pd.DataFrame, policy: Policy, policy_version: str) -> pd.DataFrame:
     """Turn the working plan's codes into the published columns :data:`PLAN_COLUMNS`."""
     intensity = steps["intensity"].to_numpy()
@@ -509,62 +496,6 @@ def _publishable(steps: pd.DataFrame, policy: Policy, policy_version: str) -> pd
         policy_version=policy_version,
     )
     return out[list(PLAN_COLUMNS)]
-
-
-def _check_scored(scored: pd.DataFrame) -> None:
-    missing = [c for c in SCORED_COLUMNS if c not in scored.columns]
-    if missing:
-        raise ValueError(f"scored is missing the columns {missing}")
-    for col in ("p_willingness", "p_ability"):
-        p = scored[col].to_numpy(dtype=np.float64)
-        bad = ~((p >= 0.0) & (p <= 1.0))
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise ValueError(
-                f"scored.{col} must be a probability in [0, 1]: {int(bad.sum())} rows, "
-                f"e.g. account_id {scored['account_id'].iloc[i]} ({p[i]})"
-            )
-    dpd = scored["dpd"].to_numpy(dtype=np.float64)
-    if np.isnan(dpd).any():
-        i = int(np.flatnonzero(np.isnan(dpd))[0])
-        raise ValueError(
-            f"scored.dpd must not be missing: {int(np.isnan(dpd).sum())} rows, "
-            f"e.g. account_id {scored['account_id'].iloc[i]}"
-        )
-
-
-def _accounts_rows(accounts: pd.DataFrame, ids: pd.Series, default: str) -> pd.DataFrame:
-    """Take the accounts rows of the scored ids, in their order, with each one's jurisdiction."""
-    needed = ["customer_id", "timezone", "hardship", *SUPPRESSING_STATUSES]
-    missing = [c for c in ["account_id", *needed] if c not in accounts.columns]
-    if missing:
-        raise ValueError(f"accounts is missing the columns {missing}")
-    index = pd.Index(accounts["account_id"])
-    if not index.is_unique:
-        dupes = index[index.duplicated()]
-        raise ValueError(f"accounts.account_id must be unique, e.g. {dupes[0]} repeats")
-    pos = index.get_indexer(ids)
-    if (pos < 0).any():
-        absent = ids[pos < 0]
-        raise ValueError(
-            f"scored accounts not in accounts: {len(absent)}, e.g. account_id {absent.iloc[0]}"
-        )
-    rows = accounts.iloc[pos].reset_index(drop=True)
-    return rows[needed].assign(jurisdiction=account_jurisdictions(rows, default).to_numpy())
-
-
-def _contacts_or_empty(contacts: pd.DataFrame | None) -> pd.DataFrame:
-    if contacts is not None:
-        return contacts
-    return pd.DataFrame(
-        {
-            "account_id": pd.Series(dtype=object),
-            "contact_at": pd.Series(dtype="datetime64[ns, UTC]"),
-            "channel": pd.Series(dtype=object),
-            "direction": pd.Series(dtype=object),
-            "outcome": pd.Series(dtype=object),
-        }
-    )
 
 
 def _in_range(x: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
