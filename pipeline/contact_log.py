@@ -168,9 +168,12 @@ def log_statuses(contacts: pd.DataFrame, ids: pd.Series) -> pd.DataFrame:
     status = status.sort_values("at", kind="stable").drop_duplicates("account_id", keep="last")
     # A later right-party outcome of another kind ends the status.
     later = np.flatnonzero(at > status["at"].min())
+    kind = outcomes[later]
+    other = np.zeros(len(later), dtype=bool)
+    for name in sorted(RPC_OUTCOMES - {"dispute", "hardship"}):
+        other |= kind == name  # equality passes: cheaper than hashing every row
+    later = later[other]
     later = later[pd.Series(acc[later]).isin(status["account_id"]).to_numpy()]
-    other = sorted(RPC_OUTCOMES - {"dispute", "hardship"})
-    later = later[np.isin(outcomes[later], other)]
     index = pd.Index(status["account_id"])
     pos = index.get_indexer(acc[later])
     ended = np.zeros(len(status), dtype=bool)
