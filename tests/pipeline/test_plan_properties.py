@@ -155,7 +155,7 @@ def _window_ok(past: pd.Series, planned: np.ndarray, cap: int) -> bool:
     return True
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(policy=policies(), book=books())
 def test_no_plan_lets_a_dialer_pass_any_cap(policy, book):
     accounts, contacts, scored = book
