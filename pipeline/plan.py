@@ -4,26 +4,31 @@
 as its steps, each a pure function of the working plan (one row per scored
 account, in the scored order) with its own tests:
 
+0. :func:`account_history`: what the whole contact log says about each
+   account (:mod:`pipeline.contact_log`: usage in local days, statuses told
+   to collectors, promises).
 1. :func:`assign_tier`: the tier from the policy's willingness x ability
    rectangles, with its intensity, caps and offer.
 2. :func:`apply_stage`: the DPD stage (early, mid, late) may step the
    intensity up (caps rise to those of the new intensity, never below the
    tier's own) and replace the tier's offer (e.g. late + able_unwilling ->
-   legal_review).
+   legal_review); :func:`apply_broken_promises` steps it up again for each
+   recently broken promise.
 3. :func:`assign_control_group`: a reproducible random share
    (``control_share``) of every tier gets the baseline treatment instead (the
    stage's ``baseline_intensity`` with its caps, ``control_offer`` and
    ``control_channels``). The draw hashes ``"{seed}|{account_id}|{date}"``,
    so it depends on nothing else (not row order, not the other accounts).
-4. :func:`apply_compliance`, for everyone, control group included: hardship
-   gets a forbearance offer (installment plan or extension, never settlement
-   or legal review) and at most ``overrides.hardship.max_intensity``; under
-   ``uk_conc`` a debtor whose p_ability is below ``low_ability_threshold``
-   is also routed to forbearance first; suppressed statuses get no contact
-   at all and the override's offer; call caps are cut to what the contact
-   log leaves lawful (:func:`pipeline.compliance.call_caps`).
-5. :func:`size_offers`: installment plans, extensions and staged repayments
-   get a monthly installment within the capacity the account has shown.
+4. :func:`apply_compliance`, for everyone, control group included, under each
+   account's own jurisdiction: :func:`apply_status_rules` (suppression from
+   the flags or a dispute in the log; hardship from the flag or the log, and
+   low ability under ``uk_conc``, get forbearance and at most
+   ``overrides.hardship.max_intensity``), then :func:`apply_contact_limits`
+   (policy and legal caps cut to what the log leaves, per person where the
+   law says so, holds; :mod:`pipeline.limits`).
+5. :func:`size_offers`: plans people can keep (:mod:`pipeline.offers`).
+
+Every rule that cut a plan below its tier is listed in ``limit_reasons``.
 """
 
 from __future__ import annotations
