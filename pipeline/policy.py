@@ -32,6 +32,7 @@ from features.vocab import (
     DEFAULT_MATERIALITY,
     OUTPUT_OFFERS,
 )
+from pipeline.approach import Approaches
 from pipeline.compliance import (
     FORBEARANCE_OFFERS,
     PROFILES,
@@ -211,6 +212,7 @@ class Policy(_Frozen):
     tiers: tuple[Tier, ...] = Field(min_length=1)
     dpd_stages: DpdStages
     overrides: Overrides = Overrides()
+    approaches: Approaches | None = None
 
     @property
     def profile(self) -> ComplianceProfile:

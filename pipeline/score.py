@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import publish as pub
+from pipeline.approach import APPROACH_COLUMNS, approach_for_accounts
 from pipeline.io import read_tables, write_parquet
 from pipeline.validation import ORPHAN_CHECK, ValidationResult, validate_tables
 
@@ -54,6 +55,7 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "max_calls_day",
     "offer_installment",
     "offer_n_installments",
+    *APPROACH_COLUMNS,
 )
 DEFAULT_MODEL_URI = "models:/repayment-propensity@champion"
 
@@ -291,7 +293,9 @@ def run_scoring(
             scored, tables["accounts"], tables["contacts"], as_of, policy, pversion
         )
         stages.done("policy", rows_in=len(scored), rows_out=len(plans))
-        scores = _assemble(scored, plans, preds, as_of, model.version, pversion)
+        suppressed = plans["suppressed_reason"].notna().to_numpy()
+        approach = approach_for_accounts(feats, tables["accounts"], suppressed, policy.approaches)
+        scores = _assemble(scored, plans, preds, as_of, model.version, pversion, approach)
         counts = _scope(validation, accounts_all, pd.Index(scores["account_id"]), as_of)
         staging = pub.staging_dir(out_dir, label)
         write_parquet(scores, staging / "scores.parquet")
@@ -332,7 +336,7 @@ def run_scoring(
         return ScoringOutcome(final, manifest, scores, stages.seconds)
 
 
-def _assemble(scored, plans, preds, as_of, model_version, pversion) -> pd.DataFrame:
+def _assemble(scored, plans, preds, as_of, model_version, pversion, approach) -> pd.DataFrame:
     """Put the contract's columns together in its order."""
     plans = plans.set_index("account_id").reindex(scored["account_id"])
     out = pd.DataFrame(
@@ -361,6 +365,7 @@ def _assemble(scored, plans, preds, as_of, model_version, pversion) -> pd.DataFr
             "max_calls_day": plans["max_calls_day"].to_numpy(),
             "offer_installment": plans["offer_installment"].to_numpy().astype("float64"),
             "offer_n_installments": pd.array(plans["offer_n_installments"], dtype="Int64"),
+            **{c: approach[c].to_numpy() for c in APPROACH_COLUMNS},
         }
     )
     return out[list(SCORE_COLUMNS)]

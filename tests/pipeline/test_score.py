@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from features.build import build_features
 from pipeline.cli import app
 from pipeline.io import read_tables, write_parquet
+from pipeline.policy import load_policy
 from pipeline.score import SCORE_COLUMNS, run_scoring
 from pipeline.simulate import simulate_portfolio, write_portfolio
 
@@ -105,6 +106,16 @@ def test_publishes_the_contract_outputs(world, published):
     assert scores["policy_version"].str.fullmatch(r"[0-9a-f]{12}").all()
     assert scores["reason_codes"].str.contains("willingness: ").all()
     assert scores["reason_codes"].str.contains("ability: ").all()
+    # The approach per debtor: a policy template for every contactable account, none when suppressed.
+    templates = load_policy().approaches.templates
+    contactable = scores["suppressed_reason"].isna()
+    assert scores.loc[contactable, "approach"].isin(list(templates)).all()
+    assert scores.loc[~contactable, "approach"].isna().all()
+    assert (
+        scores.loc[contactable & scores["approach"].ne("standard_reminder"), "approach_reasons"]
+        .ne("")
+        .all()
+    )
 
 
 def test_compliance_holds_on_every_row(published, world):
