@@ -77,7 +77,7 @@ def evaluate_approach_simulated(
         majority_baseline) and the confusion matrix summed over the seeds.
     """
     from features.build import build_features
-    from pipeline.simulate import simulate_portfolio
+    from pipeline.simulator import simulate_portfolio
 
     rows, total = [], None
     for seed in seeds:
