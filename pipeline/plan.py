@@ -28,6 +28,8 @@ account, in the scored order) with its own tests:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -181,6 +183,7 @@ def assign_plans(
     as_of: pd.Timestamp,
     policy: Policy,
     policy_version: str,
+    choose: Callable[..., pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """Give every scored account its tier, lawful contact plan, offer and control assignment.
 
@@ -203,6 +206,10 @@ def assign_plans(
         The validated policy.
     policy_version : str
         The policy's content hash, written into every row.
+    choose : callable, optional
+        A step run after compliance, ``choose(steps, scored, acc, contacts,
+        as_of, policy)``, that may re-choose intensity, caps and offer within
+        what compliance allows (the value mode, :mod:`pipeline.value_mode`).
 
     Returns
     -------
@@ -226,6 +233,8 @@ def assign_plans(
     steps = apply_stage(steps, scored["dpd"], policy)
     steps = assign_control_group(steps, as_of, policy)
     steps = apply_compliance(steps, scored, acc, contacts, as_of, policy)
+    if choose is not None:
+        steps = choose(steps, scored, acc, contacts, as_of, policy)
     steps = size_offers(steps, scored, policy)
     return _publishable(steps, policy, policy_version)
 

@@ -39,6 +39,7 @@ from pipeline.compliance import (
     ComplianceProfile,
     hhmm_to_minutes,
 )
+from pipeline.value_plan import ValueAllocation
 
 DEFAULT_POLICY_FILE = "default_policy.yaml"
 
@@ -213,6 +214,7 @@ class Policy(_Frozen):
     dpd_stages: DpdStages
     overrides: Overrides = Overrides()
     approaches: Approaches | None = None
+    value_allocation: ValueAllocation | None = None
 
     @property
     def profile(self) -> ComplianceProfile:

@@ -289,7 +289,13 @@ def run_scoring(
             }
         )
         scored = scored.join(cap, on="account_id")
-        plans = assign_plans(
+        assign = assign_plans
+        if policy.value_allocation is not None:  # value mode: intensity and offer by value
+            from pipeline.value_mode import assign_value_plans as assign
+            from pipeline.value_plan import short_shock
+
+            scored["short_shock"] = short_shock(feats)
+        plans = assign(
             scored, tables["accounts"], tables["contacts"], as_of, policy, pversion
         )
         stages.done("policy", rows_in=len(scored), rows_out=len(plans))

@@ -329,3 +329,34 @@ def test_output_path_that_is_a_file_exits_2(world, tmp_path):
     result = score_cli(str(world["data"]), str(target), "--no-mlflow")
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
+
+
+def test_value_mode_policy_plans_within_capacity(world):
+    """A policy with value_allocation: intensity by value, within the team's capacity."""
+    import yaml  # noqa: PLC0415
+
+    from pipeline import policy as policy_module  # noqa: PLC0415
+
+    data = yaml.safe_load(
+        Path(policy_module.__file__).with_name("default_policy.yaml").read_text("utf-8")
+    )
+    data["value_allocation"] = {
+        "calls_per_day": 20,
+        "sms_per_day": 40,
+        "contact_lift": {"low": 0.04, "medium": 0.08, "high": 0.10},
+        "installment_plan": {"uptake": 0.5, "cost": 5.0, "deferral_cost": 0.05},
+        "extension": {"uptake": 0.6, "cost": 2.0, "deferral_cost": 0.03},
+        "staged_repayment": {"uptake": 0.35, "cost": 5.0, "deferral_cost": 0.08},
+        "settlement": {"uptake": 0.4, "discount_pct": 30.0},
+    }
+    policy_file = world["root"] / "value_policy.yaml"
+    policy_file.write_text(yaml.safe_dump(data, allow_unicode=True), "utf-8")
+    outcome = run_scoring(
+        world["data"], AS_OF, world["root"] / "value_scores", policy_path=policy_file,
+        log_to_mlflow=False,
+    )  # fmt: skip
+    scores = outcome.scores
+    assert list(scores.columns) == list(SCORE_COLUMNS)
+    assert scores["max_calls_7d"].sum() <= 20 * 7
+    assert scores["max_sms_7d"].sum() <= 40 * 7
+    assert (scores.loc[scores["suppressed_reason"].notna(), "contact_intensity"] == "none").all()
