@@ -360,3 +360,34 @@ def test_value_mode_policy_plans_within_capacity(world):
     assert scores["max_calls_7d"].sum() <= 20 * 7
     assert scores["max_sms_7d"].sum() <= 40 * 7
     assert (scores.loc[scores["suppressed_reason"].notna(), "contact_intensity"] == "none").all()
+
+
+def test_uplift_run_is_logged_beside_the_heads(world, tmp_path):
+    """A treatment-effect model and its Qini evaluation go to the same MLflow store as the heads."""
+    import json  # noqa: PLC0415
+
+    from mlflow import MlflowClient  # noqa: PLC0415
+
+    from models import tracking  # noqa: PLC0415
+    from models.uplift import (  # noqa: PLC0415
+        UpliftModel,
+        evaluate_uplift,
+        fit_t_learner,
+        planted_randomised_data,
+    )
+
+    arms = ("none", "low", "high")
+    X, t, y, _ = planted_randomised_data(3000, 4, arms)
+    model = fit_t_learner(X, t, y, arms, rounds=40)
+    table, curves = evaluate_uplift(model, *planted_randomised_data(2000, 5, arms)[:3])
+    run_id = tracking.log_uplift_run(model, table, curves, run_name="planted")
+    mlc = MlflowClient()
+    metrics = mlc.get_run(run_id).data.metrics
+    assert metrics["qini_high"] == pytest.approx(
+        table.set_index("arm").loc["high", "qini_coefficient"]
+    )
+    names = {a.path for a in mlc.list_artifacts(run_id, "uplift")}
+    assert {"uplift/uplift_model.json", "uplift/qini_high.png", "uplift/qini.csv"} <= names
+    path = mlc.download_artifacts(run_id, "uplift/uplift_model.json", str(tmp_path))
+    again = UpliftModel.from_dict(json.loads(Path(path).read_text()))
+    pd.testing.assert_frame_equal(again.effects(X), model.effects(X))
