@@ -295,9 +295,7 @@ def run_scoring(
             from pipeline.value_plan import short_shock
 
             scored["short_shock"] = short_shock(feats)
-        plans = assign(
-            scored, tables["accounts"], tables["contacts"], as_of, policy, pversion
-        )
+        plans = assign(scored, tables["accounts"], tables["contacts"], as_of, policy, pversion)
         stages.done("policy", rows_in=len(scored), rows_out=len(plans))
         suppressed = plans["suppressed_reason"].notna().to_numpy()
         approach = approach_for_accounts(feats, tables["accounts"], suppressed, policy.approaches)
@@ -322,8 +320,11 @@ def run_scoring(
                 .sort_index()
                 .to_dict(),
                 "control_group": int(scores["control_group"].sum()),
+                "per_approach": scores["approach"].value_counts().sort_index().to_dict(),
             },
         )
+        if "allocation" in plans.attrs:  # value mode: capacity used and the proven gap
+            manifest["allocation"] = plans.attrs["allocation"]
         if log_to_mlflow:
             try:
                 manifest["mlflow_run_id"] = tracking.log_scoring_run(scores, feats, model, manifest)

@@ -360,6 +360,13 @@ def test_value_mode_policy_plans_within_capacity(world):
     assert scores["max_calls_7d"].sum() <= 20 * 7
     assert scores["max_sms_7d"].sum() <= 40 * 7
     assert (scores.loc[scores["suppressed_reason"].notna(), "contact_intensity"] == "none").all()
+    allocation = outcome.manifest["allocation"]
+    assert allocation["calls_used"] <= allocation["calls_capacity"] <= 20 * 7
+    assert 0 <= allocation["gap"] < 0.01
+    assert (
+        sum(outcome.manifest["outputs"]["per_approach"].values())
+        == scores["approach"].notna().sum()
+    )
 
 
 def test_uplift_run_is_logged_beside_the_heads(world, tmp_path):
