@@ -262,7 +262,7 @@ def forbidden_content(text: str, language: str) -> list[tuple[str, str]]:
     Examples
     --------
     >>> forbidden_content("Pay now or we will call your employer.", "en")
-    [('third_party_disclosure', 'your employer')]
+    [('third_party_disclosure', 'call your employer')]
     >>> forbidden_content("我们注意到您有一笔还款未完成。", "zh")
     []
     """
