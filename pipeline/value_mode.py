@@ -4,9 +4,12 @@
 step after compliance, :func:`choose_by_value`: for every account outside the
 control group and not suppressed, the options are the four intensities, each
 with its best offer among those the account may get; their caps are the
-policy's intensity caps cut to the legal caps of the contact log (and to the
-hardship maximum); the team's capacity over the plan's horizon, less what the
-control group uses, is shared by :func:`pipeline.allocate.allocate`.
+policy's intensity caps cut by the plan's own contact limits (the law of the
+account's jurisdiction, the contact log, holds) and by the hardship maximum;
+the team's capacity over the plan's horizon, less what the control group
+uses, is shared by :func:`pipeline.allocate.allocate`. The chosen plan goes
+through the contact limits once more, so its caps, holds and limit reasons
+are the law's.
 """
 
 from __future__ import annotations
@@ -18,8 +21,13 @@ import pandas as pd
 
 from features.vocab import CONTACT_INTENSITIES, OUTPUT_OFFERS
 from pipeline.allocate import Allocation, allocate
-from pipeline.compliance import FORBEARANCE_OFFERS, HARDSHIP_FORBIDDEN_OFFERS, call_caps
-from pipeline.plan import assign_plans
+from pipeline.compliance import (
+    FORBEARANCE_OFFERS,
+    HARDSHIP_FORBIDDEN_OFFERS,
+    PROFILES,
+    profile_arrays,
+)
+from pipeline.plan import apply_contact_limits, assign_plans
 from pipeline.policy import Policy
 from pipeline.value_plan import VALUE_OFFERS, best_offers, offer_costs, offer_values
 
@@ -45,81 +53,102 @@ def allowed_offers(hardship: np.ndarray, difficulty: np.ndarray) -> np.ndarray:
     return out
 
 
-def value_options(steps, scored, acc, contacts, as_of, policy: Policy):
-    """Return the options of every account: value, calls, sms, feasible, best offer, eligible, legal day cap."""
+def _difficulty(steps, scored, acc, history, policy: Policy):
+    """Return (hardship, difficulty) per account, as the plan's status rules read them."""
+    flag = acc["hardship"].astype("boolean").fillna(True).to_numpy(dtype=bool)
+    hardship = flag | history["hardship_log"].to_numpy(bool)
+    juris = steps["jurisdiction"]
+    threshold = juris.map({j: policy.threshold_for(j) for j in PROFILES}).to_numpy(np.float64)
+    low = profile_arrays(juris)["forbearance_for_low_ability"].to_numpy(bool) & (
+        scored["p_ability"].to_numpy(dtype=np.float64) < threshold
+    )
+    return hardship, hardship | low
+
+
+def value_options(steps, scored, acc, history, as_of, policy: Policy):
+    """Return the options of every account: value, calls, sms, feasible, best offer, eligible.
+
+    The calls and texts of intensity ``k`` are what the plan's own contact
+    limits (:func:`pipeline.plan.apply_contact_limits`) leave of that
+    intensity's caps: the law and the contact log bind every option.
+    """
     cfg = policy.value_allocation
-    profile = policy.profile
     n = len(steps)
     caps_c = np.array([policy.intensity_caps[i].max_calls_7d for i in CONTACT_INTENSITIES])
     caps_s = np.array([policy.intensity_caps[i].max_sms_7d for i in CONTACT_INTENSITIES])
-    legal = call_caps(_contacts(contacts), steps["account_id"], as_of, profile)
-    no_cap = np.iinfo(np.int64).max
-    legal_7d = legal["max_calls_7d_legal"].to_numpy(dtype=np.int64, na_value=no_cap)
-    legal_day = legal["max_calls_day_legal"].to_numpy(dtype=np.int64, na_value=no_cap)
-    calls = np.minimum(caps_c[None, :], legal_7d[:, None])
-    sms = np.broadcast_to(caps_s, (n, len(caps_s))).copy()
-    if profile.max_sms_7d is not None:
-        sms = np.minimum(sms, profile.max_sms_7d)
-    hardship = acc["hardship"].astype("boolean").fillna(True).to_numpy(dtype=bool)
-    difficulty = hardship.copy()
-    if profile.forbearance_for_low_ability:
-        difficulty |= scored["p_ability"].to_numpy(dtype=np.float64) < policy.low_ability_threshold
+    hardship, difficulty = _difficulty(steps, scored, acc, history, policy)
     eligible = ~steps["control_group"].to_numpy(bool) & steps["suppressed_reason"].isna().to_numpy()
-    feasible = np.ones((n, len(CONTACT_INTENSITIES)), dtype=bool)
+    calls = np.zeros((n, len(CONTACT_INTENSITIES)), dtype=np.int64)
+    sms = np.zeros_like(calls)
+    for k in range(1, len(CONTACT_INTENSITIES)):
+        trial = steps.assign(
+            intensity=np.where(eligible, k, steps["intensity"].to_numpy()),
+            calls=np.where(eligible, caps_c[k], steps["calls"].to_numpy()),
+            sms=np.where(eligible, caps_s[k], steps["sms"].to_numpy()),
+        )
+        lawful = apply_contact_limits(trial, acc, history, as_of, policy)
+        calls[:, k] = lawful["calls"].to_numpy(np.int64)
+        sms[:, k] = lawful["sms"].to_numpy(np.int64)
+    feasible = np.ones_like(calls, dtype=bool)
     hard_max = CONTACT_INTENSITIES.index(policy.overrides.hardship.max_intensity)
     feasible[hardship, hard_max + 1 :] = False
     feasible[~eligible, 1:] = False
     recovery, _ = offer_values(scored, cfg)
     offer, net = best_offers(recovery, offer_costs(cfg), allowed_offers(hardship, difficulty))
-    cost = cfg.cost_per_call * calls + cfg.cost_per_sms * sms
-    value = net - net[:, :1] - cost  # incremental over no contact
+    value = net - net[:, :1] - (cfg.cost_per_call * calls + cfg.cost_per_sms * sms)
     value[:, 0] = 0.0
-    calls[:, 0] = 0
-    sms[:, 0] = 0
-    return value, calls, sms, feasible, offer, eligible, legal_day
+    return value, calls, sms, feasible, offer, eligible
 
 
-def choose_by_value(steps, scored, acc, contacts, as_of, policy: Policy) -> pd.DataFrame:
+def choose_by_value(steps, scored, acc, history, as_of, policy: Policy) -> pd.DataFrame:
     """Plan step (after compliance): re-choose intensity and offer of eligible accounts by value."""
     cfg = policy.value_allocation
-    value, calls, sms, feasible, offer, eligible, legal_day = value_options(
-        steps, scored, acc, contacts, as_of, policy
+    value, calls, sms, feasible, offer, eligible = value_options(
+        steps, scored, acc, history, as_of, policy
     )
     days = cfg.horizon_days
     fixed_calls = int(steps["calls"].to_numpy()[~eligible].sum())
     fixed_sms = int(steps["sms"].to_numpy()[~eligible].sum())
     cap_c = max(cfg.calls_per_day * days - fixed_calls, 0)
     cap_s = max(cfg.sms_per_day * days - fixed_sms, 0)
-    idx = np.flatnonzero(eligible)
+    rows = np.flatnonzero(eligible)
     plan: Allocation = allocate(
-        value[idx], calls[idx], sms[idx], feasible[idx], cap_c, cap_s, method="auto"
+        value[rows], calls[rows], sms[rows], feasible[rows], cap_c, cap_s, method="auto"
     )
     log.info(
         "value allocation: %d accounts, calls %d/%d, texts %d/%d, value %.0f, gap %.2e (%s, %.1fs)",
-        len(idx), plan.calls_used, cap_c, plan.sms_used, cap_s, plan.objective, plan.gap,
+        len(rows), plan.calls_used, cap_c, plan.sms_used, cap_s, plan.objective, plan.gap,
         plan.method, plan.seconds,
     )  # fmt: skip
+    caps_c = np.array([policy.intensity_caps[i].max_calls_7d for i in CONTACT_INTENSITIES])
+    caps_s = np.array([policy.intensity_caps[i].max_sms_7d for i in CONTACT_INTENSITIES])
     k = steps["intensity"].to_numpy().copy()
-    new_calls, new_sms = steps["calls"].to_numpy().copy(), steps["sms"].to_numpy().copy()
-    new_offer = steps["offer"].to_numpy().copy()
-    rows = idx
     k[rows] = plan.choice
-    new_calls[rows] = calls[rows, plan.choice]
-    new_sms[rows] = sms[rows, plan.choice]
+    new_offer = steps["offer"].to_numpy().copy()
     # With no contact the offer is kept for an inbound call: the best one at low intensity.
-    chosen_offer = offer[rows, np.maximum(plan.choice, 1)]
-    new_offer[rows] = _OFFER_CODE[chosen_offer]
-    calls_day = steps["calls_day"].to_numpy().copy()
-    calls_day[rows] = np.minimum(new_calls[rows], legal_day[rows])
-    out = steps.assign(
+    new_offer[rows] = _OFFER_CODE[offer[rows, np.maximum(plan.choice, 1)]]
+    chosen = steps.assign(
         intensity=k,
-        calls=new_calls,
-        sms=new_sms,
+        calls=np.where(eligible, caps_c[k], steps["calls"].to_numpy()),
+        sms=np.where(eligible, caps_s[k], steps["sms"].to_numpy()),
         offer=new_offer,
-        calls_day=calls_day,
+    )
+    # The same contact limits again, so the caps, holds and limit reasons are the law's;
+    # then held to what the allocation counted (per-person shares can only shrink).
+    out = apply_contact_limits(chosen, acc, history, as_of, policy)
+    budget_c = steps["calls"].to_numpy().copy()
+    budget_s = steps["sms"].to_numpy().copy()
+    budget_c[rows] = calls[rows, plan.choice]
+    budget_s[rows] = sms[rows, plan.choice]
+    new_calls = np.minimum(out["calls"].to_numpy(), budget_c)
+    out = out.assign(
+        calls=new_calls,
+        sms=np.minimum(out["sms"].to_numpy(), budget_s),
+        calls_day=np.minimum(out["calls_day"].to_numpy(), new_calls),
+        calls_today=np.minimum(out["calls_today"].to_numpy(), new_calls),
     )
     out.attrs["allocation"] = {
-        "accounts": int(len(idx)),
+        "accounts": int(len(rows)),
         "calls_capacity": int(cap_c),
         "sms_capacity": int(cap_s),
         "calls_used": plan.calls_used,
@@ -139,6 +168,7 @@ def assign_value_plans(
     as_of: pd.Timestamp,
     policy: Policy,
     policy_version: str,
+    promises: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Return :func:`pipeline.plan.assign_plans`'s plan with intensity and offer chosen by value.
 
@@ -150,21 +180,7 @@ def assign_value_plans(
     if policy.value_allocation is None:
         raise ValueError("the policy has no value_allocation section; use the fixed-tier plan")
     return assign_plans(
-        scored, accounts, contacts, as_of, policy, policy_version, choose=choose_by_value
-    )
-
-
-def _contacts(contacts: pd.DataFrame | None) -> pd.DataFrame:
-    if contacts is not None:
-        return contacts
-    return pd.DataFrame(
-        {
-            "account_id": pd.Series(dtype=object),
-            "contact_at": pd.Series(dtype="datetime64[ns, UTC]"),
-            "channel": pd.Series(dtype=object),
-            "direction": pd.Series(dtype=object),
-            "outcome": pd.Series(dtype=object),
-        }
+        scored, accounts, contacts, as_of, policy, policy_version, promises, choose=choose_by_value
     )
 
 
