@@ -184,4 +184,50 @@ def assign_value_plans(
     )
 
 
-__all__ = ["allowed_offers", "assign_value_plans", "choose_by_value", "value_options"]
+def at_capacity(policy: Policy, calls_7d: int, sms_7d: int) -> Policy:
+    """Return the policy with its value mode's capacity set to these totals over the horizon.
+
+    Raises
+    ------
+    ValueError
+        If the policy has no ``value_allocation`` section.
+    """
+    cfg = policy.value_allocation
+    if cfg is None:
+        raise ValueError("the policy has no value_allocation section")
+    days = cfg.horizon_days
+    cfg = cfg.model_copy(
+        update={"calls_per_day": int(calls_7d) // days, "sms_per_day": int(sms_7d) // days}
+    )
+    return policy.model_copy(update={"value_allocation": cfg})
+
+
+def plans_at_equal_capacity(
+    scored: pd.DataFrame,
+    accounts: pd.DataFrame,
+    contacts: pd.DataFrame | None,
+    as_of: pd.Timestamp,
+    fixed_policy: Policy,
+    value_policy: Policy,
+    policy_version: str,
+    promises: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Plan by value with the calls and texts the fixed-tier policy would plan tonight.
+
+    For a fair comparison: the value mode gets exactly the capacity (rounded
+    down to whole calls and texts a day) that ``fixed_policy``'s own plan
+    uses, so any gain comes from where the contacts go, not from more of them.
+    """
+    fixed = assign_plans(scored, accounts, contacts, as_of, fixed_policy, policy_version, promises)
+    policy = at_capacity(value_policy, fixed["max_calls_7d"].sum(), fixed["max_sms_7d"].sum())
+    return assign_value_plans(scored, accounts, contacts, as_of, policy, policy_version, promises)
+
+
+__all__ = [
+    "allowed_offers",
+    "assign_value_plans",
+    "at_capacity",
+    "choose_by_value",
+    "plans_at_equal_capacity",
+    "value_options",
+]

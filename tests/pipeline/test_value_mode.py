@@ -13,7 +13,7 @@ import yaml
 from pipeline import policy as policy_module
 from pipeline.plan import assign_plans
 from pipeline.policy import PolicyError, parse_policy
-from pipeline.value_mode import allowed_offers, assign_value_plans
+from pipeline.value_mode import allowed_offers, assign_value_plans, plans_at_equal_capacity
 from pipeline.value_plan import (
     VALUE_OFFERS,
     ValueAllocation,
@@ -180,3 +180,13 @@ def test_value_mode_needs_its_section():
     data = yaml.safe_load(DEFAULT_FILE.read_text("utf-8"))
     with pytest.raises(ValueError, match="no value_allocation section"):
         assign_value_plans(scored, accounts, None, D, parse_policy(data), "v")
+
+
+def test_equal_capacity_uses_no_more_than_the_fixed_tiers():
+    scored, accounts = _world(8)
+    fixed_policy = _policy()
+    fixed = assign_plans(scored, accounts, None, D, fixed_policy, "v")
+    value = plans_at_equal_capacity(scored, accounts, None, D, fixed_policy, _policy(), "v")
+    assert value["max_calls_7d"].sum() <= fixed["max_calls_7d"].sum()
+    assert value["max_sms_7d"].sum() <= fixed["max_sms_7d"].sum()
+    assert value.attrs["allocation"]["calls_capacity"] == fixed["max_calls_7d"].sum() // 7 * 7
