@@ -15,9 +15,13 @@ are the law's.
 from __future__ import annotations
 
 import logging
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
+from pydantic import ValidationError
 
 from features.vocab import CONTACT_INTENSITIES, OUTPUT_OFFERS
 from pipeline.allocate import Allocation, allocate
@@ -28,10 +32,19 @@ from pipeline.compliance import (
     profile_arrays,
 )
 from pipeline.plan import apply_contact_limits, assign_plans
-from pipeline.policy import Policy
-from pipeline.value_plan import VALUE_OFFERS, best_offers, offer_costs, offer_values
+from pipeline.policy import Policy, PolicyError
+from pipeline.value_plan import (
+    VALUE_OFFERS,
+    ValueAllocation,
+    best_offers,
+    offer_costs,
+    offer_values,
+)
 
 log = logging.getLogger(__name__)
+
+#: The packaged value-mode settings, added to a policy that has none (replay, examples).
+VALUE_ALLOCATION_FILE = "value_allocation.yaml"
 
 _OFFER_CODE = np.array([OUTPUT_OFFERS.index(o) for o in VALUE_OFFERS])
 
@@ -184,6 +197,31 @@ def assign_value_plans(
     )
 
 
+def with_value_allocation(policy: Policy, path: Path | None = None) -> Policy:
+    """Return the policy in value mode: its own section, else the packaged (or given) settings.
+
+    Raises
+    ------
+    pipeline.policy.PolicyError
+        If the file cannot be read or its settings are invalid.
+    """
+    if policy.value_allocation is not None:
+        return policy
+    if path is None:
+        raw = resources.files("pipeline").joinpath(VALUE_ALLOCATION_FILE).read_text("utf-8")
+        source = f"packaged {VALUE_ALLOCATION_FILE}"
+    else:
+        try:
+            raw, source = Path(path).read_text("utf-8"), str(path)
+        except OSError as exc:
+            raise PolicyError(f"cannot read value settings {path}: {exc.strerror or exc}") from None
+    try:
+        cfg = ValueAllocation.model_validate(yaml.safe_load(raw))
+    except (ValidationError, yaml.YAMLError) as exc:
+        raise PolicyError(f"invalid value settings {source}: {exc}") from None
+    return policy.model_copy(update={"value_allocation": cfg})
+
+
 def at_capacity(policy: Policy, calls_7d: int, sms_7d: int) -> Policy:
     """Return the policy with its value mode's capacity set to these totals over the horizon.
 
@@ -230,4 +268,5 @@ __all__ = [
     "choose_by_value",
     "plans_at_equal_capacity",
     "value_options",
+    "with_value_allocation",
 ]

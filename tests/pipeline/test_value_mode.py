@@ -190,3 +190,17 @@ def test_equal_capacity_uses_no_more_than_the_fixed_tiers():
     assert value["max_calls_7d"].sum() <= fixed["max_calls_7d"].sum()
     assert value["max_sms_7d"].sum() <= fixed["max_sms_7d"].sum()
     assert value.attrs["allocation"]["calls_capacity"] == fixed["max_calls_7d"].sum() // 7 * 7
+
+
+def test_packaged_value_settings_load_and_a_policy_section_wins(tmp_path):
+    from pipeline.policy import load_policy  # noqa: PLC0415
+    from pipeline.value_mode import with_value_allocation  # noqa: PLC0415
+
+    policy = with_value_allocation(load_policy())
+    assert policy.value_allocation.calls_per_day == 400
+    own = _policy()
+    assert with_value_allocation(own) is own
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("calls_per_day: -1\n", "utf-8")
+    with pytest.raises(PolicyError, match="invalid value settings"):
+        with_value_allocation(load_policy(), bad)
