@@ -111,6 +111,7 @@ bench: setup ## Print speed and memory figures (simulator, validation, features,
 	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_features.py
 	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_train.py --source simulated
 	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_score.py
+	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_allocate.py --offers
 
 clean: ## Remove everything the project writes: demo outputs, local MLflow store, locks, caches (keeps .venv)
 	rm -rf $(DEMO_DIR) mlruns mlartifacts mlflow.db mlflow.db.lock mlflow-debug.log reports \

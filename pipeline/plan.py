@@ -33,6 +33,8 @@ Every rule that cut a plan below its tier is listed in ``limit_reasons``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -139,6 +141,7 @@ def assign_plans(
     policy: Policy,
     policy_version: str,
     promises: pd.DataFrame | None = None,
+    choose: Callable[..., pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """Give every scored account its tier, lawful contact plan, offer and control assignment.
 
@@ -166,6 +169,10 @@ def assign_plans(
     promises : pandas.DataFrame, optional
         :func:`features.ledger.promise_states` as of D, for promise holds and
         broken promises (None: none judged).
+    choose : callable, optional
+        A step run after compliance, ``choose(steps, scored, acc, history,
+        as_of, policy)``, that may re-choose intensity, caps and offer within
+        what compliance allows (the value mode, :mod:`pipeline.value_mode`).
 
     Returns
     -------
@@ -192,6 +199,8 @@ def assign_plans(
     steps = apply_broken_promises(steps, history["broken_promises"], policy)
     steps = assign_control_group(steps, as_of, policy)
     steps = apply_compliance(steps, scored, acc, history, as_of, policy)
+    if choose is not None:
+        steps = choose(steps, scored, acc, history, as_of, policy)
     steps = size_offers(steps, scored, as_of, policy)
     return _publishable(steps, policy, policy_version)
 

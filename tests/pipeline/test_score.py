@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from features.build import build_features
 from pipeline.cli import app
 from pipeline.io import read_tables, write_parquet
+from pipeline.policy import load_policy
 from pipeline.score import SCORE_COLUMNS, run_scoring
 from pipeline.simulator import simulate_portfolio, write_portfolio
 
@@ -105,6 +106,16 @@ def test_publishes_the_contract_outputs(world, published):
     assert scores["policy_version"].str.fullmatch(r"[0-9a-f]{12}").all()
     assert scores["reason_codes"].str.contains("willingness: ").all()
     assert scores["reason_codes"].str.contains("ability: ").all()
+    # The approach per debtor: a policy template for every contactable account, none when suppressed.
+    templates = load_policy().approaches.templates
+    contactable = scores["suppressed_reason"].isna()
+    assert scores.loc[contactable, "approach"].isin(list(templates)).all()
+    assert scores.loc[~contactable, "approach"].isna().all()
+    assert (
+        scores.loc[contactable & scores["approach"].ne("standard_reminder"), "approach_reasons"]
+        .ne("")
+        .all()
+    )
 
 
 def test_compliance_holds_on_every_row(published, world):
@@ -466,3 +477,72 @@ def test_policy_caps_count_the_log(hand_built):
     assert "policy_calls_7d" in l1["limit_reasons"] and "policy_sms_7d" in l1["limit_reasons"]
     u1 = hand_built.loc["U1"]
     assert u1["max_calls_7d"] == 0 and "uk_conc_7in7" in u1["limit_reasons"]
+
+
+def test_value_mode_policy_plans_within_capacity(world):
+    """A policy with value_allocation: intensity by value, within the team's capacity."""
+    import yaml  # noqa: PLC0415
+
+    from pipeline import policy as policy_module  # noqa: PLC0415
+
+    data = yaml.safe_load(
+        Path(policy_module.__file__).with_name("default_policy.yaml").read_text("utf-8")
+    )
+    data["value_allocation"] = {
+        "calls_per_day": 20,
+        "sms_per_day": 40,
+        "contact_lift": {"low": 0.04, "medium": 0.08, "high": 0.10},
+        "installment_plan": {"uptake": 0.5, "cost": 5.0, "deferral_cost": 0.05},
+        "extension": {"uptake": 0.6, "cost": 2.0, "deferral_cost": 0.03},
+        "staged_repayment": {"uptake": 0.35, "cost": 5.0, "deferral_cost": 0.08},
+        "settlement": {"uptake": 0.4, "discount_pct": 30.0},
+    }
+    policy_file = world["root"] / "value_policy.yaml"
+    policy_file.write_text(yaml.safe_dump(data, allow_unicode=True), "utf-8")
+    outcome = run_scoring(
+        world["data"], AS_OF, world["root"] / "value_scores", policy_path=policy_file,
+        log_to_mlflow=False,
+    )  # fmt: skip
+    scores = outcome.scores
+    assert list(scores.columns) == list(SCORE_COLUMNS)
+    assert scores["max_calls_7d"].sum() <= 20 * 7
+    assert scores["max_sms_7d"].sum() <= 40 * 7
+    assert (scores.loc[scores["suppressed_reason"].notna(), "contact_intensity"] == "none").all()
+    allocation = outcome.manifest["allocation"]
+    assert allocation["calls_used"] <= allocation["calls_capacity"] <= 20 * 7
+    assert 0 <= allocation["gap"] < 0.01
+    assert (
+        sum(outcome.manifest["outputs"]["per_approach"].values())
+        == scores["approach"].notna().sum()
+    )
+
+
+def test_uplift_run_is_logged_beside_the_heads(world, tmp_path):
+    """A treatment-effect model and its Qini evaluation go to the same MLflow store as the heads."""
+    import json  # noqa: PLC0415
+
+    from mlflow import MlflowClient  # noqa: PLC0415
+
+    from models import tracking  # noqa: PLC0415
+    from models.uplift import (  # noqa: PLC0415
+        UpliftModel,
+        evaluate_uplift,
+        fit_t_learner,
+        planted_randomised_data,
+    )
+
+    arms = ("none", "low", "high")
+    X, t, y, _ = planted_randomised_data(3000, 4, arms)
+    model = fit_t_learner(X, t, y, arms, rounds=40)
+    table, curves = evaluate_uplift(model, *planted_randomised_data(2000, 5, arms)[:3])
+    run_id = tracking.log_uplift_run(model, table, curves, run_name="planted")
+    mlc = MlflowClient()
+    metrics = mlc.get_run(run_id).data.metrics
+    assert metrics["qini_high"] == pytest.approx(
+        table.set_index("arm").loc["high", "qini_coefficient"]
+    )
+    names = {a.path for a in mlc.list_artifacts(run_id, "uplift")}
+    assert {"uplift/uplift_model.json", "uplift/qini_high.png", "uplift/qini.csv"} <= names
+    path = mlc.download_artifacts(run_id, "uplift/uplift_model.json", str(tmp_path))
+    again = UpliftModel.from_dict(json.loads(Path(path).read_text()))
+    pd.testing.assert_frame_equal(again.effects(X), model.effects(X))
