@@ -1009,6 +1009,27 @@ FEATURE_DESCRIPTIONS: dict[str, str] = {s.name: s.description for s in FEATURES.
 #: Categorical features and their fixed category lists.
 CATEGORICAL_FEATURES: dict[str, tuple[str, ...]] = {"product": vocab.PRODUCTS}
 
+#: Features that count time since the account opened. In a book opened over
+#: a few months they grow one for one with the calendar, so a model learns the
+#: date from them (and the date stands in for whatever drifted over the
+#: training window) and their PSI fires on every scoring night. They stay in
+#: the feature table for analysis but are left out of the model's columns.
+CALENDAR_PROXIES: dict[str, str] = {
+    "tenure_days": "days since opening: in a book opened over a few months it counts the "
+    "calendar, not the debtor",
+    "installments_due_count": "installments due since opening: one more each month for every "
+    "account, a count of months since the book opened",
+}
+#: The columns the models are trained and scored on: the catalogue without the calendar proxies.
+MODEL_COLUMNS: tuple[str, ...] = tuple(c for c in FEATURE_COLUMNS if c not in CALENDAR_PROXIES)
+#: Model features whose distribution moves by construction as the book ages:
+#: their PSI is reported but raises no drift alarm and is left out of the
+#: gate's stability check (the score's own PSI and calibration still watch them).
+DRIFT_EXEMPT: dict[str, str] = {
+    "episode_days_current": "days in the current arrears episode: grows by one a day for every "
+    "account that has not cured, so an ageing book shifts it month after month",
+}
+
 #: Known directions for the willingness head (P(any payment)): -1 = more of it never raises it.
 MONOTONE_WILLINGNESS: dict[str, int] = {
     "dpd": -1,

@@ -180,6 +180,53 @@ def binary_metrics(y, p, n_bins: int = 10) -> dict[str, float]:
     }
 
 
+def calibration_by_month(months, y, p, n_bins: int = 10) -> pd.DataFrame:
+    """Return calibration-in-the-large and ECE of a score for each month.
+
+    Parameters
+    ----------
+    months : array-like
+        The as-of date (or any month key) of each row.
+    y, p : array-like
+        Labels (0/1 or shares in [0, 1]) and predictions of the same rows.
+    n_bins : int
+        Equal-count bins of each month's ECE.
+
+    Returns
+    -------
+    DataFrame
+        One row per month in time order: ``month``, ``rows``,
+        ``observed_rate``, ``mean_prediction``, ``over_prediction``
+        (``mean_prediction - observed_rate``: positive when the model
+        promises more than happened) and ``ece``.
+
+    Examples
+    --------
+    >>> t = calibration_by_month(["2024-02", "2024-01", "2024-02"], [1, 0, 0], [0.5, 0.2, 0.7])
+    >>> t[["month", "rows", "over_prediction"]].round(6).to_dict("list")
+    {'month': ['2024-01', '2024-02'], 'rows': [1, 2], 'over_prediction': [0.2, 0.1]}
+    """
+    y, p = _arrays(y, p)
+    keys = pd.Series(np.asarray(months))
+    if len(keys) != y.size:
+        raise ValueError(f"months and labels differ in length: {len(keys)} vs {y.size}")
+    rows = []
+    for month, idx in keys.groupby(keys, sort=True).indices.items():
+        obs, pred = float(y[idx].mean()), float(p[idx].mean())
+        rows.append(
+            {
+                "month": month,
+                "rows": int(idx.size),
+                "observed_rate": obs,
+                "mean_prediction": pred,
+                "over_prediction": pred - obs,
+                "ece": expected_calibration_error(y[idx], p[idx], n_bins),
+            }
+        )
+    columns = ["month", "rows", "observed_rate", "mean_prediction", "over_prediction", "ece"]
+    return pd.DataFrame(rows, columns=columns)
+
+
 def decile_table(y, p, n_bins: int = 10) -> pd.DataFrame:
     """Return the gains table: equal-count bins from the highest score down.
 

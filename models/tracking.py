@@ -49,6 +49,7 @@ from mlflow.models import infer_signature
 
 from models.config import TrainingConfig, load_config
 from models.gate import PromotionDecision, evaluate_gate
+from models.monitoring import alarm_role, drift_alarms
 from models.propensity_model import PropensityModel
 from models.training import KEY_COLUMNS, LABEL_COLUMNS, TrainingResult, fingerprint
 
@@ -63,8 +64,6 @@ LOCK_TIMEOUT_S = 900.0
 RETRY_DELAYS_S: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 
 SCORING_EXPERIMENT = "repayment-propensity-scoring"
-#: PSI above which a scoring run warns and is tagged ``drift_alert=true``.
-PSI_ALERT = 0.25
 _MISSING_CODES = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND")
 
 T = TypeVar("T")
@@ -578,8 +577,13 @@ def log_scoring_run(
     model: PropensityModel,
     manifest: Mapping[str, Any] | None = None,
     experiment: str | None = SCORING_EXPERIMENT,
+    citl: pd.DataFrame | None = None,
 ) -> str:
     """Log a nightly scoring run: counts per tier, score distribution and drift.
+
+    The run is tagged ``drift_alert=true`` when the scores drift or the
+    latest labelled month is miscalibrated (:func:`models.monitoring.drift_alarms`);
+    ``drift_reasons`` says why. Feature PSIs are logged, not alarmed on.
 
     Parameters
     ----------
@@ -596,6 +600,9 @@ def log_scoring_run(
         The run's manifest, logged as ``manifest.json``.
     experiment : str
         Experiment of the scoring runs.
+    citl : DataFrame, optional
+        Calibration in the large of each head on the latest labelled month
+        (:func:`models.monitoring.calibration_in_the_large`).
 
     Returns
     -------
@@ -634,22 +641,21 @@ def log_scoring_run(
         metrics["psi_major_count"] = float((drift["flag"] == "major").sum())
         for row in drift.itertuples(index=False):
             metrics[f"psi_{row.variable}"] = float(row.psi)
-    alerts = drift[drift["psi"] > PSI_ALERT] if len(drift) else drift
-    if len(alerts):
-        log.warning(
-            "drift: PSI above %.2f against the training reference for %s",
-            PSI_ALERT,
-            ", ".join(f"{r.variable} ({r.psi:.3f})" for r in alerts.itertuples(index=False)),
-        )
+    if citl is not None:
+        for row in citl.itertuples(index=False):
+            metrics[f"citl_{row.head}_over_prediction"] = float(row.over_prediction)
+            metrics[f"citl_{row.head}_rows"] = float(row.rows)
+    drift["alarm"] = [alarm_role(v, model.spec.drift_exempt) for v in drift["variable"]]
+    reasons = drift_alarms(drift, citl)
+    if reasons:
+        log.warning("drift alarm: %s", "; ".join(reasons))
     with tracking_lock(uri):
         experiment_id = ensure_experiment(experiment or SCORING_EXPERIMENT, uri)
         with mlflow.start_run(experiment_id=experiment_id, run_name=f"score {as_of}") as run:
             mlflow.set_tags(
                 {
-                    "drift_alert": "true" if len(alerts) else "false",
-                    "drift_variables": ",".join(alerts["variable"].astype(str))[:5000]
-                    if len(alerts)
-                    else "",
+                    "drift_alert": "true" if reasons else "false",
+                    "drift_reasons": "; ".join(reasons)[:5000],
                     "as_of": str(as_of),
                     "model_version": str(model.version),
                     "feature_code_version": model.spec.code_version,
@@ -662,6 +668,8 @@ def log_scoring_run(
             )
             mlflow.log_metrics(metrics)
             _log_frame(drift, "tables/drift")
+            if citl is not None:
+                _log_frame(citl, "tables/calibration_latest_month")
             if manifest:
                 mlflow.log_dict(manifest, "manifest.json")
             if {"p_willingness", "p_ability"} <= set(scores.columns) and len(scores):

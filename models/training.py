@@ -25,7 +25,14 @@ from models import evaluation as ev
 from models.baselines import DpdBucketRule, WoeScorecard, select_scorecard_features
 from models.config import TrainingConfig
 from models.gate import PromotionDecision, evaluate_gate
-from models.heads import HEADS, ability_target, design_matrix, fit_calibrator, train_head
+from models.heads import (
+    HEADS,
+    ability_target,
+    design_matrix,
+    fit_calibrator,
+    fit_level_shift,
+    train_head,
+)
 from models.propensity_model import PropensityModel
 from models.spec import FeatureSpec, ReasonText
 from models.splits import SPLIT_NAMES, TimeSplit, time_split
@@ -69,6 +76,9 @@ class TrainingResult:
         Per head: gain importance; mean |SHAP| with the direction of effect.
     gate : PromotionDecision
         The no-champion gate (against the baselines) on the test months.
+    calibration_by_month : dict
+        ``"<head>_<split>"`` -> calibration-in-the-large and ECE per month
+        (:func:`models.evaluation.calibration_by_month`), validation and test.
     figures : dict
         Name -> matplotlib Figure.
     report_html : str
@@ -94,6 +104,7 @@ class TrainingResult:
     importance: dict[str, pd.DataFrame]
     shap_summary: dict[str, pd.DataFrame]
     gate: PromotionDecision
+    calibration_by_month: dict[str, pd.DataFrame] = field(default_factory=dict)
     figures: dict[str, Figure] = field(default_factory=dict)
     report_html: str = ""
     fingerprint: str = ""
@@ -195,6 +206,7 @@ def train(
     clock = _Clock(timings)
     _check_training_set(training_set, spec, config.baselines.dpd_column)
     threshold = config.labels.full_coverage_threshold
+    coverage_target = config.labels.ability_target == "coverage"
 
     with clock("split"):
         split = time_split(
@@ -211,6 +223,11 @@ def train(
         summary = _split_summary(split, threshold)
     log.info("split: %s", ", ".join(f"{r.split} {r.rows} rows" for r in summary.itertuples()))
 
+    recent = _recent_rows(split, config.calibration.recent_months)
+    abil_fit = {
+        n: (f["coverage"].to_numpy(dtype="float64") if coverage_target else y_abil[n])
+        for n, f in frames.items()
+    }
     heads = {}
     with clock("willingness"):
         heads["willingness"] = train_head(
@@ -222,17 +239,21 @@ def train(
             config.lightgbm,
             spec,
             config.calibration.method,
+            recent=recent,
         )
     with clock("ability"):
         heads["ability"] = train_head(
             "ability",
             matrices["train"].loc[payers["train"]],
-            y_abil["train"][payers["train"]],
+            abil_fit["train"][payers["train"]],
             matrices["validation"].loc[payers["validation"]],
-            y_abil["validation"][payers["validation"]],
+            abil_fit["validation"][payers["validation"]],
             config.lightgbm,
             spec,
             config.calibration.method,
+            recent=recent[payers["validation"]],
+            y_calibrate=y_abil["validation"][payers["validation"]],
+            objective="cross_entropy" if coverage_target else "binary",
         )
     raw_validation = {}
     for head in HEADS:
@@ -255,6 +276,11 @@ def train(
         raw_val = raw_validation["ability"][np.asarray(paid_val)]
         cov_val = frames["validation"]["coverage"].to_numpy(dtype="float64")[paid_val]
         share = fit_calibrator(raw_val, cov_val, "isotonic")
+        if recent[paid_val].any():
+            level = fit_level_shift(
+                share.transform(raw_val[recent[paid_val]]), cov_val[recent[paid_val]]
+            )
+            share = share.with_shift(level)
 
     with clock("baselines"):
         baselines = _fit_baselines(
@@ -269,6 +295,9 @@ def train(
         metadata={
             "best_iteration": {h: heads[h].best_iteration for h in HEADS},
             "calibration": config.calibration.method,
+            "calibration_recent_months": config.calibration.recent_months,
+            "ability_target": config.labels.ability_target,
+            "horizon_days": int((data_window or {}).get("horizon_days", 30)),
             "full_coverage_threshold": threshold,
             "splits": {k: [str(d.date()) for d in v] for k, v in split.months.items()},
         },
@@ -296,16 +325,37 @@ def train(
             for split_name in EVAL_SPLITS
         }
         n_bins = config.evaluation.n_bins
-        model.reference = {
-            **{c: ev.reference_profile(frames["train"][c], n_bins) for c in spec.columns},
-            **{c: ev.reference_profile(predictions["train"][c], n_bins) for c in SCORE_COLUMNS},
+        model.reference = drift_reference(
+            split, predictions, spec.columns, config.evaluation.reference_months, n_bins
+        )
+        model.metadata["drift_reference_months"] = [
+            str(d.date()) for d in _reference_months(split, config.evaluation.reference_months)
+        ]
+        by_month = {
+            f"{head}_{split_name}": ev.calibration_by_month(
+                _head_rows(predictions[split_name], head)["as_of_date"].dt.date.astype(str),
+                *_target(predictions[split_name], head),
+                n_bins,
+            )
+            for head in HEADS
+            for split_name in EVAL_SPLITS
         }
+        for head in HEADS:
+            last = by_month[f"{head}_test"].iloc[-1]
+            metrics[head]["test"]["last_month_ece"] = float(last["ece"])
+            metrics[head]["test"]["last_month_over_prediction"] = float(last["over_prediction"])
         test_view = pd.concat(
             [frames["test"][list(spec.columns)], predictions["test"][list(SCORE_COLUMNS)]], axis=1
         )
         psi = model.drift(test_view, config.evaluation.psi_moderate, config.evaluation.psi_major)
         gate = evaluate_gate(
-            model, None, frames["test"], config.gate.tolerance, config.gate.max_ece, threshold
+            model,
+            None,
+            frames["test"],
+            config.gate.tolerance,
+            config.gate.max_ece,
+            threshold,
+            stability=(config.gate.stability_top_features, config.gate.max_top_feature_psi),
         )
 
     with clock("explain"):
@@ -334,6 +384,7 @@ def train(
         importance=importance,
         shap_summary=shap_summary,
         gate=gate,
+        calibration_by_month=by_month,
         figures=figures,
         fingerprint=fingerprint(training_set[[*KEY_COLUMNS, *spec.columns, *LABEL_COLUMNS]]),
         data_window=window,
@@ -365,6 +416,45 @@ class _Clock:
 
     def __exit__(self, *exc: object) -> None:
         self.timings[self.stage] = time.perf_counter() - self.start
+
+
+def _reference_months(split: TimeSplit, months: int) -> tuple[pd.Timestamp, ...]:
+    """The newest ``months`` months before the test slice (validation first, then train)."""
+    fitted = (*split.months["train"], *split.months["validation"])
+    return fitted[-months:]
+
+
+def _recent_rows(split: TimeSplit, months: int) -> np.ndarray:
+    """Mask of the validation rows in its newest ``months`` months (all False when 0)."""
+    if months <= 0:
+        return np.zeros(len(split.validation), dtype=bool)
+    newest = split.months["validation"][-months:]
+    return split.validation["as_of_date"].isin(newest).to_numpy()
+
+
+def drift_reference(
+    split: TimeSplit,
+    predictions: Mapping[str, pd.DataFrame],
+    columns: tuple[str, ...],
+    months: int = 1,
+    n_bins: int = 10,
+) -> dict[str, dict]:
+    """Return the drift reference: every feature and score on the newest months fitted on.
+
+    The newest ``months`` months before the test slice (the end of the
+    validation slice, whose scores are out of sample), not the whole pool: a
+    portfolio that trends over the training window would otherwise read as
+    drifted on the first scoring night.
+    """
+    chosen = _reference_months(split, months)
+    fitted = pd.concat([split.train, split.validation])
+    rows = fitted["as_of_date"].isin(chosen)
+    scored = pd.concat([predictions["train"], predictions["validation"]])
+    scored = scored.loc[scored["as_of_date"].isin(chosen)]
+    return {
+        **{c: ev.reference_profile(fitted.loc[rows, c], n_bins) for c in columns},
+        **{c: ev.reference_profile(scored[c], n_bins) for c in SCORE_COLUMNS},
+    }
 
 
 def _split_summary(split: TimeSplit, threshold: float) -> pd.DataFrame:
@@ -430,6 +520,11 @@ def _target(
         pred["full_coverage"].to_numpy(dtype="float64")[paid],
         pred[score].to_numpy(dtype="float64")[paid],
     )
+
+
+def _head_rows(pred: pd.DataFrame, head: str) -> pd.DataFrame:
+    """Rows of a head's population (all rows; payers for ability)."""
+    return pred if head == "willingness" else pred.loc[pred["paid_any"].to_numpy() == 1]
 
 
 def _metrics(predictions: dict[str, pd.DataFrame], n_bins: int):
