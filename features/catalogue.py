@@ -1028,6 +1028,8 @@ MODEL_COLUMNS: tuple[str, ...] = tuple(c for c in FEATURE_COLUMNS if c not in CA
 DRIFT_EXEMPT: dict[str, str] = {
     "episode_days_current": "days in the current arrears episode: grows by one a day for every "
     "account that has not cured, so an ageing book shifts it month after month",
+    "paid_ratio_all": "paid over due since opening: its distribution follows the book's age "
+    "(more installments behind every account each month), not only its behaviour",
 }
 
 #: Known directions for the willingness head (P(any payment)): -1 = more of it never raises it.

@@ -66,6 +66,9 @@ class CalibrationConfig(BaseModel):
 
     method: Literal["isotonic", "platt"] = "isotonic"
     recent_months: int = Field(1, ge=0)
+    shift_z: float = Field(2.0, ge=0)
+    recalibration_min_rows: int = Field(200, ge=1)
+    recalibration_max_shift: float = Field(0.5, gt=0)
 
 
 class LabelConfig(BaseModel):

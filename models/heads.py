@@ -221,12 +221,17 @@ def _centered_isotonic(raw: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.n
     return knots_x, knots_y[first]
 
 
-def fit_level_shift(p: np.ndarray, y: np.ndarray, bound: float = 4.0) -> float:
+def fit_level_shift(p: np.ndarray, y: np.ndarray, bound: float = 4.0, z: float = 0.0) -> float:
     """Return the log-odds shift that makes the mean calibrated probability equal the observed rate.
 
     Solves ``mean(sigmoid(logit(p) + s)) = mean(y)`` for ``s`` (the mean is
     increasing in ``s``, so the root is unique), kept within ``[-bound,
     bound]``. ``y`` may be 0/1 labels or shares in [0, 1].
+
+    With ``z > 0`` the shift is shrunk towards 0 by ``z`` standard errors of
+    the observed rate on the log-odds scale (``1 / sqrt(n r (1 - r))``) and
+    is 0 when smaller: one month of a small book moves by chance, and the
+    level should only follow what the month shows beyond that noise.
 
     Examples
     --------
@@ -246,7 +251,9 @@ def fit_level_shift(p: np.ndarray, y: np.ndarray, bound: float = 4.0) -> float:
             lo = mid
         else:
             hi = mid
-    return float(0.5 * (lo + hi))
+    shift = 0.5 * (lo + hi)
+    noise = z / np.sqrt(len(p) * target * (1.0 - target))
+    return float(np.sign(shift) * max(abs(shift) - noise, 0.0))
 
 
 def _shifted(p: np.ndarray, shift: float) -> np.ndarray:
@@ -351,6 +358,7 @@ def train_head(
     recent: np.ndarray | None = None,
     y_calibrate: np.ndarray | None = None,
     objective: str = "binary",
+    shift_z: float = 2.0,
 ) -> TrainedHead:
     """Train and calibrate one head (booster on train, early stopping and calibration on validation).
 
@@ -369,6 +377,8 @@ def train_head(
         The validation rows of the most recent months: the calibrator's level
         is re-anchored on them (:func:`fit_level_shift`), its shape fitted on
         every validation row. None: no shift.
+    shift_z : float
+        Standard errors of noise the shift must exceed (see :func:`fit_level_shift`).
     y_calibrate : ndarray, optional
         0/1 labels the calibrator maps to (default ``y_val``), e.g. full
         coverage when the booster learned the coverage share.
@@ -393,7 +403,7 @@ def train_head(
     calibrator = fit_calibrator(raw_val, y_cal, calibration)
     if recent is not None and np.any(recent):
         recent = np.asarray(recent, dtype=bool)
-        shift = fit_level_shift(calibrator.transform(raw_val[recent]), y_cal[recent])
+        shift = fit_level_shift(calibrator.transform(raw_val[recent]), y_cal[recent], z=shift_z)
         calibrator = calibrator.with_shift(shift)
     return TrainedHead(
         name=name, booster=booster, calibrator=calibrator, best_iteration=best, evals=evals

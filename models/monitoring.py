@@ -9,8 +9,10 @@ works keeps stable:
   :data:`PSI_ALERT`;
 * **calibration in the large on the latest labelled month**: on the newest
   month-end snapshot whose label horizon has closed by the scoring date, the
-  mean predicted probability of a head is more than :data:`CITL_ALERT` away
-  from the rate that happened.
+  mean predicted probability of a head is more than :data:`CITL_ALERT` plus
+  two standard errors of the observed rate (``sqrt(r (1 - r) / n)``) away
+  from the rate that happened: material, and beyond what one month of a
+  small book shows by chance.
 
 Feature PSIs are still computed and logged (they say *where* a shift is), but
 on their own they raise no alarm: a feature can drift for harmless reasons
@@ -27,8 +29,10 @@ from models.propensity_model import PropensityModel
 
 #: PSI of a score above which a scoring run raises a drift alarm.
 PSI_ALERT: float = 0.25
-#: |mean prediction - observed rate| on the latest labelled month above which it does too.
+#: |mean prediction - observed rate| on the latest labelled month, beyond
+#: CITL_NOISE_Z standard errors of that rate, above which it does too.
 CITL_ALERT: float = 0.05
+CITL_NOISE_Z: float = 2.0
 #: The scores whose PSI drives the alarm.
 ALERT_SCORES: tuple[str, ...] = ("p_willingness", "p_ability")
 
@@ -97,22 +101,29 @@ def drift_alarms(
     >>> drift = pd.DataFrame({"variable": ["p_willingness", "dpd"], "psi": [0.31, 4.0]})
     >>> drift_alarms(drift)
     ['p_willingness PSI 0.310 > 0.25']
-    >>> citl = pd.DataFrame({"head": ["ability"], "rows": [50], "over_prediction": [-0.08]})
+    >>> citl = pd.DataFrame({"head": ["ability"], "rows": [5000], "observed_rate": [0.5],
+    ...                      "over_prediction": [-0.08]})
     >>> drift_alarms(drift.iloc[1:], citl)
-    ['ability calibration in the large -0.080 (|.| > 0.05) on 50 labelled rows']
+    ['ability calibration in the large -0.080 (|.| > 0.064) on 5000 labelled rows']
+    >>> drift_alarms(drift.iloc[1:], citl.assign(rows=100))  # within noise at 100 rows
+    []
     """
     reasons = [
         f"{r.variable} PSI {r.psi:.3f} > {psi_alert:g}"
         for r in drift.itertuples(index=False)
         if r.variable in ALERT_SCORES and r.psi > psi_alert
     ]
-    if citl is not None:
-        reasons += [
-            f"{r.head} calibration in the large {r.over_prediction:+.3f} "
-            f"(|.| > {citl_alert:g}) on {r.rows} labelled rows"
-            for r in citl.itertuples(index=False)
-            if r.rows and abs(r.over_prediction) > citl_alert
-        ]
+    for r in citl.itertuples(index=False) if citl is not None else ():
+        if not r.rows:
+            continue
+        limit = citl_alert + CITL_NOISE_Z * np.sqrt(
+            r.observed_rate * (1 - r.observed_rate) / r.rows
+        )
+        if abs(r.over_prediction) > limit:
+            reasons.append(
+                f"{r.head} calibration in the large {r.over_prediction:+.3f} "
+                f"(|.| > {limit:.3f}) on {r.rows} labelled rows"
+            )
     return reasons
 
 

@@ -51,6 +51,7 @@ from models.config import TrainingConfig, load_config
 from models.gate import PromotionDecision, evaluate_gate
 from models.monitoring import alarm_role, drift_alarms
 from models.propensity_model import PropensityModel
+from models.recalibrate import Recalibration
 from models.training import KEY_COLUMNS, LABEL_COLUMNS, TrainingResult, fingerprint
 
 log = logging.getLogger(__name__)
@@ -379,8 +380,12 @@ def _log_frame(frame: pd.DataFrame, stem: str) -> None:
 
 
 def _log_model(result: TrainingResult, registered_name: str | None) -> str | None:
-    model = result.model
-    example_rows = result.split.test.head(5)
+    return _log_pyfunc(result.model, result.split.test.head(5), registered_name)
+
+
+def _log_pyfunc(
+    model: PropensityModel, example_rows: pd.DataFrame, registered_name: str | None
+) -> str | None:
     example = model.signature_frame(example_rows)
     signature = infer_signature(example, model.predict(example))
     with tempfile.TemporaryDirectory() as tmp:
@@ -549,6 +554,7 @@ def promote(
         threshold=threshold,
         challenger_version=challenger_version,
         champion_version=champion_version,
+        stability=(cfg.gate.stability_top_features, cfg.gate.max_top_feature_psi),
     )
     with tracking_lock(uri):
         mlc = client(uri)
@@ -566,6 +572,73 @@ def promote(
         "promotion of v%s: %s", challenger_version, "accepted" if decision.accepted else "refused"
     )
     return decision
+
+
+# ------------------------------------------------------------ recalibration
+
+
+def log_recalibration(
+    rec: Recalibration,
+    decision: PromotionDecision,
+    data_window: Mapping[str, Any],
+    example_rows: pd.DataFrame,
+    experiment: str | None = DEFAULT_EXPERIMENT,
+    model_name: str = MODEL_NAME,
+) -> tuple[str, str]:
+    """Log a recalibration and register its model as a new version aliased ``challenger``.
+
+    The run (in the training experiment) holds the level shifts, calibration
+    in the large before and after, the gate's checks and the model; the new
+    version's tags name the version it was recalibrated from
+    (``recalibrated_from``) and the month (``recalibration_month``).
+
+    Returns
+    -------
+    run_id, version : str
+    """
+    uri = tracking_uri()
+    source = str(rec.model.metadata.get("recalibrated_from"))
+    with tracking_lock(uri):
+        experiment_id = ensure_experiment(experiment or DEFAULT_EXPERIMENT, uri)
+        run_name = f"recalibrate v{source} on {rec.month}"
+        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+            run_id = run.info.run_id
+            mlflow.set_tags(
+                {
+                    "step": "recalibration",
+                    "recalibrated_from": source,
+                    "recalibration_month": rec.month,
+                    "feature_code_version": rec.model.spec.code_version,
+                    **{f"data.{k}": str(v) for k, v in data_window.items()},
+                }
+            )
+            metrics = {f"shift_{k}": v for k, v in rec.shifts.items()}
+            for stage, table in (("before", rec.before), ("after", rec.after)):
+                for row in table.itertuples(index=False):
+                    metrics[f"{row.head}_over_prediction_{stage}"] = float(row.over_prediction)
+            metrics.update({k: v for k, v in decision.figures.items() if not np.isnan(v)})
+            mlflow.log_metrics(metrics)
+            _log_frame(
+                pd.concat([rec.before.assign(model="before"), rec.after.assign(model="after")]),
+                "tables/calibration_in_the_large",
+            )
+            _log_frame(pd.DataFrame([c.__dict__ for c in decision.checks]), "tables/gate")
+            mlflow.log_text(rec.summary() + "\n\n" + decision.summary(), "recalibration.txt")
+            version = _log_pyfunc(rec.model, example_rows, model_name)
+        mlc = client(uri)
+        with_retry(mlc.set_registered_model_alias, model_name, CHALLENGER, version)
+        tags = {
+            "run_id": run_id,
+            "recalibrated_from": source,
+            "recalibration_month": rec.month,
+            "feature_code_version": rec.model.spec.code_version,
+            "data_window": json.dumps(dict(data_window)),
+            "recalibration.gate": "pass" if decision.accepted else "fail",
+        }
+        for key, value in tags.items():
+            with_retry(mlc.set_model_version_tag, model_name, version, key, value)
+    log.info("logged recalibration run %s (model version %s)", run_id, version)
+    return run_id, str(version)
 
 
 # ------------------------------------------------------------- scoring run

@@ -240,6 +240,7 @@ def train(
             spec,
             config.calibration.method,
             recent=recent,
+            shift_z=config.calibration.shift_z,
         )
     with clock("ability"):
         heads["ability"] = train_head(
@@ -254,6 +255,7 @@ def train(
             recent=recent[payers["validation"]],
             y_calibrate=y_abil["validation"][payers["validation"]],
             objective="cross_entropy" if coverage_target else "binary",
+            shift_z=config.calibration.shift_z,
         )
     raw_validation = {}
     for head in HEADS:
@@ -278,7 +280,9 @@ def train(
         share = fit_calibrator(raw_val, cov_val, "isotonic")
         if recent[paid_val].any():
             level = fit_level_shift(
-                share.transform(raw_val[recent[paid_val]]), cov_val[recent[paid_val]]
+                share.transform(raw_val[recent[paid_val]]),
+                cov_val[recent[paid_val]],
+                z=config.calibration.shift_z,
             )
             share = share.with_shift(level)
 

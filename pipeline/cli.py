@@ -267,6 +267,49 @@ def promote(
 
 
 @app.command()
+def recalibrate(
+    data: DataOpt,
+    as_of: Annotated[str, typer.Option("--as-of", help="Date D (YYYY-MM-DD).")],
+    version: Annotated[
+        str | None, typer.Option("--version", help="Version to recalibrate (default: champion).")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Config YAML whose gate section applies.")
+    ] = None,
+    promote: Annotated[
+        bool, typer.Option("--promote", help="Promote the new version if it passes the gate.")
+    ] = False,
+) -> None:
+    """Move a model's calibration to the newest labelled month (trees kept), gate and register it."""
+    from models.recalibrate import RecalibrationRefused
+    from models.tracking import ModelNotFoundError
+    from pipeline.io import DataReadError
+    from pipeline.jobs import recalibrate_job
+
+    d = _parse_date(as_of, "--as-of")
+    try:
+        job = recalibrate_job(data, d, version=version, config_path=config, promote=promote)
+    except ModelNotFoundError as exc:
+        raise _fail(EXIT_MODEL, str(exc)) from None
+    except RecalibrationRefused as exc:
+        raise _fail(EXIT_DATA, f"recalibration refused: {exc}") from None
+    except (DataReadError, ValueError) as exc:
+        raise _fail(EXIT_INPUT, str(exc)) from None
+    typer.echo(job.recalibration.summary())
+    typer.echo(job.decision.summary())
+    if job.model_version is None:
+        raise _fail(EXIT_DATA, "the recalibrated model failed the gate: nothing registered")
+    typer.echo(
+        f"registered repayment-propensity version {job.model_version} as challenger "
+        f"(run {job.run_id})"
+    )
+    if job.promotion is not None:
+        typer.echo(job.promotion.summary())
+        if not job.promotion.accepted:
+            raise typer.Exit(EXIT_DATA)
+
+
+@app.command()
 def report(
     version: Annotated[
         str | None, typer.Option("--version", help="Model version (default: challenger).")
