@@ -52,7 +52,8 @@ from models.gate import PromotionDecision, evaluate_gate
 from models.monitoring import alarm_role, drift_alarms
 from models.propensity_model import PropensityModel
 from models.recalibrate import Recalibration
-from models.training import KEY_COLUMNS, LABEL_COLUMNS, TrainingResult, fingerprint
+from models.result import KEY_COLUMNS, LABEL_COLUMNS, TrainingResult
+from models.training import fingerprint
 
 log = logging.getLogger(__name__)
 

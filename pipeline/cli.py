@@ -82,7 +82,7 @@ def simulate(
     fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
 ) -> None:
     """Simulate a portfolio and write the contract's five tables plus truth.parquet."""
-    from pipeline.simulate import simulate_portfolio, write_portfolio
+    from pipeline.simulator import simulate_portfolio, write_portfolio
 
     if fmt not in ("parquet", "csv"):
         raise _fail(EXIT_INPUT, f"--format must be parquet or csv, not {fmt!r}")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from models.config import config_from_dict
-from models.heads import HEADS
+from models.heads import HEADS, design_matrix, fit_level_shift
 from models.splits import SPLIT_NAMES
 from models.synthetic import make_training_set
 from models.training import fingerprint, train
@@ -116,13 +116,21 @@ def test_calibration_is_reported_per_month(result):
 
 
 def test_calibration_level_is_anchored_on_the_newest_validation_month(result):
-    # recent_months=1: the calibrated mean on the last validation month equals its rate.
-    val = result.predictions["validation"]
-    newest = val["as_of_date"] == result.split.months["validation"][-1]
-    assert val.loc[newest, "p_willingness"].mean() == pytest.approx(
-        val.loc[newest, "paid_any"].mean(), abs=1e-6
-    )
-    assert result.model.calibrators["willingness"].shift != 0.0
+    # recent_months=1: the level shift is the one that matches the last
+    # validation month's rate, shrunk by shift_z (2) standard errors of it.
+    val = result.split.validation
+    newest = (val["as_of_date"] == result.split.months["validation"][-1]).to_numpy()
+    X = design_matrix(val.loc[newest], result.spec)
+    raw = result.model.boosters["willingness"].predict(X)
+    cal = result.model.calibrators["willingness"]
+    y = val.loc[newest, "paid_any"].to_numpy()
+    exact = fit_level_shift(cal.with_shift(0.0).transform(raw), y)
+    rate = y.mean()
+    noise = 2.0 / np.sqrt(len(y) * rate * (1 - rate))
+    assert cal.shift == pytest.approx(np.sign(exact) * max(abs(exact) - noise, 0.0), abs=1e-9)
+    # With shift_z 0 the calibrated mean of that month is its observed rate.
+    moved = cal.with_shift(exact).transform(raw)
+    assert moved.mean() == pytest.approx(rate, abs=1e-6)
 
 
 def test_flat_metrics_names(result):

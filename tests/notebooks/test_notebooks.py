@@ -75,7 +75,7 @@ def images(nb: nbformat.NotebookNode) -> int:
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     """A simulated portfolio, a temporary MLflow store and a kernel of this interpreter."""
-    from pipeline.simulate import simulate_portfolio, write_portfolio
+    from pipeline.simulator import simulate_portfolio, write_portfolio
 
     root = tmp_path_factory.mktemp("notebooks")
     data = root / "data"

@@ -19,7 +19,7 @@ from features.build import build_features
 from pipeline.cli import app
 from pipeline.io import read_tables, write_parquet
 from pipeline.score import SCORE_COLUMNS, run_scoring
-from pipeline.simulate import simulate_portfolio, write_portfolio
+from pipeline.simulator import simulate_portfolio, write_portfolio
 
 AS_OF = pd.Timestamp("2025-06-30")
 CONTRACT_DOC = Path(__file__).resolve().parents[3] / "shared" / "DATA_CONTRACT.md"
