@@ -333,11 +333,16 @@ def evaluate(
     accounts: Annotated[int, typer.Option("--accounts", min=500)] = 30000,
     months: Annotated[int, typer.Option("--months", min=12)] = 18,
     seed: Annotated[int, typer.Option("--seed")] = 90210,
+    scenario: Annotated[
+        str, typer.Option("--scenario", help="Simulated world: base or drift.")
+    ] = "base",
 ) -> None:
     """Check the quality bar on a fresh simulated portfolio (reads the simulator's truth)."""
     from pipeline.quality import run_quality_bar
 
-    text, passed = run_quality_bar(accounts, months, seed)
+    if scenario not in ("base", "drift"):
+        raise _fail(EXIT_INPUT, f"--scenario must be base or drift, not {scenario!r}")
+    text, passed = run_quality_bar(accounts, months, seed, scenario)
     typer.echo(text)
     if not passed:
         raise typer.Exit(EXIT_DATA)
