@@ -247,7 +247,7 @@ class _Simulator(_Conduct):
         before = (rng.random(n) < 1.0 - self.p.opened_during_share) | (nm < 2)
         if self.p.shifts:
             before = ~self.c_new[self.cust] | (nm < 2)
-        back = np.minimum(term, 36)
+        back = np.minimum(term, self.p.opened_before_months)
         o_before = -1 - np.floor(rng.random(n) * back).astype(np.int64)
         o_during = np.floor(rng.random(n) * max(nm - 1, 1)).astype(np.int64)
         self.o = np.where(before, o_before, o_during)

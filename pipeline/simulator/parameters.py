@@ -193,6 +193,10 @@ class Parameters:
     # ---- scenario knobs (the defaults keep the documented, stationary portfolio) ----
     #: Share of accounts opened during the window (the rest opened before it).
     opened_during_share: float = 0.2
+    #: Accounts opened before the window opened within this many months before
+    #: it (at most their term); a small value with ``opened_during_share`` 0
+    #: makes a closed cohort, where every account ages with the calendar.
+    opened_before_months: int = 36
     #: Debtor-type shares (DEBTOR_TYPES order) of the customers who join during the
     #: window; None: the same mix as the book (no shift in the mix over time).
     new_type_share: tuple[float, ...] | None = None
