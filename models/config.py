@@ -77,7 +77,7 @@ class LabelConfig(BaseModel):
     model_config = _STRICT
 
     full_coverage_threshold: float = Field(0.999, gt=0, le=1)
-    ability_target: Literal["full_cover", "coverage"] = "full_cover"
+    ability_target: Literal["full_cover", "coverage"] = "coverage"
 
 
 class BaselineConfig(BaseModel):
