@@ -346,6 +346,8 @@ def _log_run_contents(result: TrainingResult, window: Mapping[str, Any]) -> None
     for name, table in result.deciles.items():
         _log_frame(table, f"tables/deciles_{name}")
     _log_frame(result.psi, "tables/psi")
+    for name, table in result.calibration_by_month.items():
+        _log_frame(table, f"tables/calibration_by_month_{name}")
     for head in result.importance:
         _log_frame(result.importance[head], f"tables/importance_{head}")
         _log_frame(result.shap_summary[head], f"tables/shap_summary_{head}")
