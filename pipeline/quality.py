@@ -51,7 +51,7 @@ def run_quality_bar(
     from pipeline.simulator import SCENARIOS, simulate_portfolio
 
     if scenario not in SCENARIOS:
-        raise ValueError(f"unknown scenario {scenario!r}: expected one of {sorted(SCENARIOS)}")
+        raise ValueError(f"--scenario {scenario!r} is unknown: expected one of {sorted(SCENARIOS)}")
     t0 = time.perf_counter()
     params = SCENARIOS[scenario]()
     portfolio = simulate_portfolio(n_accounts, n_months, seed, "2024-01-01", params=params)

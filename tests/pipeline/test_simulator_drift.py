@@ -108,3 +108,13 @@ def test_behaviour_noise_weakens_the_link_between_the_traits_and_paying():
     clean, noisy = links(0.0), links(0.3)
     # The truth table keeps the traits; behaviour follows them less closely.
     assert noisy[0] < clean[0] - 0.005 and noisy[1] < clean[1] - 0.005
+
+
+def test_evaluate_refuses_an_unknown_scenario_with_one_line():
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    result = CliRunner().invoke(app, ["evaluate", "--scenario", "storm"])
+    assert result.exit_code == 2
+    assert "'storm' is unknown" in result.output and "Traceback" not in result.output
