@@ -113,6 +113,9 @@ def open_store(uri: str | None = None, *, must_exist: bool = False, announce: bo
     ------
     StoreUnavailableError
         Folder missing, not a database, busy past the retry budget, or MLflow refuses it.
+
+    Runs left RUNNING by a killed job are marked FAILED here when no other job
+    holds the store's lock (see :func:`tracking_lock`).
     """
     uri = uri or tracking_uri()
     if uri in _OPENED:
@@ -133,6 +136,12 @@ def open_store(uri: str | None = None, *, must_exist: bool = False, announce: bo
         cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise StoreUnavailableError(f"model store {uri} unavailable: {cause}") from None
     _OPENED.add(uri)
+    if sqlite_path(uri) is not None:
+        try:  # at the next start, unless another job is writing now (it reaps then)
+            with tracking_lock(uri, timeout=0):
+                pass
+        except (StoreUnavailableError, OSError):  # busy, or a store we may only read
+            pass
     log.info("model store open in %.1fs", time.perf_counter() - started)
     return uri
 

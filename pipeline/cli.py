@@ -95,6 +95,11 @@ def _setup_logging() -> None:
         handlers.append(debug)
     logging.basicConfig(level=logging.INFO, handlers=handlers, force=True)
     logging.captureWarnings(True)
+    # MLflow, if imported already, gave these loggers its own stderr handler: use ours.
+    for name in ("mlflow", "alembic", "huey", "sqlalchemy.engine"):
+        logger = logging.getLogger(name)
+        logger.handlers, logger.propagate = [], True
+    logging.getLogger("mlflow").setLevel(logging.INFO)
     # Chatty below WARNING even for the debug log.
     for name in ("alembic", "urllib3", "matplotlib", "sqlalchemy", "PIL"):
         logging.getLogger(name).setLevel(logging.WARNING)

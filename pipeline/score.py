@@ -227,8 +227,8 @@ def run_scoring(
         Another run of the same date holds the output (exit 2).
     """
     from features.build import build_features
-    from features.ledger import promise_states
     from models import tracking
+    from pipeline.contact_log import recent_promises
     from pipeline.plan import assign_plans
     from pipeline.policy import load_policy_and_version
 
@@ -306,7 +306,9 @@ def run_scoring(
         stages.done("features", rows_in=len(tables["accounts"]), rows_out=len(feats))
         cap = account_capacity(feats)
         # Promise holds need the payments: judge the promises before freeing them.
-        promises = promise_states(tables["contacts"], tables["payments"], as_of)
+        promises = recent_promises(
+            tables["contacts"], tables["payments"], as_of, policy.promises.broken_lookback_days
+        )
         # The schedule and payment history are no longer needed: free them before
         # the models allocate their matrices (memory bound at a million accounts).
         for name in ("installments", "payments", "offers"):
