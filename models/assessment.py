@@ -31,7 +31,7 @@ from models.result import (
     StageClock,
     TrainingResult,
 )
-from models.splits import SPLIT_NAMES
+from models.splits import SPLIT_NAMES, TimeSplit
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -72,16 +72,30 @@ def evaluate(fitted: FitResult, bands: rv.PolicyBands | None = None) -> Training
             for head in HEADS
             for split_name in EVAL_SPLITS
         }
-        model.reference = {
-            **{c: ev.reference_profile(frames["train"][c], n_bins) for c in spec.columns},
-            **{c: ev.reference_profile(predictions["train"][c], n_bins) for c in SCORE_COLUMNS},
-        }
+        model.reference = drift_reference(
+            fitted.split, predictions, spec.columns, config.evaluation.reference_months, n_bins
+        )
+        model.metadata["drift_reference_months"] = [
+            str(d.date())
+            for d in reference_months(fitted.split, config.evaluation.reference_months)
+        ]
+        by_month = _calibration_by_month(predictions, n_bins)
+        for head in HEADS:
+            last = by_month[f"{head}_test"].iloc[-1]
+            metrics[head]["test"]["last_month_ece"] = float(last["ece"])
+            metrics[head]["test"]["last_month_over_prediction"] = float(last["over_prediction"])
         test_view = pd.concat(
             [frames["test"][list(spec.columns)], predictions["test"][list(SCORE_COLUMNS)]], axis=1
         )
         psi = model.drift(test_view, config.evaluation.psi_moderate, config.evaluation.psi_major)
         gate = evaluate_gate(
-            model, None, frames["test"], config.gate.tolerance, config.gate.max_ece, threshold
+            model,
+            None,
+            frames["test"],
+            config.gate.tolerance,
+            config.gate.max_ece,
+            threshold,
+            stability=(config.gate.stability_top_features, config.gate.max_top_feature_psi),
         )
 
     with clock("explain"):
@@ -107,6 +121,7 @@ def evaluate(fitted: FitResult, bands: rv.PolicyBands | None = None) -> Training
         importance=importance,
         shap_summary=shap_summary,
         gate=gate,
+        calibration_by_month=by_month,
         figures=figures,
         fingerprint=fitted.fingerprint,
         data_window={
@@ -118,6 +133,52 @@ def evaluate(fitted: FitResult, bands: rv.PolicyBands | None = None) -> Training
         excluded=fitted.excluded,
         trained_at=fitted.trained_at,
     )
+
+
+def reference_months(split: TimeSplit, months: int) -> tuple[pd.Timestamp, ...]:
+    """Return the newest ``months`` months before the test slice (validation, then train)."""
+    fitted = (*split.months["train"], *split.months["validation"])
+    return fitted[-months:]
+
+
+def drift_reference(
+    split: TimeSplit,
+    predictions: dict[str, pd.DataFrame],
+    columns: tuple[str, ...],
+    months: int = 1,
+    n_bins: int = 10,
+) -> dict[str, dict]:
+    """Return the drift reference: every feature and score on the newest months fitted on.
+
+    The newest ``months`` months before the test slice (the end of the
+    validation slice, whose scores are out of sample), not the whole pool: a
+    portfolio that trends over the training window would otherwise read as
+    drifted on the first scoring night.
+    """
+    chosen = reference_months(split, months)
+    fitted = pd.concat([split.train, split.validation])
+    rows = fitted["as_of_date"].isin(chosen)
+    scored = pd.concat([predictions["train"], predictions["validation"]])
+    scored = scored.loc[scored["as_of_date"].isin(chosen)]
+    return {
+        **{c: ev.reference_profile(fitted.loc[rows, c], n_bins) for c in columns},
+        **{c: ev.reference_profile(scored[c], n_bins) for c in SCORE_COLUMNS},
+    }
+
+
+def _calibration_by_month(
+    predictions: dict[str, pd.DataFrame], n_bins: int
+) -> dict[str, pd.DataFrame]:
+    """Calibration in the large and ECE per month, ``"<head>_<split>"``, validation and test."""
+    out = {}
+    for head in HEADS:
+        for split_name in EVAL_SPLITS:
+            pred = predictions[split_name]
+            rows = pred if head == "willingness" else pred.loc[pred["paid_any"].to_numpy() == 1]
+            out[f"{head}_{split_name}"] = ev.calibration_by_month(
+                rows["as_of_date"].dt.date.astype(str), *_target(pred, head), n_bins
+            )
+    return out
 
 
 def _predictions(

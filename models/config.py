@@ -65,6 +65,10 @@ class CalibrationConfig(BaseModel):
     model_config = _STRICT
 
     method: Literal["isotonic", "platt"] = "isotonic"
+    recent_months: int = Field(1, ge=0)
+    shift_z: float = Field(2.0, ge=0)
+    recalibration_min_rows: int = Field(200, ge=1)
+    recalibration_max_shift: float = Field(0.5, gt=0)
 
 
 class LabelConfig(BaseModel):
@@ -73,6 +77,7 @@ class LabelConfig(BaseModel):
     model_config = _STRICT
 
     full_coverage_threshold: float = Field(0.999, gt=0, le=1)
+    ability_target: Literal["full_cover", "coverage"] = "coverage"
 
 
 class BaselineConfig(BaseModel):
@@ -96,6 +101,7 @@ class EvaluationConfig(BaseModel):
     psi_major: float = Field(0.25, gt=0)
     shap_sample_rows: int = Field(5000, ge=10)
     top_features: int = Field(20, ge=1)
+    reference_months: int = Field(1, ge=1)
 
 
 class GateConfig(BaseModel):
@@ -105,6 +111,8 @@ class GateConfig(BaseModel):
 
     tolerance: float = Field(0.005, ge=0)
     max_ece: float = Field(0.03, gt=0)
+    stability_top_features: int = Field(5, ge=0)
+    max_top_feature_psi: float = Field(0.25, gt=0)
 
 
 class FairnessConfig(BaseModel):

@@ -180,6 +180,53 @@ def binary_metrics(y, p, n_bins: int = 10) -> dict[str, float]:
     }
 
 
+def calibration_by_month(months, y, p, n_bins: int = 10) -> pd.DataFrame:
+    """Return calibration-in-the-large and ECE of a score for each month.
+
+    Parameters
+    ----------
+    months : array-like
+        The as-of date (or any month key) of each row.
+    y, p : array-like
+        Labels (0/1 or shares in [0, 1]) and predictions of the same rows.
+    n_bins : int
+        Equal-count bins of each month's ECE.
+
+    Returns
+    -------
+    DataFrame
+        One row per month in time order: ``month``, ``rows``,
+        ``observed_rate``, ``mean_prediction``, ``over_prediction``
+        (``mean_prediction - observed_rate``: positive when the model
+        promises more than happened) and ``ece``.
+
+    Examples
+    --------
+    >>> t = calibration_by_month(["2024-02", "2024-01", "2024-02"], [1, 0, 0], [0.5, 0.2, 0.7])
+    >>> t[["month", "rows", "over_prediction"]].round(6).to_dict("list")
+    {'month': ['2024-01', '2024-02'], 'rows': [1, 2], 'over_prediction': [0.2, 0.1]}
+    """
+    y, p = _arrays(y, p)
+    keys = pd.Series(np.asarray(months))
+    if len(keys) != y.size:
+        raise ValueError(f"months and labels differ in length: {len(keys)} vs {y.size}")
+    rows = []
+    for month, idx in keys.groupby(keys, sort=True).indices.items():
+        obs, pred = float(y[idx].mean()), float(p[idx].mean())
+        rows.append(
+            {
+                "month": month,
+                "rows": int(idx.size),
+                "observed_rate": obs,
+                "mean_prediction": pred,
+                "over_prediction": pred - obs,
+                "ece": expected_calibration_error(y[idx], p[idx], n_bins),
+            }
+        )
+    columns = ["month", "rows", "observed_rate", "mean_prediction", "over_prediction", "ece"]
+    return pd.DataFrame(rows, columns=columns)
+
+
 def decile_table(y, p, n_bins: int = 10) -> pd.DataFrame:
     """Return the gains table: equal-count bins from the highest score down.
 
@@ -372,6 +419,43 @@ def drift_table(
         rows.append({"variable": name, "psi": value, "flag": psi_flag(value, moderate, major)})
     table = pd.DataFrame(rows, columns=["variable", "psi", "flag"])
     return table.sort_values("psi", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def time_separability(
+    frame: pd.DataFrame,
+    columns: Sequence[str],
+    early: Sequence,
+    late: Sequence,
+    date_column: str = "as_of_date",
+) -> pd.DataFrame:
+    """Return how well each feature alone tells late months from early ones (adversarial validation).
+
+    For every numeric column, the AUC of the feature as a score of "this row
+    is from a late month" on the rows of ``early`` and ``late`` months, folded
+    to ``separability = |2 AUC - 1|`` (0: the feature's distribution is the
+    same early and late; 1: it tells the months apart on its own, as a count
+    of time does). Missing values are left out; categorical columns are skipped.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"as_of_date": [1, 1, 2, 2], "age": [1.0, 2.0, 3.0, 4.0],
+    ...                   "x": [1.0, 2.0, 2.0, 1.0]})
+    >>> time_separability(f, ["age", "x"], [1], [2])[["feature", "separability"]].values.tolist()
+    [['age', 1.0], ['x', 0.0]]
+    """
+    rows = frame[date_column].isin(list(early)) | frame[date_column].isin(list(late))
+    sub = frame.loc[rows]
+    is_late = sub[date_column].isin(list(late)).to_numpy(dtype="float64")
+    out = []
+    for col in columns:
+        if not _is_numeric(sub[col]):
+            continue
+        v = sub[col].to_numpy(dtype="float64")
+        ok = ~np.isnan(v)
+        a = auc(is_late[ok], v[ok])
+        out.append({"feature": col, "auc_late": a, "separability": abs(2.0 * a - 1.0)})
+    table = pd.DataFrame(out, columns=["feature", "auc_late", "separability"])
+    return table.sort_values("separability", ascending=False, kind="stable").reset_index(drop=True)
 
 
 def spearman(a, b) -> float:

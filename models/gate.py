@@ -9,7 +9,11 @@ and labels). The challenger passes when, for each head,
 
 With no champion yet, it must instead beat both baselines it was trained
 with (the DPD-bucket rule and the logistic scorecard) on AUC for each head,
-and meet the same calibration bound. The willingness head is judged on every
+and meet the same calibration bound. Stability: when asked, the PSI from the
+model's drift reference to the frame of each head's most important features
+(by gain; features the spec marks drift-exempt left out) must stay below a
+bound, so a model leaning on features that move is refused and its report
+names them. The willingness head is judged on every
 row; the ability head on the rows that paid (its population), against full
 coverage. This module is free of MLflow: ``models.registry.promote`` reads
 the registry, calls :func:`evaluate_gate` and records the decision.
@@ -25,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from models.config import GateConfig
-from models.evaluation import auc, expected_calibration_error
+from models.evaluation import auc, expected_calibration_error, psi_against
 from models.heads import HEADS, ability_target
 from models.propensity_model import PropensityModel
 
@@ -127,6 +131,31 @@ def model_figures(
     return figures
 
 
+def top_feature_stability(
+    model: PropensityModel, frame: pd.DataFrame, top: int = 5
+) -> pd.DataFrame:
+    """Return the PSI, reference to ``frame``, of each head's ``top`` features by gain.
+
+    Features the spec marks drift-exempt (their distribution moves by
+    construction) and features without a reference are left out.
+
+    Returns
+    -------
+    DataFrame
+        ``head``, ``feature``, ``gain_rank`` (1 = most important), ``psi``;
+        empty when the model has no reference or ``top`` is 0.
+    """
+    rows = []
+    exempt = set(model.spec.drift_exempt)
+    for head in HEADS if top and model.reference else ():
+        imp = model.feature_importance(head)
+        ranked = [f for f in imp["feature"] if f not in exempt and f in model.reference]
+        for rank, feature in enumerate(ranked[:top], start=1):
+            value = psi_against(model.reference[feature], frame[feature]) if len(frame) else np.nan
+            rows.append({"head": head, "feature": feature, "gain_rank": rank, "psi": value})
+    return pd.DataFrame(rows, columns=["head", "feature", "gain_rank", "psi"])
+
+
 def decide(
     challenger: dict[str, float],
     champion: dict[str, float] | None,
@@ -185,6 +214,7 @@ def evaluate_gate(
     threshold: float = 0.999,
     challenger_version: str | None = None,
     champion_version: str | None = None,
+    stability: tuple[int, float] = (0, 0.25),
 ) -> PromotionDecision:
     """Score both models on the same labelled out-of-time frame and apply the gate.
 
@@ -199,6 +229,10 @@ def evaluate_gate(
         Gate settings (``gate`` section of the config).
     threshold : float
         Full-coverage threshold of the ability target.
+    stability : (int, float)
+        ``(top, max_psi)``: each head's ``top`` features by gain must have a
+        PSI below ``max_psi`` from the challenger's drift reference to
+        ``frame`` (``top`` 0: no stability check).
 
     Returns
     -------
@@ -207,7 +241,16 @@ def evaluate_gate(
     figures = model_figures(challenger, frame, threshold)
     champ = model_figures(champion, frame, threshold) if champion is not None else None
     checks = decide(figures, champ, tolerance, max_ece)
+    table = top_feature_stability(challenger, frame, stability[0])
     merged = {f"challenger_{k}": v for k, v in figures.items()}
+    if len(table):
+        worst = table.loc[table["psi"].fillna(np.inf).idxmax()]
+        checks.append(
+            _check(
+                f"stability: top-feature PSI ({worst['feature']})", worst["psi"], stability[1], "<="
+            )
+        )
+        merged["challenger_max_top_feature_psi"] = float(worst["psi"])
     if champ is not None:
         merged.update({f"champion_auc_{h}": champ[f"auc_{h}"] for h in HEADS})
         merged.update({f"champion_ece_{h}": champ[f"ece_{h}"] for h in HEADS})
@@ -242,10 +285,18 @@ def loosened(settings: GateConfig, reference: GateConfig) -> list[str]:
     ['gate.tolerance 0.02 > 0.005']
     >>> loosened(GateConfig(max_ece=0.01), GateConfig())
     []
+    >>> loosened(GateConfig(stability_top_features=0), GateConfig())
+    ['gate.stability_top_features 0 < 5']
     """
     out = []
-    for key in ("tolerance", "max_ece"):
+    for key in ("tolerance", "max_ece", "max_top_feature_psi"):
         value, bound = getattr(settings, key), getattr(reference, key)
         if value > bound:
             out.append(f"gate.{key} {value:g} > {bound:g}")
+    # Fewer features checked for stability (0 turns the check off) is looser too.
+    if settings.stability_top_features < reference.stability_top_features:
+        out.append(
+            f"gate.stability_top_features {settings.stability_top_features} "
+            f"< {reference.stability_top_features}"
+        )
     return out

@@ -13,7 +13,7 @@ numbers (JSON), so a reviewer can read the mapping from score to probability.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import lightgbm as lgb
@@ -28,6 +28,8 @@ from models.spec import FeatureSpec
 log = logging.getLogger(__name__)
 
 HEADS: tuple[str, ...] = ("willingness", "ability")
+#: LightGBM objectives a head may use and the validation metric each one stops on.
+OBJECTIVE_METRICS: dict[str, str] = {"binary": "binary_logloss", "cross_entropy": "cross_entropy"}
 #: Calibrated probabilities are kept inside [PROB_CLIP, 1 - PROB_CLIP]: an
 #: isotonic step can reach exactly 0 or 1, which no debtor deserves.
 PROB_CLIP: float = 1e-6
@@ -100,7 +102,10 @@ class Calibrator:
 
     ``isotonic``: piecewise-linear interpolation through the knots
     ``x`` -> ``y`` of a centred isotonic regression (flat beyond the ends). ``platt``:
-    ``sigmoid(a * logit(raw) + b)``. ``identity``: no change.
+    ``sigmoid(a * logit(raw) + b)``. ``identity``: no change. Then, when
+    ``shift`` is not 0, the level is moved on the log-odds scale,
+    ``sigmoid(logit(p) + shift)``: the shape comes from all the calibration
+    months, the level from the most recent ones (see :func:`fit_level_shift`).
     """
 
     method: str
@@ -108,6 +113,7 @@ class Calibrator:
     y: tuple[float, ...] = ()
     a: float = 1.0
     b: float = 0.0
+    shift: float = 0.0
 
     def transform(self, raw: np.ndarray) -> np.ndarray:
         """Return calibrated probabilities for raw booster probabilities.
@@ -116,6 +122,8 @@ class Calibrator:
         --------
         >>> Calibrator("isotonic", x=(0.2, 0.6), y=(0.1, 0.5)).transform(np.array([0.0, 0.4, 1.0]))
         array([0.1, 0.3, 0.5])
+        >>> Calibrator("identity", shift=np.log(3)).transform(np.array([0.5])).round(6)
+        array([0.75])
         """
         raw = np.asarray(raw, dtype="float64")
         if self.method == "isotonic":
@@ -127,15 +135,25 @@ class Calibrator:
             out = raw
         else:
             raise ValueError(f"unknown calibration method {self.method!r}")
+        if self.shift:
+            out = _shifted(out, self.shift)
         return np.clip(out, PROB_CLIP, 1.0 - PROB_CLIP)
+
+    def with_shift(self, shift: float) -> Calibrator:
+        """Return a copy whose level shift is ``shift`` (the mapping's shape unchanged)."""
+        return replace(self, shift=float(shift))
 
     def to_dict(self) -> dict[str, Any]:
         """Return the calibrator as JSON-ready numbers."""
         if self.method == "isotonic":
-            return {"method": "isotonic", "x": list(self.x), "y": list(self.y)}
-        if self.method == "platt":
-            return {"method": "platt", "a": self.a, "b": self.b}
-        return {"method": self.method}
+            out: dict[str, Any] = {"method": "isotonic", "x": list(self.x), "y": list(self.y)}
+        elif self.method == "platt":
+            out = {"method": "platt", "a": self.a, "b": self.b}
+        else:
+            out = {"method": self.method}
+        if self.shift:
+            out["shift"] = self.shift
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Calibrator:
@@ -146,6 +164,7 @@ class Calibrator:
             y=tuple(float(v) for v in data.get("y", ())),
             a=float(data.get("a", 1.0)),
             b=float(data.get("b", 0.0)),
+            shift=float(data.get("shift", 0.0)),
         )
 
 
@@ -202,6 +221,45 @@ def _centered_isotonic(raw: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.n
     return knots_x, knots_y[first]
 
 
+def fit_level_shift(p: np.ndarray, y: np.ndarray, bound: float = 4.0, z: float = 0.0) -> float:
+    """Return the log-odds shift that makes the mean calibrated probability equal the observed rate.
+
+    Solves ``mean(sigmoid(logit(p) + s)) = mean(y)`` for ``s`` (the mean is
+    increasing in ``s``, so the root is unique), kept within ``[-bound,
+    bound]``. ``y`` may be 0/1 labels or shares in [0, 1].
+
+    With ``z > 0`` the shift is shrunk towards 0 by ``z`` standard errors of
+    the observed rate on the log-odds scale (``1 / sqrt(n r (1 - r))``) and
+    is 0 when smaller: one month of a small book moves by chance, and the
+    level should only follow what the month shows beyond that noise.
+
+    Examples
+    --------
+    >>> p = np.array([0.2, 0.4, 0.6, 0.8])
+    >>> s = fit_level_shift(p, np.array([0.0, 1.0, 1.0, 1.0]))
+    >>> round(float(_shifted(p, s).mean()), 6)
+    0.75
+    """
+    p = np.asarray(p, dtype="float64")
+    target = float(np.mean(np.asarray(y, dtype="float64"))) if len(p) else float("nan")
+    if not len(p) or not 0.0 < target < 1.0:
+        return 0.0
+    lo, hi = -bound, bound
+    for _ in range(60):  # bisection: 60 halvings of 8 log-odds reach 1e-17
+        mid = 0.5 * (lo + hi)
+        if _shifted(p, mid).mean() < target:
+            lo = mid
+        else:
+            hi = mid
+    shift = 0.5 * (lo + hi)
+    noise = z / np.sqrt(len(p) * target * (1.0 - target))
+    return float(np.sign(shift) * max(abs(shift) - noise, 0.0))
+
+
+def _shifted(p: np.ndarray, shift: float) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-(_logit(p) + shift)))
+
+
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, 1e-12, 1 - 1e-12)
     return np.log(p) - np.log1p(-p)
@@ -235,20 +293,26 @@ def fit_booster(
     params: LightGBMConfig,
     spec: FeatureSpec,
     head: str,
+    objective: str = "binary",
 ) -> tuple[lgb.Booster, int, dict[str, list[float]]]:
-    """Train one LightGBM binary booster with early stopping on validation.
+    """Train one LightGBM booster with early stopping on validation.
 
     The returned booster is rebuilt from its own text truncated at the best
     iteration, so the in-memory model is exactly what ``save_model`` writes.
+    ``objective`` is ``binary`` (0/1 targets) or ``cross_entropy`` (targets
+    anywhere in [0, 1], e.g. the share of the arrears paid); both predict a
+    number in [0, 1].
 
     Returns
     -------
     booster : lightgbm.Booster
     best_iteration : int
     evals : dict
-        Validation log loss per round (``{"validation": [...]}``).
+        Validation loss per round (``{"validation": [...]}``).
     """
     booster_params = params.booster_params()
+    metric = OBJECTIVE_METRICS[objective]
+    booster_params.update(objective=objective, metric=metric)
     booster_params["monotone_constraints"] = spec.monotone_vector(head)
     categorical = [c for c in spec.columns if c in spec.categorical]
     dtrain = lgb.Dataset(
@@ -277,7 +341,7 @@ def fit_booster(
     )
     best = int(booster.best_iteration) or booster.current_iteration()
     text = booster.model_to_string(num_iteration=best)
-    evals = {"validation": [float(v) for v in record["validation"]["binary_logloss"]]}
+    evals = {"validation": [float(v) for v in record["validation"][metric]]}
     return lgb.Booster(model_str=text), best, evals
 
 
@@ -290,6 +354,11 @@ def train_head(
     params: LightGBMConfig,
     spec: FeatureSpec,
     calibration: str = "isotonic",
+    *,
+    recent: np.ndarray | None = None,
+    y_calibrate: np.ndarray | None = None,
+    objective: str = "binary",
+    shift_z: float = 2.0,
 ) -> TrainedHead:
     """Train and calibrate one head (booster on train, early stopping and calibration on validation).
 
@@ -300,25 +369,42 @@ def train_head(
     X_train, X_val : DataFrame
         Design matrices (:func:`design_matrix`).
     y_train, y_val : ndarray
-        0/1 targets.
+        Targets: 0/1, or shares in [0, 1] with ``objective="cross_entropy"``.
     params : LightGBMConfig
     spec : FeatureSpec
     calibration : {"isotonic", "platt"}
+    recent : ndarray of bool, optional
+        The validation rows of the most recent months: the calibrator's level
+        is re-anchored on them (:func:`fit_level_shift`), its shape fitted on
+        every validation row. None: no shift.
+    shift_z : float
+        Standard errors of noise the shift must exceed (see :func:`fit_level_shift`).
+    y_calibrate : ndarray, optional
+        0/1 labels the calibrator maps to (default ``y_val``), e.g. full
+        coverage when the booster learned the coverage share.
+    objective : {"binary", "cross_entropy"}
 
     Returns
     -------
     TrainedHead
     """
-    for split, y in (("train", y_train), ("validation", y_val)):
+    y_cal = np.asarray(y_val if y_calibrate is None else y_calibrate)
+    for split, y in (("train", y_train), ("validation", y_val), ("validation", y_cal)):
         classes = np.unique(np.asarray(y))
         if len(classes) < 2:
             raise ValueError(
-                f"{name} head: the {split} rows have one class only ({classes.tolist()}); "
+                f"{name} head: the {split} rows have one class only ({classes.tolist()[:5]}); "
                 f"widen the training window"
             )
-    booster, best, evals = fit_booster(X_train, y_train, X_val, y_val, params, spec, name)
+    booster, best, evals = fit_booster(
+        X_train, y_train, X_val, y_val, params, spec, name, objective
+    )
     raw_val = booster.predict(X_val, num_threads=params.num_threads)
-    calibrator = fit_calibrator(raw_val, np.asarray(y_val), calibration)
+    calibrator = fit_calibrator(raw_val, y_cal, calibration)
+    if recent is not None and np.any(recent):
+        recent = np.asarray(recent, dtype=bool)
+        shift = fit_level_shift(calibrator.transform(raw_val[recent]), y_cal[recent], z=shift_z)
+        calibrator = calibrator.with_shift(shift)
     return TrainedHead(
         name=name, booster=booster, calibrator=calibrator, best_iteration=best, evals=evals
     )

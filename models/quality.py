@@ -1,10 +1,12 @@
-"""The quality bar of issue 4, item 7, measured against the simulator's latent truth.
+"""The quality bar (issues 4 and 12), measured against the simulator's latent truth.
 
 Out of time (the training run's test months):
 
 * the willingness head beats the DPD-bucket rule by at least 0.05 AUC and
-  the logistic scorecard by at least 0.01;
-* both heads are calibrated within 0.03 expected calibration error;
+  the logistic scorecard by at least 0.01; the ability head beats both;
+* both heads are calibrated within 0.03 expected calibration error, over the
+  test months and on the last test month alone;
+* the promotion gate (no champion: baselines, calibration, stability) accepts it;
 * the ability head ranks latent ability better than the willingness head
   does, and the willingness head ranks latent willingness better than the
   ability head does (Spearman against ``truth.parquet``, read only here).
@@ -77,6 +79,13 @@ def quality_figures(
         "willingness_auc_minus_scorecard": will_auc - b["willingness"]["scorecard"]["test"]["auc"],
         "willingness_ece": m["willingness"]["test"]["ece"],
         "ability_ece": m["ability"]["test"]["ece"],
+        "ability_auc_minus_dpd_rule": m["ability"]["test"]["auc"]
+        - b["ability"]["dpd_rule"]["test"]["auc"],
+        "ability_auc_minus_scorecard": m["ability"]["test"]["auc"]
+        - b["ability"]["scorecard"]["test"]["auc"],
+        "willingness_last_month_ece": m["willingness"]["test"].get("last_month_ece", float("nan")),
+        "ability_last_month_ece": m["ability"]["test"].get("last_month_ece", float("nan")),
+        "gate_accepted": bool(result.gate.accepted),
     }
     pred = result.predictions["test"][["account_id", "as_of_date", "p_willingness", "p_ability"]]
     truth = truth.copy()
@@ -98,6 +107,15 @@ def quality_figures(
         "beats_scorecard": figures["willingness_auc_minus_scorecard"] >= MIN_GAIN_OVER_SCORECARD,
         "willingness_calibrated": figures["willingness_ece"] <= MAX_ECE,
         "ability_calibrated": figures["ability_ece"] <= MAX_ECE,
+        "ability_beats_baselines": min(
+            figures["ability_auc_minus_dpd_rule"], figures["ability_auc_minus_scorecard"]
+        )
+        > 0,
+        "calibrated_last_month": max(
+            figures["willingness_last_month_ece"], figures["ability_last_month_ece"]
+        )
+        <= MAX_ECE,
+        "gate_passes": figures["gate_accepted"],
         "ability_head_ranks_ability": figures["spearman_p_ability_vs_latent_ability"]
         > figures["spearman_p_willingness_vs_latent_ability"],
         "willingness_head_ranks_willingness": figures[
@@ -128,7 +146,28 @@ def format_quality(figures: dict[str, Any]) -> str:
         ),
         ("willingness ECE", "willingness_ece", f"<= {MAX_ECE}", "willingness_calibrated"),
         ("ability ECE", "ability_ece", f"<= {MAX_ECE}", "ability_calibrated"),
+        (
+            "ability AUC - best baseline AUC",
+            "ability_auc_minus_best_baseline",
+            "> 0",
+            "ability_beats_baselines",
+        ),
+        (
+            "ECE on the last test month (worse head)",
+            "last_month_ece",
+            f"<= {MAX_ECE}",
+            "calibrated_last_month",
+        ),
     ]
+    figures = {
+        **figures,
+        "ability_auc_minus_best_baseline": min(
+            figures["ability_auc_minus_dpd_rule"], figures["ability_auc_minus_scorecard"]
+        ),
+        "last_month_ece": max(
+            figures["willingness_last_month_ece"], figures["ability_last_month_ece"]
+        ),
+    }
     for label, key, rule, check in rows:
         mark = "PASS" if figures[check] else "FAIL"
         lines.append(f"  [{mark}] {label}: {figures[key]:.4f} ({rule})")
@@ -143,6 +182,8 @@ def format_quality(figures: dict[str, Any]) -> str:
             f"{figures[f'spearman_p_{head}_vs_latent_{latent}']:.4f} > {other} head "
             f"{figures[f'spearman_p_{other}_vs_latent_{latent}']:.4f}"
         )
+    mark = "PASS" if figures["gate_passes"] else "FAIL"
+    lines.append(f"  [{mark}] the promotion gate (no champion) accepts the model")
     lines.append(
         f"  truth rows matched: {figures['truth_rows_matched']} of {figures['truth_rows_expected']}"
     )

@@ -145,6 +145,7 @@ def promote(
         threshold=cfg.labels.full_coverage_threshold,
         challenger_version=candidate,
         champion_version=champion,
+        stability=(cfg.gate.stability_top_features, cfg.gate.max_top_feature_psi),
     )
     tags = {
         **decision.tags(),

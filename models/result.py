@@ -93,11 +93,15 @@ class TrainingResult:
     deciles : dict
         ``"<head>_<split>"`` -> decile table.
     psi : DataFrame
-        PSI train -> test of every feature and of both scores, flagged.
+        PSI, drift reference (the newest month fitted on) -> test, of every
+        feature and of the scores, flagged.
     importance, shap_summary : dict
         Per head: gain importance; mean |SHAP| with the direction of effect.
     gate : PromotionDecision
         The no-champion gate (against the baselines) on the test months.
+    calibration_by_month : dict
+        ``"<head>_<split>"`` -> calibration in the large and ECE per month
+        (:func:`models.evaluation.calibration_by_month`), validation and test.
     figures : dict
         Name -> matplotlib Figure.
     report_html : str
@@ -136,6 +140,7 @@ class TrainingResult:
     importance: dict[str, pd.DataFrame]
     shap_summary: dict[str, pd.DataFrame]
     gate: PromotionDecision
+    calibration_by_month: dict[str, pd.DataFrame] = field(default_factory=dict)
     figures: dict[str, Figure] = field(default_factory=dict)
     report_html: str = ""
     fingerprint: str = ""

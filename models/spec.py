@@ -37,6 +37,11 @@ class FeatureSpec:
         Feature -> one-line description (used in reason codes and the report).
     code_version : str
         A fingerprint of the feature code the columns were computed with.
+    drift_exempt : dict
+        Feature -> why its distribution moves by construction (it counts
+        time, e.g. days in the current episode): its PSI is reported but
+        raises no drift alarm and does not count against the gate's
+        stability check.
 
     Examples
     --------
@@ -52,6 +57,7 @@ class FeatureSpec:
     monotone_ability: Mapping[str, int] = field(default_factory=dict)
     descriptions: Mapping[str, str] = field(default_factory=dict)
     code_version: str = "unversioned"
+    drift_exempt: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "columns", tuple(self.columns))
@@ -61,6 +67,7 @@ class FeatureSpec:
         object.__setattr__(self, "monotone_willingness", dict(self.monotone_willingness))
         object.__setattr__(self, "monotone_ability", dict(self.monotone_ability))
         object.__setattr__(self, "descriptions", dict(self.descriptions))
+        object.__setattr__(self, "drift_exempt", dict(self.drift_exempt))
         if len(set(self.columns)) != len(self.columns):
             dupes = sorted({c for c in self.columns if self.columns.count(c) > 1})
             raise ValueError(f"FeatureSpec.columns has duplicates: {dupes}")
@@ -123,6 +130,7 @@ class FeatureSpec:
             monotone_ability={k: v for k, v in self.monotone_ability.items() if k in wanted},
             descriptions={k: v for k, v in self.descriptions.items() if k in wanted},
             code_version=self.code_version,
+            drift_exempt={k: v for k, v in self.drift_exempt.items() if k in wanted},
         )
 
     def describe(self, feature: str) -> str:
@@ -138,6 +146,7 @@ class FeatureSpec:
             "monotone_ability": dict(self.monotone_ability),
             "descriptions": dict(self.descriptions),
             "code_version": self.code_version,
+            "drift_exempt": dict(self.drift_exempt),
         }
 
     @classmethod
@@ -152,6 +161,7 @@ class FeatureSpec:
             monotone_ability={k: int(v) for k, v in data.get("monotone_ability", {}).items()},
             descriptions=dict(data.get("descriptions", {})),
             code_version=str(data.get("code_version", "unversioned")),
+            drift_exempt=dict(data.get("drift_exempt", {})),
         )
 
     @classmethod
@@ -163,12 +173,15 @@ class FeatureSpec:
         """
         catalogue = importlib.import_module("features.catalogue")
         return cls(
-            columns=tuple(catalogue.FEATURE_COLUMNS),
+            columns=tuple(catalogue.MODEL_COLUMNS),
             categorical={k: tuple(v) for k, v in catalogue.CATEGORICAL_FEATURES.items()},
             monotone_willingness=dict(catalogue.MONOTONE_WILLINGNESS),
             monotone_ability=dict(catalogue.MONOTONE_ABILITY),
             descriptions=dict(catalogue.FEATURE_DESCRIPTIONS),
             code_version=feature_code_version(),
+            drift_exempt={
+                k: v for k, v in catalogue.DRIFT_EXEMPT.items() if k in catalogue.MODEL_COLUMNS
+            },
         )
 
 

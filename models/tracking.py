@@ -49,9 +49,12 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
+from models.gate import PromotionDecision
+from models.monitoring import alarm_role, drift_alarms
 from models.packaging import entry_script, saved_model_dir, stage_code, unsafe_files
 from models.propensity_model import PropensityModel
 from models.provenance import git_commit, package_versions, pinned_requirements
+from models.recalibrate import Recalibration
 from models.report import figure_pngs, render_report
 from models.report_sections import summary_lines
 from models.result import KEY_COLUMNS, LABEL_COLUMNS, TrainingResult
@@ -76,8 +79,6 @@ CHALLENGER = "challenger"
 CHAMPION = "champion"
 
 SCORING_EXPERIMENT = "repayment-propensity-scoring"
-#: PSI above which a scoring run warns and is tagged ``drift_alert=true``.
-PSI_ALERT = 0.25
 _MISSING_CODES = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND")
 #: Tag of every run written under :func:`tracking_lock` (so a RUNNING one was left by a killed job).
 WRITER_TAG = "propensity.writer"
@@ -435,6 +436,8 @@ def _log_run_contents(result: TrainingResult, window: Mapping[str, Any]) -> None
     for name, table in result.deciles.items():
         _log_frame(table, f"tables/deciles_{name}")
     _log_frame(result.psi, "tables/psi")
+    for name, table in result.calibration_by_month.items():
+        _log_frame(table, f"tables/calibration_by_month_{name}")
     for head in result.importance:
         _log_frame(result.importance[head], f"tables/importance_{head}")
         _log_frame(result.shap_summary[head], f"tables/shap_summary_{head}")
@@ -490,9 +493,14 @@ def _log_frame(frame: pd.DataFrame, stem: str) -> None:
 
 
 def _log_model(result: TrainingResult, registered_name: str | None) -> str | None:
+    """Log the training result's model (see :func:`_log_pyfunc`)."""
+    return _log_pyfunc(result.model, result.split.test.head(5), registered_name)
+
+
+def _log_pyfunc(
+    model: PropensityModel, example_rows: pd.DataFrame, registered_name: str | None
+) -> str | None:
     """Log the model from code: entry script, project code, text/JSON model folder; no pickle."""
-    model = result.model
-    example_rows = result.split.test.head(5)
     example = model.signature_frame(example_rows)
     signature = infer_signature(example, model.predict(example))
     with tempfile.TemporaryDirectory() as tmp:
@@ -623,6 +631,73 @@ def resolve_version(uri: str) -> str:
     return uri
 
 
+# ------------------------------------------------------------ recalibration
+
+
+def log_recalibration(
+    rec: Recalibration,
+    decision: PromotionDecision,
+    data_window: Mapping[str, Any],
+    example_rows: pd.DataFrame,
+    experiment: str | None = DEFAULT_EXPERIMENT,
+    model_name: str = MODEL_NAME,
+) -> tuple[str, str]:
+    """Log a recalibration and register its model as a new version aliased ``challenger``.
+
+    The run (in the training experiment) holds the level shifts, calibration
+    in the large before and after, the gate's checks and the model; the new
+    version's tags name the version it was recalibrated from
+    (``recalibrated_from``) and the month (``recalibration_month``).
+
+    Returns
+    -------
+    run_id, version : str
+    """
+    uri = tracking_uri()
+    source = str(rec.model.metadata.get("recalibrated_from"))
+    with tracking_lock(uri):
+        experiment_id = ensure_experiment(experiment or DEFAULT_EXPERIMENT, uri)
+        run_name = f"recalibrate v{source} on {rec.month}"
+        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+            run_id = run.info.run_id
+            mlflow.set_tags(
+                {
+                    "step": "recalibration",
+                    "recalibrated_from": source,
+                    "recalibration_month": rec.month,
+                    "feature_code_version": rec.model.spec.code_version,
+                    **{f"data.{k}": str(v) for k, v in data_window.items()},
+                }
+            )
+            metrics = {f"shift_{k}": v for k, v in rec.shifts.items()}
+            for stage, table in (("before", rec.before), ("after", rec.after)):
+                for row in table.itertuples(index=False):
+                    metrics[f"{row.head}_over_prediction_{stage}"] = float(row.over_prediction)
+            metrics.update({k: v for k, v in decision.figures.items() if not np.isnan(v)})
+            mlflow.log_metrics(metrics)
+            _log_frame(
+                pd.concat([rec.before.assign(model="before"), rec.after.assign(model="after")]),
+                "tables/calibration_in_the_large",
+            )
+            _log_frame(pd.DataFrame([c.__dict__ for c in decision.checks]), "tables/gate")
+            mlflow.log_text(rec.summary() + "\n\n" + decision.summary(), "recalibration.txt")
+            version = _log_pyfunc(rec.model, example_rows, model_name)
+        mlc = client(uri)
+        with_retry(mlc.set_registered_model_alias, model_name, CHALLENGER, version)
+        tags = {
+            "run_id": run_id,
+            "recalibrated_from": source,
+            "recalibration_month": rec.month,
+            "feature_code_version": rec.model.spec.code_version,
+            "data_window": json.dumps(dict(data_window)),
+            "recalibration.gate": "pass" if decision.accepted else "fail",
+        }
+        for key, value in tags.items():
+            with_retry(mlc.set_model_version_tag, model_name, version, key, value)
+    log.info("logged recalibration run %s (model version %s)", run_id, version)
+    return run_id, str(version)
+
+
 # ------------------------------------------------------------- scoring run
 
 
@@ -632,8 +707,13 @@ def log_scoring_run(
     model: PropensityModel,
     manifest: Mapping[str, Any] | None = None,
     experiment: str | None = SCORING_EXPERIMENT,
+    citl: pd.DataFrame | None = None,
 ) -> str:
     """Log a nightly scoring run: counts per tier, score distribution and drift.
+
+    The run is tagged ``drift_alert=true`` when the scores drift or the
+    latest labelled month is miscalibrated (:func:`models.monitoring.drift_alarms`);
+    ``drift_reasons`` says why. Feature PSIs are logged, not alarmed on.
 
     Parameters
     ----------
@@ -650,6 +730,9 @@ def log_scoring_run(
         The run's manifest, logged as ``manifest.json``.
     experiment : str
         Experiment of the scoring runs.
+    citl : DataFrame, optional
+        Calibration in the large of each head on the latest labelled month
+        (:func:`models.monitoring.calibration_in_the_large`).
 
     Returns
     -------
@@ -688,13 +771,14 @@ def log_scoring_run(
         metrics["psi_major_count"] = float((drift["flag"] == "major").sum())
         for row in drift.itertuples(index=False):
             metrics[f"psi_{row.variable}"] = float(row.psi)
-    alerts = drift[drift["psi"] > PSI_ALERT] if len(drift) else drift
-    if len(alerts):
-        log.warning(
-            "drift: PSI above %.2f against the training reference for %s",
-            PSI_ALERT,
-            ", ".join(f"{r.variable} ({r.psi:.3f})" for r in alerts.itertuples(index=False)),
-        )
+    if citl is not None:
+        for row in citl.itertuples(index=False):
+            metrics[f"citl_{row.head}_over_prediction"] = float(row.over_prediction)
+            metrics[f"citl_{row.head}_rows"] = float(row.rows)
+    drift["alarm"] = [alarm_role(v, model.spec.drift_exempt) for v in drift["variable"]]
+    reasons = drift_alarms(drift, citl)
+    if reasons:
+        log.warning("drift alarm: %s", "; ".join(reasons))
     with tracking_lock(uri):
         experiment_id = ensure_experiment(experiment or SCORING_EXPERIMENT, uri)
         with mlflow.start_run(
@@ -704,10 +788,8 @@ def log_scoring_run(
         ) as run:
             mlflow.set_tags(
                 {
-                    "drift_alert": "true" if len(alerts) else "false",
-                    "drift_variables": ",".join(alerts["variable"].astype(str))[:5000]
-                    if len(alerts)
-                    else "",
+                    "drift_alert": "true" if reasons else "false",
+                    "drift_reasons": "; ".join(reasons)[:5000],
                     "as_of": str(as_of),
                     "model_version": str(model.version),
                     "feature_code_version": model.spec.code_version,
@@ -720,6 +802,8 @@ def log_scoring_run(
             )
             mlflow.log_metrics(metrics)
             _log_frame(drift, "tables/drift")
+            if citl is not None:
+                _log_frame(citl, "tables/calibration_latest_month")
             if manifest:
                 mlflow.log_dict(manifest, "manifest.json")
             if {"p_willingness", "p_ability"} <= set(scores.columns) and len(scores):

@@ -29,7 +29,14 @@ import pandas as pd
 from models.assessment import evaluate
 from models.baselines import DpdBucketRule, WoeScorecard, select_scorecard_features
 from models.config import TrainingConfig
-from models.heads import HEADS, ability_target, design_matrix, fit_calibrator, train_head
+from models.heads import (
+    HEADS,
+    ability_target,
+    design_matrix,
+    fit_calibrator,
+    fit_level_shift,
+    train_head,
+)
 from models.propensity_model import PropensityModel
 from models.provenance import git_commit, package_versions
 from models.report import render_report
@@ -120,6 +127,7 @@ def fit(
     clock = StageClock(timings)
     _check_training_set(training_set, spec, config.baselines.dpd_column)
     threshold = config.labels.full_coverage_threshold
+    coverage_target = config.labels.ability_target == "coverage"
 
     with clock("split"):
         split = time_split(
@@ -136,6 +144,11 @@ def fit(
         summary = _split_summary(split, threshold)
     log.info("split: %s", ", ".join(f"{r.split} {r.rows} rows" for r in summary.itertuples()))
 
+    recent = _recent_rows(split, config.calibration.recent_months)
+    abil_fit = {
+        n: (f["coverage"].to_numpy(dtype="float64") if coverage_target else y_abil[n])
+        for n, f in frames.items()
+    }
     heads = {}
     with clock("willingness"):
         heads["willingness"] = train_head(
@@ -147,17 +160,23 @@ def fit(
             config.lightgbm,
             spec,
             config.calibration.method,
+            recent=recent,
+            shift_z=config.calibration.shift_z,
         )
     with clock("ability"):
         heads["ability"] = train_head(
             "ability",
             matrices["train"].loc[payers["train"]],
-            y_abil["train"][payers["train"]],
+            abil_fit["train"][payers["train"]],
             matrices["validation"].loc[payers["validation"]],
-            y_abil["validation"][payers["validation"]],
+            abil_fit["validation"][payers["validation"]],
             config.lightgbm,
             spec,
             config.calibration.method,
+            recent=recent[payers["validation"]],
+            y_calibrate=y_abil["validation"][payers["validation"]],
+            objective="cross_entropy" if coverage_target else "binary",
+            shift_z=config.calibration.shift_z,
         )
     raw_validation = {}
     for head in HEADS:
@@ -180,6 +199,13 @@ def fit(
         raw_val = raw_validation["ability"][np.asarray(paid_val)]
         cov_val = frames["validation"]["coverage"].to_numpy(dtype="float64")[paid_val]
         share = fit_calibrator(raw_val, cov_val, "isotonic")
+        if recent[paid_val].any():
+            level = fit_level_shift(
+                share.transform(raw_val[recent[paid_val]]),
+                cov_val[recent[paid_val]],
+                z=config.calibration.shift_z,
+            )
+            share = share.with_shift(level)
 
     with clock("baselines"):
         baselines = _fit_baselines(
@@ -194,6 +220,9 @@ def fit(
         metadata={
             "best_iteration": {h: heads[h].best_iteration for h in HEADS},
             "calibration": config.calibration.method,
+            "calibration_recent_months": config.calibration.recent_months,
+            "ability_target": config.labels.ability_target,
+            "horizon_days": int((data_window or {}).get("horizon_days", 30)),
             "full_coverage_threshold": threshold,
             "splits": {k: [str(d.date()) for d in v] for k, v in split.months.items()},
         },
@@ -267,6 +296,14 @@ def _without_protected(spec: FeatureSpec, config: TrainingConfig) -> tuple[Featu
         return spec, ()
     log.info("fairness: protected attribute(s) %s left out of the features", ", ".join(drop))
     return spec.subset([c for c in spec.columns if c not in drop]), drop
+
+
+def _recent_rows(split: TimeSplit, months: int) -> np.ndarray:
+    """Mask of the validation rows in its newest ``months`` months (all False when 0)."""
+    if months <= 0:
+        return np.zeros(len(split.validation), dtype=bool)
+    newest = split.months["validation"][-months:]
+    return split.validation["as_of_date"].isin(newest).to_numpy()
 
 
 def _split_summary(split: TimeSplit, threshold: float) -> pd.DataFrame:

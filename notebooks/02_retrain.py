@@ -37,7 +37,7 @@ import logging
 import pandas as pd
 from IPython.display import display
 
-from features.catalogue import FEATURE_COLUMNS, FEATURES, GROUPS
+from features.catalogue import FEATURES, GROUPS, MODEL_COLUMNS
 from models import tracking
 from models.config import load_config
 from models.evaluation import plot_calibration, plot_roc
@@ -111,9 +111,9 @@ if feature_columns is None and exclude_groups:
     unknown = sorted(set(exclude_groups) - set(GROUPS))
     if unknown:
         raise ValueError(f"unknown feature groups {unknown}; known: {sorted(GROUPS)}")
-    feature_columns = [c for c in FEATURE_COLUMNS if FEATURES[c].group not in exclude_groups]
-n_features = len(FEATURE_COLUMNS) if feature_columns is None else len(feature_columns)
-print(f"features: {n_features} of the catalogue's {len(FEATURE_COLUMNS)}")
+    feature_columns = [c for c in MODEL_COLUMNS if FEATURES[c].group not in exclude_groups]
+n_features = len(MODEL_COLUMNS) if feature_columns is None else len(feature_columns)
+print(f"features: {n_features} of the model's {len(MODEL_COLUMNS)}")
 
 # %% [markdown]
 # ## Train both heads, log the run, register the challenger

@@ -404,6 +404,46 @@ def rollback(
 
 
 @app.command()
+def recalibrate(
+    data: DataOpt,
+    as_of: Annotated[str, typer.Option("--as-of", help="Date D (YYYY-MM-DD).")],
+    version: Annotated[
+        str | None, typer.Option("--version", help="Version to recalibrate (default: champion).")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Config YAML whose gate section applies.")
+    ] = None,
+) -> None:
+    """Move a model's calibration to the newest labelled month (trees kept), gate and register it."""
+    d = _parse_date(as_of, "--as-of")
+    _open_store(must_exist=True)
+    from models.recalibrate import RecalibrationRefused
+    from models.store import StoreUnavailableError
+    from models.tracking import ModelNotFoundError
+    from pipeline.io import DataReadError
+    from pipeline.jobs import recalibrate_job
+
+    try:
+        job = recalibrate_job(data, d, version=version, config_path=config)
+    except StoreUnavailableError as exc:
+        raise _fail(EXIT_STORE, str(exc)) from None
+    except ModelNotFoundError as exc:
+        raise _fail(EXIT_MODEL, str(exc)) from None
+    except RecalibrationRefused as exc:
+        raise _fail(EXIT_DATA, f"recalibration refused: {exc}") from None
+    except (DataReadError, ValueError) as exc:
+        raise _fail(EXIT_INPUT, str(exc)) from None
+    typer.echo(job.recalibration.summary())
+    typer.echo(job.decision.summary())
+    if job.model_version is None:
+        raise _fail(EXIT_DATA, "the recalibrated model failed the gate: nothing registered")
+    typer.echo(
+        f"registered repayment-propensity version {job.model_version} as challenger "
+        f"(run {job.run_id})"
+    )
+
+
+@app.command()
 def report(
     version: Annotated[
         str | None, typer.Option("--version", help="Model version (default: challenger).")
@@ -433,11 +473,17 @@ def evaluate(
     accounts: Annotated[int, typer.Option("--accounts", min=500)] = 30000,
     months: Annotated[int, typer.Option("--months", min=12)] = 18,
     seed: Annotated[int, typer.Option("--seed")] = 90210,
+    scenario: Annotated[
+        str, typer.Option("--scenario", help="Simulated world: base or drift.")
+    ] = "base",
 ) -> None:
     """Check the quality bar on a fresh simulated portfolio (reads the simulator's truth)."""
     from pipeline.quality import run_quality_bar
 
-    text, passed = run_quality_bar(accounts, months, seed)
+    try:
+        text, passed = run_quality_bar(accounts, months, seed, scenario)
+    except ValueError as exc:
+        raise _fail(EXIT_INPUT, str(exc)) from None
     typer.echo(text)
     if not passed:
         raise typer.Exit(EXIT_DATA)

@@ -243,6 +243,81 @@ def promote_job(
     return registry.promote(info["version"], eval_frame=frame, approval=approval, config=config)
 
 
+@dataclass
+class RecalibrateJobResult:
+    """What a recalibration did: the step, its gate and, when it passed, the new version."""
+
+    recalibration: object
+    decision: object
+    model_version: str | None = None
+    run_id: str | None = None
+
+
+def recalibrate_job(
+    data_dir: Path | str,
+    as_of: pd.Timestamp,
+    version: str | None = None,
+    config_path: Path | None = None,
+) -> RecalibrateJobResult:
+    """Recalibrate a registered model on the newest labelled month and register it if it passes.
+
+    The month is the newest month end whose label horizon closed by
+    ``as_of``. The recalibrated model is gated against the model it came
+    from on that month (same AUC by construction; ECE within the config's
+    ``gate.max_ece``); when it passes it is logged and registered as a new
+    version aliased ``challenger``. Promoting it stays a reviewer's decision
+    (``propensity promote --approver NAME --note TEXT``).
+
+    Raises
+    ------
+    models.recalibrate.RecalibrationRefused
+        Too few labelled rows, or a shift too large for a recalibration.
+    """
+    import json
+
+    from models import tracking
+    from models.config import load_config
+    from models.gate import evaluate_gate
+    from models.recalibrate import recalibrate
+
+    source = version or tracking.alias_version(tracking.CHAMPION)
+    if source is None:
+        raise tracking.ModelNotFoundError(
+            "no champion to recalibrate: pass --version or promote a model first"
+        )
+    model = tracking.load_model(f"models:/{tracking.MODEL_NAME}/{source}")
+    config = load_config(config_path)
+    horizon = int(model.metadata.get("horizon_days", 30))
+    tables = load_valid_tables(data_dir).tables
+    labelled = evaluation_frame(tables, as_of, 1, horizon)
+    log.info("stage labelled_month rows_out=%s", f"{len(labelled):,}")
+    rec = recalibrate(model, labelled, config.calibration)
+    threshold = float(model.metadata.get("full_coverage_threshold", 0.999))
+    decision = evaluate_gate(
+        rec.model,
+        model,
+        labelled,
+        config.gate.tolerance,
+        config.gate.max_ece,
+        threshold,
+        champion_version=str(source),
+    )
+    out = RecalibrateJobResult(rec, decision)
+    if not decision.accepted:
+        return out
+    tags = tracking.version_info(source)["tags"]
+    window = {
+        **json.loads(tags.get("data_window", "{}")),
+        "data_dir": str(Path(data_dir).resolve()),
+        "as_of": as_of.date().isoformat(),
+        "recalibration_month": rec.month,
+    }
+    out.run_id, out.model_version = tracking.log_recalibration(
+        rec, decision, window, labelled.head(5)
+    )
+    return out
+
+
 def portfolio_or_simulate(
     data_dir: Path | str | None,
     n_accounts: int = 1500,

@@ -299,6 +299,11 @@ def run_scoring(
         model = tracking.load_model(uri)
         stages.done("model")
         tables = validation.tables
+        citl = None
+        if log_to_mlflow:
+            stages.begin("citl", "calibration of the newest labelled month")
+            citl = latest_month_calibration(tables, as_of, model, policy.materiality)
+            stages.done("citl", rows_out=int(citl["rows"].max()) if citl is not None else 0)
         stages.begin("features", f"{len(tables['accounts']):,} valid accounts as of {label}")
         feats = build_features(tables, as_of, materiality=policy.materiality, overdue_only=True)
         stages.done("features", rows_in=len(tables["accounts"]), rows_out=len(feats))
@@ -367,7 +372,9 @@ def run_scoring(
             manifest["allocation"] = plans.attrs["allocation"]
         if log_to_mlflow:
             try:
-                manifest["mlflow_run_id"] = tracking.log_scoring_run(scores, feats, model, manifest)
+                manifest["mlflow_run_id"] = tracking.log_scoring_run(
+                    scores, feats, model, manifest, citl=citl
+                )
             except Exception as exc:  # monitoring must not lose a night's scores
                 log.warning("monitoring run not logged to MLflow: %s", exc)
                 manifest["mlflow_run_id"] = None
@@ -381,6 +388,34 @@ def run_scoring(
         failed_manifest.unlink(missing_ok=True)
         log.info("published %s (%s accounts scored)", final, f"{len(scores):,}")
         return ScoringOutcome(final, manifest, scores, stages.seconds)
+
+
+def latest_month_calibration(
+    tables: dict[str, pd.DataFrame], as_of: pd.Timestamp, model, materiality: float
+) -> pd.DataFrame | None:
+    """Return each head's calibration in the large on the newest month whose horizon has closed.
+
+    The snapshot is the latest month end D' with ``D' + horizon <= as_of``
+    (the model's own horizon), built with the training-set code and scored
+    by ``model``; the monitoring alarm compares its mean predictions with
+    what happened. None (logged) when the data hold no such snapshot.
+    """
+    from features.training_set import build_training_set
+    from models.monitoring import calibration_in_the_large
+    from pipeline.jobs import training_window
+
+    horizon = int(model.metadata.get("horizon_days", 30))
+    _, month_end = training_window(as_of, 1, horizon)
+    labelled = build_training_set(
+        tables, month_end, month_end, horizon, materiality, data_end=as_of, validate=False
+    )
+    if labelled.empty:
+        log.info("no labelled snapshot at %s: calibration not monitored", month_end.date())
+        return None
+    threshold = float(model.metadata.get("full_coverage_threshold", 0.999))
+    return calibration_in_the_large(model, labelled, threshold).assign(
+        as_of_date=str(month_end.date())
+    )
 
 
 def _dates(values: pd.Series) -> np.ndarray:

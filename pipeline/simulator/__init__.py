@@ -17,7 +17,13 @@ Every rate and mechanism is documented in ``docs/simulator.md``.
 """
 
 from pipeline.simulator.engine import simulate_portfolio
-from pipeline.simulator.parameters import DEBTOR_TYPES, TIMEZONES, Parameters
+from pipeline.simulator.parameters import (
+    DEBTOR_TYPES,
+    SCENARIOS,
+    TIMEZONES,
+    Parameters,
+    drift_parameters,
+)
 from pipeline.simulator.rates import portfolio_rates, promise_kept
 from pipeline.simulator.tables import Portfolio, write_portfolio
 
@@ -26,8 +32,10 @@ __all__ = [
     "TIMEZONES",
     "Parameters",
     "Portfolio",
+    "SCENARIOS",
     "portfolio_rates",
     "promise_kept",
+    "drift_parameters",
     "simulate_portfolio",
     "write_portfolio",
 ]

@@ -116,6 +116,9 @@ class _Simulator(_Conduct):
         self.n = n
         self.n_months = n_months
         self.rng = np.random.default_rng(seed)
+        # Scenario draws come from a stream of their own, so the stationary portfolio
+        # of a seed is the same, byte for byte, whether or not the knobs exist.
+        self.srng = np.random.default_rng([seed, 12])
         self.tp = {k: np.asarray(v) for k, v in self.p.type_table.items()}
         # Month starts as days since the epoch, for months -38 .. n_months.
         self.m_min = -38
@@ -177,6 +180,13 @@ class _Simulator(_Conduct):
         self.n_cust = nc
         tp = self.tp
         self.ctype = rng.choice(len(DEBTOR_TYPES), size=nc, p=tp["share"] / tp["share"].sum())
+        self.c_new = np.zeros(nc, dtype=bool)  # customers who join during the window
+        if self.p.shifts:
+            self.c_new = self.srng.random(nc) < self.p.opened_during_share
+            if self.p.new_type_share is not None:
+                share = np.asarray(self.p.new_type_share, dtype="float64")
+                new_type = self.srng.choice(len(DEBTOR_TYPES), size=nc, p=share / share.sum())
+                self.ctype = np.where(self.c_new, new_type, self.ctype)
         w_mean = tp["willingness"][self.ctype]
         conc = self.p.w_concentration
         self.w_base = rng.beta(w_mean * conc, (1 - w_mean) * conc)
@@ -207,6 +217,10 @@ class _Simulator(_Conduct):
         names = list(self.p.product_table)
         shares = np.array([self.p.product_table[p][0] for p in names])
         self.product = rng.choice(len(names), size=n, p=shares / shares.sum())
+        if self.p.new_product_share is not None:
+            new_share = np.asarray(self.p.new_product_share, dtype="float64")
+            new_product = self.srng.choice(len(names), size=n, p=new_share / new_share.sum())
+            self.product = np.where(self.c_new[self.cust], new_product, self.product)
         self.product_codes = np.array([PRODUCTS.index(p) for p in names])[self.product]
         self.typ = self.ctype[self.cust]
         self.tz = self.ctz[self.cust]
@@ -230,8 +244,10 @@ class _Simulator(_Conduct):
         self.amt = np.rint(np.where(card, card_min, annuity) * 100).astype(np.int64)
         self.amt = np.maximum(self.amt, 500)
         # Opening month relative to the window; 80% before it, 20% during it.
-        before = (rng.random(n) < 0.8) | (nm < 2)
-        back = np.minimum(term, 36)
+        before = (rng.random(n) < 1.0 - self.p.opened_during_share) | (nm < 2)
+        if self.p.shifts:
+            before = ~self.c_new[self.cust] | (nm < 2)
+        back = np.minimum(term, self.p.opened_before_months)
         o_before = -1 - np.floor(rng.random(n) * back).astype(np.int64)
         o_during = np.floor(rng.random(n) * max(nm - 1, 1)).astype(np.int64)
         self.o = np.where(before, o_before, o_during)
@@ -294,11 +310,16 @@ class _Simulator(_Conduct):
         ends = ~none & (u < np.asarray(self.p.shock_recovery)[self.shock])
         self.shock = np.where(start_j, 1, np.where(start_i, 2, np.where(ends, 0, self.shock)))
         self.shock = self.shock.astype(np.int8)
-        wc = np.clip(self.w_base + rng.normal(0, 0.04, self.n_cust), 0, 1)
+        wc = np.clip(
+            self.w_base + rng.normal(0, 0.04, self.n_cust) + self.p.willingness_trend * m, 0, 1
+        )
+        first, months, mult = self.p.macro_shock
+        macro = mult if first <= m < first + months else 1.0
         cc = (
             self.cap_base
             * np.asarray(self.p.shock_mult)[self.shock]
             * np.exp(rng.normal(0, 0.15, self.n_cust))
+            * macro
         )
         w, cap = wc[self.cust], cc[self.cust]
         in_shock = self.shock[self.cust] > 0
@@ -329,6 +350,12 @@ class _Simulator(_Conduct):
                 "willingness": np.rint(w[op] * 10_000).astype(np.int16),
             }
         )
+        if self.p.behaviour_noise > 0:
+            # Behaviour follows the traits only up to noise; truth keeps the traits.
+            noise = self.p.behaviour_noise
+            w = np.clip(wc + self.srng.normal(0, noise, self.n_cust), 0, 1)[self.cust]
+            cap_c = np.floor(cap_c * np.exp(self.srng.normal(0, noise, n))).astype(np.int64)
+            ability = np.minimum(1.0, cap_c / np.maximum(owed, amt))
         # Payments carried over from last month land now; that money is not spendable again.
         c_acct, c_t, c_cents = self.carry
         cap_c = np.maximum(cap_c - np.bincount(c_acct, c_cents, minlength=n).astype(np.int64), 0)

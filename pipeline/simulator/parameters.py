@@ -192,3 +192,69 @@ class Parameters:
     skip_rate: float = 0.06
     #: Monthly: skip tracing finds a working number again.
     skip_traced: float = 0.10
+    # ---- scenario knobs (the defaults keep the documented, stationary portfolio) ----
+    #: Share of accounts opened during the window (the rest opened before it).
+    opened_during_share: float = 0.2
+    #: Accounts opened before the window opened within this many months before
+    #: it (at most their term); a small value with ``opened_during_share`` 0
+    #: makes a closed cohort, where every account ages with the calendar.
+    opened_before_months: int = 36
+    #: Debtor-type shares (DEBTOR_TYPES order) of the customers who join during the
+    #: window; None: the same mix as the book (no shift in the mix over time).
+    new_type_share: tuple[float, ...] | None = None
+    #: Product shares (product_table order) of the accounts opened during the
+    #: window; None: the same mix as the book.
+    new_product_share: tuple[float, ...] | None = None
+    #: Change of every debtor's willingness per simulated month (additive): a
+    #: negative value makes the payment rate fall over the window.
+    willingness_trend: float = 0.0
+    #: A macro shock: (first month, number of months, capacity multiplier).
+    macro_shock: tuple[int, int, float] = (0, 0, 1.0)
+    #: Standard deviation of noise between the latent traits and behaviour:
+    #: behaviour follows willingness + N(0, s) and capacity x exp(N(0, s)),
+    #: while ``truth`` records the traits themselves.
+    behaviour_noise: float = 0.0
+
+    @property
+    def shifts(self) -> bool:
+        """Whether any scenario knob departs from the stationary portfolio."""
+        return (
+            self.new_type_share is not None
+            or self.new_product_share is not None
+            or self.willingness_trend != 0.0
+            or self.macro_shock[1] > 0
+            or self.behaviour_noise > 0.0
+        )
+
+
+def drift_parameters() -> Parameters:
+    """Return the ``drift`` scenario: a book whose payment rate and mix change over time.
+
+    * the payment rate falls: willingness drifts down 0.006 a month;
+    * the mix shifts: 45% of accounts open during the window, and their
+      customers include twice the share of the seven difficult debtor types
+      (evasive, stubborn and serial promisers most);
+    * new products: accounts opened in the window are mostly microloans and
+      buy-now-pay-later;
+    * a macro shock lowers every debtor's capacity to 60% for four months
+      from month 13;
+    * heavier noise between the latent traits and behaviour (0.12).
+
+    Documented, with its measured rates, in ``docs/simulator.md``.
+    """
+    #                 good   prov   evas   vict   conf   stub   soph   seri
+    new_types = (0.68, 0.04, 0.06, 0.05, 0.03, 0.05, 0.02, 0.07)
+    #               card  personal micro auto  mortg bnpl
+    new_products = (0.20, 0.15, 0.25, 0.05, 0.02, 0.33)
+    return Parameters(
+        opened_during_share=0.45,
+        new_type_share=new_types,
+        new_product_share=new_products,
+        willingness_trend=-0.006,
+        macro_shock=(13, 4, 0.6),
+        behaviour_noise=0.12,
+    )
+
+
+#: Named scenarios of ``propensity simulate`` and ``propensity evaluate --scenario``.
+SCENARIOS: dict[str, object] = {"base": Parameters, "drift": drift_parameters}

@@ -286,3 +286,17 @@ def test_features_package_imports_neither_models_nor_pipeline():
             for name in names:
                 top = name.split(".")[0]
                 assert top not in {"models", "pipeline", "mlflow", "lightgbm"}, (path.name, name)
+
+
+def test_every_feature_name_is_written_out_in_its_group_module():
+    # grep NAME lands on the definition: the name is a string literal in the
+    # module its group names (no names assembled by f-strings in loops).
+    from features.catalogue import GROUP_MODULES
+
+    for name, spec in FEATURES.items():
+        source = (ROOT / GROUP_MODULES[spec.group]).read_text(encoding="utf-8")
+        assert f'"{name}"' in source, f"{name} is not written out in {GROUP_MODULES[spec.group]}"
+    # And the generated catalogue says where each group is defined.
+    doc = catalogue_markdown()
+    for path in GROUP_MODULES.values():
+        assert f"Defined in `{path}`." in doc

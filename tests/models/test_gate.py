@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from models.config import config_from_dict
-from models.gate import decide, evaluate_gate, model_figures
+from models.gate import decide, evaluate_gate, model_figures, top_feature_stability
 from models.synthetic import make_training_set
 from models.training import train
 
@@ -115,3 +117,28 @@ def test_the_gate_needs_labels(models_and_frame):
     good, _, frame = models_and_frame
     with pytest.raises(KeyError, match="paid_any"):
         evaluate_gate(good, None, frame.drop(columns=["paid_any"]))
+
+
+def test_stability_flags_a_top_feature_that_shifts(models_and_frame):
+    good, _, frame = models_and_frame
+    steady = evaluate_gate(good, None, frame, max_ece=1.0, stability=(5, 0.25))
+    check = [c for c in steady.checks if c.name.startswith("stability")]
+    assert len(check) == 1 and check[0].passed, steady.summary()
+    table = top_feature_stability(good, frame, 5)
+    assert set(table["head"]) == {"willingness", "ability"}
+    assert (table.groupby("head")["gain_rank"].max() == 5).all()
+    # Move the willingness head's most important feature: the gate names it and refuses.
+    top = table.loc[(table["head"] == "willingness") & (table["gain_rank"] == 1), "feature"].item()
+    moved = frame.assign(**{top: frame[top] * 3 + 50})
+    shifted = evaluate_gate(good, None, moved, max_ece=1.0, stability=(5, 0.25))
+    failed = [c.name for c in shifted.checks if not c.passed]
+    assert f"stability: top-feature PSI ({top})" in failed
+    assert shifted.figures["challenger_max_top_feature_psi"] > 0.25
+
+
+def test_drift_exempt_features_are_left_out_of_stability(models_and_frame):
+    good, _, frame = models_and_frame
+    top = top_feature_stability(good, frame, 3)["feature"].iloc[0]
+    exempt = replace(good, spec=replace(good.spec, drift_exempt={top: "counts time"}))
+    assert top not in set(top_feature_stability(exempt, frame, 3)["feature"])
+    assert top_feature_stability(good, frame, 0).empty

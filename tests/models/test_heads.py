@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from models.config import config_from_dict
 from models.heads import (
@@ -15,6 +17,7 @@ from models.heads import (
     ability_target,
     design_matrix,
     fit_calibrator,
+    fit_level_shift,
     train_head,
 )
 from models.spec import FeatureSpec
@@ -156,3 +159,63 @@ def test_a_head_refuses_a_single_class(synthetic_split):
     X = design_matrix(split.train, spec)
     with pytest.raises(ValueError, match="ability head: the train rows have one class only"):
         train_head("ability", X, np.ones(len(X)), X, np.r_[np.ones(len(X) - 1), 0], PARAMS, spec)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    p=st.lists(st.floats(0.01, 0.99), min_size=3, max_size=40),
+    rate=st.floats(0.02, 0.98),
+)
+def test_level_shift_moves_the_mean_to_the_observed_rate_and_keeps_the_order(p, rate):
+    p = np.asarray(p)
+    y = np.full(p.size, rate)  # shares are valid targets too
+    shift = fit_level_shift(p, y)
+    moved = Calibrator("identity", shift=shift).transform(p)
+    if abs(shift) < 4.0 - 1e-9:  # inside the bound the mean matches exactly
+        assert moved.mean() == pytest.approx(rate, abs=1e-9)
+    # A shift on the log-odds scale never reorders accounts.
+    assert (np.diff(moved[np.argsort(p, kind="stable")]) >= 0).all()
+
+
+def test_level_shift_round_trips_through_json():
+    cal = Calibrator("isotonic", x=(0.2, 0.6), y=(0.1, 0.5), shift=-0.3)
+    again = Calibrator.from_dict(json.loads(json.dumps(cal.to_dict())))
+    assert again == cal
+    raw = np.array([0.1, 0.4, 0.9])
+    expected = 1 / (
+        1
+        + np.exp(
+            -(
+                np.log(cal.with_shift(0).transform(raw))
+                - np.log1p(-cal.with_shift(0).transform(raw))
+                - 0.3
+            )
+        )
+    )
+    assert again.transform(raw) == pytest.approx(expected)
+    assert "shift" not in cal.with_shift(0.0).to_dict()
+
+
+def test_a_coverage_head_learns_shares_and_is_calibrated_to_full_coverage():
+    data = make_training_set(n_accounts=1500, n_months=6, seed=3)
+    split = time_split(data.frame, validation_months=1, test_months=1)
+    payers = {n: f.loc[f["paid_any"] == 1] for n, f in split.frames().items()}
+    X = {n: design_matrix(f, data.spec) for n, f in payers.items()}
+    head = train_head(
+        "ability",
+        X["train"],
+        payers["train"]["coverage"].to_numpy(),
+        X["validation"],
+        payers["validation"]["coverage"].to_numpy(),
+        PARAMS,
+        data.spec,
+        y_calibrate=ability_target(payers["validation"]["coverage"]),
+        objective="cross_entropy",
+    )
+    assert head.booster.params["objective"] == "cross_entropy"
+    raw = head.predict_raw(X["test"])
+    cov = payers["test"]["coverage"].to_numpy()
+    # The raw booster predicts the share paid; the calibrated one the full-cover rate.
+    assert abs(raw.mean() - cov.mean()) < 0.1
+    full = ability_target(payers["test"]["coverage"])
+    assert abs(head.predict(X["test"]).mean() - full.mean()) < 0.05

@@ -66,6 +66,15 @@ def test_fallback_reason_text_uses_the_description():
 def test_default_spec_comes_from_the_feature_catalogue():
     catalogue = pytest.importorskip("features.catalogue")
     spec = FeatureSpec.default()
-    assert spec.columns == tuple(catalogue.FEATURE_COLUMNS)
+    assert spec.columns == tuple(catalogue.MODEL_COLUMNS)
+    # The calendar proxies are computed but never reach the model.
+    left_out = [c for c in catalogue.FEATURE_COLUMNS if c not in spec.columns]
+    assert (
+        sorted(left_out)
+        == sorted(catalogue.CALENDAR_PROXIES)
+        == ["installments_due_count", "tenure_days"]
+    )
+    assert spec.drift_exempt == catalogue.DRIFT_EXEMPT
+    assert FeatureSpec.from_dict(spec.to_dict()) == spec
     assert spec.code_version == feature_code_version()
     assert spec.code_version.startswith("features-")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from models.config import config_from_dict
-from models.heads import HEADS
+from models.heads import HEADS, design_matrix, fit_level_shift
 from models.review import PolicyBands
 from models.spec import FeatureSpec
 from models.splits import SPLIT_NAMES
@@ -111,13 +111,52 @@ def test_expected_share_estimates_coverage_of_payers(result):
     assert (np.diff(test["expected_share"].to_numpy()[order]) >= 0).all()
 
 
-def test_drift_against_the_saved_reference(result):
-    train_view = result.split.train.assign(**result.predictions["train"][["p_willingness"]])
-    drift = result.model.drift(train_view)
-    assert drift["psi"].max() < 1e-9  # the training months are the reference
+def test_drift_reference_is_the_newest_month_fitted_on(result):
+    # The reference is the last validation month (features and out-of-sample
+    # scores), not the pool: that month compares to it with PSI 0, an older one does not.
+    last = result.split.months["validation"][-1]
+    assert result.model.metadata["drift_reference_months"] == [str(last.date())]
+    newest = result.split.validation["as_of_date"] == last
+    view = result.split.validation.loc[newest].assign(
+        p_willingness=result.predictions["validation"].loc[newest, "p_willingness"].to_numpy()
+    )
+    drift = result.model.drift(view)
+    assert drift["psi"].max() < 1e-9
     assert "p_willingness" in set(drift["variable"])
-    shifted = train_view.assign(dpd=train_view["dpd"] + 200)
+    shifted = view.assign(dpd=view["dpd"] + 200)
     assert result.model.drift(shifted).set_index("variable").loc["dpd", "flag"] == "major"
+
+
+def test_calibration_is_reported_per_month(result):
+    for head in HEADS:
+        for split in ("validation", "test"):
+            table = result.calibration_by_month[f"{head}_{split}"]
+            assert table["month"].tolist() == [str(d.date()) for d in result.split.months[split]]
+            pred = result.predictions[split]
+            rows = pred if head == "willingness" else pred.loc[pred["paid_any"] == 1]
+            assert table["rows"].sum() == len(rows)
+        last = result.calibration_by_month[f"{head}_test"].iloc[-1]
+        test = result.metrics[head]["test"]
+        assert test["last_month_over_prediction"] == pytest.approx(last["over_prediction"])
+        assert test["last_month_ece"] == pytest.approx(last["ece"])
+
+
+def test_calibration_level_is_anchored_on_the_newest_validation_month(result):
+    # recent_months=1: the level shift is the one that matches the last
+    # validation month's rate, shrunk by shift_z (2) standard errors of it.
+    val = result.split.validation
+    newest = (val["as_of_date"] == result.split.months["validation"][-1]).to_numpy()
+    X = design_matrix(val.loc[newest], result.spec)
+    raw = result.model.boosters["willingness"].predict(X)
+    cal = result.model.calibrators["willingness"]
+    y = val.loc[newest, "paid_any"].to_numpy()
+    exact = fit_level_shift(cal.with_shift(0.0).transform(raw), y)
+    rate = y.mean()
+    noise = 2.0 / np.sqrt(len(y) * rate * (1 - rate))
+    assert cal.shift == pytest.approx(np.sign(exact) * max(abs(exact) - noise, 0.0), abs=1e-9)
+    # With shift_z 0 the calibrated mean of that month is its observed rate.
+    moved = cal.with_shift(exact).transform(raw)
+    assert moved.mean() == pytest.approx(rate, abs=1e-6)
 
 
 def test_flat_metrics_names(result):

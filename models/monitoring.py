@@ -1,0 +1,143 @@
+"""Nightly monitoring: when does a scoring run raise a drift alarm?
+
+A drift alarm should mean "the model no longer describes this book", not "the
+book is a month older". Two things drive it, both of which a model that still
+works keeps stable:
+
+* **score drift**: the PSI of ``p_willingness`` or ``p_ability`` against the
+  model's drift reference (the newest months it was fitted on) is above
+  :data:`PSI_ALERT`;
+* **calibration in the large on the latest labelled month**: on the newest
+  month-end snapshot whose label horizon has closed by the scoring date, the
+  mean predicted probability of a head is more than :data:`CITL_ALERT` plus
+  two standard errors of the observed rate (``sqrt(r (1 - r) / n)``) away
+  from the rate that happened: material, and beyond what one month of a
+  small book shows by chance.
+
+Feature PSIs are still computed and logged (they say *where* a shift is), but
+on their own they raise no alarm: a feature can drift for harmless reasons
+(the book ages) and features that count time drift by construction.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from models.heads import HEADS, ability_target
+from models.propensity_model import PropensityModel
+
+#: PSI of a score above which a scoring run raises a drift alarm.
+PSI_ALERT: float = 0.25
+#: |mean prediction - observed rate| on the latest labelled month, beyond
+#: CITL_NOISE_Z standard errors of that rate, above which it does too.
+CITL_ALERT: float = 0.05
+CITL_NOISE_Z: float = 2.0
+#: The scores whose PSI drives the alarm.
+ALERT_SCORES: tuple[str, ...] = ("p_willingness", "p_ability")
+
+
+def calibration_in_the_large(
+    model: PropensityModel, labelled: pd.DataFrame, threshold: float = 0.999
+) -> pd.DataFrame:
+    """Return each head's mean prediction against the observed rate on a labelled frame.
+
+    Parameters
+    ----------
+    model : PropensityModel
+    labelled : DataFrame
+        Features plus ``paid_any`` and ``coverage`` (a training-set slice).
+    threshold : float
+        Full-coverage threshold of the ability target.
+
+    Returns
+    -------
+    DataFrame
+        ``head``, ``rows``, ``observed_rate``, ``mean_prediction``,
+        ``over_prediction`` (``mean_prediction - observed_rate``). The
+        willingness head is judged on every row, the ability head on payers.
+    """
+    probs = model.predict_proba(labelled) if len(labelled) else pd.DataFrame()
+    paid = labelled["paid_any"].to_numpy() == 1
+    targets = {
+        "willingness": (np.ones(len(labelled), dtype=bool), paid.astype("float64")),
+        "ability": (paid, ability_target(labelled["coverage"], threshold).astype("float64")),
+    }
+    rows = []
+    for head in HEADS:
+        mask, y = targets[head]
+        n = int(mask.sum())
+        obs = float(y[mask].mean()) if n else float("nan")
+        pred = float(probs[f"p_{head}"].to_numpy()[mask].mean()) if n else float("nan")
+        rows.append(
+            {
+                "head": head,
+                "rows": n,
+                "observed_rate": obs,
+                "mean_prediction": pred,
+                "over_prediction": pred - obs,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def drift_alarms(
+    drift: pd.DataFrame,
+    citl: pd.DataFrame | None = None,
+    psi_alert: float = PSI_ALERT,
+    citl_alert: float = CITL_ALERT,
+) -> list[str]:
+    """Return the reasons for a drift alarm (empty: no alarm).
+
+    Parameters
+    ----------
+    drift : DataFrame
+        ``variable``, ``psi`` (:meth:`PropensityModel.drift`).
+    citl : DataFrame, optional
+        :func:`calibration_in_the_large` on the latest labelled month.
+
+    Examples
+    --------
+    >>> drift = pd.DataFrame({"variable": ["p_willingness", "dpd"], "psi": [0.31, 4.0]})
+    >>> drift_alarms(drift)
+    ['p_willingness PSI 0.310 > 0.25']
+    >>> citl = pd.DataFrame({"head": ["ability"], "rows": [5000], "observed_rate": [0.5],
+    ...                      "over_prediction": [-0.08]})
+    >>> drift_alarms(drift.iloc[1:], citl)
+    ['ability calibration in the large -0.080 (|.| > 0.064) on 5000 labelled rows']
+    >>> drift_alarms(drift.iloc[1:], citl.assign(rows=100))  # within noise at 100 rows
+    []
+    """
+    reasons = [
+        f"{r.variable} PSI {r.psi:.3f} > {psi_alert:g}"
+        for r in drift.itertuples(index=False)
+        if r.variable in ALERT_SCORES and r.psi > psi_alert
+    ]
+    for r in citl.itertuples(index=False) if citl is not None else ():
+        if not r.rows:
+            continue
+        limit = citl_alert + CITL_NOISE_Z * np.sqrt(
+            r.observed_rate * (1 - r.observed_rate) / r.rows
+        )
+        if abs(r.over_prediction) > limit:
+            reasons.append(
+                f"{r.head} calibration in the large {r.over_prediction:+.3f} "
+                f"(|.| > {limit:.3f}) on {r.rows} labelled rows"
+            )
+    return reasons
+
+
+def alarm_role(variable: str, exempt: dict[str, str]) -> str:
+    """Return how a variable of the drift table takes part in the alarm.
+
+    Examples
+    --------
+    >>> [alarm_role(v, {"episode_days_current": "counts days"})
+    ...  for v in ("p_ability", "dpd", "episode_days_current")]
+    ['drives the alarm', 'reported', 'reported; trends by construction: counts days']
+    """
+    if variable in ALERT_SCORES:
+        return "drives the alarm"
+    if variable in exempt:
+        return f"reported; trends by construction: {exempt[variable]}"
+    return "reported"
