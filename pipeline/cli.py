@@ -80,6 +80,10 @@ class _OperatorFilter(logging.Filter):
         return record.levelno >= logging.ERROR
 
 
+#: Libraries that install log handlers of their own; _setup_logging routes them through ours.
+_THIRD_PARTY = frozenset({"mlflow", "alembic", "huey", "sqlalchemy"})
+
+
 def _setup_logging() -> None:
     """ISO UTC time on every line; project lines on stderr; everything in the debug log if set."""
     import os
@@ -97,10 +101,11 @@ def _setup_logging() -> None:
         handlers.append(debug)
     logging.basicConfig(level=logging.INFO, handlers=handlers, force=True)
     logging.captureWarnings(True)
-    # MLflow, if imported already, gave these loggers its own stderr handler: use ours.
-    for name in ("mlflow", "alembic", "huey", "sqlalchemy.engine"):
-        logger = logging.getLogger(name)
-        logger.handlers, logger.propagate = [], True
+    # MLflow, if imported already, gave its loggers (and alembic's, through its
+    # migrations) their own stderr handlers: route every one of them through ours.
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if isinstance(logger, logging.Logger) and name.split(".", 1)[0] in _THIRD_PARTY:
+            logger.handlers, logger.propagate, logger.disabled = [], True, False
     logging.getLogger("mlflow").setLevel(logging.INFO)
     # Chatty below WARNING even for the debug log.
     for name in ("alembic", "urllib3", "matplotlib", "sqlalchemy", "PIL"):

@@ -66,7 +66,7 @@ def test_the_logged_model_holds_no_pickle_and_loads_from_text(logged):
     assert unsafe_files(folder) == []
     assert (folder / "mlflow_model.py").is_file()
     assert (folder / "code" / "models" / "propensity_model.py").is_file()
-    assert (folder / "code" / "features" / "catalogue.py").is_file()
+    assert (folder / "code" / "features" / "catalogue" / "__init__.py").is_file()
     requirements = (folder / "requirements.txt").read_text().split()
     assert all("==" in r for r in requirements) and any(
         r.startswith("lightgbm==") for r in requirements
