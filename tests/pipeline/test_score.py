@@ -281,17 +281,18 @@ def test_cli_score_prints_the_summary(world, tmp_path):
 def test_cli_report_copies_the_html_model_report(world, tmp_path):
     result = runner.invoke(app, ["report", "--version", "1", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    html = (tmp_path / "model_report.html").read_text(encoding="utf-8")
-    assert "Gate figures for promotion" in html
+    html = (tmp_path / "model_report_v1.html").read_text(encoding="utf-8")  # one file per version
+    assert "Gate figures for promotion" in html and "model report, version 1" in html
     assert "data:image/png;base64" in html and "http://" not in html
 
 
 def test_cli_promote_exit_codes(world):
+    approval = ["--approver", "test reviewer", "--note", "exit codes"]
     # The champion itself: nothing to do, not a failure.
-    result = runner.invoke(app, ["promote", "--version", "1"])
+    result = runner.invoke(app, ["promote", "--version", "1", *approval])
     assert result.exit_code == 0, result.output
     assert "already the champion" in result.output
-    result = runner.invoke(app, ["promote", "--version", "99"])
+    result = runner.invoke(app, ["promote", "--version", "99", *approval])
     assert result.exit_code == 3
     assert "no version 99" in result.output
 
