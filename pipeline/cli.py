@@ -585,9 +585,16 @@ def score(
         ("contact intensity", "per_intensity"),
         ("offer", "per_offer"),
         ("suppressed", "per_suppressed_reason"),
+        ("approach", "per_approach"),
     ):
         typer.echo(f"  {title + ':':<19}" + ", ".join(f"{k} {v:,}" for k, v in o[key].items()))
     typer.echo(f"  {'control group:':<19}{o['control_group']:,} accounts")
+    if "allocation" in m:  # value mode
+        a = m["allocation"]
+        typer.echo(
+            f"  {'value allocation:':<19}calls {a['calls_used']:,}/{a['calls_capacity']:,}, "
+            f"texts {a['sms_used']:,}/{a['sms_capacity']:,}, proven gap {a['gap']:.1e}"
+        )
     typer.echo(f"  model version {m['model_version']}, policy version {m['policy_version']}")
 
 

@@ -515,6 +515,12 @@ def test_value_mode_policy_plans_within_capacity(world):
         sum(outcome.manifest["outputs"]["per_approach"].values())
         == scores["approach"].notna().sum()
     )
+    printed = score_cli(
+        str(world["data"]), str(world["root"] / "value_cli"), "--policy", str(policy_file),
+        "--no-mlflow",
+    )  # fmt: skip
+    assert printed.exit_code == 0, printed.output
+    assert "value allocation:" in printed.output and "approach:" in printed.output
 
 
 def test_uplift_run_is_logged_beside_the_heads(world, tmp_path):
