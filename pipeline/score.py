@@ -118,6 +118,27 @@ def account_capacity(features: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def scored_frame(features: pd.DataFrame, preds: pd.DataFrame) -> pd.DataFrame:
+    """Return the frame the policy engine plans from: ledger, probabilities and capacity.
+
+    One row per feature row: ``account_id``, ``dpd``, ``arrears``,
+    ``p_willingness``, ``p_ability``, ``expected_share`` (from ``preds``,
+    aligned by position) and :func:`account_capacity`'s columns. The nightly
+    scorer and the closed-loop replay both plan from it.
+    """
+    scored = pd.DataFrame(
+        {
+            "account_id": features["account_id"].to_numpy(),
+            "dpd": features["dpd"].to_numpy(),
+            "arrears": features["arrears"].to_numpy(),
+            "p_willingness": preds["p_willingness"].to_numpy(),
+            "p_ability": preds["p_ability"].to_numpy(),
+            "expected_share": preds["expected_share"].to_numpy(),
+        }
+    )
+    return scored.join(account_capacity(features), on="account_id")
+
+
 def _scope(validation: ValidationResult, accounts_all: pd.DataFrame, scored_ids: pd.Index, as_of):
     """Count every input account once: scored, rejected, or out of scope (with why)."""
     ids = accounts_all["account_id"].dropna()
@@ -268,7 +289,6 @@ def run_scoring(
         tables = validation.tables
         feats = build_features(tables, as_of, materiality=policy.materiality, overdue_only=True)
         stages.done("features", rows_in=len(tables["accounts"]), rows_out=len(feats))
-        cap = account_capacity(feats)
         # The schedule and payment history are no longer needed: free them before
         # the models allocate their matrices (memory bound at a million accounts).
         for name in ("installments", "payments", "offers"):
@@ -276,17 +296,7 @@ def run_scoring(
         del raw
         preds = model.predict(feats)
         stages.done("predict", rows_in=len(feats), rows_out=len(preds))
-        scored = pd.DataFrame(
-            {
-                "account_id": feats["account_id"].to_numpy(),
-                "dpd": feats["dpd"].to_numpy(),
-                "arrears": feats["arrears"].to_numpy(),
-                "p_willingness": preds["p_willingness"].to_numpy(),
-                "p_ability": preds["p_ability"].to_numpy(),
-                "expected_share": preds["expected_share"].to_numpy(),
-            }
-        )
-        scored = scored.join(cap, on="account_id")
+        scored = scored_frame(feats, preds)
         plans = assign_plans(
             scored, tables["accounts"], tables["contacts"], as_of, policy, pversion
         )
