@@ -12,8 +12,9 @@ Behaviour (``docs/simulator.md``, "Closed-loop replay"):
 
 * Willing debtors pay more after a conversation (``contact_boost`` x
   willingness); unwilling ones barely move.
-* A promise is kept with ``keep`` x (0.3 + 0.6 willingness) x
-  sqrt(affordability): asking an unable debtor for the whole arrears gets a
+* Only the willing promise (the promise share of a conversation is scaled
+  by willingness, the rest refuse), and a promise is kept with ``keep`` x
+  (0.1 + 0.9 willingness) x sqrt(affordability): asking an unable debtor for the whole arrears gets a
   promise that breaks, while a forbearance offer (installment plan,
   extension, staged repayment) asks for an installment sized to what it can
   pay and, when accepted, becomes a monthly arrangement.
@@ -33,7 +34,7 @@ import numpy as np
 
 from features.prepare import segmented_searchsorted
 from features.vocab import PROMISE_GRACE_DAYS
-from pipeline.simulator.parameters import _DAY, _OUT, SOPHISTICATED, Parameters
+from pipeline.simulator.parameters import _DAY, _OUT, SERIAL, SOPHISTICATED, Parameters
 
 #: Call attempts one account can get in a day (slots of random numbers drawn daily).
 CALL_SLOTS = 7
@@ -105,6 +106,7 @@ class DayState:
     promise_until: np.ndarray = None  # no calls before this day (a promise is pending)
     arr_cents: np.ndarray = None  # monthly arrangement installment (0 none)
     arr_next: np.ndarray = None
+    last_talk: np.ndarray = None  # day of the last conversation
     calls: np.ndarray = None  # (n, 7) ring of outbound calls per day
     sms: np.ndarray = None
     counts: dict = field(default_factory=dict)
@@ -122,6 +124,7 @@ class DayState:
             promise_until=zeros.copy(),
             arr_cents=zeros.copy(),
             arr_next=zeros.copy(),
+            last_talk=np.full(n, -(10**6), dtype=np.int64),
             calls=np.zeros((n, 7), dtype=np.int64),
             sms=np.zeros((n, 7), dtype=np.int64),
             counts={k: 0 for k in ("plan_cap_violations", "complaints", "recovered_cents")},
@@ -235,7 +238,7 @@ def step(book: Book, st: DayState, plans: Plans, day: int, u: np.ndarray) -> dic
 
     # Arrangements: the monthly installment of an accepted forbearance offer.
     arr_due = over & (st.arr_cents > 0) & (st.arr_next == day)
-    keep_arr = tp["keep"][typ] * (0.3 + 0.6 * w) * np.sqrt(_afford(st.cap_left, st.arr_cents))
+    keep_arr = tp["keep"][typ] * (0.1 + 0.9 * w) * np.sqrt(_afford(st.cap_left, st.arr_cents))
     _schedule(
         st, arr_due & (u[:, _U["arrangement"]] < keep_arr), np.full(book.n, day), st.arr_cents
     )
@@ -298,24 +301,34 @@ def _contacts(book, st, plans, led, day, u, tp, w, ability, hab, pmult, organic_
     complaints += int(((n_sms > 0) & (u[:, _U["complaint_sms"]] < _COMPLAINT_BASE)).sum())
 
     # The conversation: what the debtor says and does.
+    offer = plans.offer
+    sized = np.isin(offer, _FORBEARANCE) & (plans.installment > 0)
+    ask = np.where(sized, plans.installment, led.arrears)
+    ask = np.where(offer == "settlement", led.arrears * 6 // 10, ask)
+    afford = _afford(st.cap_left, ask)
     mix = p.rpc_mix[book.typ].copy()
     mix[:, 4] += 0.25 * unable
+    # Only the willing promise (the rest refuse), and only what they can afford: asked for
+    # more, an unable debtor declares hardship instead (serial promisers promise anyway).
+    mix[:, 2] += mix[:, 1] * (1 - w)
+    mix[:, 1] *= w
+    # Diminishing returns: an unable debtor already spoken to this month has nothing to add.
+    fresh = ~unable | (day - st.last_talk >= 30)
+    can = np.where(book.typ == SERIAL, 1.0, np.where(unable, afford, 1.0)) * fresh
+    mix[:, 4] += mix[:, 1] * (1 - can)
+    mix[:, 1] *= can
     cum = np.cumsum(mix, 1)
     cum /= cum[:, -1:]
     kind = np.minimum((u[:, _U["outcome"]][:, None] >= cum).sum(1), 4)
     out_code = np.array([_OUT[o] for o in ("right_party", "promise_to_pay", "refused", "dispute",
                                            "hardship")])[kind]  # fmt: skip
-    offer = plans.offer
-    sized = np.isin(offer, _FORBEARANCE) & (plans.installment > 0)
-    ask = np.where(sized, plans.installment, led.arrears)
-    ask = np.where(offer == "settlement", led.arrears * 6 // 10, ask)
     promise = talked & (kind == 1)
-    keep = tp["keep"][book.typ] * (0.3 + 0.6 * w) * np.sqrt(_afford(st.cap_left, ask)) * pmult
+    keep = tp["keep"][book.typ] * (0.1 + 0.9 * w) * np.sqrt(afford) * pmult
     ahead = _AHEAD[np.minimum((u[:, _U["ahead"]] * len(_AHEAD)).astype(int), len(_AHEAD) - 1)]
     kept = promise & (u[:, _U["promise"]] < keep)
     when = day + 1 + np.floor(u[:, _U["when"]] * ahead).astype(np.int64)
     _schedule(st, kept, when, ask)
-    token = promise & ~kept & (u[:, _U["token"]] < tp["token"][book.typ])
+    token = promise & ~kept & (u[:, _U["token"]] < tp["token"][book.typ] * w)
     _schedule(st, token, when, np.floor(ask * (0.2 + 0.5 * u[:, _U["part"]])).astype(np.int64))
     st.promise_until = np.where(promise, day + ahead + PROMISE_GRACE_DAYS + 1, st.promise_until)
     # Offers made in the conversation (forbearance and settlement); accepted ones hold.
@@ -327,12 +340,15 @@ def _contacts(book, st, plans, led, day, u, tp, w, ability, hab, pmult, organic_
     _schedule(st, accepted & ~promise, when, np.where(sized, plans.installment, ask))
     # A positive conversation moves the willing; legal review moves the able, angers the unable.
     positive = talked & (kind == 0)
-    p_boost = tp["contact_boost"][book.typ] * w * hab * pmult
+    # Talking moves the willing who can pay; the unable pay what they can anyway.
+    p_boost = tp["contact_boost"][book.typ] * w * np.minimum(1.0, ability / 0.4) ** 2 * pmult
+    p_boost = p_boost * fresh
     legal = talked & (offer == "legal_review") & ~promise
     p_boost = np.where(legal, np.maximum(p_boost, 0.3 * ability), p_boost)
     moved = (positive | legal) & (u[:, _U["boost"]] < p_boost)
     _schedule(st, moved, day + 1 + np.floor(u[:, _U["when"]] * 7).astype(np.int64), organic_amount)
     complaints += int((legal & unable & (u[:, _U["complaint_sms"]] < 0.15)).sum())
+    st.last_talk = np.where(talked, day, st.last_talk)
     nudged = (n_sms > 0) & (u[:, _U["sms"]] < 0.03 * w * hab)
     _schedule(st, nudged, day + 1 + np.floor(u[:, _U["when"]] * 3).astype(np.int64), organic_amount)
     st.counts["complaints"] += complaints

@@ -51,6 +51,10 @@ METRICS: tuple[str, ...] = (
     "violations",
 )
 
+#: Plan columns kept per night in :attr:`StrategyRun.plans`.
+_KEPT_PLAN = ("account_id", "risk_tier", "dpd_stage", "max_calls_7d", "max_sms_7d", "max_calls_day", "offer",
+              "control_group")  # fmt: skip
+
 
 @dataclass
 class StrategyRun:
@@ -61,6 +65,7 @@ class StrategyRun:
     daily: pd.DataFrame
     tables: dict[str, pd.DataFrame] = field(repr=False)
     seconds: float = 0.0
+    plans: pd.DataFrame | None = field(default=None, repr=False)
 
 
 def cut_tables(tables: dict[str, pd.DataFrame], start: pd.Timestamp) -> dict[str, pd.DataFrame]:
@@ -228,7 +233,7 @@ def replay_strategy(
     base = {k: v for k, v in tables.items()}
     new: dict[str, list[pd.DataFrame]] = {"payments": [], "contacts": [], "offers": []}
     counters = {k: len(base[k]) for k in new}
-    daily = []
+    daily, kept_plans = [], []
     over0 = ledger_at(book, st.paid, book.day0).overdue
     for i in range(nights):
         day = book.day0 + i
@@ -242,6 +247,7 @@ def replay_strategy(
         ledger = _night_ledger(book, st, ids, day, night_tables["payments"])
         plan_rows = strategy(Night(as_of, night_tables, ledger))
         plans = _plans(book, ids, plan_rows)
+        kept_plans.append(plan_rows[[c for c in _KEPT_PLAN if c in plan_rows]].assign(as_of=as_of))
         before = st.counts["recovered_cents"]
         rows = step(book, st, plans, day, day_uniforms(seed, day, book.n))
         frames = day_frames(rows, ids, counters)
@@ -262,7 +268,8 @@ def replay_strategy(
     end = book.day0 + nights
     over_end = ledger_at(book, st.paid, end).overdue
     metrics = _metrics(st, over0, over_end, new, final, tables, profile, end)
-    run = StrategyRun(name, metrics, pd.DataFrame(daily), final, time.perf_counter() - t0)
+    run = StrategyRun(name, metrics, pd.DataFrame(daily), final, time.perf_counter() - t0,
+                      pd.concat(kept_plans, ignore_index=True))  # fmt: skip
     log.info("replayed %s: %d nights in %.1fs: %s", name, nights, run.seconds, metrics)
     return run
 
