@@ -436,6 +436,46 @@ def replay(
         typer.echo(f"MLflow run {result.run_id} (experiment replay)")
 
 
+@app.command()
+def effect(
+    scores: Annotated[Path, typer.Option("--scores", help="Output root of the scoring runs.")],
+    data: DataOpt,
+    start: Annotated[str, typer.Option("--from", help="First run date (YYYY-MM-DD).")],
+    end: Annotated[str, typer.Option("--to", help="Last run date (YYYY-MM-DD).")],
+    horizon: Annotated[int, typer.Option("--horizon", min=1, help="Days of outcome.")] = 30,
+    n_boot: Annotated[int, typer.Option("--bootstrap", min=100)] = 1000,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Also write the HTML report here.")
+    ] = None,
+    no_mlflow: Annotated[bool, typer.Option("--no-mlflow", help="Do not log to MLflow.")] = False,
+) -> None:
+    """Estimate the incremental recovery of the plans over the control group from published runs."""
+    from pipeline.effect import EffectInputError, run_effect
+    from pipeline.io import DataReadError
+
+    d1, d2 = _parse_date(start, "--from"), _parse_date(end, "--to")
+    if d2 < d1:
+        raise _fail(EXIT_INPUT, f"--to {end} is before --from {start}")
+    try:
+        result, page, run_id = run_effect(
+            scores, data, d1, d2, horizon, n_boot, log_to_mlflow=not no_mlflow
+        )
+    except (DataReadError, EffectInputError) as exc:
+        raise _fail(EXIT_INPUT, str(exc)) from None
+    for title, table in (
+        ("overall", result.overall),
+        ("per tier", result.per_tier),
+        ("per offer", result.per_offer),
+    ):
+        typer.echo(f"== {title}")
+        typer.echo(table.T.to_string(float_format=lambda v: f"{v:,.3f}"))
+    if report is not None:
+        report.write_text(page, encoding="utf-8")
+        typer.echo(f"report written to {report}")
+    if run_id:
+        typer.echo(f"MLflow run {run_id} (experiment effect)")
+
+
 def main() -> None:  # pragma: no cover - console entry for ``python -m pipeline.cli``
     """Run the command line."""
     app()
