@@ -50,7 +50,8 @@ from mlflow.models import infer_signature
 from models.config import TrainingConfig, load_config
 from models.gate import PromotionDecision, evaluate_gate
 from models.propensity_model import PropensityModel
-from models.training import KEY_COLUMNS, LABEL_COLUMNS, TrainingResult, fingerprint
+from models.result import KEY_COLUMNS, LABEL_COLUMNS, TrainingResult
+from models.training import fingerprint
 
 log = logging.getLogger(__name__)
 

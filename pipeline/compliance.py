@@ -31,7 +31,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -39,8 +38,8 @@ import pandas as pd
 
 from features.vocab import CONVERSATION_OUTCOMES, SUPPRESSING_STATUSES
 
-if TYPE_CHECKING:  # the policy imports this module; avoid the cycle at run time
-    from pipeline.policy import Policy
+#: Local contact hours as ``("HH:MM", "HH:MM")``, both ends included (a policy's ``contact_hours``).
+Hours = tuple[str, str]
 
 #: Offers that count as forbearance (a plan the debtor can keep).
 FORBEARANCE_OFFERS: frozenset[str] = frozenset({"installment_plan", "extension"})
@@ -390,21 +389,21 @@ def _capped(values: np.ndarray, no_cap: int) -> pd.arrays.IntegerArray:
     return pd.arrays.IntegerArray(np.where(mask, 0, values).astype(np.int64), mask)
 
 
-def allowed_window(profile: ComplianceProfile, policy: Policy | None = None) -> tuple[int, int]:
-    """Return the contact window in local minutes: the profile's, narrowed by the policy's hours."""
+def allowed_window(profile: ComplianceProfile, hours: Hours | None = None) -> tuple[int, int]:
+    """Return the contact window in local minutes: the profile's, narrowed by ``hours``."""
     start, end = profile.window_minutes
-    if policy is not None:
-        start = max(start, hhmm_to_minutes(policy.contact_hours.start))
-        end = min(end, hhmm_to_minutes(policy.contact_hours.end))
+    if hours is not None:
+        start = max(start, hhmm_to_minutes(hours[0]))
+        end = min(end, hhmm_to_minutes(hours[1]))
     return start, end
 
 
 def contact_window(
-    timezones: pd.Series, profile: ComplianceProfile, policy: Policy | None = None
+    timezones: pd.Series, profile: ComplianceProfile, hours: Hours | None = None
 ) -> pd.Series:
     """Give each account's lawful contact window as local hours, e.g. ``"08:00-21:00"``.
 
-    The window is the profile's, narrowed by the policy's ``contact_hours``
+    The window is the profile's, narrowed by the policy's contact hours
     (a policy cannot widen it; :func:`pipeline.policy.load_policy` refuses
     that). It is in the account's local time zone, so the string is the same
     for every valid zone; the dialer converts it with the account's
@@ -416,8 +415,8 @@ def contact_window(
         IANA time zone names, one per account.
     profile : ComplianceProfile
         The jurisdiction profile.
-    policy : Policy, optional
-        The policy whose ``contact_hours`` may narrow the window.
+    hours : tuple of str, optional
+        Local ``(start, end)`` hours that may narrow the window (the policy's).
 
     Returns
     -------
@@ -430,7 +429,7 @@ def contact_window(
         If a time zone is not a known IANA name (local hours would be
         meaningless); validation should have rejected such accounts.
     """
-    start, end = allowed_window(profile, policy)
+    start, end = allowed_window(profile, hours)
     bad = [tz for tz in pd.unique(timezones) if not _is_zone(tz)]
     if bad:
         n_bad = int(timezones.isin(bad).sum())
@@ -482,7 +481,7 @@ def to_local(utc_ts: pd.Series, timezones: pd.Series) -> pd.Series:
 
 
 def is_contact_allowed(
-    local_ts: pd.Timestamp | pd.Series, profile: ComplianceProfile, policy: Policy | None = None
+    local_ts: pd.Timestamp | pd.Series, profile: ComplianceProfile, hours: Hours | None = None
 ) -> bool | pd.Series:
     """Tell whether a contact at a local wall-clock time is within the lawful window.
 
@@ -497,8 +496,8 @@ def is_contact_allowed(
         UTC times with :func:`to_local` first.
     profile : ComplianceProfile
         The jurisdiction profile.
-    policy : Policy, optional
-        A policy whose ``contact_hours`` narrow the window.
+    hours : tuple of str, optional
+        Local ``(start, end)`` hours that narrow the window (the policy's).
 
     Returns
     -------
@@ -512,7 +511,7 @@ def is_contact_allowed(
     >>> is_contact_allowed(pd.Timestamp("2024-01-15 21:30"), PROFILES["cn_2025"])
     True
     """
-    start, end = allowed_window(profile, policy)
+    start, end = allowed_window(profile, hours)
     series = local_ts if isinstance(local_ts, pd.Series) else pd.Series([pd.Timestamp(local_ts)])
     t = series.dt
     seconds = t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6

@@ -122,6 +122,7 @@ def train_job(
         f"{len(training_set):,}",
         time.perf_counter() - t0,
     )
+    training_set = _with_segments(training_set, validation.tables["accounts"])
     config = load_config(config_path, overrides=config_overrides)
     spec = _spec(feature_columns)
     window = {
@@ -133,7 +134,7 @@ def train_job(
         "horizon_days": horizon_days,
     }
     t0 = time.perf_counter()
-    result = train(training_set, config, spec, data_window=window)
+    result = train(training_set, config, spec, data_window=window, bands=policy_bands())
     log.info(
         "stage train rows_in=%s seconds=%.2f", f"{len(training_set):,}", time.perf_counter() - t0
     )
@@ -145,6 +146,28 @@ def train_job(
         "stage log run_id=%s version=%s seconds=%.2f", run_id, version, time.perf_counter() - t0
     )
     return TrainJobResult(run_id, version, result, (start, end))
+
+
+def _with_segments(training_set: pd.DataFrame, accounts: pd.DataFrame) -> pd.DataFrame:
+    """Add the account's ``jurisdiction`` (when the table has it) for the report's segments."""
+    if "jurisdiction" not in accounts.columns or "jurisdiction" in training_set.columns:
+        return training_set
+    lookup = accounts.drop_duplicates("account_id").set_index("account_id")["jurisdiction"]
+    return training_set.assign(jurisdiction=training_set["account_id"].map(lookup).to_numpy())
+
+
+def policy_bands(policy_path: Path | None = None):
+    """Return the policy's tiers and DPD stages as :class:`models.review.PolicyBands`."""
+    from models.review import PolicyBands
+    from pipeline.policy import load_policy_and_version
+
+    policy, version = load_policy_and_version(policy_path)
+    stages = policy.dpd_stages
+    return PolicyBands(
+        tiers={t.name: (tuple(t.p_willingness), tuple(t.p_ability)) for t in policy.tiers},
+        dpd_stages={n: tuple(getattr(stages, n).dpd) for n in ("early", "mid", "late")},
+        source=f"policy {policy.version} (sha256 {version})",
+    )
 
 
 def _spec(feature_columns: list[str] | None):

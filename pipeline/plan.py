@@ -1,25 +1,28 @@
 """Turn scored accounts into contact plans and offers under a policy and the law.
 
-:func:`assign_plans` is the policy engine the nightly scorer calls. For each
-scored account, in this order:
+:func:`assign_plans` is the policy engine the nightly scorer calls. It reads
+as its steps, each a pure function of the working plan (one row per scored
+account, in the scored order) with its own tests:
 
-1. **Tier** from the policy's willingness x ability rectangles.
-2. **DPD stage** (early, mid, late): the stage may step the intensity up
-   (caps rise to those of the new intensity, never below the tier's own) and
-   replace the tier's offer (e.g. late + able_unwilling -> legal_review).
-3. **Control group**: a reproducible random share (``control_share``) of
-   every tier gets the baseline treatment instead (the stage's
-   ``baseline_intensity`` with its caps, ``control_offer`` and
+1. :func:`assign_tier`: the tier from the policy's willingness x ability
+   rectangles, with its intensity, caps and offer.
+2. :func:`apply_stage`: the DPD stage (early, mid, late) may step the
+   intensity up (caps rise to those of the new intensity, never below the
+   tier's own) and replace the tier's offer (e.g. late + able_unwilling ->
+   legal_review).
+3. :func:`assign_control_group`: a reproducible random share
+   (``control_share``) of every tier gets the baseline treatment instead (the
+   stage's ``baseline_intensity`` with its caps, ``control_offer`` and
    ``control_channels``). The draw hashes ``"{seed}|{account_id}|{date}"``,
    so it depends on nothing else (not row order, not the other accounts).
-4. **Compliance**, for everyone, control group included: hardship gets a
-   forbearance offer (installment plan or extension, never settlement or
-   legal review) and at most ``overrides.hardship.max_intensity``; under
+4. :func:`apply_compliance`, for everyone, control group included: hardship
+   gets a forbearance offer (installment plan or extension, never settlement
+   or legal review) and at most ``overrides.hardship.max_intensity``; under
    ``uk_conc`` a debtor whose p_ability is below ``low_ability_threshold``
    is also routed to forbearance first; suppressed statuses get no contact
    at all and the override's offer; call caps are cut to what the contact
    log leaves lawful (:func:`pipeline.compliance.call_caps`).
-5. **Offer sizing**: installment plans, extensions and staged repayments
+5. :func:`size_offers`: installment plans, extensions and staged repayments
    get a monthly installment within the capacity the account has shown.
 """
 
@@ -217,57 +220,111 @@ def assign_plans(
         dpd is missing, or a scored account is not in ``accounts``.
     """
     _check_scored(scored)
-    profile = policy.profile
-    n = len(scored)
-    ids = scored["account_id"].astype(object).reset_index(drop=True)
+    scored = scored.reset_index(drop=True)
+    acc = _accounts_rows(accounts, scored["account_id"].astype(object))
+    steps = assign_tier(scored, policy)
+    steps = apply_stage(steps, scored["dpd"], policy)
+    steps = assign_control_group(steps, as_of, policy)
+    steps = apply_compliance(steps, scored, acc, contacts, as_of, policy)
+    steps = size_offers(steps, scored, policy)
+    return _publishable(steps, policy, policy_version)
+
+
+def _caps_table(policy: Policy, key: str) -> np.ndarray:
+    """The policy's cap ``key`` per intensity code."""
+    return np.array([getattr(policy.intensity_caps[i], key) for i in CONTACT_INTENSITIES])
+
+
+def assign_tier(scored: pd.DataFrame, policy: Policy) -> pd.DataFrame:
+    """Step 1: place each account in the first tier whose rectangle holds it.
+
+    Returns the working plan: ``account_id``, ``tier`` (index into
+    ``policy.tiers``), ``intensity`` and ``offer`` (codes of
+    :data:`features.vocab.CONTACT_INTENSITIES` / ``OUTPUT_OFFERS``), ``calls``
+    and ``sms`` (7-day caps), ``source`` (whose channel order applies: a tier
+    index, or ``len(policy.tiers)`` for the control group).
+    """
     w = scored["p_willingness"].to_numpy(dtype=np.float64)
     a = scored["p_ability"].to_numpy(dtype=np.float64)
-    dpd = scored["dpd"].to_numpy(dtype=np.float64)
-    arrears = scored["arrears"].to_numpy(dtype=np.float64)
-    acc = _accounts_rows(accounts, ids)
-
-    # 1. tier
-    tier_idx = np.full(n, -1, dtype=np.int64)
-    for i, tier in enumerate(policy.tiers):
-        inside = _in_range(w, tier.p_willingness) & _in_range(a, tier.p_ability)
-        tier_idx[inside & (tier_idx < 0)] = i
-    if (tier_idx < 0).any():  # cannot happen with a validated policy and checked scores
+    tier = np.full(len(scored), -1, dtype=np.int64)
+    for i, t in enumerate(policy.tiers):
+        inside = _in_range(w, t.p_willingness) & _in_range(a, t.p_ability)
+        tier[inside & (tier < 0)] = i
+    if (tier < 0).any():  # cannot happen with a validated policy and checked scores
         raise ValueError("some accounts fall in no tier; is the policy validated?")
-    tier_names = np.array([t.name for t in policy.tiers], dtype=object)
-    tier_int = np.array([_INTENSITY[t.contact_intensity] for t in policy.tiers])[tier_idx]
-    tier_calls = np.array([t.max_calls_7d for t in policy.tiers], dtype=np.int64)[tier_idx]
-    tier_sms = np.array([t.max_sms_7d for t in policy.tiers], dtype=np.int64)[tier_idx]
+    tiers = policy.tiers
+    return pd.DataFrame(
+        {
+            "account_id": scored["account_id"].astype(object).to_numpy(),
+            "tier": tier,
+            "intensity": np.array([_INTENSITY[t.contact_intensity] for t in tiers])[tier],
+            "calls": np.array([t.max_calls_7d for t in tiers], dtype=np.int64)[tier],
+            "sms": np.array([t.max_sms_7d for t in tiers], dtype=np.int64)[tier],
+            "offer": np.array([_OFFER[t.offer] for t in tiers])[tier],
+            "source": tier,
+        }
+    )
 
-    # 2. DPD stage: intensity step-up and offer changes
+
+def apply_stage(steps: pd.DataFrame, dpd: pd.Series, policy: Policy) -> pd.DataFrame:
+    """Step 2: the DPD stage steps the intensity up (caps never below the tier's) and may swap the offer."""
+    dpd = np.asarray(dpd, dtype=np.float64)
     stages = [getattr(policy.dpd_stages, s) for s in STAGES]
-    stage_idx = np.select([dpd < stages[1].dpd[0], dpd < stages[2].dpd[0]], [0, 1], 2)
-    caps_calls = np.array(
-        [policy.intensity_caps[i].max_calls_7d for i in CONTACT_INTENSITIES], dtype=np.int64
-    )
-    caps_sms = np.array(
-        [policy.intensity_caps[i].max_sms_7d for i in CONTACT_INTENSITIES], dtype=np.int64
-    )
-    step = np.array([s.intensity_step for s in stages])[stage_idx]
-    intensity = np.where(tier_int > 0, np.minimum(tier_int + step, len(CONTACT_INTENSITIES) - 1), 0)
+    stage = np.select([dpd < stages[1].dpd[0], dpd < stages[2].dpd[0]], [0, 1], 2)
+    tier_int = steps["intensity"].to_numpy()
+    step = np.array([s.intensity_step for s in stages])[stage]
+    top = len(CONTACT_INTENSITIES) - 1
+    intensity = np.where(tier_int > 0, np.minimum(tier_int + step, top), 0)
     raised = intensity > tier_int
-    calls = np.where(raised, np.maximum(tier_calls, caps_calls[intensity]), tier_calls)
-    sms = np.where(raised, np.maximum(tier_sms, caps_sms[intensity]), tier_sms)
+    calls, sms = steps["calls"].to_numpy(), steps["sms"].to_numpy()
     offer_table = np.array(
         [[_OFFER[s.offers.get(t.name, t.offer)] for t in policy.tiers] for s in stages]
     )
-    offer = offer_table[stage_idx, tier_idx]
-    source = tier_idx.copy()  # whose channel order applies: a tier, or the control group
+    return steps.assign(
+        stage=stage,
+        intensity=intensity,
+        calls=np.where(
+            raised, np.maximum(calls, _caps_table(policy, "max_calls_7d")[intensity]), calls
+        ),
+        sms=np.where(raised, np.maximum(sms, _caps_table(policy, "max_sms_7d")[intensity]), sms),
+        offer=offer_table[stage, steps["tier"].to_numpy()],
+    )
 
-    # 3. control group: baseline treatment instead of the tier's
-    control = control_uniform(ids, as_of, policy.control_seed) < policy.control_share
-    baseline = np.array([_INTENSITY[s.baseline_intensity] for s in stages])[stage_idx]
-    intensity = np.where(control, baseline, intensity)
-    calls = np.where(control, caps_calls[baseline], calls)
-    sms = np.where(control, caps_sms[baseline], sms)
-    offer = np.where(control, _OFFER[policy.control_offer], offer)
-    source = np.where(control, len(policy.tiers), source)
 
-    # 4. compliance, for everyone
+def assign_control_group(steps: pd.DataFrame, as_of: pd.Timestamp, policy: Policy) -> pd.DataFrame:
+    """Step 3: a reproducible random ``control_share`` gets the stage's baseline treatment instead."""
+    control = (
+        control_uniform(steps["account_id"], as_of, policy.control_seed) < policy.control_share
+    )
+    stages = [getattr(policy.dpd_stages, s) for s in STAGES]
+    baseline = np.array([_INTENSITY[s.baseline_intensity] for s in stages])[
+        steps["stage"].to_numpy()
+    ]
+    return steps.assign(
+        control_group=control,
+        control_probability=float(policy.control_share),
+        intensity=np.where(control, baseline, steps["intensity"]),
+        calls=np.where(control, _caps_table(policy, "max_calls_7d")[baseline], steps["calls"]),
+        sms=np.where(control, _caps_table(policy, "max_sms_7d")[baseline], steps["sms"]),
+        offer=np.where(control, _OFFER[policy.control_offer], steps["offer"]),
+        source=np.where(control, len(policy.tiers), steps["source"]),
+    )
+
+
+def apply_compliance(
+    steps: pd.DataFrame,
+    scored: pd.DataFrame,
+    acc: pd.DataFrame,
+    contacts: pd.DataFrame | None,
+    as_of: pd.Timestamp,
+    policy: Policy,
+) -> pd.DataFrame:
+    """Step 4, for everyone (control group included): hardship, suppression, legal caps, window."""
+    profile = policy.profile
+    a = scored["p_ability"].to_numpy(dtype=np.float64)
+    intensity, offer = steps["intensity"].to_numpy(), steps["offer"].to_numpy()
+    calls, sms = steps["calls"].to_numpy(), steps["sms"].to_numpy()
+    caps_calls, caps_sms = _caps_table(policy, "max_calls_7d"), _caps_table(policy, "max_sms_7d")
     hardship = acc["hardship"].astype("boolean").fillna(True).to_numpy(dtype=bool)
     difficulty = hardship.copy()
     if profile.forbearance_for_low_ability:
@@ -282,14 +339,13 @@ def assign_plans(
     reason = suppressed_reason(acc).to_numpy()
     suppressed = pd.notna(reason)
     override = {s: _OFFER[getattr(policy.overrides, s).offer] for s in SUPPRESSING_STATUSES}
-    override_offer = pd.Series(reason).map(override).to_numpy()
-    offer = np.where(suppressed, override_offer, offer).astype(np.int64)
+    offer = np.where(suppressed, pd.Series(reason).map(override).to_numpy(), offer).astype(np.int64)
     # The hardship rule has the last word, over overrides too.
     forbidden = np.isin(offer, [_OFFER[o] for o in HARDSHIP_FORBIDDEN_OFFERS])
     offer = np.where(hardship & forbidden, _OFFER[policy.overrides.hardship.offer], offer)
     intensity = np.where(suppressed, 0, intensity)
 
-    legal = call_caps(_contacts_or_empty(contacts), ids, as_of, profile)
+    legal = call_caps(_contacts_or_empty(contacts), steps["account_id"], as_of, profile)
     no_cap = np.iinfo(np.int64).max
     legal_7d = legal["max_calls_7d_legal"].to_numpy(dtype=np.int64, na_value=no_cap)
     legal_day = legal["max_calls_day_legal"].to_numpy(dtype=np.int64, na_value=no_cap)
@@ -297,51 +353,61 @@ def assign_plans(
     calls = np.where(contactable, np.minimum(calls, legal_7d), 0)
     if profile.max_sms_7d is not None:
         sms = np.minimum(sms, profile.max_sms_7d)
-    sms = np.where(contactable, sms, 0)
-    calls_day = np.minimum(calls, legal_day)
+    window = contact_window(acc["timezone"], profile, policy.hours).to_numpy(dtype=object)
+    return steps.assign(
+        intensity=intensity,
+        offer=offer,
+        calls=calls,
+        sms=np.where(contactable, sms, 0),
+        calls_day=np.minimum(calls, legal_day),
+        suppressed_reason=reason,
+        contact_window=np.where(suppressed, None, window),
+        third_party_contact_allowed=profile.third_party_contact_allowed,
+    )
 
-    channel_order = _channel_order(policy, source, calls > 0, sms > 0, contactable)
-    window = contact_window(acc["timezone"], profile, policy).to_numpy(dtype=object)
-    window = np.where(suppressed, None, window)
 
-    # 5. offer sizing and expected recovery
-    offer_names = _OFFER_NAMES[offer]
+def size_offers(steps: pd.DataFrame, scored: pd.DataFrame, policy: Policy) -> pd.DataFrame:
+    """Step 5: size plan offers within shown capacity and compute the expected recovery."""
+    arrears = scored["arrears"].to_numpy(dtype=np.float64)
     installment, n_installments = size_installments(
-        offer_names,
+        _OFFER_NAMES[steps["offer"].to_numpy()],
         arrears,
         scored["capacity"].to_numpy(dtype=np.float64),
         scored["installment_amount"].to_numpy(dtype=np.float64),
         policy.fallback_installment_share,
     )
-    share = a.copy()
+    share = scored["p_ability"].to_numpy(dtype=np.float64)
     if "expected_share" in scored.columns:
         given = scored["expected_share"].to_numpy(dtype=np.float64)
         share = np.where(np.isnan(given), share, given)
-    expected_recovery = arrears * w * np.clip(share, 0.0, 1.0)
-
-    return pd.DataFrame(
-        {
-            "account_id": ids.to_numpy(),
-            "risk_tier": tier_names[tier_idx],
-            "dpd_stage": np.array(STAGES, dtype=object)[stage_idx],
-            "contact_intensity": _INTENSITY_NAMES[intensity],
-            "channel_order": channel_order,
-            "max_calls_7d": calls.astype(np.int64),
-            "max_sms_7d": sms.astype(np.int64),
-            "max_calls_day": calls_day.astype(np.int64),
-            "contact_window": window,
-            "third_party_contact_allowed": np.full(n, profile.third_party_contact_allowed),
-            "offer": offer_names,
-            "offer_installment": installment,
-            "offer_n_installments": n_installments,
-            "suppressed_reason": reason,
-            "expected_recovery": expected_recovery,
-            "control_group": control,
-            "control_probability": np.full(n, float(policy.control_share)),
-            "policy_version": np.full(n, policy_version, dtype=object),
-        },
-        columns=list(PLAN_COLUMNS),
+    w = scored["p_willingness"].to_numpy(dtype=np.float64)
+    return steps.assign(
+        offer_installment=installment,
+        offer_n_installments=n_installments,
+        expected_recovery=arrears * w * np.clip(share, 0.0, 1.0),
     )
+
+
+def _publishable(steps: pd.DataFrame, policy: Policy, policy_version: str) -> pd.DataFrame:
+    """Turn the working plan's codes into the published columns :data:`PLAN_COLUMNS`."""
+    intensity = steps["intensity"].to_numpy()
+    calls, sms = steps["calls"].to_numpy(np.int64), steps["sms"].to_numpy(np.int64)
+    channel_order = _channel_order(
+        policy, steps["source"].to_numpy(), calls > 0, sms > 0, intensity > 0
+    )
+    tier_names = np.array([t.name for t in policy.tiers], dtype=object)
+    out = steps.assign(
+        risk_tier=tier_names[steps["tier"].to_numpy()],
+        dpd_stage=np.array(STAGES, dtype=object)[steps["stage"].to_numpy()],
+        contact_intensity=_INTENSITY_NAMES[intensity],
+        channel_order=channel_order,
+        max_calls_7d=calls,
+        max_sms_7d=sms,
+        max_calls_day=steps["calls_day"].to_numpy(np.int64),
+        offer=_OFFER_NAMES[steps["offer"].to_numpy()],
+        policy_version=policy_version,
+    )
+    return out[list(PLAN_COLUMNS)]
 
 
 def _check_scored(scored: pd.DataFrame) -> None:

@@ -217,6 +217,11 @@ class Policy(_Frozen):
         """Return the jurisdiction profile the policy names."""
         return PROFILES[self.jurisdiction]
 
+    @property
+    def hours(self) -> tuple[str, str]:
+        """Return the policy's local contact hours as ``(start, end)``."""
+        return self.contact_hours.start, self.contact_hours.end
+
     @model_validator(mode="after")
     def _consistent(self) -> Policy:
         _check_intensity_caps(self)

@@ -224,7 +224,7 @@ def test_contact_window_string_per_profile_and_policy():
     assert contact_window(zones, US).tolist() == ["08:00-21:00"] * 2
     assert contact_window(zones, CN).tolist() == ["08:00-22:00"] * 2
     # The default policy (08:00-21:00) narrows cn_2025's window.
-    assert contact_window(zones, CN, load_policy()).tolist() == ["08:00-21:00"] * 2
+    assert contact_window(zones, CN, load_policy().hours).tolist() == ["08:00-21:00"] * 2
 
 
 def test_contact_window_refuses_an_unknown_zone():
@@ -254,3 +254,15 @@ def test_call_caps_handle_an_empty_log():
     caps = call_caps(empty, ["A1", "A2"], D, US)
     assert caps["max_calls_7d_legal"].tolist() == [7, 7]
     assert np.issubdtype(caps["blocked_until"].dtype, np.datetime64)
+
+
+def test_compliance_does_not_import_the_policy():
+    import ast
+
+    import pipeline.compliance as module
+
+    tree = ast.parse(open(module.__file__, encoding="utf-8").read())
+    imported = {
+        node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+    }
+    assert "pipeline.policy" not in imported and "pipeline.plan" not in imported

@@ -365,3 +365,73 @@ def test_inputs_are_not_modified():
     plan(scored, accounts)
     pd.testing.assert_frame_equal(scored, before[0])
     pd.testing.assert_frame_equal(accounts, before[1])
+
+
+# --- each step of assign_plans on its own -----------------------------------------
+
+
+def test_assign_tier_gives_the_tiers_own_treatment():
+    from pipeline.plan import assign_tier
+
+    scored = make_scored((10, 100, 0.9, 0.9, 50, 100), (10, 100, 0.1, 0.9, 50, 100))
+    steps = assign_tier(scored, make_policy())
+    assert steps["tier"].tolist() == [0, 2]  # self_cure, able_unwilling
+    assert steps["calls"].tolist() == [0, 6] and steps["sms"].tolist() == [2, 4]
+    assert steps["source"].tolist() == steps["tier"].tolist()
+
+
+def test_apply_stage_raises_intensity_and_swaps_the_late_offer():
+    from pipeline.plan import _OFFER, apply_stage, assign_tier
+
+    policy = make_policy()
+    scored = make_scored((10, 100, 0.1, 0.1, 50, 100), (100, 100, 0.1, 0.1, 50, 100))
+    steps = apply_stage(assign_tier(scored, policy), scored["dpd"], policy)
+    assert steps["stage"].tolist() == [0, 2]
+    assert steps["intensity"].tolist() == [2, 3]  # medium, then high when late
+    assert steps["calls"].tolist() == [3, 6]
+    assert steps["offer"].tolist() == [_OFFER["staged_repayment"], _OFFER["settlement"]]
+
+
+def test_assign_control_group_gives_the_baseline_to_every_drawn_account():
+    from pipeline.plan import _OFFER, apply_stage, assign_control_group, assign_tier
+
+    policy = make_policy(control_share=0.5)
+    scored, _ = _population(200)
+    steps = apply_stage(assign_tier(scored, policy), scored["dpd"], policy)
+    out = assign_control_group(steps, D, policy)
+    control = out["control_group"].to_numpy()
+    assert 0 < control.sum() < len(out)
+    assert (out.loc[control, "offer"] == _OFFER["reminder"]).all()
+    assert (out.loc[control, "source"] == len(policy.tiers)).all()
+    assert out.loc[~control, "offer"].equals(steps.loc[~control, "offer"])
+
+
+def test_apply_compliance_cuts_calls_to_what_the_log_leaves():
+    from pipeline.plan import apply_compliance, apply_stage, assign_control_group, assign_tier
+
+    policy = make_policy()
+    scored = make_scored((10, 100, 0.1, 0.9, 50, 100), (10, 100, 0.1, 0.9, 50, 100))
+    at = D.tz_localize("UTC") - pd.Timedelta(days=2) + pd.Timedelta(hours=15)
+    contacts = pd.DataFrame(
+        {
+            "account_id": ["A1"] * 3,
+            "contact_at": pd.Series([at] * 3, dtype="datetime64[ns, UTC]"),
+            "channel": ["call"] * 3,
+            "direction": ["outbound"] * 3,
+            "outcome": ["no_answer"] * 3,
+        }
+    )
+    steps = assign_tier(scored, policy)
+    steps = assign_control_group(apply_stage(steps, scored["dpd"], policy), D, policy)
+    out = apply_compliance(steps, scored, factories.accounts(2), contacts, D, policy)
+    assert out["calls"].tolist() == [4, 6]  # 7 - 3 under Reg F; the tier's 6 otherwise
+
+
+def test_size_offers_sizes_only_plan_offers():
+    from pipeline.plan import _OFFER, size_offers
+
+    scored = make_scored((10, 250, 0.9, 0.2, 80, 100), (10, 250, 0.9, 0.2, 80, 100))
+    steps = pd.DataFrame({"offer": [_OFFER["installment_plan"], _OFFER["reminder"]]})
+    out = size_offers(steps, scored, make_policy())
+    assert out["offer_installment"].iloc[0] == 80.0 and np.isnan(out["offer_installment"].iloc[1])
+    np.testing.assert_allclose(out["expected_recovery"], 250 * 0.9 * 0.2)
