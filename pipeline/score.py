@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import publish as pub
+from pipeline.control import TREATED_COLUMNS
 from pipeline.io import read_tables, write_parquet
 from pipeline.validation import ORPHAN_CHECK, ValidationResult, validate_tables
 
@@ -49,11 +50,13 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "policy_version",
     "control_group",
     "control_probability",
+    "plan_id",
     "dpd_stage",
     "channel_order",
     "max_calls_day",
     "offer_installment",
     "offer_n_installments",
+    *TREATED_COLUMNS,
 )
 DEFAULT_MODEL_URI = "models:/repayment-propensity@champion"
 
@@ -136,6 +139,8 @@ def scored_frame(features: pd.DataFrame, preds: pd.DataFrame) -> pd.DataFrame:
             "expected_share": preds["expected_share"].to_numpy(),
         }
     )
+    if "episode_days_current" in features.columns:  # the control group's unit
+        scored["episode_days_current"] = features["episode_days_current"].to_numpy()
     return scored.join(account_capacity(features), on="account_id")
 
 
@@ -327,6 +332,7 @@ def run_scoring(
         if log_to_mlflow:
             try:
                 manifest["mlflow_run_id"] = tracking.log_scoring_run(scores, feats, model, manifest)
+                _log_policy(manifest["mlflow_run_id"], policy_path, pversion)
             except Exception as exc:  # monitoring must not lose a night's scores
                 log.warning("monitoring run not logged to MLflow: %s", exc)
                 manifest["mlflow_run_id"] = None
@@ -340,6 +346,18 @@ def run_scoring(
         failed_manifest.unlink(missing_ok=True)
         log.info("published %s (%s accounts scored)", final, f"{len(scores):,}")
         return ScoringOutcome(final, manifest, scores, stages.seconds)
+
+
+def _log_policy(run_id: str, policy_path: Path | None, pversion: str) -> None:
+    """Log the policy YAML the run applied as an artifact ``policy/policy_<version>.yaml``."""
+    from models import tracking
+    from pipeline.policy import policy_source
+
+    text, version = policy_source(policy_path)
+    if version != pversion:
+        log.warning("policy file changed during the run: logging version %s, applied %s",
+                    version, pversion)  # fmt: skip
+    tracking.client().log_text(run_id, text, f"policy/policy_{version}.yaml")
 
 
 def _assemble(scored, plans, preds, as_of, model_version, pversion) -> pd.DataFrame:
@@ -366,11 +384,13 @@ def _assemble(scored, plans, preds, as_of, model_version, pversion) -> pd.DataFr
             "policy_version": pversion,
             "control_group": plans["control_group"].to_numpy().astype(bool),
             "control_probability": plans["control_probability"].to_numpy().astype("float64"),
+            "plan_id": plans["plan_id"].to_numpy(),
             "dpd_stage": plans["dpd_stage"].to_numpy(),
             "channel_order": plans["channel_order"].to_numpy(),
             "max_calls_day": plans["max_calls_day"].to_numpy(),
             "offer_installment": plans["offer_installment"].to_numpy().astype("float64"),
             "offer_n_installments": pd.array(plans["offer_n_installments"], dtype="Int64"),
+            **{c: plans[c].to_numpy() for c in TREATED_COLUMNS},
         }
     )
     return out[list(SCORE_COLUMNS)]
