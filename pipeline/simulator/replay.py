@@ -251,6 +251,9 @@ def replay_strategy(
         before = st.counts["recovered_cents"]
         rows = step(book, st, plans, day, day_uniforms(seed, day, book.n))
         frames = day_frames(rows, ids, counters)
+        if "plan_id" in plan_rows.columns:  # the dialer logs which plan each contact served
+            pid = pd.Series(plan_rows["plan_id"].to_numpy(), index=plan_rows["account_id"])
+            frames["contacts"]["plan_id"] = frames["contacts"]["account_id"].map(pid)
         for k, frame in frames.items():
             new[k].append(frame)
             counters[k] += len(frame)

@@ -105,6 +105,9 @@ def test_policy_plans_are_consumed_self_cure_gets_no_calls(portfolio):
     pl = run.plans
     self_cure = pl[(pl["risk_tier"] == "self_cure") & (pl["dpd_stage"] == "early")]
     self_cure = self_cure[~self_cure["control_group"]]
+    # The dialer logged the plan each contact served: that day's plan of that account.
+    expected = day.dt.strftime("%Y%m%d") + "-" + new["account_id"]
+    assert (new["plan_id"] == expected).all()
     assert len(self_cure) > 100 and (self_cure["max_calls_7d"] == 0).all()
     assert (self_cure["max_sms_7d"] > 0).any() and (new["channel"] == "sms").any()
     assert run.metrics["violations"] == 0
