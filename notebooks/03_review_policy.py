@@ -46,6 +46,7 @@ from IPython.display import display
 
 from features.build import build_features
 from models import tracking
+from pipeline.effect import effect_units, estimate_effect, read_published
 from pipeline.jobs import load_valid_tables, portfolio_or_simulate, train_job, use_tracking_store
 from pipeline.plan import assign_plans
 from pipeline.policy import load_policy, parse_policy, policy_version
@@ -248,8 +249,6 @@ plt.show()
 # horizon runs past the data is flagged: its outcome is not complete yet.
 
 # %%
-from pipeline.effect import effect_units, estimate_effect, read_published
-
 if effect_runs_root is not None:
     runs_root = Path(effect_runs_root)
 elif scores_dir is not None:
