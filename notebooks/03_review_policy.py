@@ -193,8 +193,10 @@ display(
 
 # %%
 tables = load_valid_tables(data_dir).tables
+feats = build_features(tables, as_of).set_index("account_id", drop=False)
+# The capacity and the delinquency episode (the control group's unit) the scorer planned with.
 scored = scores[["account_id", "dpd", "arrears", "p_willingness", "p_ability"]].join(
-    account_capacity(build_features(tables, as_of)), on="account_id"
+    account_capacity(feats).join(feats["episode_days_current"]), on="account_id"
 )
 plan_args = (tables["accounts"], tables["contacts"], as_of)
 current = assign_plans(scored, *plan_args, policy, version)
