@@ -90,3 +90,17 @@ def test_effect_needs_both_arms_and_runs_in_the_window(tmp_path):
     folder.mkdir()
     scores.to_parquet(folder / "scores.parquet")
     assert len(read_published(tmp_path, D1, D1)) == len(scores)
+
+
+def test_cli_effect_without_runs_exits_2_with_one_sentence(tmp_path):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    result = CliRunner().invoke(
+        app,
+        ["effect", "--scores", str(tmp_path), "--data", str(tmp_path),
+         "--from", "2025-03-01", "--to", "2025-03-31"],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "no published run" in result.output and "Traceback" not in result.output

@@ -196,3 +196,15 @@ def test_forbearance_helps_the_unable_and_pressure_brings_complaints_not_payment
     # Pressure on the able and willing does pay.
     able = _book(3000, 0.8, 0.9)
     assert _play(able, 7, calls_day=2)[0].sum() > 1.1 * _play(able, 2)[0].sum()
+
+
+def test_cli_replay_without_truth_exits_2_with_one_sentence(tmp_path):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    result = CliRunner().invoke(
+        app, ["replay", "--data", str(tmp_path), "--from", "2025-01-06", "--nights", "3"]
+    )
+    assert result.exit_code == 2
+    assert "truth.parquet not found" in result.output and "Traceback" not in result.output
