@@ -20,7 +20,14 @@ OUT ?= $(DEMO_DIR)/scores
 AS_OF ?= $(DEMO_AS_OF)
 MODEL_URI ?=
 POLICY ?=
+WAIT ?=
+NO_MLFLOW ?=
+ALLOW_STALE ?=
 MLFLOW_PORT ?= 5000
+# Quote a value for the shell (spaces, quotes and $ reach the command intact).
+q = '$(subst ','\'',$(1))'
+# Targets that only run the installed CLI: set up .venv when it is missing, never re-sync it.
+NEEDS_VENV := $(if $(wildcard $(PROPENSITY)),,setup)
 
 .PHONY: help setup test lint format demo simulate validate train promote score evaluate replay bench mlflow-ui jupyter clean
 
@@ -49,10 +56,10 @@ format: setup ## Format the code with ruff
 	$(VENV)/bin/ruff format .
 
 simulate: setup ## Simulate the demo portfolio into $(DATA)
-	$(PROPENSITY) simulate --accounts $(DEMO_ACCOUNTS) --months $(DEMO_MONTHS) --seed $(DEMO_SEED) --start 2024-01-01 --out $(DATA)
+	$(PROPENSITY) simulate --accounts $(DEMO_ACCOUNTS) --months $(DEMO_MONTHS) --seed $(DEMO_SEED) --start 2024-01-01 --out $(call q,$(DATA))
 
 validate: setup ## Validate the tables in $(DATA) against the data contract
-	$(PROPENSITY) validate --data $(DATA) --rejects $(DEMO_DIR)/rejects.parquet
+	$(PROPENSITY) validate --data $(call q,$(DATA)) --rejects $(call q,$(DEMO_DIR)/rejects.parquet)
 
 demo: setup ## The main job on a simulated portfolio: simulate, validate, train, promote, score
 	@echo "== 1/5 simulate $(DEMO_ACCOUNTS) accounts x $(DEMO_MONTHS) months into $(DEMO_DIR)/data"
@@ -70,13 +77,17 @@ demo: setup ## The main job on a simulated portfolio: simulate, validate, train,
 	@echo "MLflow:    runs, model report and registry in ./mlflow.db and ./mlartifacts; browse with 'make mlflow-ui'"
 
 train: setup ## Train on $(DATA) as of $(AS_OF) and register a challenger
-	$(PROPENSITY) train --data $(DATA) --as-of $(AS_OF)
+	$(PROPENSITY) train --data $(call q,$(DATA)) --as-of $(call q,$(AS_OF))
 
 promote: setup ## Promote the challenger to champion if it passes the gate
 	$(PROPENSITY) promote
 
-score: setup ## Nightly scoring: make score AS_OF=YYYY-MM-DD DATA=dir OUT=dir [MODEL_URI=..] [POLICY=..]
-	$(PROPENSITY) score --data $(DATA) --as-of $(AS_OF) --out $(OUT) $(if $(MODEL_URI),--model-uri $(MODEL_URI)) $(if $(POLICY),--policy $(POLICY))
+score: $(NEEDS_VENV) ## Nightly scoring: make score AS_OF=D DATA=dir OUT=dir [MODEL_URI= POLICY= WAIT= NO_MLFLOW=1 ALLOW_STALE=1]
+	@bin/score --data $(call q,$(DATA)) --as-of $(call q,$(AS_OF)) --out $(call q,$(OUT)) \
+	  $(if $(MODEL_URI),--model-uri $(call q,$(MODEL_URI))) $(if $(POLICY),--policy $(call q,$(POLICY))) \
+	  $(if $(WAIT),--wait $(call q,$(WAIT))) $(if $(filter-out 0 no false,$(NO_MLFLOW)),--no-mlflow) \
+	  $(if $(filter-out 0 no false,$(ALLOW_STALE)),--allow-stale) \
+	  || { code=$$?; echo "make score: propensity score exited with code $$code (docs/operations.md); make reports any failure as 2, schedulers should call bin/score" >&2; exit $$code; }
 
 evaluate: setup ## Print the quality-bar figures on a fresh simulated portfolio
 	$(PROPENSITY) evaluate --accounts 30000 --months 18 --seed 90210
@@ -108,5 +119,7 @@ bench: setup ## Print speed and memory figures (simulator, validation, features,
 	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_score.py
 	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_replay.py --accounts 20000 --nights 14
 
-clean: ## Remove the demo outputs, local MLflow store and caches (keeps .venv)
-	rm -rf $(DEMO_DIR) mlruns mlartifacts mlflow.db .pytest_cache .ruff_cache
+clean: ## Remove everything the project writes: demo outputs, local MLflow store, locks, caches (keeps .venv)
+	rm -rf $(DEMO_DIR) mlruns mlartifacts mlflow.db mlflow.db.lock mlflow-debug.log reports \
+	  .pytest_cache .ruff_cache .hypothesis *.egg-info
+	find . -path ./.venv -prune -o -path ./.tools -prune -o -name __pycache__ -type d -print0 | xargs -0 rm -rf

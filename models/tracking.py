@@ -17,8 +17,12 @@ SQLite allows one writer at a time. Every write here (a training run's
 logging, a promotion) holds a file lock next to the database
 (``mlflow.db.lock``), so a nightly scoring job and a notebook training at
 once take turns instead of interleaving, and each registry call is retried
-with back-off when SQLite still answers ``database is locked``. Other jobs
-that write to the same store should use :func:`tracking_lock` too. When
+with back-off when SQLite still answers ``database is locked`` (see
+:mod:`models.store` for the budget and the faults, raised as
+:class:`~models.store.StoreUnavailableError`). Runs are written only under the
+lock, so a run found RUNNING by the next holder was left by a killed job: it is
+marked FAILED. Other jobs that write to the same store should use
+:func:`tracking_lock` too. When
 several machines or many concurrent writers share the registry, move to a
 tracking server backed by PostgreSQL (``mlflow server
 --backend-store-uri postgresql://...``) and point ``MLFLOW_TRACKING_URI`` at
@@ -30,19 +34,17 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import mlflow
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
-from filelock import FileLock
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
@@ -51,118 +53,131 @@ from models.config import TrainingConfig, load_config
 from models.gate import PromotionDecision, evaluate_gate
 from models.propensity_model import PropensityModel
 from models.result import KEY_COLUMNS, LABEL_COLUMNS, TrainingResult
+from models.store import (  # noqa: F401 - DEFAULT_TRACKING_URI re-exported for callers
+    DEFAULT_TRACKING_URI,
+    LOCK_TIMEOUT_S,
+    StoreUnavailableError,
+    artifact_location,
+    check_sqlite_store,
+    sqlite_path,
+    tracking_uri,
+    with_retry,
+)
+from models.store import tracking_lock as _store_lock
 from models.training import fingerprint
 
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "repayment-propensity"
 DEFAULT_EXPERIMENT = "repayment-propensity"
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 CHALLENGER = "challenger"
 CHAMPION = "champion"
-LOCK_TIMEOUT_S = 900.0
-RETRY_DELAYS_S: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 
 SCORING_EXPERIMENT = "repayment-propensity-scoring"
 #: PSI above which a scoring run warns and is tagged ``drift_alert=true``.
 PSI_ALERT = 0.25
 _MISSING_CODES = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND")
-
-T = TypeVar("T")
+#: Tag of every run written under :func:`tracking_lock` (so a RUNNING one was left by a killed job).
+WRITER_TAG = "propensity.writer"
+WRITER_LOCKED = "under-store-lock"
 
 
 class ModelNotFoundError(LookupError):
     """No model at the given URI (no such registered model, alias, version or run)."""
 
 
+class ForeignModelError(ModelNotFoundError):
+    """The URI holds an MLflow model, but not one of this project's (exit 3 too)."""
+
+
 # ------------------------------------------------------------ where and how
 
 
-def tracking_uri() -> str:
-    """Return the tracking URI: ``MLFLOW_TRACKING_URI`` or ``sqlite:///mlflow.db``."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+_OPENED: set[str] = set()
 
 
-def sqlite_path(uri: str) -> Path | None:
-    """Return the database file of a ``sqlite:///`` URI (None for other stores).
-
-    Examples
-    --------
-    >>> sqlite_path("sqlite:///mlflow.db"), sqlite_path("http://host:5000")
-    (PosixPath('mlflow.db'), None)
-    """
-    prefix = "sqlite:///"
-    if not uri.startswith(prefix):
-        return None
-    return Path(uri[len(prefix) :].split("?", 1)[0])
-
-
-def artifact_location(uri: str) -> str | None:
-    """Return the artifact root for new experiments: ``mlartifacts/`` beside a SQLite file."""
-    db = sqlite_path(uri)
-    if db is None:
-        return None
-    return (db.resolve().parent / "mlartifacts").as_uri()
-
-
-@contextlib.contextmanager
-def tracking_lock(uri: str | None = None, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
-    """Hold the store's write lock (a file lock next to a SQLite database; no-op otherwise).
+def open_store(uri: str | None = None, *, must_exist: bool = False, announce: bool = True) -> str:
+    """Open the store once per process: check it, build MLflow's store, log the time taken.
 
     Parameters
     ----------
     uri : str, optional
         Tracking URI (default :func:`tracking_uri`).
-    timeout : float
-        Seconds to wait for another writer before failing with a clear error.
+    must_exist : bool
+        For readers: a SQLite file that does not exist means no model
+        (:class:`ModelNotFoundError`) instead of a new empty store.
+    announce : bool
+        Log "opening model store ..." (the command line says it before importing MLflow).
+
+    Raises
+    ------
+    StoreUnavailableError
+        Folder missing, not a database, busy past the retry budget, or MLflow refuses it.
     """
-    db = sqlite_path(uri or tracking_uri())
-    if db is None:
-        yield
-        return
-    db.resolve().parent.mkdir(parents=True, exist_ok=True)
-    lock_path = db.resolve().with_name(db.name + ".lock")
-    lock = FileLock(str(lock_path), timeout=timeout)
+    uri = uri or tracking_uri()
+    if uri in _OPENED:
+        return uri
+    if announce:
+        log.info("opening model store %s ...", uri)
+    started = time.perf_counter()
+    if not check_sqlite_store(uri) and must_exist:
+        raise ModelNotFoundError(
+            f"no model store at {sqlite_path(uri).resolve()} (the file does not exist)"
+        )
+    mlc = MlflowClient(tracking_uri=uri, registry_uri=uri)
     try:
-        lock.acquire()
-    except TimeoutError as exc:
-        raise TimeoutError(
-            f"another job has held the MLflow store lock {lock_path} for over {timeout:.0f}s; "
-            f"wait for it to finish, or remove the lock file if no job is running"
-        ) from exc
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-def with_retry(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Call ``fn`` and retry with back-off while SQLite answers ``database is locked``."""
-    for delay in (*RETRY_DELAYS_S, None):
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:
-            if delay is None or not _is_locked(exc):
-                raise
-            log.warning("MLflow store busy (database is locked); retrying in %.1fs", delay)
-            time.sleep(delay)
-    raise AssertionError("unreachable")
-
-
-def _is_locked(exc: BaseException | None) -> bool:
-    while exc is not None:
-        if "database is locked" in str(exc):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
+        with_retry(mlc.search_experiments, max_results=1, store_uri=uri)
+    except StoreUnavailableError:
+        raise
+    except Exception as exc:
+        cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise StoreUnavailableError(f"model store {uri} unavailable: {cause}") from None
+    _OPENED.add(uri)
+    log.info("model store open in %.1fs", time.perf_counter() - started)
+    return uri
 
 
 def client(uri: str | None = None) -> MlflowClient:
-    """Point MLflow at the tracking URI (now, not at import) and return a client."""
-    uri = uri or tracking_uri()
+    """Point MLflow at the tracking URI (now, not at import), open it once, return a client."""
+    uri = open_store(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+@contextlib.contextmanager
+def tracking_lock(uri: str | None = None, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Hold the store's write lock (see :func:`models.store.tracking_lock`), then reap killed runs."""
+    uri = uri or tracking_uri()
+    with _store_lock(uri, timeout):
+        if sqlite_path(uri) is not None:
+            mark_killed_runs_failed(uri)
+        yield
+
+
+def mark_killed_runs_failed(uri: str | None = None) -> list[str]:
+    """Mark FAILED the runs left RUNNING by a killed job; return their ids.
+
+    Only runs tagged as written under the store lock are touched: the caller
+    holds that lock, so no live job is writing them.
+    """
+    mlc = client(uri)
+    ids = [e.experiment_id for e in with_retry(mlc.search_experiments)]
+    if not ids:
+        return []
+    runs = with_retry(
+        mlc.search_runs,
+        ids,
+        filter_string=f"attributes.status = 'RUNNING' and tags.`{WRITER_TAG}` = '{WRITER_LOCKED}'",
+    )
+    for run in runs:
+        rid = run.info.run_id
+        with_retry(mlc.set_tag, rid, "propensity.marked_failed", "killed job, found at next start")
+        with_retry(mlc.set_terminated, rid, "FAILED")
+        log.warning(
+            "run %s (%s) was left RUNNING by a killed job: marked FAILED", rid, run.info.run_name
+        )
+    return [r.info.run_id for r in runs]
 
 
 def ensure_experiment(name: str, uri: str | None = None) -> str:
@@ -267,7 +282,9 @@ def log_training_run(
     window = {**result.data_window, **{k: str(v) for k, v in (data_window or {}).items()}}
     with tracking_lock(uri):
         experiment_id = ensure_experiment(experiment or DEFAULT_EXPERIMENT, uri)
-        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+        with mlflow.start_run(
+            experiment_id=experiment_id, run_name=run_name, tags={WRITER_TAG: WRITER_LOCKED}
+        ) as run:
             run_id = run.info.run_id
             _log_run_contents(result, window)
             if training_set is not None:
@@ -422,16 +439,53 @@ def load_model(uri: str = f"models:/{MODEL_NAME}@{CHAMPION}") -> PropensityModel
     Raises
     ------
     ModelNotFoundError
-        When no model, alias, version or run answers to ``uri``.
+        When no model, alias, version or run answers to ``uri``
+        (:class:`ForeignModelError` when the model there is not this project's).
+    StoreUnavailableError
+        When the store cannot be opened.
     """
+    if uri.startswith(("models:/", "runs:/")):
+        try:
+            open_store(must_exist=True)
+        except ModelNotFoundError as exc:
+            raise ModelNotFoundError(f"no model at {uri}: {exc}") from None
     version = resolve_version(uri)
     if uri.startswith("models:/") and "@" in uri:
         # Load the version the alias pointed to when resolved, so a promotion
         # landing in between cannot stamp scores with the wrong version.
         uri = f"models:/{uri[len('models:/') :].split('@', 1)[0]}/{version}"
-    model = load_pyfunc(uri).unwrap_python_model().model
+    _check_project_model(uri)
+    try:
+        model = getattr(load_pyfunc(uri).unwrap_python_model(), "model", None)
+    except (ModelNotFoundError, StoreUnavailableError):
+        raise
+    except Exception as exc:
+        raise ForeignModelError(
+            f"the model at {uri} cannot be loaded as a {MODEL_NAME} model: {exc}"
+        ) from None
+    if not isinstance(model, PropensityModel):
+        raise ForeignModelError(f"the model at {uri} is not a {MODEL_NAME} model")
     model.version = version
     return model
+
+
+def _check_project_model(uri: str) -> None:
+    """Refuse, before loading it, an MLflow model that is not one of this project's."""
+    client()
+    try:
+        info = with_retry(mlflow.models.get_model_info, uri)
+    except MlflowException as exc:
+        if exc.error_code in _MISSING_CODES:
+            raise ModelNotFoundError(f"no model at {uri}: {exc.message}") from None
+        raise
+    conf = info.flavors.get("python_function") or {}
+    if conf.get("loader_module") != "mlflow.pyfunc.model" or "model_dir" not in (
+        conf.get("artifacts") or {}
+    ):
+        raise ForeignModelError(
+            f"the model at {uri} is not a {MODEL_NAME} model (its flavors: "
+            f"{', '.join(sorted(info.flavors)) or 'none'})"
+        )
 
 
 def load_pyfunc(uri: str = f"models:/{MODEL_NAME}@{CHAMPION}") -> Any:
@@ -644,7 +698,11 @@ def log_scoring_run(
         )
     with tracking_lock(uri):
         experiment_id = ensure_experiment(experiment or SCORING_EXPERIMENT, uri)
-        with mlflow.start_run(experiment_id=experiment_id, run_name=f"score {as_of}") as run:
+        with mlflow.start_run(
+            experiment_id=experiment_id,
+            run_name=f"score {as_of}",
+            tags={WRITER_TAG: WRITER_LOCKED},
+        ) as run:
             mlflow.set_tags(
                 {
                     "drift_alert": "true" if len(alerts) else "false",

@@ -3,7 +3,9 @@
 Heavy libraries are imported inside each command, so ``propensity --help`` is
 fast and nothing runs at import time. Only this module resolves "today".
 Exit codes: 0 success; 1 rows failed validation (or a run refused on data);
-2 unreadable input or invalid configuration; 3 no model at the URI.
+2 unreadable input, invalid configuration or an implausible date; 3 no model
+(or not this project's) at the URI; 4 model store unavailable. Every failure
+ends in one line ``<time> error: <message>`` on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -23,26 +25,78 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-EXIT_OK, EXIT_DATA, EXIT_INPUT, EXIT_MODEL = 0, 1, 2, 3
+EXIT_OK, EXIT_DATA, EXIT_INPUT, EXIT_MODEL, EXIT_STORE = 0, 1, 2, 3, 4
+#: Top-level packages whose log lines an operator reads; others go to the debug log.
+PROJECT_LOGGERS = frozenset({"pipeline", "models", "features", "benchmarks", "__main__"})
+#: Environment variable: file that receives every log line, third-party warnings included.
+DEBUG_LOG_ENV = "PROPENSITY_DEBUG_LOG"
+ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+log = logging.getLogger("pipeline.cli")
 
 DataOpt = Annotated[Path, typer.Option("--data", help="Folder with the contract's input tables.")]
 
 
 def _fail(code: int, message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
+    from pipeline.text import printable
+
+    stamp = time.strftime(ISO_FORMAT, time.gmtime())
+    typer.echo(f"{stamp} error: {printable(str(message))}", err=True)
     return typer.Exit(code)
 
 
+def _open_store(must_exist: bool) -> None:
+    """Say "opening model store", pay MLflow's start-up once, exit 3 or 4 when it cannot be used."""
+    from models.store import StoreUnavailableError, tracking_uri
+
+    log.info("opening model store %s (loading MLflow) ...", tracking_uri())
+    from models.tracking import ModelNotFoundError, open_store
+
+    try:
+        open_store(must_exist=must_exist, announce=False)
+    except StoreUnavailableError as exc:
+        raise _fail(EXIT_STORE, str(exc)) from None
+    except ModelNotFoundError as exc:
+        raise _fail(
+            EXIT_MODEL, f"{exc}; train and promote a model first, or set MLFLOW_TRACKING_URI"
+        ) from None
+
+
+class _OperatorFilter(logging.Filter):
+    """Keep the project's lines (INFO and up) and third-party errors; drop third-party chatter."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._root = str(Path(__file__).resolve().parents[1])
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.split(".", 1)[0] in PROJECT_LOGGERS:
+            return record.levelno >= logging.INFO
+        if record.name == "py.warnings":  # warnings.warn: shown when raised by project code
+            text = str(record.args[0]) if record.args else record.getMessage()
+            return text.startswith(self._root) and "site-packages" not in text
+        return record.levelno >= logging.ERROR
+
+
 def _setup_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-        stream=sys.stderr,
-        force=True,
-    )
-    # MLflow and alembic are chatty at INFO; keep the job's own lines readable.
-    for name in ("alembic", "mlflow", "urllib3", "matplotlib"):
+    """ISO UTC time on every line; project lines on stderr; everything in the debug log if set."""
+    import os
+
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", ISO_FORMAT)
+    formatter.converter = time.gmtime
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setFormatter(formatter)
+    stderr.addFilter(_OperatorFilter())
+    handlers: list[logging.Handler] = [stderr]
+    debug_path = os.environ.get(DEBUG_LOG_ENV)
+    if debug_path:
+        debug = logging.FileHandler(debug_path, encoding="utf-8")
+        debug.setFormatter(formatter)
+        handlers.append(debug)
+    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True)
+    logging.captureWarnings(True)
+    # Chatty below WARNING even for the debug log.
+    for name in ("alembic", "urllib3", "matplotlib", "sqlalchemy", "PIL"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
@@ -68,6 +122,8 @@ def _main() -> None:
     # Batch jobs: no progress bars from MLflow's artifact downloads in the logs, and
     # LightGBM's OpenMP threads sleep instead of spinning when the cores are shared.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # MLflow's own stderr handler would bypass the job's format and filter.
+    os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     _setup_logging()
 
@@ -203,14 +259,18 @@ def train(
     experiment: Annotated[str | None, typer.Option("--experiment")] = None,
 ) -> None:
     """Train both heads on snapshots before D, log to MLflow, register a challenger."""
+    from models.store import StoreUnavailableError
     from pipeline.io import DataReadError
     from pipeline.jobs import train_job
 
     d = _parse_date(as_of, "--as-of")
+    _open_store(must_exist=False)
     try:
         job = train_job(
             data, d, months=months, horizon_days=horizon, config_path=config, experiment=experiment
         )
+    except StoreUnavailableError as exc:
+        raise _fail(EXIT_STORE, str(exc)) from None
     except DataReadError as exc:
         raise _fail(EXIT_INPUT, str(exc)) from None
     except ValueError as exc:
@@ -247,13 +307,18 @@ def promote(
     ] = None,
 ) -> None:
     """Move alias champion to the challenger if it is no worse out of time; else refuse."""
+    from models.store import StoreUnavailableError
+
+    d = _parse_date(as_of, "--as-of") if as_of else None
+    _open_store(must_exist=True)
     from models.tracking import ModelNotFoundError
     from pipeline.io import DataReadError
     from pipeline.jobs import promote_job
 
-    d = _parse_date(as_of, "--as-of") if as_of else None
     try:
         decision = promote_job(version, data_dir=data, as_of=d, config_path=config)
+    except StoreUnavailableError as exc:
+        raise _fail(EXIT_STORE, str(exc)) from None
     except ModelNotFoundError as exc:
         raise _fail(EXIT_MODEL, str(exc)) from None
     except (DataReadError, ValueError) as exc:
@@ -276,10 +341,15 @@ def report(
     ),
 ) -> None:
     """Copy a version's self-contained HTML model report to a local folder."""
+    from models.store import StoreUnavailableError
+
+    _open_store(must_exist=True)
     from models.tracking import ModelNotFoundError, download_report
 
     try:
         path = download_report(version, out)
+    except StoreUnavailableError as exc:
+        raise _fail(EXIT_STORE, str(exc)) from None
     except ModelNotFoundError as exc:
         raise _fail(EXIT_MODEL, str(exc)) from None
     typer.echo(f"model report: {path}")
@@ -318,15 +388,27 @@ def score(
     no_mlflow: Annotated[
         bool, typer.Option("--no-mlflow", help="Do not log the monitoring run.")
     ] = False,
+    allow_stale: Annotated[
+        bool,
+        typer.Option(
+            "--allow-stale",
+            help="Deliberate backfill: skip the check of D against the export's dates.",
+        ),
+    ] = False,
 ) -> None:
     """Score every account overdue at D and publish scores, rejects and a manifest."""
-    from models.tracking import ModelNotFoundError
+    from pipeline.asof import AsOfImplausibleError
     from pipeline.io import DataReadError
     from pipeline.policy import PolicyError
     from pipeline.publish import RunLockedError
-    from pipeline.score import RejectLimitError, run_scoring
+    from pipeline.score import DEFAULT_MODEL_URI, RejectLimitError, run_scoring
 
     d = _parse_date(as_of, "--as-of")
+    if not no_mlflow or (model_uri or DEFAULT_MODEL_URI).startswith(("models:/", "runs:/")):
+        _open_store(must_exist=True)  # before reading the export: a store fault fails fast
+    from models.store import StoreUnavailableError
+    from models.tracking import ModelNotFoundError
+
     try:
         outcome = run_scoring(
             data,
@@ -336,7 +418,12 @@ def score(
             policy_path=policy,
             wait_seconds=wait,
             log_to_mlflow=not no_mlflow,
+            allow_stale=allow_stale,
         )
+    except StoreUnavailableError as exc:
+        raise _fail(EXIT_STORE, str(exc)) from None
+    except AsOfImplausibleError as exc:
+        raise _fail(EXIT_INPUT, str(exc)) from None
     except DataReadError as exc:
         raise _fail(EXIT_INPUT, f"{exc}; fix the input table and rerun") from None
     except PolicyError as exc:
@@ -358,8 +445,9 @@ def score(
     except Exception as exc:
         if type(exc).__name__ != "MlflowException":
             raise
+        cause = (str(exc).strip().splitlines() or ["no detail"])[0]
         raise _fail(
-            EXIT_MODEL, f"model registry unavailable or refused the request: {exc}"
+            EXIT_STORE, f"model store unavailable or refused the request: {cause}"
         ) from None
     m = outcome.manifest
     c = m["counts"]

@@ -37,12 +37,19 @@ from features.vocab import CONTACT_INTENSITIES, OUTPUT_OFFERS, SUPPRESSING_STATU
 from pipeline.compliance import (
     FORBEARANCE_OFFERS,
     HARDSHIP_FORBIDDEN_OFFERS,
-    call_caps,
+    PROFILES,
+    account_jurisdictions,
     contact_window,
+    profile_arrays,
     suppressed_reason,
 )
+from pipeline.contact_log import log_statuses, log_usage, promise_holds
 from pipeline.control import TREATED_COLUMNS, draw_control, plan_id
+from pipeline.limits import LIMIT_REASONS, lawful_limits
+from pipeline.offers import SIZED_OFFERS, size_installments, size_offer_terms
 from pipeline.policy import STAGES, Policy
+
+__all__ = ["PLAN_COLUMNS", "SIZED_OFFERS", "assign_plans", "size_installments"]
 
 #: Columns of the plan, in order (one row per scored account).
 PLAN_COLUMNS: tuple[str, ...] = (
@@ -59,16 +66,20 @@ PLAN_COLUMNS: tuple[str, ...] = (
     "offer",
     "offer_installment",
     "offer_n_installments",
+    "offer_first_due_date",
+    "offer_step_amounts",
     "suppressed_reason",
     "expected_recovery",
     "control_group",
     "control_probability",
+    "jurisdiction",
+    "max_calls_today",
+    "contact_hold_until",
+    "limit_reasons",
     "policy_version",
     "plan_id",
     *TREATED_COLUMNS,
 )
-#: Offers that come with a sized monthly installment.
-SIZED_OFFERS: frozenset[str] = frozenset({"installment_plan", "extension", "staged_repayment"})
 SCORED_COLUMNS: tuple[str, ...] = (
     "account_id",
     "dpd",
@@ -85,64 +96,6 @@ _OFFER_NAMES = np.array(OUTPUT_OFFERS, dtype=object)
 _INTENSITY_NAMES = np.array(CONTACT_INTENSITIES, dtype=object)
 
 
-def size_installments(
-    offer: pd.Series | np.ndarray,
-    arrears: pd.Series | np.ndarray,
-    capacity: pd.Series | np.ndarray,
-    installment_amount: pd.Series | np.ndarray,
-    fallback_share: float = 0.5,
-) -> tuple[np.ndarray, pd.arrays.IntegerArray]:
-    """Size the monthly installment of plan offers within the capacity an account has shown.
-
-    The installment is the shown capacity (mean monthly payments; NaN or 0
-    when none), or, without one, ``fallback_share`` of the usual contractual
-    installment; never more than the arrears; rounded down to the cent so it
-    never exceeds the capacity. The number of installments is
-    ``ceil(arrears / installment)``. Offers other than installment_plan,
-    extension and staged_repayment get NaN and NA.
-
-    Parameters
-    ----------
-    offer : array-like of str
-        The offer per account.
-    arrears : array-like of float
-        Overdue amount.
-    capacity : array-like of float
-        Monthly amount the account has shown it can pay (NaN if none).
-    installment_amount : array-like of float
-        The contract's usual monthly installment.
-    fallback_share : float
-        Share of the usual installment used when there is no capacity.
-
-    Returns
-    -------
-    installment : numpy.ndarray
-        Monthly installment (float64, NaN when not a plan offer or not sizable).
-    n_installments : pandas.arrays.IntegerArray
-        Number of installments (Int64, NA when the installment is NaN).
-
-    Examples
-    --------
-    >>> inst, n = size_installments(["installment_plan"], [250.0], [80.0], [100.0])
-    >>> float(inst[0]), int(n[0])
-    (80.0, 4)
-    """
-    offer = np.asarray(offer, dtype=object)
-    arrears = np.asarray(arrears, dtype=np.float64)
-    capacity = np.asarray(capacity, dtype=np.float64)
-    usual = np.asarray(installment_amount, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        base = np.where(capacity > 0, capacity, fallback_share * usual)
-        base = np.where(np.isfinite(base) & (base > 0), base, np.nan)
-        inst = np.floor(np.minimum(base, arrears) * 100.0 + 1e-6) / 100.0
-        inst = np.where(inst >= 0.01, inst, np.where(np.isnan(base), np.nan, 0.01))
-        inst = np.where(np.isin(offer, list(SIZED_OFFERS)), inst, np.nan)
-        n = np.ceil(arrears / inst - 1e-9)
-    mask = ~np.isfinite(n)
-    n_arr = pd.arrays.IntegerArray(np.where(mask, 0, n).astype(np.int64), mask)
-    return inst, n_arr
-
-
 def assign_plans(
     scored: pd.DataFrame,
     accounts: pd.DataFrame,
@@ -150,6 +103,7 @@ def assign_plans(
     as_of: pd.Timestamp,
     policy: Policy,
     policy_version: str,
+    promises: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Give every scored account its tier, lawful contact plan, offer and control assignment.
 
@@ -162,16 +116,21 @@ def assign_plans(
         installment) and optionally ``expected_share`` (E[coverage | pay];
         when absent or NaN, ``p_ability`` stands in, a lower bound of it).
     accounts : pandas.DataFrame
-        The accounts table (contract flags and ``timezone``); must hold every
-        scored account.
+        The accounts table (contract flags, ``customer_id``, ``timezone``,
+        optional ``jurisdiction``); must hold every scored account. Its other
+        accounts count for per-person limits.
     contacts : pandas.DataFrame or None
-        The contact log, for the legal call caps (None: no contacts).
+        The whole contact log, including any contact at or after D (None: no
+        contacts).
     as_of : pandas.Timestamp
         The as-of date D (tz-naive midnight); the plan covers days D..D+6.
     policy : Policy
         The validated policy.
     policy_version : str
         The policy's content hash, written into every row.
+    promises : pandas.DataFrame, optional
+        :func:`features.ledger.promise_states` as of D, for promise holds and
+        broken promises (None: none judged).
 
     Returns
     -------
@@ -190,13 +149,35 @@ def assign_plans(
     """
     _check_scored(scored)
     scored = scored.reset_index(drop=True)
-    acc = _accounts_rows(accounts, scored["account_id"].astype(object))
+    ids = scored["account_id"].astype(object)
+    acc = _accounts_rows(accounts, ids, policy.jurisdiction)
+    history = account_history(accounts, _contacts_or_empty(contacts), promises, ids, as_of, policy)
     steps = assign_tier(scored, policy)
     steps = apply_stage(steps, scored["dpd"], policy)
+    steps = apply_broken_promises(steps, history["broken_promises"], policy)
     steps = assign_control_group(steps, as_of, policy, scored)
-    steps = apply_compliance(steps, scored, acc, contacts, as_of, policy)
-    steps = size_offers(steps, scored, policy)
+    steps = apply_compliance(steps, scored, acc, history, as_of, policy)
+    steps = size_offers(steps, scored, as_of, policy)
     return _publishable(steps, policy, policy_version)
+
+
+def account_history(
+    accounts: pd.DataFrame,
+    contacts: pd.DataFrame,
+    promises: pd.DataFrame | None,
+    ids: pd.Series,
+    as_of: pd.Timestamp,
+    policy: Policy,
+) -> pd.DataFrame:
+    """Read what the whole contact log says about each account (see :mod:`pipeline.contact_log`)."""
+    return pd.concat(
+        [
+            log_usage(contacts, accounts, ids, as_of),
+            log_statuses(contacts, ids),
+            promise_holds(promises, contacts, ids, as_of, policy.promises.broken_lookback_days),
+        ],
+        axis=1,
+    )
 
 
 def _caps_table(policy: Policy, key: str) -> np.ndarray:
@@ -260,6 +241,22 @@ def apply_stage(steps: pd.DataFrame, dpd: pd.Series, policy: Policy) -> pd.DataF
     )
 
 
+def apply_broken_promises(steps: pd.DataFrame, broken: pd.Series, policy: Policy) -> pd.DataFrame:
+    """Step 2b: each recently broken promise steps the intensity up (``promises.broken_intensity_step``)."""
+    step = np.minimum(np.asarray(broken, dtype=np.int64) * policy.promises.broken_intensity_step, 3)
+    current = steps["intensity"].to_numpy()
+    intensity = np.where(current > 0, np.minimum(current + step, len(CONTACT_INTENSITIES) - 1), 0)
+    raised = intensity > current
+    calls, sms = steps["calls"].to_numpy(), steps["sms"].to_numpy()
+    return steps.assign(
+        intensity=intensity,
+        calls=np.where(
+            raised, np.maximum(calls, _caps_table(policy, "max_calls_7d")[intensity]), calls
+        ),
+        sms=np.where(raised, np.maximum(sms, _caps_table(policy, "max_sms_7d")[intensity]), sms),
+    )
+
+
 def assign_control_group(
     steps: pd.DataFrame, as_of: pd.Timestamp, policy: Policy, scored: pd.DataFrame | None = None
 ) -> pd.DataFrame:
@@ -291,66 +288,152 @@ def apply_compliance(
     steps: pd.DataFrame,
     scored: pd.DataFrame,
     acc: pd.DataFrame,
-    contacts: pd.DataFrame | None,
+    history: pd.DataFrame,
     as_of: pd.Timestamp,
     policy: Policy,
 ) -> pd.DataFrame:
-    """Step 4, for everyone (control group included): hardship, suppression, legal caps, window."""
-    profile = policy.profile
-    a = scored["p_ability"].to_numpy(dtype=np.float64)
+    """Step 4, for everyone (control group included), under each account's own profile.
+
+    Statuses first (:func:`apply_status_rules`: suppression, hardship,
+    difficulty), then the caps the contact log leaves
+    (:func:`apply_contact_limits`).
+    """
+    steps = steps.assign(
+        jurisdiction=acc["jurisdiction"].to_numpy(), customer_id=acc["customer_id"].to_numpy()
+    )
+    steps = apply_status_rules(steps, scored, acc, history, policy)
+    return apply_contact_limits(steps, acc, history, as_of, policy)
+
+
+def apply_status_rules(
+    steps: pd.DataFrame,
+    scored: pd.DataFrame,
+    acc: pd.DataFrame,
+    history: pd.DataFrame,
+    policy: Policy,
+) -> pd.DataFrame:
+    """Suppress, route hardship and difficulty to forbearance; flags and the log alike."""
+    prof = profile_arrays(steps["jurisdiction"])
     intensity, offer = steps["intensity"].to_numpy(), steps["offer"].to_numpy()
     calls, sms = steps["calls"].to_numpy(), steps["sms"].to_numpy()
     caps_calls, caps_sms = _caps_table(policy, "max_calls_7d"), _caps_table(policy, "max_sms_7d")
-    hardship = acc["hardship"].astype("boolean").fillna(True).to_numpy(dtype=bool)
-    difficulty = hardship.copy()
-    if profile.forbearance_for_low_ability:
-        difficulty |= a < policy.low_ability_threshold
-    forbearance = np.isin(offer, [_OFFER[o] for o in FORBEARANCE_OFFERS])
-    offer = np.where(difficulty & ~forbearance, _OFFER[policy.overrides.hardship.offer], offer)
+    flag = acc["hardship"].astype("boolean").fillna(True).to_numpy(dtype=bool)
+    hardship = flag | history["hardship_log"].to_numpy(bool)
+    threshold = steps["jurisdiction"].map({j: policy.threshold_for(j) for j in PROFILES})
+    low = prof["forbearance_for_low_ability"].to_numpy(bool) & (
+        scored["p_ability"].to_numpy(dtype=np.float64) < threshold.to_numpy(dtype=np.float64)
+    )
+    hard_offer = _OFFER[policy.overrides.hardship.offer]
+    to_forbearance = (hardship | low) & ~np.isin(offer, [_OFFER[o] for o in FORBEARANCE_OFFERS])
+    offer = np.where(to_forbearance, hard_offer, offer)
     hard_max = _INTENSITY[policy.overrides.hardship.max_intensity]
+    lowered = hardship & (
+        (intensity > hard_max) | (calls > caps_calls[hard_max]) | (sms > caps_sms[hard_max])
+    )
     intensity = np.where(hardship, np.minimum(intensity, hard_max), intensity)
     calls = np.where(hardship, np.minimum(calls, caps_calls[hard_max]), calls)
     sms = np.where(hardship, np.minimum(sms, caps_sms[hard_max]), sms)
+    changed = hardship & (to_forbearance | lowered)
 
-    reason = suppressed_reason(acc).to_numpy()
+    flags = pd.DataFrame(
+        {
+            c: acc[c].astype("boolean").fillna(True).to_numpy(dtype=bool)
+            for c in SUPPRESSING_STATUSES
+        }
+    )
+    dispute_log = history["dispute_log"].to_numpy(bool) & ~flags["dispute_open"].to_numpy()
+    flags["dispute_open"] = flags["dispute_open"].to_numpy() | dispute_log
+    reason = suppressed_reason(flags).to_numpy()
     suppressed = pd.notna(reason)
     override = {s: _OFFER[getattr(policy.overrides, s).offer] for s in SUPPRESSING_STATUSES}
     offer = np.where(suppressed, pd.Series(reason).map(override).to_numpy(), offer).astype(np.int64)
     # The hardship rule has the last word, over overrides too.
     forbidden = np.isin(offer, [_OFFER[o] for o in HARDSHIP_FORBIDDEN_OFFERS])
-    offer = np.where(hardship & forbidden, _OFFER[policy.overrides.hardship.offer], offer)
-    intensity = np.where(suppressed, 0, intensity)
-
-    legal = call_caps(_contacts_or_empty(contacts), steps["account_id"], as_of, profile)
-    no_cap = np.iinfo(np.int64).max
-    legal_7d = legal["max_calls_7d_legal"].to_numpy(dtype=np.int64, na_value=no_cap)
-    legal_day = legal["max_calls_day_legal"].to_numpy(dtype=np.int64, na_value=no_cap)
-    contactable = intensity > 0
-    calls = np.where(contactable, np.minimum(calls, legal_7d), 0)
-    if profile.max_sms_7d is not None:
-        sms = np.minimum(sms, profile.max_sms_7d)
-    window = contact_window(acc["timezone"], profile, policy.hours).to_numpy(dtype=object)
+    offer = np.where(hardship & forbidden, hard_offer, offer)
+    reasons = {f"r_{s}": flags[s].to_numpy() for s in SUPPRESSING_STATUSES}
+    reasons["r_dispute_open"] = reasons["r_dispute_open"] & ~dispute_log
     return steps.assign(
-        intensity=intensity,
+        intensity=np.where(suppressed, 0, intensity),
         offer=offer,
         calls=calls,
-        sms=np.where(contactable, sms, 0),
-        calls_day=np.minimum(calls, legal_day),
+        sms=sms,
         suppressed_reason=reason,
-        contact_window=np.where(suppressed, None, window),
-        third_party_contact_allowed=profile.third_party_contact_allowed,
+        r_dispute_log=dispute_log,
+        r_hardship=changed & flag,
+        r_hardship_log=changed & ~flag,
+        r_uk_conc_low_ability=to_forbearance & ~hardship,
+        **reasons,
     )
 
 
-def size_offers(steps: pd.DataFrame, scored: pd.DataFrame, policy: Policy) -> pd.DataFrame:
-    """Step 5: size plan offers within shown capacity and compute the expected recovery."""
+def apply_contact_limits(
+    steps: pd.DataFrame,
+    acc: pd.DataFrame,
+    history: pd.DataFrame,
+    as_of: pd.Timestamp,
+    policy: Policy,
+) -> pd.DataFrame:
+    """Cut the caps to the jurisdiction's settings and to what the contact log leaves."""
+    juris = steps["jurisdiction"]
+    calls, sms = steps["calls"].to_numpy(), steps["sms"].to_numpy()
+    own = {j: policy.jurisdictions.get(j) for j in PROFILES}
+    own_calls = juris.map({j: _or_no_cap(r and r.max_calls_7d) for j, r in own.items()}).to_numpy()
+    own_sms = juris.map({j: _or_no_cap(r and r.max_sms_7d) for j, r in own.items()}).to_numpy()
+    contactable = steps["intensity"].to_numpy() > 0
+    by_override = contactable & ((calls > own_calls) | (sms > own_sms))
+    limits = lawful_limits(
+        pd.DataFrame(
+            {
+                "account_id": steps["account_id"].to_numpy(),
+                "customer_id": steps["customer_id"].to_numpy(),
+                "calls": np.minimum(calls, own_calls),
+                "sms": np.minimum(sms, own_sms),
+                "contactable": contactable,
+            }
+        ),
+        history,
+        profile_arrays(juris),
+        history["promise_hold_until"],
+        as_of,
+    )
+    window = np.full(len(steps), None, dtype=object)
+    for name in pd.unique(juris):
+        rows = (juris == name).to_numpy()
+        hours = policy.hours_for(name)
+        window[rows] = contact_window(acc["timezone"][rows], PROFILES[name], hours).to_numpy()
+    suppressed = pd.notna(steps["suppressed_reason"]).to_numpy()
+    checked = {f"r_{c}": limits[c].to_numpy() for c in limits.columns if c in LIMIT_REASONS}
+    return steps.assign(
+        calls=limits["calls"].to_numpy(),
+        sms=limits["sms"].to_numpy(),
+        calls_day=limits["calls_day"].to_numpy(),
+        calls_today=limits["calls_today"].to_numpy(),
+        contact_hold_until=limits["contact_hold_until"].to_numpy(),
+        contact_window=np.where(suppressed, None, window),
+        third_party_contact_allowed=profile_arrays(juris)["third_party_contact_allowed"].to_numpy(),
+        r_jurisdiction_override=by_override,
+        **checked,
+    )
+
+
+def _or_no_cap(value: int | None) -> int:
+    return np.iinfo(np.int64).max if value is None else int(value)
+
+
+def size_offers(
+    steps: pd.DataFrame, scored: pd.DataFrame, as_of: pd.Timestamp, policy: Policy
+) -> pd.DataFrame:
+    """Step 5: size plan offers within shown capacity and the policy's terms; expected recovery."""
     arrears = scored["arrears"].to_numpy(dtype=np.float64)
-    installment, n_installments = size_installments(
+    terms = policy.offer_terms.model_dump()
+    terms["fallback_installment_share"] = policy.fallback_installment_share
+    sized = size_offer_terms(
         _OFFER_NAMES[steps["offer"].to_numpy()],
         arrears,
         scored["capacity"].to_numpy(dtype=np.float64),
         scored["installment_amount"].to_numpy(dtype=np.float64),
-        policy.fallback_installment_share,
+        terms,
+        as_of,
     )
     share = scored["p_ability"].to_numpy(dtype=np.float64)
     if "expected_share" in scored.columns:
@@ -358,10 +441,25 @@ def size_offers(steps: pd.DataFrame, scored: pd.DataFrame, policy: Policy) -> pd
         share = np.where(np.isnan(given), share, given)
     w = scored["p_willingness"].to_numpy(dtype=np.float64)
     return steps.assign(
-        offer_installment=installment,
-        offer_n_installments=n_installments,
+        offer=sized["offer"].map(_OFFER).to_numpy(),
+        offer_installment=sized["offer_installment"].to_numpy(),
+        offer_n_installments=sized["offer_n_installments"].array,
+        offer_first_due_date=sized["offer_first_due_date"].to_numpy(),
+        offer_step_amounts=sized["offer_step_amounts"].to_numpy(),
         expected_recovery=arrears * w * np.clip(share, 0.0, 1.0),
     )
+
+
+def limit_reasons(steps: pd.DataFrame) -> np.ndarray:
+    """Join the rules that cut each plan (``r_<rule>`` columns) into ``"rule,rule"`` ("" if none)."""
+    bits = np.zeros(len(steps), dtype=np.int64)
+    for i, name in enumerate(LIMIT_REASONS):
+        col = f"r_{name}"
+        if col in steps.columns:
+            bits |= steps[col].to_numpy(dtype=bool).astype(np.int64) << i
+    codes, inverse = np.unique(bits, return_inverse=True)
+    texts = [",".join(n for i, n in enumerate(LIMIT_REASONS) if (code >> i) & 1) for code in codes]
+    return np.array(texts, dtype=object)[inverse.reshape(-1)]
 
 
 def _publishable(steps: pd.DataFrame, policy: Policy, policy_version: str) -> pd.DataFrame:
@@ -380,7 +478,9 @@ def _publishable(steps: pd.DataFrame, policy: Policy, policy_version: str) -> pd
         max_calls_7d=calls,
         max_sms_7d=sms,
         max_calls_day=steps["calls_day"].to_numpy(np.int64),
+        max_calls_today=steps["calls_today"].to_numpy(np.int64),
         offer=_OFFER_NAMES[steps["offer"].to_numpy()],
+        limit_reasons=limit_reasons(steps),
         policy_version=policy_version,
     )
     return out[list(PLAN_COLUMNS)]
@@ -408,9 +508,9 @@ def _check_scored(scored: pd.DataFrame) -> None:
         )
 
 
-def _accounts_rows(accounts: pd.DataFrame, ids: pd.Series) -> pd.DataFrame:
-    """Take the accounts rows of the scored ids, in their order."""
-    needed = ["timezone", "hardship", *SUPPRESSING_STATUSES]
+def _accounts_rows(accounts: pd.DataFrame, ids: pd.Series, default: str) -> pd.DataFrame:
+    """Take the accounts rows of the scored ids, in their order, with each one's jurisdiction."""
+    needed = ["customer_id", "timezone", "hardship", *SUPPRESSING_STATUSES]
     missing = [c for c in ["account_id", *needed] if c not in accounts.columns]
     if missing:
         raise ValueError(f"accounts is missing the columns {missing}")
@@ -424,7 +524,8 @@ def _accounts_rows(accounts: pd.DataFrame, ids: pd.Series) -> pd.DataFrame:
         raise ValueError(
             f"scored accounts not in accounts: {len(absent)}, e.g. account_id {absent.iloc[0]}"
         )
-    return accounts[needed].iloc[pos].reset_index(drop=True)
+    rows = accounts.iloc[pos].reset_index(drop=True)
+    return rows[needed].assign(jurisdiction=account_jurisdictions(rows, default).to_numpy())
 
 
 def _contacts_or_empty(contacts: pd.DataFrame | None) -> pd.DataFrame:

@@ -38,6 +38,8 @@ TIMEZONES: tuple[str, ...] = (
 )
 _TZ_SHARE = (0.45, 0.30, 0.12, 0.13)
 _TZ_CURRENCY = ("USD", "USD", "GBP", "CNY")
+#: The legal profile of a debtor in each time zone (accounts.jurisdiction).
+_TZ_JURISDICTION = ("us_reg_f", "us_reg_f", "uk_conc", "cn_2025")
 _TZ_REGIONS = (
     ("US-NY", "US-NJ", "US-PA", "US-FL", "US-GA"),
     ("US-IL", "US-TX", "US-MN", "US-MO"),

@@ -66,9 +66,8 @@ def policy_strategy(policy_path: Path | None, model) -> tuple[str, Strategy]:
         # the replay feeds the tables it wrote itself (0.4 s a night saved).
         feats = build_features(tables, night.as_of, materiality=policy.materiality, validate=False)
         scored = scored_frame(feats, model.predict_proba(feats))
-        return assign_plans(
-            scored, tables["accounts"], tables["contacts"], night.as_of, policy, pversion
-        )
+        return assign_plans(scored, tables["accounts"], tables["contacts"], night.as_of,
+                            policy, pversion, _promises(night))  # fmt: skip
 
     return policy.version, plan
 
@@ -93,8 +92,14 @@ def baseline_strategy(name: str) -> tuple[str, Strategy]:
             p_willingness=0.5, p_ability=0.5, expected_share=np.nan
         ).reset_index(drop=True)
         tables = night.tables
-        return assign_plans(
-            scored, tables["accounts"], tables["contacts"], night.as_of, policy, pversion
-        )
+        return assign_plans(scored, tables["accounts"], tables["contacts"], night.as_of,
+                            policy, pversion, _promises(night))  # fmt: skip
 
     return name, plan
+
+
+def _promises(night: Night) -> pd.DataFrame:
+    """The promises judged as of the night, as the scorer passes them (holds, broken ones)."""
+    from features.ledger import promise_states
+
+    return promise_states(night.tables["contacts"], night.tables["payments"], night.as_of)

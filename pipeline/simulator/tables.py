@@ -25,7 +25,14 @@ from features.vocab import (
     TABLES,
 )
 from pipeline.contract import COLUMNS, OPTIONAL_COLUMNS
-from pipeline.simulator.parameters import _N_AGENTS, _OUT, _TZ_CURRENCY, DEBTOR_TYPES, TIMEZONES
+from pipeline.simulator.parameters import (
+    _N_AGENTS,
+    _OUT,
+    _TZ_CURRENCY,
+    _TZ_JURISDICTION,
+    DEBTOR_TYPES,
+    TIMEZONES,
+)
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,7 @@ def build_portfolio(sim) -> Portfolio:
     accounts["monthly_income"] = sim.cincome[sim.cust].astype(np.float64)
     accounts["age"] = sim.cage[sim.cust].astype(np.float64)
     accounts["region"] = np.array(sim.region_names, dtype=object)[sim.cregion[sim.cust]]
+    accounts["jurisdiction"] = np.array(_TZ_JURISDICTION, dtype=object)[sim.tz]
     accounts = accounts[[*COLUMNS["accounts"], *OPTIONAL_COLUMNS["accounts"]]]
 
     # Installments: every emitted month fe .. ld of each account.

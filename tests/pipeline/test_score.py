@@ -179,9 +179,7 @@ def test_rerun_replaces_and_is_deterministic(world, tmp_path):
     second = run_scoring(world["data"], AS_OF, tmp_path, log_to_mlflow=False)
     after = pd.read_parquet(second.output_dir / "scores.parquet")
     pd.testing.assert_frame_equal(before, after)
-    assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == [
-        "as_of=2025-06-30"
-    ]
+    assert [p.name for p in tmp_path.iterdir()] == ["as_of=2025-06-30"]
 
 
 def test_interrupted_run_leaves_previous_output_intact(world, tmp_path, monkeypatch):
@@ -200,9 +198,7 @@ def test_interrupted_run_leaves_previous_output_intact(world, tmp_path, monkeypa
     monkeypatch.undo()
     # The next run cleans the half-written staging folder up.
     run_scoring(world["data"], AS_OF, tmp_path, log_to_mlflow=False)
-    assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == [
-        "as_of=2025-06-30"
-    ]
+    assert [p.name for p in tmp_path.iterdir()] == ["as_of=2025-06-30"]
 
 
 def _copy_data(world, tmp_path):
@@ -313,9 +309,7 @@ def test_truncated_accounts_export_fails_instead_of_publishing(world, tmp_path):
     # A successful rerun removes the failure files that no longer apply.
     write_parquet(accounts, data / "accounts.parquet")
     run_scoring(data, AS_OF, out, log_to_mlflow=False)
-    assert sorted(p.name for p in out.iterdir() if not p.name.endswith(".lock")) == [
-        "as_of=2025-06-30"
-    ]
+    assert sorted(p.name for p in out.iterdir()) == ["as_of=2025-06-30"]
 
 
 @pytest.mark.parametrize("bad", ["2025", "2025-6-30", "30/06/2025", "2025-02-30"])

@@ -95,6 +95,7 @@ DTYPES = {
         "monthly_income": "float64",
         "age": "float64",
         "region": "object",
+        "jurisdiction": "object",
     },
     "installments": {
         "account_id": "object",
