@@ -175,6 +175,7 @@ class Plans:
     installment: np.ndarray  # cents, 0 when not sized
     window_lo: np.ndarray  # local contact window, minutes after midnight
     window_hi: np.ndarray
+    hold_until: np.ndarray | None = None  # no contact before this day (a legal or promise hold)
 
 
 def _capacity(book: Book, st: DayState, led: Ledger, ability: np.ndarray, day: int) -> None:
@@ -259,6 +260,8 @@ def _contacts(book, st, plans, led, day, u, tp, w, ability, hab, pmult, organic_
     n, p = book.n, book.params
     over = led.overdue
     reachable = over & ~book.suppressed & (day >= st.promise_until)
+    if plans.hold_until is not None:
+        reachable &= day >= plans.hold_until
     used_c = st.calls.sum(1)  # today's slot was cleared: the last 6 days
     used_s = st.sms.sum(1)
     # The dialer spreads a 7-day cap evenly over the week (each account on its own phase).

@@ -52,7 +52,7 @@ METRICS: tuple[str, ...] = (
 )
 
 #: Plan columns kept per night in :attr:`StrategyRun.plans`.
-_KEPT_PLAN = ("account_id", "risk_tier", "dpd_stage", "max_calls_7d", "max_sms_7d", "max_calls_day", "offer",
+_KEPT_PLAN = ("account_id", "risk_tier", "dpd_stage", "contact_intensity", "max_calls_7d", "max_sms_7d", "max_calls_day", "offer",
               "control_group")  # fmt: skip
 
 
@@ -187,14 +187,22 @@ def _plans(book: Book, ids: pd.Index, plans: pd.DataFrame) -> Plans:
     offer = np.full(n, "none", dtype=object)
     offer[code] = plans["offer"].to_numpy(dtype=object)
     inst = arr("offer_installment", np.nan, np.float64)
+    # Holds (conversation block, open promise) and today's allowance, when the plans give them.
+    hold = np.zeros(n, dtype=np.int64)
+    if "contact_hold_until" in plans.columns:
+        until = pd.to_datetime(plans["contact_hold_until"]).to_numpy().astype("datetime64[D]")
+        hold[code] = np.where(np.isnat(until), 0, until.astype(np.int64))
+    today = arr("max_calls_today", 0, np.int64) if "max_calls_today" in plans.columns else None
+    calls_day = arr("max_calls_day", 0, np.int64)
     return Plans(
         calls_7d=arr("max_calls_7d", 0, np.int64),
         sms_7d=arr("max_sms_7d", 0, np.int64),
-        calls_day=arr("max_calls_day", 0, np.int64),
+        calls_day=calls_day if today is None else np.minimum(calls_day, today),
         offer=offer,
         installment=np.where(np.isfinite(inst), np.rint(inst * 100), 0).astype(np.int64),
         window_lo=win_lo,
         window_hi=win_hi,
+        hold_until=hold,
     )
 
 
@@ -289,7 +297,7 @@ def _metrics(st, over0, over_end, new, final, tables, profile, end) -> dict[str,
         promises, broken = len(states), int((states["state"] == "broken").sum())
     else:
         promises = broken = 0
-    bad = violations(final["contacts"], contacts, tables["accounts"], profile)
+    bad = violations(final["contacts"], contacts, tables["accounts"], profile.name)
     bad["plan_caps"] = st.counts["plan_cap_violations"]
     n0 = int(over0.sum())
     return {

@@ -98,52 +98,63 @@ def _ids(prefix: str, start: int, count: int) -> np.ndarray:
 
 
 def violations(
-    all_contacts: pd.DataFrame, replayed: pd.DataFrame | None, accounts: pd.DataFrame, profile
+    all_contacts: pd.DataFrame, replayed: pd.DataFrame | None, accounts: pd.DataFrame, default: str
 ) -> dict[str, int]:
     """Count the replayed contacts that break the law (each must be 0).
 
-    ``calls_7d``: outbound calls beyond the profile's cap in the 7 days ending
-    on a call's day (history included); ``conversation_block``: calls on the
-    day of an earlier conversation or the 6 days after it; ``suppressed``:
-    any contact of a suppressed account; ``outside_window``: contacts
-    outside the lawful local hours.
+    Each account is judged under its own profile (``accounts.jurisdiction``,
+    else ``default``), in the debtor's local days. ``calls_7d``: outbound calls
+    beyond the profile's cap in the 7 days ending on a call's day (history
+    included); ``conversation_block``: calls on the day of an earlier
+    conversation or the days after it that the profile blocks;
+    ``suppressed``: any contact of a suppressed account; ``outside_window``:
+    contacts outside the profile's lawful local hours. (cn_2025's per-day
+    person limits are planned by :mod:`pipeline.limits` and not re-checked.)
     """
-    from pipeline.compliance import is_contact_allowed, to_local
+    from pipeline.compliance import (
+        PROFILES,
+        account_jurisdictions,
+        is_contact_allowed,
+        profile_arrays,
+        to_local,
+    )
 
     out = {"calls_7d": 0, "conversation_block": 0, "suppressed": 0, "outside_window": 0}
     if replayed is None or replayed.empty:
         return out
+    acc = accounts.set_index("account_id")
+    limits = profile_arrays(account_jurisdictions(accounts, default)).set_index(acc.index)
     first = replayed["contact_at"].min()
     calls = all_contacts[
         (all_contacts["channel"] == "call")
         & (all_contacts["contact_at"] >= first - pd.Timedelta(days=8))
     ].sort_values(["account_id", "contact_at"], kind="stable")
-    day = calls["contact_at"].dt.tz_convert("UTC").dt.tz_localize(None).dt.normalize()
+    ids = calls["account_id"].to_numpy()
+    tz = acc["timezone"].reindex(ids).reset_index(drop=True)
+    day = to_local(calls["contact_at"].reset_index(drop=True), tz).dt.normalize().to_numpy()
     outbound = (calls["direction"] == "outbound").to_numpy()
     new = (calls["contact_at"] >= first).to_numpy()
-    if profile.max_calls_7d is not None:
-        per_day = (
-            pd.DataFrame({"a": calls["account_id"], "d": day})[outbound]
-            .groupby(["a", "d"])
-            .size()
-            .rename("n")
-            .reset_index()
-        )
-        rolled = per_day.set_index("d").groupby("a")["n"].rolling("7D").sum().reset_index()
-        late = rolled["d"] >= first.tz_convert("UTC").tz_localize(None).normalize()
-        out["calls_7d"] = int(((rolled["n"] > profile.max_calls_7d) & late).sum())
-    if profile.conversation_block_days:
-        conv = calls["outcome"].isin(CONVERSATION_OUTCOMES).to_numpy()
-        last_conv = pd.Series(np.where(conv, day.to_numpy(), np.datetime64("NaT")))
-        # The latest conversation strictly before each call, within the same account.
-        prev = last_conv.groupby(calls["account_id"].to_numpy()).shift(1)
-        prev = prev.groupby(calls["account_id"].to_numpy()).ffill()
-        gap = (day.to_numpy() - prev.to_numpy()).astype("timedelta64[D]").astype(float)
-        blocked = (gap >= 0) & (gap < profile.conversation_block_days)
-        out["conversation_block"] = int((blocked & outbound & new).sum())
-    flags = accounts.set_index("account_id")[list(SUPPRESSING_STATUSES)].fillna(True).any(axis=1)
+    per_day = pd.DataFrame({"a": ids, "d": day})[outbound].groupby(["a", "d"]).size()
+    rolled = per_day.rename("n").reset_index().set_index("d").groupby("a")["n"].rolling("7D").sum()
+    rolled = rolled.reset_index()
+    cap = limits["max_calls_7d"].reindex(rolled["a"]).to_numpy()
+    late = rolled["d"].to_numpy() >= np.datetime64(first.tz_convert(None).normalize())
+    out["calls_7d"] = int(((rolled["n"].to_numpy() > cap) & late).sum())
+    conv = calls["outcome"].isin(CONVERSATION_OUTCOMES).to_numpy()
+    # The latest conversation strictly before each call, within the same account.
+    prev = pd.Series(np.where(conv, day, np.datetime64("NaT"))).groupby(ids).shift(1)
+    prev = prev.groupby(ids).ffill()
+    gap = (day - prev.to_numpy()).astype("timedelta64[D]").astype(float)
+    block = limits["conversation_block_days"].reindex(ids).to_numpy()
+    out["conversation_block"] = int(((gap >= 0) & (gap < block) & outbound & new).sum())
+    flags = acc[list(SUPPRESSING_STATUSES)].fillna(True).any(axis=1)
     out["suppressed"] = int(flags.reindex(replayed["account_id"]).fillna(False).sum())
-    tz = accounts.set_index("account_id")["timezone"].reindex(replayed["account_id"])
-    local = to_local(replayed["contact_at"].reset_index(drop=True), tz.reset_index(drop=True))
-    out["outside_window"] = int((~is_contact_allowed(local, profile)).sum())
+    r_tz = acc["timezone"].reindex(replayed["account_id"]).reset_index(drop=True)
+    local = to_local(replayed["contact_at"].reset_index(drop=True), r_tz)
+    names = account_jurisdictions(accounts, default).set_axis(acc.index)
+    r_names = names.reindex(replayed["account_id"]).to_numpy()
+    for name in pd.unique(r_names):
+        sel = r_names == name
+        allowed = is_contact_allowed(local[sel], PROFILES[name])
+        out["outside_window"] += int((~allowed).sum())
     return out
