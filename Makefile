@@ -24,6 +24,8 @@ WAIT ?=
 NO_MLFLOW ?=
 ALLOW_STALE ?=
 MLFLOW_PORT ?= 5000
+APPROVER ?=
+NOTE ?=
 # Quote a value for the shell (spaces, quotes and $ reach the command intact).
 q = '$(subst ','\'',$(1))'
 # Targets that only run the installed CLI: set up .venv when it is missing, never re-sync it.
@@ -68,8 +70,8 @@ demo: setup ## The main job on a simulated portfolio: simulate, validate, train,
 	$(PROPENSITY) validate --data $(DEMO_DIR)/data
 	@echo "== 3/5 train both heads and register a challenger"
 	$(PROPENSITY) train --data $(DEMO_DIR)/data --as-of $(DEMO_AS_OF)
-	@echo "== 4/5 promote the challenger if it passes the gate"
-	$(PROPENSITY) promote
+	@echo "== 4/5 promote the challenger if it passes the gate (demo approver; a real promotion names its reviewer)"
+	$(PROPENSITY) promote --approver demo --note "make demo: automatic promotion of the demo model"
 	@echo "== 5/5 score every account overdue at $(DEMO_AS_OF)"
 	$(PROPENSITY) score --data $(DEMO_DIR)/data --as-of $(DEMO_AS_OF) --out $(DEMO_DIR)/scores
 	@echo
@@ -79,8 +81,8 @@ demo: setup ## The main job on a simulated portfolio: simulate, validate, train,
 train: setup ## Train on $(DATA) as of $(AS_OF) and register a challenger
 	$(PROPENSITY) train --data $(call q,$(DATA)) --as-of $(call q,$(AS_OF))
 
-promote: setup ## Promote the challenger to champion if it passes the gate
-	$(PROPENSITY) promote
+promote: setup ## Promote the challenger if it passes the gate: make promote APPROVER=name NOTE="why"
+	$(PROPENSITY) promote --approver $(call q,$(APPROVER)) --note $(call q,$(NOTE))
 
 score: $(NEEDS_VENV) ## Nightly scoring: make score AS_OF=D DATA=dir OUT=dir [MODEL_URI= POLICY= WAIT= NO_MLFLOW=1 ALLOW_STALE=1]
 	@bin/score --data $(call q,$(DATA)) --as-of $(call q,$(AS_OF)) --out $(call q,$(OUT)) \
@@ -105,8 +107,12 @@ replay: setup ## Headline: default policy vs dpd_buckets, 60 nights x 3 seeds, f
 	OMP_WAIT_POLICY=PASSIVE $(PROPENSITY) replay --data $(REPLAY_DIR)/data --from $(REPLAY_FROM) --nights $(REPLAY_NIGHTS) --train --baseline dpd_buckets --seeds $(REPLAY_SEEDS) --report $(REPLAY_DIR)/replay_report.html
 
 mlflow-ui: setup ## Serve the MLflow UI on localhost for the project's store (MLFLOW_PORT=5000)
-	@echo "MLflow UI at http://127.0.0.1:$(MLFLOW_PORT) (store: $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}); Ctrl-C to stop"
-	$(VENV)/bin/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}" --host 127.0.0.1 --port $(MLFLOW_PORT)
+	@echo "starting the MLflow UI (store: $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}, one worker); the address follows once it answers"
+	@$(VENV)/bin/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}" --host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1 & pid=$$!; \
+	trap 'kill -INT $$pid 2>/dev/null; wait $$pid 2>/dev/null' INT TERM EXIT; \
+	$(PY) scripts/wait_http.py $$pid http://127.0.0.1:$(MLFLOW_PORT)/health || exit 1; \
+	echo "MLflow UI at http://127.0.0.1:$(MLFLOW_PORT) (experiment repayment-propensity, model repayment-propensity); Ctrl-C to stop"; \
+	wait $$pid
 
 jupyter: setup ## Open the notebooks in JupyterLab (borrowed by uv for the session)
 	MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db} $(UV) run --with jupyterlab jupyter lab notebooks/
@@ -118,6 +124,7 @@ bench: setup ## Print speed and memory figures (simulator, validation, features,
 	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_train.py --source simulated
 	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_score.py
 	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_replay.py --accounts 20000 --nights 14
+	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_allocate.py --offers
 
 clean: ## Remove everything the project writes: demo outputs, local MLflow store, locks, caches (keeps .venv)
 	rm -rf $(DEMO_DIR) mlruns mlartifacts mlflow.db mlflow.db.lock mlflow-debug.log reports \

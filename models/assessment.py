@@ -159,7 +159,7 @@ def review_tables(
         tier=pd.Categorical(tiers, categories=list(bands.tiers) or None),
     )
     out: dict[str, pd.DataFrame] = {}
-    for seg in ("product", "jurisdiction", "dpd_stage", "tier"):
+    for seg in ("product", "jurisdiction", "region", "dpd_stage", "tier"):
         if seg in test.columns and (seg != "tier" or bands.tiers):
             out[f"segment_{seg}"] = rv.performance_by(test, seg, HEADS)
     out["bootstrap"] = pd.DataFrame(
@@ -208,18 +208,21 @@ def _fairness(fitted: FitResult, test: pd.DataFrame) -> dict[str, pd.DataFrame]:
     dev, oot = fitted.split.train, fitted.split.test
     features = [c for c in spec.columns if c != "age"]
     x_dev, x_oot = design_matrix(dev, spec)[features], design_matrix(oot, spec)[features]
+    proxy, drivers = rv.proxy_check(
+        x_dev,
+        rv.age_band(dev["age"], edges),
+        x_oot,
+        rv.age_band(oot["age"], edges),
+        seed=config.lightgbm.seed,
+        num_threads=config.lightgbm.num_threads,
+        order=rv.age_band_order(edges),
+    )
     return {
         "age_band_scores": rv.score_by_band(
             test, rv.age_band(test["age"], edges), rv.age_band_order(edges)
         ),
-        "age_proxy": rv.proxy_check(
-            x_dev,
-            rv.age_band(dev["age"], edges),
-            x_oot,
-            rv.age_band(oot["age"], edges),
-            seed=config.lightgbm.seed,
-            num_threads=config.lightgbm.num_threads,
-        ),
+        "age_proxy": proxy,
+        "age_proxy_drivers": drivers.head(8),
         "age_correlation": rv.correlation_with(oot, oot["age"], features).head(8),
     }
 

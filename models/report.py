@@ -65,17 +65,27 @@ METRIC_COLUMNS = (
 )
 
 
-def figure_to_base64(fig: Figure, dpi: int = 90) -> str:
-    """Return a figure as a base64-encoded PNG."""
+def figure_to_png(fig: Figure, dpi: int = 90) -> bytes:
+    """Return a figure as PNG bytes."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    return buf.getvalue()
 
 
-def _img(fig: Figure | None, alt: str) -> str:
-    if fig is None:
+def figure_pngs(result: TrainingResult) -> dict[str, bytes]:
+    """Return every figure of the result as PNG bytes, rendering each once (cached)."""
+    for name, fig in result.figures.items():
+        if name not in result.images:
+            result.images[name] = figure_to_png(fig)
+    return result.images
+
+
+def _img(result: TrainingResult, name: str, alt: str) -> str:
+    png = figure_pngs(result).get(name)
+    if png is None:
         return ""
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{figure_to_base64(fig)}">'
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
 def head_comparison(result: TrainingResult, head: str) -> pd.DataFrame:
@@ -215,10 +225,10 @@ def _head_section(result: TrainingResult, head: str, number: int, add) -> None:
         )
     add("<div class='figs'>")
     for kind in ("roc", "calibration", "gains"):
-        add(_img(result.figures.get(f"{kind}_{head}_test"), f"{kind} {head} test"))
+        add(_img(result, f"{kind}_{head}_test", f"{kind} {head} test"))
     add("</div><details><summary>Validation months</summary><div class='figs'>")
     for kind in ("roc", "calibration", "gains"):
-        add(_img(result.figures.get(f"{kind}_{head}_validation"), f"{kind} {head} validation"))
+        add(_img(result, f"{kind}_{head}_validation", f"{kind} {head} validation"))
     add("</div></details>")
 
 
@@ -235,8 +245,8 @@ def _features_section(result: TrainingResult, add) -> None:
         top = result.shap_summary[head].head(cfg.evaluation.top_features)
         add(rs.table(top[["feature", "mean_abs_shap", "direction", "monotone", "description"]]))
         add("<div class='figs wide'>")
-        add(_img(result.figures.get(f"shap_{head}"), f"shap {head}"))
-        add(_img(result.figures.get(f"importance_{head}"), f"importance {head}"))
+        add(_img(result, f"shap_{head}", f"shap {head}"))
+        add(_img(result, f"importance_{head}", f"importance {head}"))
         add("</div>")
 
 

@@ -169,10 +169,11 @@ def monthly_section(result: TrainingResult) -> str:
 
 
 def segment_section(result: TrainingResult) -> str:
-    """Return performance by product, jurisdiction, DPD stage and tier, out of time."""
+    """Return performance by product, jurisdiction, region, DPD stage and tier, out of time."""
     names = {
         "product": "Product",
         "jurisdiction": "Jurisdiction",
+        "region": "Region",
         "dpd_stage": "DPD stage",
         "tier": "Risk tier of the policy",
     }
@@ -262,6 +263,11 @@ def fairness_section(result: TrainingResult) -> str:
             "features to predict the age band (training months), scored out of time: "
             "one-vs-rest AUC per band. Near 0.5 the features carry little information "
             f"about age; above {PROXY_WARN} they act as a proxy and need review.</p>" + table(proxy)
+        )
+    drivers = result.review.get("age_proxy_drivers")
+    if drivers is not None and len(drivers):
+        parts.append(
+            "<h4>Features the proxy model relies on (share of its gain)</h4>" + table(drivers)
         )
     corr = result.review.get("age_correlation")
     if corr is not None and len(corr):

@@ -119,6 +119,8 @@ class TrainingResult:
         Protected attributes left out of the features.
     trained_at : str
         UTC time the fit finished.
+    images : dict
+        Figure name -> PNG bytes, rendered once (the report and MLflow share them).
     """
 
     model: PropensityModel
@@ -143,6 +145,7 @@ class TrainingResult:
     identity: dict[str, Any] = field(default_factory=dict)
     excluded: tuple[str, ...] = ()
     trained_at: str = ""
+    images: dict[str, bytes] = field(default_factory=dict, repr=False)
 
     def flat_metrics(self) -> dict[str, float]:
         """Return every figure as flat MLflow metric names.

@@ -96,7 +96,8 @@ def _auc_ks_sorted(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> tuple[float, 
     g_pos, g_neg = np.add.reduceat(pos, starts), np.add.reduceat(neg, starts)
     neg_below = np.cumsum(g_neg) - g_neg
     auc = float((g_pos * (neg_below + 0.5 * g_neg)).sum() / (n1 * n0))
-    ks = float(np.max(np.abs(np.cumsum(g_pos) / n1 - np.cumsum(g_neg) / n0)))
+    # As models.evaluation.ks: max(TPR - FPR) over thresholds, 0 at the strictest one.
+    ks = float(max(0.0, np.max(np.cumsum(g_neg) / n0 - np.cumsum(g_pos) / n1)))
     return auc, ks
 
 
@@ -162,7 +163,7 @@ def performance_by(pred: pd.DataFrame, by: str | pd.Series, heads: Sequence[str]
     if not isinstance(key.dtype, pd.CategoricalDtype):
         key = key.astype(str)
     for head in heads:
-        rows = head_rows(pred.assign(_group=key.to_numpy()), head)
+        rows = head_rows(pred.assign(_group=key.array), head)
         stats = [
             {
                 "head": head,
@@ -299,20 +300,32 @@ def proxy_check(
     test_band: np.ndarray,
     seed: int = 0,
     num_threads: int = 1,
-) -> pd.DataFrame:
-    """Return how well the model's features predict each age band, out of time.
+    order: Sequence[str] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return how well the model's features predict each age band, out of time, and through what.
 
     A small LightGBM multiclass model (30 rounds, 7 leaves) is trained on the
-    development rows with a known age and scored on the out-of-time rows;
-    each band's one-vs-rest AUC is reported (0.5: the features carry no
-    information about the band; near 1: they act as a proxy for age).
+    development rows with a known age and scored on the out-of-time rows.
+
+    Returns
+    -------
+    auc : DataFrame
+        Per band (in ``order``): out-of-time rows and one-vs-rest AUC (0.5: the
+        features carry no information about the band; near 1: they act as a
+        proxy for age).
+    drivers : DataFrame
+        The features the proxy model relies on: share of its total gain, largest first.
     """
     import lightgbm as lgb
 
     known_tr, known_te = train_band != "unknown", test_band != "unknown"
-    classes = sorted(set(train_band[known_tr]))
+    present = set(train_band[known_tr])
+    classes = [c for c in order if c in present] if order is not None else sorted(present)
     if len(classes) < 2 or not known_te.any():
-        return pd.DataFrame(columns=["band", "rows_oot", "proxy_auc"])
+        return (
+            pd.DataFrame(columns=["band", "rows_oot", "proxy_auc"]),
+            pd.DataFrame(columns=["feature", "gain_share"]),
+        )
     code = {c: i for i, c in enumerate(classes)}
     y_tr = np.array([code[b] for b in train_band[known_tr]])
     params = {
@@ -329,7 +342,7 @@ def proxy_check(
     booster = lgb.train(params, lgb.Dataset(train_x.loc[known_tr], y_tr), num_boost_round=30)
     probs = booster.predict(test_x.loc[known_te], num_threads=num_threads)
     bands_te = test_band[known_te]
-    return pd.DataFrame(
+    auc_table = pd.DataFrame(
         [
             {
                 "band": c,
@@ -339,6 +352,12 @@ def proxy_check(
             for c, i in code.items()
         ]
     )
+    gain = booster.feature_importance("gain")
+    drivers = pd.DataFrame(
+        {"feature": booster.feature_name(), "gain_share": gain / gain.sum() if gain.sum() else gain}
+    )
+    drivers = drivers.sort_values("gain_share", ascending=False, kind="stable")
+    return auc_table, drivers.reset_index(drop=True)
 
 
 def correlation_with(

@@ -210,6 +210,10 @@ def tracking_lock(uri: str | None = None, timeout: float = LOCK_TIMEOUT_S) -> It
     try:
         lock.acquire(timeout=0)
     except Timeout:
+        if timeout <= 0:
+            raise StoreUnavailableError(
+                f"model store {uri} unavailable: another job holds the lock {lock_path}"
+            ) from None
         log.info(
             "waiting for the model store lock %s: another job is writing (up to %.0fs)",
             lock_path,

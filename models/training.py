@@ -31,6 +31,7 @@ from models.baselines import DpdBucketRule, WoeScorecard, select_scorecard_featu
 from models.config import TrainingConfig
 from models.heads import HEADS, ability_target, design_matrix, fit_calibrator, train_head
 from models.propensity_model import PropensityModel
+from models.provenance import git_commit, package_versions
 from models.report import render_report
 from models.result import (
     KEY_COLUMNS,
@@ -246,6 +247,7 @@ def train(
     """
     fitted = fit(training_set, config, spec, data_window=data_window, reason_text=reason_text)
     result = evaluate(fitted, bands=bands)
+    result.identity = {"git_commit": git_commit(), "package_versions": package_versions()}
     clock = StageClock(result.timings)
     with clock("report"):
         result.report_html = render_report(result)

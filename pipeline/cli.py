@@ -2,10 +2,12 @@
 
 Heavy libraries are imported inside each command, so ``propensity --help`` is
 fast and nothing runs at import time. Only this module resolves "today".
-Exit codes: 0 success; 1 rows failed validation (or a run refused on data);
-2 unreadable input, invalid configuration or an implausible date; 3 no model
-(or not this project's) at the URI; 4 model store unavailable. Every failure
-ends in one line ``<time> error: <message>`` on stderr, never a traceback.
+Exit codes: 0 success; 1 rows failed validation (or a run refused on data, a
+promotion or rollback refused); 2 unreadable input, invalid configuration, an
+implausible date or a promotion without --approver or --note; 3 no model (or
+not this project's, or a folder holding a pickle) at the URI; 4 model store
+unavailable. Every failure ends in one line ``<time> error: <message>`` on
+stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -95,6 +97,11 @@ def _setup_logging() -> None:
         handlers.append(debug)
     logging.basicConfig(level=logging.INFO, handlers=handlers, force=True)
     logging.captureWarnings(True)
+    # MLflow, if imported already, gave these loggers its own stderr handler: use ours.
+    for name in ("mlflow", "alembic", "huey", "sqlalchemy.engine"):
+        logger = logging.getLogger(name)
+        logger.handlers, logger.propagate = [], True
+    logging.getLogger("mlflow").setLevel(logging.INFO)
     # Chatty below WARNING even for the debug log.
     for name in ("alembic", "urllib3", "matplotlib", "sqlalchemy", "PIL"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -290,8 +297,26 @@ def train(
     typer.echo(f"  gate vs baselines: {'pass' if r.gate.accepted else 'fail'}")
 
 
+ApproverOpt = Annotated[
+    str | None, typer.Option("--approver", help="Who approves (recorded in the registry).")
+]
+NoteOpt = Annotated[str | None, typer.Option("--note", help="Why (recorded in the registry).")]
+
+
+def _require_approval(approver: str | None, note: str | None, command: str) -> None:
+    missing = [o for o, v in (("--approver NAME", approver), ("--note TEXT", note)) if not v]
+    if missing:
+        raise _fail(
+            EXIT_INPUT,
+            f"{command} needs {' and '.join(missing)}: nothing reaches the collections floor "
+            "without a named reviewer and a reason, recorded in the registry",
+        )
+
+
 @app.command()
 def promote(
+    approver: ApproverOpt = None,
+    note: NoteOpt = None,
     version: Annotated[
         str | None, typer.Option("--version", help="Version to promote (default: challenger).")
     ] = None,
@@ -305,8 +330,14 @@ def promote(
         Path | None,
         typer.Option("--config", help="Config YAML whose gate section sets the tolerances."),
     ] = None,
+    override_reason: Annotated[
+        str | None,
+        typer.Option("--override-reason", help="Why a gate looser than the default is used."),
+    ] = None,
 ) -> None:
     """Move alias champion to the challenger if it is no worse out of time; else refuse."""
+    _require_approval(approver, note, "promote")
+    from models.registry import PromotionRefused
     from models.store import StoreUnavailableError
 
     d = _parse_date(as_of, "--as-of") if as_of else None
@@ -316,7 +347,17 @@ def promote(
     from pipeline.jobs import promote_job
 
     try:
-        decision = promote_job(version, data_dir=data, as_of=d, config_path=config)
+        decision = promote_job(
+            version,
+            data_dir=data,
+            as_of=d,
+            config_path=config,
+            approver=approver,
+            note=note,
+            override_reason=override_reason,
+        )
+    except PromotionRefused as exc:
+        raise _fail(EXIT_DATA, str(exc)) from None
     except StoreUnavailableError as exc:
         raise _fail(EXIT_STORE, str(exc)) from None
     except ModelNotFoundError as exc:
@@ -327,8 +368,39 @@ def promote(
     already = decision.champion_version is not None and (
         decision.champion_version == decision.challenger_version
     )
+    if decision.accepted:
+        typer.echo(f"  champion is now v{decision.challenger_version}, approved by {approver}")
     if not decision.accepted and not already:
         raise typer.Exit(EXIT_DATA)
+
+
+@app.command()
+def rollback(
+    to: Annotated[str, typer.Option("--to", help="Earlier version to make champion again.")],
+    approver: ApproverOpt = None,
+    note: NoteOpt = None,
+) -> None:
+    """Point alias champion back at an earlier, once-promoted version; record who and why."""
+    _require_approval(approver, note, "rollback")
+    from models.store import StoreUnavailableError
+
+    _open_store(must_exist=True)
+    from models.registry import Approval, PromotionRefused
+    from models.registry import rollback as do_rollback
+    from models.tracking import ModelNotFoundError
+
+    try:
+        done = do_rollback(to, approval=Approval(approver or "", note or ""))
+    except PromotionRefused as exc:
+        raise _fail(EXIT_DATA, str(exc)) from None
+    except StoreUnavailableError as exc:
+        raise _fail(EXIT_STORE, str(exc)) from None
+    except ModelNotFoundError as exc:
+        raise _fail(EXIT_MODEL, str(exc)) from None
+    typer.echo(
+        f"Rolled back: champion {done['from']} -> {done['to']} at {done['decided_at']}, "
+        f"approved by {done['approver']} ({done['reason']})"
+    )
 
 
 @app.command()
@@ -340,11 +412,12 @@ def report(
         "reports"
     ),
 ) -> None:
-    """Copy a version's self-contained HTML model report to a local folder."""
+    """Copy a version's self-contained HTML model report to <out>/model_report_v<N>.html."""
     from models.store import StoreUnavailableError
 
     _open_store(must_exist=True)
-    from models.tracking import ModelNotFoundError, download_report
+    from models.registry import download_report
+    from models.tracking import ModelNotFoundError
 
     try:
         path = download_report(version, out)

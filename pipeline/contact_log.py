@@ -62,20 +62,6 @@ def local_day(at_utc: pd.Series, zones: np.ndarray, as_of: pd.Timestamp) -> np.n
     return np.floor_divide(local_ns - d0, DAY_NS)
 
 
-def _rows_of(contacts: pd.DataFrame, accounts: pd.DataFrame, since: pd.Timestamp) -> pd.DataFrame:
-    """Contacts at or after ``since`` (UTC) with their account's customer and local zone."""
-    at = pd.to_datetime(contacts["contact_at"], utc=True)
-    recent = contacts.loc[(at >= since).to_numpy()]
-    index = pd.Index(accounts["account_id"])
-    pos = index.get_indexer(recent["account_id"])
-    recent = recent.loc[pos >= 0]
-    pos = pos[pos >= 0]
-    return recent.assign(
-        customer_id=accounts["customer_id"].to_numpy(dtype=object)[pos],
-        timezone=accounts["timezone"].to_numpy(dtype=object)[pos],
-    )
-
-
 def log_usage(
     contacts: pd.DataFrame, accounts: pd.DataFrame, ids: pd.Series, as_of: pd.Timestamp
 ) -> pd.DataFrame:
@@ -88,7 +74,7 @@ def log_usage(
         ``direction``, ``outcome``).
     accounts : pandas.DataFrame
         Every account (``account_id``, ``customer_id``, ``timezone``), so that
-        contacts on a customer's other accounts count too.
+        contacts on a customer's other accounts count too; must hold ``ids``.
     ids : pandas.Series
         The accounts to report, in this order.
     as_of : pandas.Timestamp
@@ -107,44 +93,44 @@ def log_usage(
         calls on day 0, and outbound calls after day 0.
     """
     # Local day -6 starts at most 14 hours before UTC day -6 (UTC+14 zones).
-    since = (pd.Timestamp(as_of).normalize() - pd.Timedelta(days=WINDOW_DAYS + 1)).tz_localize(
-        "UTC"
-    )
-    rows = _rows_of(contacts, accounts, since)
-    day = local_day(rows["contact_at"], rows["timezone"].to_numpy(), as_of)
+    since = pd.Timestamp(as_of).normalize() - pd.Timedelta(days=WINDOW_DAYS + 1)
+    at = pd.DatetimeIndex(pd.to_datetime(contacts["contact_at"], utc=True)).asi8
+    rows = np.flatnonzero(at >= since.tz_localize("UTC").value)
+    index = pd.Index(accounts["account_id"])
+    pos = index.get_indexer(contacts["account_id"].to_numpy(dtype=object)[rows])
+    rows, pos = rows[pos >= 0], pos[pos >= 0]  # orphans are validation's business
+    customer = pd.factorize(accounts["customer_id"].to_numpy(dtype=object))[0]
+    zone = accounts["timezone"].to_numpy(dtype=object)[pos]
+    day = local_day(at[rows], zone, as_of)
+    call = contacts["channel"].to_numpy(dtype=object)[rows] == "call"
+    sms = contacts["channel"].to_numpy(dtype=object)[rows] == "sms"
+    out = contacts["direction"].to_numpy(dtype=object)[rows] == "outbound"
+    conv = np.isin(contacts["outcome"].to_numpy(dtype=object)[rows], list(CONVERSATION_OUTCOMES))
     in_window = day >= -WINDOW_DAYS
-    call = rows["channel"].to_numpy() == "call"
-    out = rows["direction"].to_numpy() == "outbound"
-    conv = rows["outcome"].isin(CONVERSATION_OUTCOMES).to_numpy()
-    flags = pd.DataFrame(
+
+    def per_account(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(pos[mask], minlength=len(index))
+
+    def per_customer(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(customer[pos[mask]], minlength=customer.max(initial=-1) + 1)
+
+    last = np.full(len(index), -np.inf)
+    talk = call & conv & in_window
+    np.maximum.at(last, pos[talk], day[talk].astype(np.float64))
+    target = index.get_indexer(pd.Series(ids, dtype=object).to_numpy())
+    who = customer[target]
+    return pd.DataFrame(
         {
-            "account_id": rows["account_id"].to_numpy(),
-            "customer_id": rows["customer_id"].to_numpy(),
-            "calls_7d": (call & out & in_window).astype(np.int64),
-            "sms_7d": ((rows["channel"].to_numpy() == "sms") & out & in_window).astype(np.int64),
-            "conversation_day": np.where(call & conv & in_window, day, np.nan),
-            "conversations_today": (call & conv & (day == 0)).astype(np.int64),
-            "unanswered_today": (call & out & ~conv & (day == 0)).astype(np.int64),
-            "calls_after_today": (call & out & (day > 0)).astype(np.int64),
-        }
-    )
-    per_account = flags.groupby("account_id", sort=False).agg(
-        calls_7d=("calls_7d", "sum"),
-        sms_7d=("sms_7d", "sum"),
-        last_conversation_day=("conversation_day", "max"),
-    )
-    per_customer = flags.groupby("customer_id", sort=False)[
-        ["calls_7d", "conversations_today", "unanswered_today", "calls_after_today"]
-    ].sum()
-    per_customer.columns = ["customer_" + c for c in per_customer.columns]
-    ids = pd.Series(ids, dtype=object).reset_index(drop=True)
-    customer = pd.Series(accounts["customer_id"].to_numpy(), index=accounts["account_id"])
-    result = per_account.reindex(ids).reset_index(drop=True)
-    cust = per_customer.reindex(customer.reindex(ids).to_numpy()).reset_index(drop=True)
-    result = pd.concat([result, cust], axis=1)
-    counts = [c for c in USAGE_COLUMNS if c != "last_conversation_day"]
-    result[counts] = result[counts].fillna(0).astype(np.int64)
-    return result[list(USAGE_COLUMNS)]
+            "calls_7d": per_account(call & out & in_window)[target],
+            "sms_7d": per_account(sms & out & in_window)[target],
+            "last_conversation_day": np.where(np.isinf(last), np.nan, last)[target],
+            "customer_calls_7d": per_customer(call & out & in_window)[who],
+            "customer_conversations_today": per_customer(call & conv & (day == 0))[who],
+            "customer_unanswered_today": per_customer(call & out & ~conv & (day == 0))[who],
+            "customer_calls_after_today": per_customer(call & out & (day > 0))[who],
+        },
+        columns=list(USAGE_COLUMNS),
+    ).astype({c: np.int64 for c in USAGE_COLUMNS if c != "last_conversation_day"})
 
 
 def log_statuses(contacts: pd.DataFrame, ids: pd.Series) -> pd.DataFrame:
@@ -169,17 +155,64 @@ def log_statuses(contacts: pd.DataFrame, ids: pd.Series) -> pd.DataFrame:
     >>> log_statuses(log, pd.Series(["A", "B", "C"])).to_dict("list")
     {'dispute_log': [True, False, False], 'hardship_log': [False, True, False]}
     """
-    rpc = contacts.loc[contacts["outcome"].isin(RPC_OUTCOMES).to_numpy()]
-    rpc = rpc.assign(contact_at=pd.to_datetime(rpc["contact_at"], utc=True))
-    latest = rpc.sort_values("contact_at", kind="stable").drop_duplicates("account_id", keep="last")
-    outcome = pd.Series(latest["outcome"].to_numpy(), index=latest["account_id"].to_numpy())
-    outcome = outcome.reindex(pd.Series(ids, dtype=object).to_numpy())
+    ids = pd.Series(ids, dtype=object).to_numpy()
+    none = np.zeros(len(ids), dtype=bool)
+    outcomes = contacts["outcome"].to_numpy(dtype=object)
+    # Two cheap equality passes over the log; the rest works on the few status rows.
+    rows = np.flatnonzero((outcomes == "dispute") | (outcomes == "hardship"))
+    if not len(rows):
+        return pd.DataFrame({"dispute_log": none, "hardship_log": none.copy()})
+    at = pd.DatetimeIndex(pd.to_datetime(contacts["contact_at"], utc=True)).asi8
+    acc = contacts["account_id"].to_numpy(dtype=object)
+    status = pd.DataFrame({"account_id": acc[rows], "at": at[rows], "outcome": outcomes[rows]})
+    status = status.sort_values("at", kind="stable").drop_duplicates("account_id", keep="last")
+    # A later right-party outcome of another kind ends the status.
+    later = np.flatnonzero(at > status["at"].min())
+    kind = outcomes[later]
+    other = np.zeros(len(later), dtype=bool)
+    for name in sorted(RPC_OUTCOMES - {"dispute", "hardship"}):
+        other |= kind == name  # equality passes: cheaper than hashing every row
+    later = later[other]
+    later = later[pd.Series(acc[later]).isin(status["account_id"]).to_numpy()]
+    index = pd.Index(status["account_id"])
+    pos = index.get_indexer(acc[later])
+    ended = np.zeros(len(status), dtype=bool)
+    np.logical_or.at(ended, pos, at[later] > status["at"].to_numpy()[pos])
+    outcome = pd.Series(np.where(ended, None, status["outcome"].to_numpy()), index=index)
+    outcome = outcome.reindex(ids)
     return pd.DataFrame(
         {
             "dispute_log": (outcome == "dispute").to_numpy(),
             "hardship_log": (outcome == "hardship").to_numpy(),
         }
     )
+
+
+def recent_promises(
+    contacts: pd.DataFrame, payments: pd.DataFrame, as_of: pd.Timestamp, lookback_days: int
+) -> pd.DataFrame:
+    """Judge only the promises that can matter on D: still open, or due in the lookback.
+
+    :func:`features.ledger.promise_states` on the promises whose
+    ``promised_date`` is at most ``lookback_days`` + grace before D, with the
+    payments of their accounts only (a small share of a large log).
+    """
+    from features.ledger import promise_states
+
+    since = pd.Timestamp(as_of).normalize() - pd.Timedelta(
+        days=lookback_days + PROMISE_GRACE_DAYS + 1
+    )
+    promised = pd.to_datetime(contacts["promised_date"]).to_numpy()
+    rows = np.flatnonzero(promised >= since.to_datetime64())
+    rows = rows[contacts["outcome"].to_numpy(dtype=object)[rows] == "promise_to_pay"]
+    few = contacts.iloc[rows]
+    # Only payments after the earliest of these promises can keep one of them.
+    paid_at = pd.DatetimeIndex(pd.to_datetime(payments["paid_at"], utc=True)).asi8
+    first = pd.DatetimeIndex(pd.to_datetime(few["contact_at"], utc=True)).asi8.min(initial=0)
+    late = np.flatnonzero(paid_at >= first)
+    late = late[payments["account_id"].iloc[late].isin(pd.unique(few["account_id"])).to_numpy()]
+    paid = payments.iloc[late]
+    return promise_states(few, paid, as_of)
 
 
 def promise_holds(
@@ -220,8 +253,9 @@ def promise_holds(
     """
     d = pd.Timestamp(as_of).normalize()
     grace = pd.Timedelta(days=PROMISE_GRACE_DAYS + 1)
-    at = pd.to_datetime(contacts["contact_at"], utc=True).dt.tz_localize(None)
-    late = contacts.loc[((contacts["outcome"] == "promise_to_pay") & (at >= d)).to_numpy()]
+    at = pd.DatetimeIndex(pd.to_datetime(contacts["contact_at"], utc=True)).asi8
+    late = contacts.loc[at >= d.tz_localize("UTC").value]
+    late = late.loc[(late["outcome"] == "promise_to_pay").to_numpy()]
     # A promise logged without its date (the contract requires one) holds the whole week.
     promised = pd.to_datetime(late.get("promised_date", pd.Series(pd.NaT, index=late.index)))
     promised = promised.fillna(d + pd.Timedelta(days=7))

@@ -194,21 +194,34 @@ def promote_job(
     data_dir: Path | str | None = None,
     as_of: pd.Timestamp | None = None,
     config_path: Path | None = None,
+    *,
+    approver: str | None = None,
+    note: str | None = None,
+    override_reason: str | None = None,
 ):
     """Gate a challenger against the champion on the most recent out-of-time months.
 
     The data folder and date default to those the version was trained on (its
     ``data_window`` tag), so the challenger's own out-of-time months are the
-    evaluation data; pass newer ones to compare on fresher data.
+    evaluation data; pass newer ones to compare on fresher data. The approver
+    and note are required and recorded (``models.registry``).
 
     Returns
     -------
     models.gate.PromotionDecision
+
+    Raises
+    ------
+    models.registry.PromotionRefused
+        No approver or note, a loosened gate without an override reason, or
+        a version older than the champion.
     """
     import json
 
-    from models import tracking
+    from models import registry, tracking
     from models.config import load_config
+
+    approval = registry.Approval(approver or "", note or "", override_reason or "")
 
     info = tracking.version_info(version)
     window = json.loads(info["tags"].get("data_window", "{}"))
@@ -227,7 +240,7 @@ def promote_job(
     tables = load_valid_tables(data_dir).tables
     frame = evaluation_frame(tables, pd.Timestamp(as_of), config.splits.test_months, horizon)
     log.info("stage eval_frame rows_out=%s", f"{len(frame):,}")
-    return tracking.promote(info["version"], eval_frame=frame, config=config)
+    return registry.promote(info["version"], eval_frame=frame, approval=approval, config=config)
 
 
 def portfolio_or_simulate(

@@ -59,6 +59,36 @@ LIMIT_REASONS: tuple[str, ...] = (
 PLAN_DAYS: int = 7
 
 
+def customer_ranks(
+    customer: np.ndarray, account_id: np.ndarray, eligible: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rank each eligible account within its customer's eligible accounts, by account_id.
+
+    Returns
+    -------
+    rank : numpy.ndarray
+        0 for the first account of its customer (account_id order), 1 for the next, ...
+    size : numpy.ndarray
+        The customer's number of eligible accounts (1 for an ineligible row).
+    """
+    n = len(customer)
+    rank, size = np.zeros(n, np.int64), np.ones(n, np.int64)
+    rows = np.flatnonzero(eligible)
+    if not len(rows):
+        return rank, size
+    codes = pd.factorize(np.asarray(customer, dtype=object)[rows])[0]
+    size[rows] = np.bincount(codes)[codes]
+    multi = rows[size[rows] > 1]  # only people with several accounts need an order
+    if len(multi):
+        mcodes = codes[size[rows] > 1]
+        order = np.lexsort((np.asarray(account_id, dtype=object)[multi].astype(str), mcodes))
+        sorted_codes = mcodes[order]
+        starts = np.r_[0, np.flatnonzero(np.diff(sorted_codes)) + 1]
+        first = np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+        rank[multi[order]] = np.arange(len(order)) - first
+    return rank, size
+
+
 def split_per_customer(
     total: np.ndarray, customer: np.ndarray, account_id: np.ndarray, eligible: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -82,16 +112,15 @@ def split_per_customer(
     >>> share.tolist()
     [2, 3, 0, 3]
     """
-    n = len(total)
-    order = np.lexsort((account_id.astype(str), customer.astype(str), ~eligible))
-    frame = pd.DataFrame({"c": customer[order], "e": eligible[order]})
-    rank = frame.groupby(["e", "c"], sort=False).cumcount().to_numpy()
-    size = frame.groupby(["e", "c"], sort=False)["c"].transform("size").to_numpy()
-    ranks, sizes = np.empty(n, np.int64), np.empty(n, np.int64)
-    ranks[order], sizes[order] = rank, size
+    rank, size = customer_ranks(customer, account_id, eligible)
+    return _share(total, rank, size, eligible), eligible & (size > 1)
+
+
+def _share(
+    total: np.ndarray, rank: np.ndarray, size: np.ndarray, eligible: np.ndarray
+) -> np.ndarray:
     total = np.maximum(np.asarray(total, dtype=np.int64), 0)
-    share = total // sizes + (ranks < total % sizes)
-    return np.where(eligible, share, 0).astype(np.int64), eligible & (sizes > 1)
+    return np.where(eligible, total // size + (rank < total % size), 0).astype(np.int64)
 
 
 def lawful_limits(
@@ -158,9 +187,11 @@ def lawful_limits(
     eligible = live & (calls > 0) & ~held_week & per_customer
     cust = plan["customer_id"].to_numpy(dtype=object)
     acc = plan["account_id"].to_numpy(dtype=object)
-    week_share, shared = split_per_customer(person_week, cust, acc, eligible)
-    today_share, _ = split_per_customer(np.minimum(today_left, NO_CAP), cust, acc, eligible)
-    day_share, _ = split_per_customer(np.minimum(day_cap, NO_CAP), cust, acc, eligible)
+    rank, size = customer_ranks(cust, acc, eligible)
+    shared = eligible & (size > 1)
+    week_share = _share(person_week, rank, size, eligible)
+    today_share = _share(today_left, rank, size, eligible)
+    day_share = _share(day_cap, rank, size, eligible)
     calls = np.where(per_customer, np.minimum(calls, week_share), calls)
     calls = np.where(live & ~held_week, calls, 0)
     today = np.where(daily, np.minimum(calls, today_share), calls)
@@ -192,3 +223,15 @@ def lawful_limits(
         }
     )
     return out
+
+
+def limit_reasons(steps: pd.DataFrame) -> np.ndarray:
+    """Join the rules that cut each plan (``r_<rule>`` columns) into ``"rule,rule"`` ("" if none)."""
+    bits = np.zeros(len(steps), dtype=np.int64)
+    for i, name in enumerate(LIMIT_REASONS):
+        col = f"r_{name}"
+        if col in steps.columns:
+            bits |= steps[col].to_numpy(dtype=bool).astype(np.int64) << i
+    codes, inverse = np.unique(bits, return_inverse=True)
+    texts = [",".join(n for i, n in enumerate(LIMIT_REASONS) if (code >> i) & 1) for code in codes]
+    return np.array(texts, dtype=object)[inverse.reshape(-1)]

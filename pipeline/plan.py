@@ -4,12 +4,16 @@
 as its steps, each a pure function of the working plan (one row per scored
 account, in the scored order) with its own tests:
 
+0. :func:`account_history`: what the whole contact log says about each
+   account (:mod:`pipeline.contact_log`: usage in local days, statuses told
+   to collectors, promises).
 1. :func:`assign_tier`: the tier from the policy's willingness x ability
    rectangles, with its intensity, caps and offer.
 2. :func:`apply_stage`: the DPD stage (early, mid, late) may step the
    intensity up (caps rise to those of the new intensity, never below the
    tier's own) and replace the tier's offer (e.g. late + able_unwilling ->
-   legal_review).
+   legal_review); :func:`apply_broken_promises` steps it up again for each
+   recently broken promise.
 3. :func:`assign_control_group`: a reproducible random share
    (``control_share``, per tier if the tier sets one) gets the baseline
    treatment instead (the stage's ``baseline_intensity`` with its caps,
@@ -17,18 +21,21 @@ account, in the scored order) with its own tests:
    delinquency episode (:mod:`pipeline.control`), so it holds every night
    until the account cures; control rows carry the plan they would have had
    (``treated_*``) and every row its ``plan_id``.
-4. :func:`apply_compliance`, for everyone, control group included: hardship
-   gets a forbearance offer (installment plan or extension, never settlement
-   or legal review) and at most ``overrides.hardship.max_intensity``; under
-   ``uk_conc`` a debtor whose p_ability is below ``low_ability_threshold``
-   is also routed to forbearance first; suppressed statuses get no contact
-   at all and the override's offer; call caps are cut to what the contact
-   log leaves lawful (:func:`pipeline.compliance.call_caps`).
-5. :func:`size_offers`: installment plans, extensions and staged repayments
-   get a monthly installment within the capacity the account has shown.
+4. :func:`apply_compliance`, for everyone, control group included, under each
+   account's own jurisdiction: :func:`apply_status_rules` (suppression from
+   the flags or a dispute in the log; hardship from the flag or the log, and
+   low ability under ``uk_conc``, get forbearance and at most
+   ``overrides.hardship.max_intensity``), then :func:`apply_contact_limits`
+   (policy and legal caps cut to what the log leaves, per person where the
+   law says so, holds; :mod:`pipeline.limits`).
+5. :func:`size_offers`: plans people can keep (:mod:`pipeline.offers`).
+
+Every rule that cut a plan below its tier is listed in ``limit_reasons``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -38,18 +45,25 @@ from pipeline.compliance import (
     FORBEARANCE_OFFERS,
     HARDSHIP_FORBIDDEN_OFFERS,
     PROFILES,
-    account_jurisdictions,
     contact_window,
     profile_arrays,
     suppressed_reason,
 )
 from pipeline.contact_log import log_statuses, log_usage, promise_holds
 from pipeline.control import TREATED_COLUMNS, draw_control, plan_id
-from pipeline.limits import LIMIT_REASONS, lawful_limits
+from pipeline.limits import LIMIT_REASONS, lawful_limits, limit_reasons
 from pipeline.offers import SIZED_OFFERS, size_installments, size_offer_terms
+from pipeline.plan_inputs import SCORED_COLUMNS, accounts_rows, check_scored, contacts_or_empty
 from pipeline.policy import STAGES, Policy
 
-__all__ = ["PLAN_COLUMNS", "SIZED_OFFERS", "assign_plans", "size_installments"]
+__all__ = [
+    "PLAN_COLUMNS",
+    "SCORED_COLUMNS",
+    "SIZED_OFFERS",
+    "assign_plans",
+    "size_installments",
+]
+_accounts_rows = accounts_rows  # the name the step tests use
 
 #: Columns of the plan, in order (one row per scored account).
 PLAN_COLUMNS: tuple[str, ...] = (
@@ -80,15 +94,6 @@ PLAN_COLUMNS: tuple[str, ...] = (
     "plan_id",
     *TREATED_COLUMNS,
 )
-SCORED_COLUMNS: tuple[str, ...] = (
-    "account_id",
-    "dpd",
-    "arrears",
-    "p_willingness",
-    "p_ability",
-    "capacity",
-    "installment_amount",
-)
 
 _INTENSITY = {name: i for i, name in enumerate(CONTACT_INTENSITIES)}
 _OFFER = {name: i for i, name in enumerate(OUTPUT_OFFERS)}
@@ -104,6 +109,7 @@ def assign_plans(
     policy: Policy,
     policy_version: str,
     promises: pd.DataFrame | None = None,
+    choose: Callable[..., pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """Give every scored account its tier, lawful contact plan, offer and control assignment.
 
@@ -131,6 +137,10 @@ def assign_plans(
     promises : pandas.DataFrame, optional
         :func:`features.ledger.promise_states` as of D, for promise holds and
         broken promises (None: none judged).
+    choose : callable, optional
+        A step run after compliance, ``choose(steps, scored, acc, history,
+        as_of, policy)``, that may re-choose intensity, caps and offer within
+        what compliance allows (the value mode, :mod:`pipeline.value_mode`).
 
     Returns
     -------
@@ -147,16 +157,18 @@ def assign_plans(
         If a column is missing, a probability is outside [0, 1] or NaN, a
         dpd is missing, or a scored account is not in ``accounts``.
     """
-    _check_scored(scored)
+    check_scored(scored)
     scored = scored.reset_index(drop=True)
     ids = scored["account_id"].astype(object)
-    acc = _accounts_rows(accounts, ids, policy.jurisdiction)
-    history = account_history(accounts, _contacts_or_empty(contacts), promises, ids, as_of, policy)
+    acc = accounts_rows(accounts, ids, policy.jurisdiction)
+    history = account_history(accounts, contacts_or_empty(contacts), promises, ids, as_of, policy)
     steps = assign_tier(scored, policy)
     steps = apply_stage(steps, scored["dpd"], policy)
     steps = apply_broken_promises(steps, history["broken_promises"], policy)
     steps = assign_control_group(steps, as_of, policy, scored)
     steps = apply_compliance(steps, scored, acc, history, as_of, policy)
+    if choose is not None:
+        steps = choose(steps, scored, acc, history, as_of, policy)
     steps = size_offers(steps, scored, as_of, policy)
     return _publishable(steps, policy, policy_version)
 
@@ -385,7 +397,8 @@ def apply_contact_limits(
         pd.DataFrame(
             {
                 "account_id": steps["account_id"].to_numpy(),
-                "customer_id": steps["customer_id"].to_numpy(),
+                # A person's allowance is shared within one jurisdiction's accounts.
+                "customer_id": (steps["customer_id"].astype(str) + "|" + juris).to_numpy(),
                 "calls": np.minimum(calls, own_calls),
                 "sms": np.minimum(sms, own_sms),
                 "contactable": contactable,
@@ -450,18 +463,6 @@ def size_offers(
     )
 
 
-def limit_reasons(steps: pd.DataFrame) -> np.ndarray:
-    """Join the rules that cut each plan (``r_<rule>`` columns) into ``"rule,rule"`` ("" if none)."""
-    bits = np.zeros(len(steps), dtype=np.int64)
-    for i, name in enumerate(LIMIT_REASONS):
-        col = f"r_{name}"
-        if col in steps.columns:
-            bits |= steps[col].to_numpy(dtype=bool).astype(np.int64) << i
-    codes, inverse = np.unique(bits, return_inverse=True)
-    texts = [",".join(n for i, n in enumerate(LIMIT_REASONS) if (code >> i) & 1) for code in codes]
-    return np.array(texts, dtype=object)[inverse.reshape(-1)]
-
-
 def _publishable(steps: pd.DataFrame, policy: Policy, policy_version: str) -> pd.DataFrame:
     """Turn the working plan's codes into the published columns :data:`PLAN_COLUMNS`."""
     intensity = steps["intensity"].to_numpy()
@@ -484,62 +485,6 @@ def _publishable(steps: pd.DataFrame, policy: Policy, policy_version: str) -> pd
         policy_version=policy_version,
     )
     return out[list(PLAN_COLUMNS)]
-
-
-def _check_scored(scored: pd.DataFrame) -> None:
-    missing = [c for c in SCORED_COLUMNS if c not in scored.columns]
-    if missing:
-        raise ValueError(f"scored is missing the columns {missing}")
-    for col in ("p_willingness", "p_ability"):
-        p = scored[col].to_numpy(dtype=np.float64)
-        bad = ~((p >= 0.0) & (p <= 1.0))
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise ValueError(
-                f"scored.{col} must be a probability in [0, 1]: {int(bad.sum())} rows, "
-                f"e.g. account_id {scored['account_id'].iloc[i]} ({p[i]})"
-            )
-    dpd = scored["dpd"].to_numpy(dtype=np.float64)
-    if np.isnan(dpd).any():
-        i = int(np.flatnonzero(np.isnan(dpd))[0])
-        raise ValueError(
-            f"scored.dpd must not be missing: {int(np.isnan(dpd).sum())} rows, "
-            f"e.g. account_id {scored['account_id'].iloc[i]}"
-        )
-
-
-def _accounts_rows(accounts: pd.DataFrame, ids: pd.Series, default: str) -> pd.DataFrame:
-    """Take the accounts rows of the scored ids, in their order, with each one's jurisdiction."""
-    needed = ["customer_id", "timezone", "hardship", *SUPPRESSING_STATUSES]
-    missing = [c for c in ["account_id", *needed] if c not in accounts.columns]
-    if missing:
-        raise ValueError(f"accounts is missing the columns {missing}")
-    index = pd.Index(accounts["account_id"])
-    if not index.is_unique:
-        dupes = index[index.duplicated()]
-        raise ValueError(f"accounts.account_id must be unique, e.g. {dupes[0]} repeats")
-    pos = index.get_indexer(ids)
-    if (pos < 0).any():
-        absent = ids[pos < 0]
-        raise ValueError(
-            f"scored accounts not in accounts: {len(absent)}, e.g. account_id {absent.iloc[0]}"
-        )
-    rows = accounts.iloc[pos].reset_index(drop=True)
-    return rows[needed].assign(jurisdiction=account_jurisdictions(rows, default).to_numpy())
-
-
-def _contacts_or_empty(contacts: pd.DataFrame | None) -> pd.DataFrame:
-    if contacts is not None:
-        return contacts
-    return pd.DataFrame(
-        {
-            "account_id": pd.Series(dtype=object),
-            "contact_at": pd.Series(dtype="datetime64[ns, UTC]"),
-            "channel": pd.Series(dtype=object),
-            "direction": pd.Series(dtype=object),
-            "outcome": pd.Series(dtype=object),
-        }
-    )
 
 
 def _in_range(x: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:

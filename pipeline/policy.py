@@ -33,6 +33,7 @@ from features.vocab import (
     OUTPUT_OFFERS,
     SUPPRESSING_STATUSES,
 )
+from pipeline.approach import Approaches
 from pipeline.compliance import (
     FORBEARANCE_OFFERS,
     HARDSHIP_FORBIDDEN_OFFERS,
@@ -40,6 +41,7 @@ from pipeline.compliance import (
     ComplianceProfile,
     hhmm_to_minutes,
 )
+from pipeline.value_plan import ValueAllocation
 
 DEFAULT_POLICY_FILE = "default_policy.yaml"
 
@@ -269,6 +271,8 @@ class Policy(_Frozen):
     promises: PromiseRules = PromiseRules()
     offer_terms: OfferTerms = OfferTerms()
     jurisdictions: dict[Jurisdiction, JurisdictionRules] = Field(default_factory=dict)
+    approaches: Approaches | None = None
+    value_allocation: ValueAllocation | None = None
 
     @property
     def profile(self) -> ComplianceProfile:

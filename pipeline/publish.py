@@ -58,6 +58,17 @@ def lock_path(out_dir: Path, as_of_label: str) -> Path:
     return root / f"{digest}.{run_dir_name(as_of_label)}.lock"
 
 
+def _shared_dir(folder: Path) -> None:
+    """Create the lock folder, open to every user like ``/tmp`` (sticky) when this call made it."""
+    if folder.is_dir():
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        os.chmod(folder, 0o1777)
+    except OSError:  # not ours after all (made by another process meanwhile)
+        pass
+
+
 @contextmanager
 def run_lock(out_dir: Path, as_of_label: str, timeout: float = 0.0) -> Iterator[Path]:
     """Hold the lock of ``<out>/as_of=D`` for the duration of a run.
@@ -78,8 +89,9 @@ def run_lock(out_dir: Path, as_of_label: str, timeout: float = 0.0) -> Iterator[
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     path = lock_path(out_dir, as_of_label)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(path), timeout=timeout)
+    _shared_dir(path.parent)
+    # Readable and writable by all: an operator rerunning by hand may not be the cron user.
+    lock = FileLock(str(path), timeout=timeout, mode=0o666)
     try:
         try:
             lock.acquire(timeout=0)

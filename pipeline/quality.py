@@ -24,11 +24,13 @@ def run_quality_bar(n_accounts: int, n_months: int, seed: int) -> tuple[str, boo
     (str, bool)
         The printable figures and whether every criterion passed.
     """
+    from features.build import build_features
     from features.training_set import build_training_set
     from models.config import load_config
     from models.quality import format_quality, quality_figures
     from models.spec import FeatureSpec
     from models.training import train
+    from pipeline.approach_eval import approach_confusion, format_approach
     from pipeline.jobs import training_window
     from pipeline.simulator import simulate_portfolio
 
@@ -46,4 +48,11 @@ def run_quality_bar(n_accounts: int, n_months: int, seed: int) -> tuple[str, boo
         f"{time.perf_counter() - t0:.0f}s"
     )
     passed = bool(figures["passes"])
-    return header + "\n" + format_quality(figures), passed
+    feats = build_features(tables, data_end, overdue_only=True)
+    approach, matrix = approach_confusion(feats, portfolio.truth)
+    per_seed = pd.DataFrame([{"seed": seed, **{k: approach[k] for k in _APPROACH_KEYS}}])
+    text = format_quality(figures) + "\n" + format_approach(per_seed, matrix)
+    return header + "\n" + text, passed
+
+
+_APPROACH_KEYS = ("accounts", "accuracy", "accuracy_typed", "majority_baseline")

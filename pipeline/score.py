@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import publish as pub
+from pipeline.approach import APPROACH_COLUMNS, approach_for_accounts
 from pipeline.asof import check_as_of
 from pipeline.control import TREATED_COLUMNS
 from pipeline.io import read_tables, write_parquet
@@ -58,6 +59,7 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "contact_hold_until",
     "third_party_contact_allowed",
     "limit_reasons",
+    APPROACH_COLUMNS[0],
     "dpd_stage",
     "channel_order",
     "max_calls_day",
@@ -65,6 +67,7 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "offer_n_installments",
     "offer_first_due_date",
     "offer_step_amounts",
+    *APPROACH_COLUMNS[1:],
     *TREATED_COLUMNS,
 )
 DEFAULT_MODEL_URI = "models:/repayment-propensity@champion"
@@ -253,8 +256,8 @@ def run_scoring(
         Another run of the same date holds the output (exit 2).
     """
     from features.build import build_features
-    from features.ledger import promise_states
     from models import tracking
+    from pipeline.contact_log import recent_promises
     from pipeline.plan import assign_plans
     from pipeline.policy import load_policy_and_version
 
@@ -326,7 +329,9 @@ def run_scoring(
         feats = build_features(tables, as_of, materiality=policy.materiality, overdue_only=True)
         stages.done("features", rows_in=len(tables["accounts"]), rows_out=len(feats))
         # Promise holds need the payments: judge the promises before freeing them.
-        promises = promise_states(tables["contacts"], tables["payments"], as_of)
+        promises = recent_promises(
+            tables["contacts"], tables["payments"], as_of, policy.promises.broken_lookback_days
+        )
         # The schedule and payment history are no longer needed: free them before
         # the models allocate their matrices (memory bound at a million accounts).
         for name in ("installments", "payments", "offers"):
@@ -336,11 +341,19 @@ def run_scoring(
         preds = model.predict(feats)
         stages.done("predict", rows_in=len(feats), rows_out=len(preds))
         scored = scored_frame(feats, preds)
-        plans = assign_plans(
+        assign = assign_plans
+        if policy.value_allocation is not None:  # value mode: intensity and offer by value
+            from pipeline.value_mode import assign_value_plans as assign
+            from pipeline.value_plan import short_shock
+
+            scored["short_shock"] = short_shock(feats)
+        plans = assign(
             scored, tables["accounts"], tables["contacts"], as_of, policy, pversion, promises
         )
         stages.done("policy", rows_in=len(scored), rows_out=len(plans))
-        scores = _assemble(scored, plans, preds, as_of, model.version, pversion)
+        suppressed = plans["suppressed_reason"].notna().to_numpy()
+        approach = approach_for_accounts(feats, tables["accounts"], suppressed, policy.approaches)
+        scores = _assemble(scored, plans, preds, as_of, model.version, pversion, approach)
         counts = _scope(validation, accounts_all, pd.Index(scores["account_id"]), as_of)
         staging = pub.staging_dir(out_dir, label)
         write_parquet(scores, staging / "scores.parquet")
@@ -362,8 +375,11 @@ def run_scoring(
                 .to_dict(),
                 "control_group": int(scores["control_group"].sum()),
                 "per_jurisdiction": scores["jurisdiction"].value_counts().sort_index().to_dict(),
+                "per_approach": scores["approach"].value_counts().sort_index().to_dict(),
             },
         )
+        if "allocation" in plans.attrs:  # value mode: capacity used and the proven gap
+            manifest["allocation"] = plans.attrs["allocation"]
         if log_to_mlflow:
             try:
                 manifest["mlflow_run_id"] = tracking.log_scoring_run(scores, feats, model, manifest)
@@ -401,7 +417,7 @@ def _dates(values: pd.Series) -> np.ndarray:
     return np.where(ts.notna(), ts.dt.date, None)
 
 
-def _assemble(scored, plans, preds, as_of, model_version, pversion) -> pd.DataFrame:
+def _assemble(scored, plans, preds, as_of, model_version, pversion, approach) -> pd.DataFrame:
     """Put the contract's columns together in its order."""
     plans = plans.set_index("account_id").reindex(scored["account_id"])
     out = pd.DataFrame(
@@ -440,6 +456,7 @@ def _assemble(scored, plans, preds, as_of, model_version, pversion) -> pd.DataFr
             "offer_n_installments": pd.array(plans["offer_n_installments"], dtype="Int64"),
             "offer_first_due_date": _dates(plans["offer_first_due_date"]),
             "offer_step_amounts": plans["offer_step_amounts"].to_numpy(),
+            **{c: approach[c].to_numpy() for c in APPROACH_COLUMNS},
             **{c: plans[c].to_numpy() for c in TREATED_COLUMNS},
         }
     )

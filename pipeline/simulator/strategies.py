@@ -66,8 +66,14 @@ def policy_strategy(policy_path: Path | None, model) -> tuple[str, Strategy]:
         # the replay feeds the tables it wrote itself (0.4 s a night saved).
         feats = build_features(tables, night.as_of, materiality=policy.materiality, validate=False)
         scored = scored_frame(feats, model.predict_proba(feats))
-        return assign_plans(scored, tables["accounts"], tables["contacts"], night.as_of,
-                            policy, pversion, _promises(night))  # fmt: skip
+        assign = assign_plans
+        if policy.value_allocation is not None:  # value mode, as the scorer does
+            from pipeline.value_mode import assign_value_plans as assign
+            from pipeline.value_plan import short_shock
+
+            scored["short_shock"] = short_shock(feats)
+        return assign(scored, tables["accounts"], tables["contacts"], night.as_of,
+                      policy, pversion, _promises(night, policy))  # fmt: skip
 
     return policy.version, plan
 
@@ -93,13 +99,16 @@ def baseline_strategy(name: str) -> tuple[str, Strategy]:
         ).reset_index(drop=True)
         tables = night.tables
         return assign_plans(scored, tables["accounts"], tables["contacts"], night.as_of,
-                            policy, pversion, _promises(night))  # fmt: skip
+                            policy, pversion, _promises(night, policy))  # fmt: skip
 
     return name, plan
 
 
-def _promises(night: Night) -> pd.DataFrame:
+def _promises(night: Night, policy) -> pd.DataFrame:
     """The promises judged as of the night, as the scorer passes them (holds, broken ones)."""
-    from features.ledger import promise_states
+    from pipeline.contact_log import recent_promises
 
-    return promise_states(night.tables["contacts"], night.tables["payments"], night.as_of)
+    t = night.tables
+    return recent_promises(
+        t["contacts"], t["payments"], night.as_of, policy.promises.broken_lookback_days
+    )

@@ -162,7 +162,7 @@ def mlstore(tmp_path_factory):
     mp.undo()
 
 
-def test_run_left_running_by_a_killed_job_is_marked_failed(mlstore):
+def test_run_left_running_by_a_killed_job_is_marked_failed(mlstore, monkeypatch):
     mlc = tracking.client()
     exp = tracking.ensure_experiment("killed")
     dead = mlc.create_run(exp, tags={tracking.WRITER_TAG: tracking.WRITER_LOCKED}).info.run_id
@@ -171,6 +171,11 @@ def test_run_left_running_by_a_killed_job_is_marked_failed(mlstore):
         pass
     assert mlc.get_run(dead).info.status == "FAILED"
     assert mlc.get_run(foreign).info.status == "RUNNING"
+    # The next process to open the store reaps too, before it writes anything.
+    dead = mlc.create_run(exp, tags={tracking.WRITER_TAG: tracking.WRITER_LOCKED}).info.run_id
+    monkeypatch.setattr(tracking, "_OPENED", set())
+    tracking.open_store()
+    assert mlc.get_run(dead).info.status == "FAILED"
 
 
 def test_a_foreign_model_is_refused_clearly(mlstore):

@@ -332,3 +332,45 @@ def test_compliance_does_not_import_the_policy():
         node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
     }
     assert "pipeline.policy" not in imported and "pipeline.plan" not in imported
+
+
+# --- what the log says: statuses and promises ---------------------------------------
+
+
+def test_a_dispute_or_hardship_in_the_log_holds_until_a_later_right_party_outcome():
+    from pipeline.contact_log import log_statuses
+
+    contacts = log(
+        ("A1", 3, "15:00", "call", "inbound", "dispute"),
+        ("A2", 3, "15:00", "call", "inbound", "dispute"),
+        ("A2", 1, "15:00", "call", "outbound", "promise_to_pay"),  # resolved: a promise
+        ("A3", 2, "15:00", "call", "outbound", "hardship"),
+        ("A3", 1, "15:00", "call", "outbound", "no_answer"),  # not a right-party outcome
+        ("A4", 40, "15:00", "call", "inbound", "hardship"),
+        ("A4", 0, "15:00", "sms", "inbound", "replied"),  # a reply after D ends it too
+    )
+    out = log_statuses(contacts, pd.Series(["A1", "A2", "A3", "A4", "A5"]))
+    assert out["dispute_log"].tolist() == [True, False, False, False, False]
+    assert out["hardship_log"].tolist() == [False, False, True, False, False]
+
+
+def test_open_promises_hold_and_broken_ones_count():
+    from pipeline.contact_log import promise_holds
+
+    promises = pd.DataFrame(
+        {
+            "account_id": ["A1", "A2", "A2", "A3"],
+            "promised_date": pd.to_datetime(
+                ["2024-03-18", "2024-02-01", "2024-03-01", "2023-10-01"]
+            ),
+            "deadline": pd.to_datetime(["2024-03-22", "2024-02-05", "2024-03-05", "2023-10-05"]),
+            "state": ["pending", "broken", "broken", "broken"],
+        }
+    )
+    late = log(("A4", -1, "02:00", "call", "outbound", "promise_to_pay"))
+    late["promised_date"] = pd.to_datetime(["2024-03-20"])
+    out = promise_holds(promises, late, pd.Series(["A1", "A2", "A3", "A4"]), D, 60)
+    assert out["promise_hold_until"].tolist()[0] == pd.Timestamp("2024-03-22")
+    assert out["promise_hold_until"].tolist()[3] == pd.Timestamp("2024-03-24")  # logged after D
+    assert out["promise_hold_until"].isna().tolist() == [False, True, True, False]
+    assert out["broken_promises"].tolist() == [0, 2, 0, 0]  # A3's is older than 60 days

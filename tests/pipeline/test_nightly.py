@@ -117,10 +117,14 @@ def test_store_faults_exit_4_with_one_line(export, tmp_path, fault):
 
 
 def test_logs_carry_iso_time_and_hide_third_party_warnings(tmp_path, monkeypatch, capsys):
+    import mlflow  # noqa: F401 - imported first, MLflow installs its own stderr handlers
+
     debug = tmp_path / "debug.log"
     monkeypatch.setenv(cli.DEBUG_LOG_ENV, str(debug))
     root = logging.getLogger()
     saved = root.handlers[:], root.level
+    others = [logging.getLogger(n) for n in ("mlflow", "alembic", "huey", "sqlalchemy.engine")]
+    saved_others = [(lg.handlers[:], lg.propagate, lg.level) for lg in others]
     try:
         cli._setup_logging()
         logging.getLogger("pipeline.score").info("stage read rows_out=10")
@@ -130,6 +134,8 @@ def test_logs_carry_iso_time_and_hide_third_party_warnings(tmp_path, monkeypatch
         for handler in root.handlers:
             handler.close()
         root.handlers, root.level = saved
+        for lg, (handlers, propagate, level) in zip(others, saved_others, strict=True):
+            lg.handlers, lg.propagate, lg.level = handlers, propagate, level
         logging.captureWarnings(False)
     lines = capsys.readouterr().err.splitlines()
     assert [line.split(" ", 1)[1] for line in lines] == [
@@ -197,3 +203,30 @@ def test_make_score_never_resyncs_an_existing_venv():
     result = _run(["make", "-n", "-W", "uv.lock", "-W", "pyproject.toml", "score"])
     assert result.returncode == 0, result.stderr
     assert "sync" not in result.stdout and "bin/score" in result.stdout
+
+
+@needs_make
+def test_make_score_passes_every_option_quoted():
+    result = _run(
+        [
+            "make",
+            "-n",
+            "score",
+            "POLICY=my policy's.yaml",
+            "WAIT=30",
+            "MODEL_URI=models:/repayment-propensity/7",
+            "NO_MLFLOW=1",
+            "ALLOW_STALE=yes",
+        ]
+    )
+    assert result.returncode == 0, result.stderr
+    for option in (
+        "--policy 'my policy'\\''s.yaml'",
+        "--wait '30'",
+        "--model-uri 'models:/repayment-propensity/7'",
+        "--no-mlflow",
+        "--allow-stale",
+    ):
+        assert option in result.stdout, option
+    off = _run(["make", "-n", "score", "NO_MLFLOW=0", "ALLOW_STALE=no"])
+    assert "--no-mlflow" not in off.stdout and "--allow-stale" not in off.stdout

@@ -463,3 +463,53 @@ def test_size_offers_sizes_only_plan_offers():
     out = size_offers(steps, scored, D, make_policy())
     assert out["offer_installment"].iloc[0] == 80.0 and np.isnan(out["offer_installment"].iloc[1])
     np.testing.assert_allclose(out["expected_recovery"], 250 * 0.9 * 0.2)
+
+
+# --- per-account jurisdiction, broken promises ------------------------------------
+
+
+def test_each_account_is_planned_under_its_own_jurisdiction():
+    data_tiers = make_policy().model_dump()["tiers"]
+    for tier in data_tiers:
+        tier["max_calls_7d"] = 12  # lawful under the cn_2025 default, not for US or UK accounts
+    policy = make_policy(
+        jurisdiction="cn_2025", tiers=data_tiers, contact_hours={"start": "08:00", "end": "22:00"}
+    )
+    scored = make_scored(*[(10, 500, 0.2, 0.8, 50, 100)] * 3)
+    accounts = factories.accounts(
+        3,
+        timezone=["America/New_York", "Asia/Shanghai", "Europe/London"],
+        jurisdiction=pd.Series(["us_reg_f", None, "uk_conc"], dtype=object),
+    )
+    out = plan(scored, accounts, policy=policy)
+    assert out["jurisdiction"].tolist() == ["us_reg_f", "cn_2025", "uk_conc"]
+    assert out["max_calls_7d"].tolist() == [7, 12, 7]
+    assert out["contact_window"].tolist() == ["08:00-21:00", "08:00-22:00", "08:00-21:00"]
+    assert out["third_party_contact_allowed"].tolist() == [True, False, True]
+    assert out["limit_reasons"].tolist() == ["reg_f_7in7", "", "uk_conc_7in7"]
+
+
+def test_uk_accounts_get_the_difficulty_floor_whatever_the_default_jurisdiction():
+    data_tiers = make_policy().model_dump()["tiers"]
+    data_tiers[1]["offer"] = "reminder"  # willing_unable without a plan
+    policy = make_policy(tiers=data_tiers, jurisdictions={"uk_conc": {"max_calls_7d": 2}})
+    scored = make_scored(*[(10, 500, 0.9, 0.25, 50, 100)] * 2)  # willing, p_ability 0.25
+    accounts = factories.accounts(2, jurisdiction=pd.Series(["uk_conc", "us_reg_f"], dtype=object))
+    out = plan(scored, accounts, policy=policy)
+    assert out["offer"].tolist() == ["installment_plan", "reminder"]
+    assert out["max_calls_7d"].tolist() == [2, 3]
+    assert out["limit_reasons"].tolist()[0] == "uk_conc_low_ability,jurisdiction_override"
+
+
+def test_each_broken_promise_steps_the_intensity_up():
+    from pipeline.plan import apply_broken_promises, assign_tier
+
+    policy = make_policy()
+    scored = make_scored(*[(10, 500, 0.9, 0.9, 50, 100)] * 3)  # self_cure: low, 0 calls
+    steps = apply_broken_promises(assign_tier(scored, policy), pd.Series([0, 1, 2]), policy)
+    assert steps["intensity"].tolist() == [1, 2, 3]
+    assert steps["calls"].tolist() == [0, 3, 6]  # the caps of medium and high
+    off = make_policy(promises={"broken_intensity_step": 0})
+    assert apply_broken_promises(assign_tier(scored, off), pd.Series([0, 1, 2]), off)[
+        "intensity"
+    ].tolist() == [1, 1, 1]

@@ -95,6 +95,9 @@ def test_the_run_lock_lives_outside_the_output_folder(tmp_path, monkeypatch):
     with pub.run_lock(out, "2025-01-31") as held:
         assert held.parent == tmp_path / "locks" and held.name.endswith(".as_of=2025-01-31.lock")
         assert held != pub.lock_path(tmp_path / "other", "2025-01-31")
+        # Another user (cron, or an operator by hand) can take the same lock next time.
+        assert held.stat().st_mode & 0o666 == 0o666
+        assert held.parent.stat().st_mode & 0o1777 == 0o1777
     assert list(out.iterdir()) == []
     # A lock file left in the output folder by an earlier version is removed.
     (out / ".as_of=2025-01-31.lock").write_text("")
