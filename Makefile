@@ -31,7 +31,7 @@ q = '$(subst ','\'',$(1))'
 # Targets that only run the installed CLI: set up .venv when it is missing, never re-sync it.
 NEEDS_VENV := $(if $(wildcard $(PROPENSITY)),,setup)
 
-.PHONY: help setup test lint format demo simulate validate train promote score evaluate bench mlflow-ui jupyter clean
+.PHONY: help setup test lint format demo simulate validate train promote score evaluate replay bench mlflow-ui jupyter clean
 
 help: ## List the targets with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -94,6 +94,18 @@ score: $(NEEDS_VENV) ## Nightly scoring: make score AS_OF=D DATA=dir OUT=dir [MO
 evaluate: setup ## Print the quality-bar figures on a fresh simulated portfolio
 	$(PROPENSITY) evaluate --accounts 30000 --months 18 --seed 90210
 
+# The headline replay: a fresh portfolio (not the demo's seed), a model trained on its
+# year before REPLAY_FROM, then the default policy against the dpd_buckets baseline.
+REPLAY_DIR ?= $(DEMO_DIR)/replay
+REPLAY_ACCOUNTS ?= 20000
+REPLAY_FROM ?= 2025-09-01
+REPLAY_NIGHTS ?= 60
+REPLAY_SEEDS ?= 3
+
+replay: setup ## Headline: default policy vs dpd_buckets, 60 nights x 3 seeds, fresh portfolio
+	$(PROPENSITY) simulate --accounts $(REPLAY_ACCOUNTS) --months 24 --seed 2027 --start 2024-01-01 --out $(REPLAY_DIR)/data
+	OMP_WAIT_POLICY=PASSIVE $(PROPENSITY) replay --data $(REPLAY_DIR)/data --from $(REPLAY_FROM) --nights $(REPLAY_NIGHTS) --train --baseline dpd_buckets --seeds $(REPLAY_SEEDS) --report $(REPLAY_DIR)/replay_report.html
+
 mlflow-ui: setup ## Serve the MLflow UI on localhost for the project's store (MLFLOW_PORT=5000)
 	@echo "starting the MLflow UI (store: $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}, one worker); the address follows once it answers"
 	@$(VENV)/bin/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}" --host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1 & pid=$$!; \
@@ -111,6 +123,7 @@ bench: setup ## Print speed and memory figures (simulator, validation, features,
 	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_features.py
 	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_train.py --source simulated
 	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_score.py
+	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_replay.py --accounts 20000 --nights 14
 	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_allocate.py --offers
 
 clean: ## Remove everything the project writes: demo outputs, local MLflow store, locks, caches (keeps .venv)

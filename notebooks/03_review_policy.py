@@ -47,6 +47,7 @@ from IPython.display import display
 from features.build import build_features
 from models import tracking
 from pipeline.contact_log import recent_promises
+from pipeline.effect import effect_units, estimate_effect, read_published
 from pipeline.jobs import load_valid_tables, portfolio_or_simulate, train_job, use_tracking_store
 from pipeline.plan import assign_plans
 from pipeline.policy import load_policy, parse_policy, policy_version
@@ -67,6 +68,11 @@ tracking_uri = None  # MLflow store; None: MLFLOW_TRACKING_URI, else a temporary
 what_if_axis = "p_willingness"  # p_willingness or p_ability
 what_if_from = 0.6
 what_if_to = 0.5
+# The effect: published runs under `effect_runs_root` (None: the folder of the scores above)
+# with dates in [effect_from, effect_to] (None: D), outcomes over the policy's horizon.
+effect_runs_root = None
+effect_from = None
+effect_to = None
 # Only used when data_dir is None: the simulated portfolio.
 n_accounts = 1500
 n_months = 18
@@ -188,8 +194,10 @@ display(
 
 # %%
 tables = load_valid_tables(data_dir).tables
+feats = build_features(tables, as_of).set_index("account_id", drop=False)
+# The capacity and the delinquency episode (the control group's unit) the scorer planned with.
 scored = scores[["account_id", "dpd", "arrears", "p_willingness", "p_ability"]].join(
-    account_capacity(build_features(tables, as_of)), on="account_id"
+    account_capacity(feats).join(feats["episode_days_current"]), on="account_id"
 )
 plan_args = (tables["accounts"], tables["contacts"], as_of)
 days = policy.promises.broken_lookback_days
@@ -232,4 +240,52 @@ counts = pd.DataFrame(
 fig, ax = plt.subplots(figsize=(7, 3.5), layout="constrained")
 counts.plot.bar(ax=ax, rot=0)
 ax.set(title="Accounts per tier, current policy and what-if", ylabel="accounts", xlabel="")
+plt.show()
+
+# %% [markdown]
+# ## Effect of the plans: treatment against the control group
+#
+# What `propensity effect` computes (`pipeline.effect`): each account's first
+# published row in the window is one unit; what it paid over the policy's
+# horizon after that date is its outcome; the incremental recovery is the
+# treated mean minus the control mean per tier, weighted by tier size
+# overall, with Poisson-bootstrap 95% intervals. Control accounts are
+# grouped by the offer their tier plan would have carried. A window whose
+# horizon runs past the data is flagged: its outcome is not complete yet.
+
+# %%
+if effect_runs_root is not None:
+    runs_root = Path(effect_runs_root)
+elif scores_dir is not None:
+    runs_root = Path(scores_dir).parent
+else:
+    runs_root = outcome.output_dir.parent
+window = (pd.Timestamp(effect_from or as_of), pd.Timestamp(effect_to or as_of))
+published = read_published(runs_root, *window)
+units = effect_units(published, tables["payments"], tables["contacts"], policy.horizon_days)
+last_payment = tables["payments"]["paid_at"].max().tz_convert(None)
+open_windows = int((units["as_of"] + pd.Timedelta(days=policy.horizon_days) > last_payment).sum())
+print(
+    f"{len(units):,} accounts ({int(units['control_group'].sum()):,} control) from "
+    f"{published['as_of_date'].nunique()} run(s) in {runs_root}"
+)
+if open_windows:
+    print(f"note: {open_windows:,} outcome windows end after the data's last payment")
+effect = estimate_effect(units, n_boot=500)
+display(effect.overall.T, effect.per_tier.T, effect.per_offer.T)
+
+tier_effect = effect.per_tier
+fig, ax = plt.subplots(figsize=(7, 3), layout="constrained")
+ax.errorbar(
+    tier_effect["incremental_recovery"],
+    range(len(tier_effect)),
+    xerr=[
+        tier_effect["incremental_recovery"] - tier_effect["ci_low"],
+        tier_effect["ci_high"] - tier_effect["incremental_recovery"],
+    ],
+    fmt="o",
+)
+ax.axvline(0, color="grey", linewidth=0.8)
+ax.set_yticks(range(len(tier_effect)), tier_effect.index)
+ax.set(title="Incremental recovery per account (95% CI)", xlabel="amount")
 plt.show()

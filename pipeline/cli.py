@@ -598,6 +598,103 @@ def score(
     typer.echo(f"  model version {m['model_version']}, policy version {m['policy_version']}")
 
 
+@app.command()
+def replay(
+    data: DataOpt,
+    start: Annotated[str, typer.Option("--from", help="First replayed day D1 (YYYY-MM-DD).")],
+    nights: Annotated[int, typer.Option("--nights", min=1)] = 60,
+    policy: Annotated[
+        list[Path] | None,
+        typer.Option("--policy", help="Policy YAML planned with the model (repeatable)."),
+    ] = None,
+    baseline: Annotated[
+        list[str] | None, typer.Option("--baseline", help="Named baseline, e.g. dpd_buckets.")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="First seed of the debtors' draws.")] = 0,
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Number of seeds.")] = 1,
+    model_uri: Annotated[
+        str | None, typer.Option("--model-uri", help="MLflow model URI (default: the champion).")
+    ] = None,
+    train: Annotated[
+        bool, typer.Option("--train", help="Train a model in-process on the data before --from.")
+    ] = False,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Also write the HTML report here.")
+    ] = None,
+    no_mlflow: Annotated[bool, typer.Option("--no-mlflow", help="Do not log to MLflow.")] = False,
+) -> None:
+    """Replay policies and baselines night after night on a simulated portfolio and compare."""
+    from models.tracking import ModelNotFoundError
+    from pipeline.io import DataReadError
+    from pipeline.policy import PolicyError
+    from pipeline.simulator.replay_job import ReplayInputError, run_replay_job
+
+    d1 = _parse_date(start, "--from")
+    baselines = list(baseline or [])
+    policies: list[Path | None] = list(policy or [])
+    if not policies:
+        policies = [None]  # the packaged default policy
+    try:
+        result = run_replay_job(
+            data, d1, nights, policies, baselines, list(range(seed, seed + seeds)),
+            model_uri=model_uri, train=train, log_to_mlflow=not no_mlflow,
+        )  # fmt: skip
+    except (DataReadError, ReplayInputError) as exc:
+        raise _fail(EXIT_INPUT, str(exc)) from None
+    except PolicyError as exc:
+        raise _fail(EXIT_INPUT, f"invalid policy: {exc}") from None
+    except KeyError as exc:
+        raise _fail(EXIT_INPUT, str(exc.args[0])) from None
+    except ModelNotFoundError as exc:
+        raise _fail(EXIT_MODEL, f"{exc}; pass --train or --model-uri") from None
+    typer.echo(result.text)
+    if report is not None:
+        report.write_text(result.page, encoding="utf-8")
+        typer.echo(f"report written to {report}")
+    if result.run_id:
+        typer.echo(f"MLflow run {result.run_id} (experiment replay)")
+
+
+@app.command()
+def effect(
+    scores: Annotated[Path, typer.Option("--scores", help="Output root of the scoring runs.")],
+    data: DataOpt,
+    start: Annotated[str, typer.Option("--from", help="First run date (YYYY-MM-DD).")],
+    end: Annotated[str, typer.Option("--to", help="Last run date (YYYY-MM-DD).")],
+    horizon: Annotated[int, typer.Option("--horizon", min=1, help="Days of outcome.")] = 30,
+    n_boot: Annotated[int, typer.Option("--bootstrap", min=100)] = 1000,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Also write the HTML report here.")
+    ] = None,
+    no_mlflow: Annotated[bool, typer.Option("--no-mlflow", help="Do not log to MLflow.")] = False,
+) -> None:
+    """Estimate the incremental recovery of the plans over the control group from published runs."""
+    from pipeline.effect import EffectInputError, run_effect
+    from pipeline.io import DataReadError
+
+    d1, d2 = _parse_date(start, "--from"), _parse_date(end, "--to")
+    if d2 < d1:
+        raise _fail(EXIT_INPUT, f"--to {end} is before --from {start}")
+    try:
+        result, page, run_id = run_effect(
+            scores, data, d1, d2, horizon, n_boot, log_to_mlflow=not no_mlflow
+        )
+    except (DataReadError, EffectInputError) as exc:
+        raise _fail(EXIT_INPUT, str(exc)) from None
+    for title, table in (
+        ("overall", result.overall),
+        ("per tier", result.per_tier),
+        ("per offer", result.per_offer),
+    ):
+        typer.echo(f"== {title}")
+        typer.echo(table.T.to_string(float_format=lambda v: f"{v:,.3f}"))
+    if report is not None:
+        report.write_text(page, encoding="utf-8")
+        typer.echo(f"report written to {report}")
+    if run_id:
+        typer.echo(f"MLflow run {run_id} (experiment effect)")
+
+
 def main() -> None:  # pragma: no cover - console entry for ``python -m pipeline.cli``
     """Run the command line."""
     app()

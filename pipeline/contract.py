@@ -82,6 +82,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 #: Optional columns a lender may send; features use them when present.
 OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "accounts": ("monthly_income", "age", "region", "jurisdiction"),
+    # The published plan a contact served (scores.plan_id), logged by the dialer.
+    "contacts": ("plan_id",),
 }
 #: Columns that may be absent and take a default (the contract's "default false").
 DEFAULTS: dict[str, dict[str, object]] = {"accounts": {"do_not_contact": False}}
@@ -129,6 +131,7 @@ TYPES: dict[str, dict[str, str]] = {
         "promised_amount": "float",
         "promised_date": "date",
         "agent_id": "str",
+        "plan_id": "str",
     },
     "offers": {
         "offer_id": "str",
@@ -425,6 +428,7 @@ class ContactsSchema(pa.DataFrameModel):
     promised_amount: Series[float] = pa.Field(nullable=True, gt=0)
     promised_date: Series[pa.DateTime] = pa.Field(nullable=True)
     agent_id: Series[Text] = pa.Field(nullable=True)
+    plan_id: Series[Text] | None = pa.Field(nullable=True)
 
     @pa.dataframe_check(
         name="promise_fields_iff_promise_to_pay", ignore_na=False, n_failure_cases=ROW_RULE_EXAMPLES

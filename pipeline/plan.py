@@ -15,10 +15,12 @@ account, in the scored order) with its own tests:
    legal_review); :func:`apply_broken_promises` steps it up again for each
    recently broken promise.
 3. :func:`assign_control_group`: a reproducible random share
-   (``control_share``) of every tier gets the baseline treatment instead (the
-   stage's ``baseline_intensity`` with its caps, ``control_offer`` and
-   ``control_channels``). The draw hashes ``"{seed}|{account_id}|{date}"``,
-   so it depends on nothing else (not row order, not the other accounts).
+   (``control_share``, per tier if the tier sets one) gets the baseline
+   treatment instead (the stage's ``baseline_intensity`` with its caps,
+   ``control_offer`` and ``control_channels``). The draw is made once per
+   delinquency episode (:mod:`pipeline.control`), so it holds every night
+   until the account cures; control rows carry the plan they would have had
+   (``treated_*``) and every row its ``plan_id``.
 4. :func:`apply_compliance`, for everyone, control group included, under each
    account's own jurisdiction: :func:`apply_status_rules` (suppression from
    the flags or a dispute in the log; hardship from the flag or the log, and
@@ -48,6 +50,7 @@ from pipeline.compliance import (
     suppressed_reason,
 )
 from pipeline.contact_log import log_statuses, log_usage, promise_holds
+from pipeline.control import TREATED_COLUMNS, draw_control, plan_id
 from pipeline.limits import LIMIT_REASONS, lawful_limits, limit_reasons
 from pipeline.offers import SIZED_OFFERS, size_installments, size_offer_terms
 from pipeline.plan_inputs import SCORED_COLUMNS, accounts_rows, check_scored, contacts_or_empty
@@ -58,7 +61,6 @@ __all__ = [
     "SCORED_COLUMNS",
     "SIZED_OFFERS",
     "assign_plans",
-    "control_uniform",
     "size_installments",
 ]
 _accounts_rows = accounts_rows  # the name the step tests use
@@ -89,48 +91,14 @@ PLAN_COLUMNS: tuple[str, ...] = (
     "contact_hold_until",
     "limit_reasons",
     "policy_version",
+    "plan_id",
+    *TREATED_COLUMNS,
 )
 
 _INTENSITY = {name: i for i, name in enumerate(CONTACT_INTENSITIES)}
 _OFFER = {name: i for i, name in enumerate(OUTPUT_OFFERS)}
 _OFFER_NAMES = np.array(OUTPUT_OFFERS, dtype=object)
 _INTENSITY_NAMES = np.array(CONTACT_INTENSITIES, dtype=object)
-
-
-def control_uniform(account_ids: pd.Series, as_of: pd.Timestamp, seed: int) -> np.ndarray:
-    """Draw one reproducible uniform number in [0, 1) per account for the control group.
-
-    The number is a hash of ``"{seed}|{account_id}|{YYYY-MM-DD}"`` (pandas'
-    SipHash of the string, vectorised), so it is the same on every run for
-    the same account, date and seed, and independent of row order and of the
-    other accounts. A new date gives a fresh draw.
-
-    Parameters
-    ----------
-    account_ids : pandas.Series
-        Account ids (strings).
-    as_of : pandas.Timestamp
-        The as-of date.
-    seed : int
-        The policy's ``control_seed``.
-
-    Returns
-    -------
-    numpy.ndarray
-        Float64 array in [0, 1), aligned with ``account_ids``.
-
-    Examples
-    --------
-    >>> u = control_uniform(pd.Series(["A1", "A2"]), pd.Timestamp("2024-03-31"), 7)
-    >>> bool(((u >= 0) & (u < 1)).all())
-    True
-    """
-    date = pd.Timestamp(as_of).strftime("%Y-%m-%d")
-    keys = f"{seed}|" + pd.Series(account_ids, dtype=object).astype(str).reset_index(drop=True)
-    keys = keys + f"|{date}"
-    hashed = pd.util.hash_pandas_object(keys, index=False).to_numpy(dtype=np.uint64)
-    # Top 53 bits -> an exactly representable double in [0, 1).
-    return (hashed >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
 
 def assign_plans(
@@ -197,7 +165,7 @@ def assign_plans(
     steps = assign_tier(scored, policy)
     steps = apply_stage(steps, scored["dpd"], policy)
     steps = apply_broken_promises(steps, history["broken_promises"], policy)
-    steps = assign_control_group(steps, as_of, policy)
+    steps = assign_control_group(steps, as_of, policy, scored)
     steps = apply_compliance(steps, scored, acc, history, as_of, policy)
     if choose is not None:
         steps = choose(steps, scored, acc, history, as_of, policy)
@@ -301,18 +269,25 @@ def apply_broken_promises(steps: pd.DataFrame, broken: pd.Series, policy: Policy
     )
 
 
-def assign_control_group(steps: pd.DataFrame, as_of: pd.Timestamp, policy: Policy) -> pd.DataFrame:
-    """Step 3: a reproducible random ``control_share`` gets the stage's baseline treatment instead."""
-    control = (
-        control_uniform(steps["account_id"], as_of, policy.control_seed) < policy.control_share
-    )
+def assign_control_group(
+    steps: pd.DataFrame, as_of: pd.Timestamp, policy: Policy, scored: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Step 3: a reproducible random share, drawn per delinquency episode, gets the baseline.
+
+    ``scored`` gives each account's episode (``episode_days_current`` or
+    ``dpd``); without it every account's episode is taken to start on D.
+    """
+    draw = draw_control(steps, scored, as_of, policy)
+    control = draw["control_group"].to_numpy()
     stages = [getattr(policy.dpd_stages, s) for s in STAGES]
     baseline = np.array([_INTENSITY[s.baseline_intensity] for s in stages])[
         steps["stage"].to_numpy()
     ]
     return steps.assign(
         control_group=control,
-        control_probability=float(policy.control_share),
+        control_probability=draw["control_probability"].to_numpy(),
+        plan_id=plan_id(steps["account_id"], as_of),
+        **{c: draw[c].to_numpy() for c in TREATED_COLUMNS},
         intensity=np.where(control, baseline, steps["intensity"]),
         calls=np.where(control, _caps_table(policy, "max_calls_7d")[baseline], steps["calls"]),
         sms=np.where(control, _caps_table(policy, "max_sms_7d")[baseline], steps["sms"]),

@@ -104,6 +104,8 @@ class Tier(_Frozen):
     max_calls_7d: Cap
     max_sms_7d: Cap
     offer: Offer
+    #: This tier's share in the control group (None: the policy's ``control_share``).
+    control_share: Annotated[float, Field(ge=0.0, le=0.5)] | None = None
 
     @field_validator("p_willingness", "p_ability")
     @classmethod
@@ -586,3 +588,12 @@ __all__ = [
     "parse_policy",
     "policy_version",
 ]
+
+
+def policy_source(policy_path: Path | None = None) -> tuple[str, str]:
+    """Return the policy file's text and version (its content hash) from one read.
+
+    A scoring run logs the text to MLflow next to the version in its rows.
+    """
+    raw, _ = _read_bytes(policy_path)
+    return raw.decode("utf-8"), _version_of(raw)

@@ -77,7 +77,9 @@ def run_quality_bar(
     feats = build_features(tables, data_end, overdue_only=True)
     approach, matrix = approach_confusion(feats, portfolio.truth)
     per_seed = pd.DataFrame([{"seed": seed, **{k: approach[k] for k in _APPROACH_KEYS}}])
-    text = format_quality(figures) + "\n" + alarms["text"] + "\n" + format_approach(per_seed, matrix)
+    text = (
+        format_quality(figures) + "\n" + alarms["text"] + "\n" + format_approach(per_seed, matrix)
+    )
     return header + "\n" + text, passed
 
 

@@ -24,6 +24,7 @@ import pandas as pd
 from pipeline import publish as pub
 from pipeline.approach import APPROACH_COLUMNS, approach_for_accounts
 from pipeline.asof import check_as_of
+from pipeline.control import TREATED_COLUMNS
 from pipeline.io import read_tables, write_parquet
 from pipeline.validation import ORPHAN_CHECK, ValidationResult, validate_tables
 
@@ -52,6 +53,7 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "policy_version",
     "control_group",
     "control_probability",
+    "plan_id",
     "jurisdiction",
     "max_calls_today",
     "contact_hold_until",
@@ -66,6 +68,7 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "offer_first_due_date",
     "offer_step_amounts",
     *APPROACH_COLUMNS[1:],
+    *TREATED_COLUMNS,
 )
 DEFAULT_MODEL_URI = "models:/repayment-propensity@champion"
 
@@ -132,6 +135,29 @@ def account_capacity(features: pd.DataFrame) -> pd.DataFrame:
         index=pd.Index(features["account_id"], name="account_id"),
     )
     return out
+
+
+def scored_frame(features: pd.DataFrame, preds: pd.DataFrame) -> pd.DataFrame:
+    """Return the frame the policy engine plans from: ledger, probabilities and capacity.
+
+    One row per feature row: ``account_id``, ``dpd``, ``arrears``,
+    ``p_willingness``, ``p_ability``, ``expected_share`` (from ``preds``,
+    aligned by position) and :func:`account_capacity`'s columns. The nightly
+    scorer and the closed-loop replay both plan from it.
+    """
+    scored = pd.DataFrame(
+        {
+            "account_id": features["account_id"].to_numpy(),
+            "dpd": features["dpd"].to_numpy(),
+            "arrears": features["arrears"].to_numpy(),
+            "p_willingness": preds["p_willingness"].to_numpy(),
+            "p_ability": preds["p_ability"].to_numpy(),
+            "expected_share": preds["expected_share"].to_numpy(),
+        }
+    )
+    if "episode_days_current" in features.columns:  # the control group's unit
+        scored["episode_days_current"] = features["episode_days_current"].to_numpy()
+    return scored.join(account_capacity(features), on="account_id")
 
 
 def _scope(validation: ValidationResult, accounts_all: pd.DataFrame, scored_ids: pd.Index, as_of):
@@ -307,7 +333,6 @@ def run_scoring(
         stages.begin("features", f"{len(tables['accounts']):,} valid accounts as of {label}")
         feats = build_features(tables, as_of, materiality=policy.materiality, overdue_only=True)
         stages.done("features", rows_in=len(tables["accounts"]), rows_out=len(feats))
-        cap = account_capacity(feats)
         # Promise holds need the payments: judge the promises before freeing them.
         promises = recent_promises(
             tables["contacts"], tables["payments"], as_of, policy.promises.broken_lookback_days
@@ -320,17 +345,7 @@ def run_scoring(
         stages.begin("predict", f"{len(feats):,} overdue accounts, model version {model.version}")
         preds = model.predict(feats)
         stages.done("predict", rows_in=len(feats), rows_out=len(preds))
-        scored = pd.DataFrame(
-            {
-                "account_id": feats["account_id"].to_numpy(),
-                "dpd": feats["dpd"].to_numpy(),
-                "arrears": feats["arrears"].to_numpy(),
-                "p_willingness": preds["p_willingness"].to_numpy(),
-                "p_ability": preds["p_ability"].to_numpy(),
-                "expected_share": preds["expected_share"].to_numpy(),
-            }
-        )
-        scored = scored.join(cap, on="account_id")
+        scored = scored_frame(feats, preds)
         assign = assign_plans
         if policy.value_allocation is not None:  # value mode: intensity and offer by value
             from pipeline.value_mode import assign_value_plans as assign
@@ -375,6 +390,7 @@ def run_scoring(
                 manifest["mlflow_run_id"] = tracking.log_scoring_run(
                     scores, feats, model, manifest, citl=citl
                 )
+                _log_policy(manifest["mlflow_run_id"], policy_path, pversion)
             except Exception as exc:  # monitoring must not lose a night's scores
                 log.warning("monitoring run not logged to MLflow: %s", exc)
                 manifest["mlflow_run_id"] = None
@@ -418,6 +434,18 @@ def latest_month_calibration(
     )
 
 
+def _log_policy(run_id: str, policy_path: Path | None, pversion: str) -> None:
+    """Log the policy YAML the run applied as an artifact ``policy/policy_<version>.yaml``."""
+    from models import tracking
+    from pipeline.policy import policy_source
+
+    text, version = policy_source(policy_path)
+    if version != pversion:
+        log.warning("policy file changed during the run: logging version %s, applied %s",
+                    version, pversion)  # fmt: skip
+    tracking.client().log_text(run_id, text, f"policy/policy_{version}.yaml")
+
+
 def _dates(values: pd.Series) -> np.ndarray:
     """Calendar dates as ``datetime.date`` objects, None where missing (parquet date32)."""
     ts = pd.to_datetime(values)
@@ -448,6 +476,7 @@ def _assemble(scored, plans, preds, as_of, model_version, pversion, approach) ->
             "policy_version": pversion,
             "control_group": plans["control_group"].to_numpy().astype(bool),
             "control_probability": plans["control_probability"].to_numpy().astype("float64"),
+            "plan_id": plans["plan_id"].to_numpy(),
             "jurisdiction": plans["jurisdiction"].to_numpy(),
             "max_calls_today": plans["max_calls_today"].to_numpy().astype("int64"),
             "contact_hold_until": _dates(plans["contact_hold_until"]),
@@ -463,6 +492,7 @@ def _assemble(scored, plans, preds, as_of, model_version, pversion, approach) ->
             "offer_first_due_date": _dates(plans["offer_first_due_date"]),
             "offer_step_amounts": plans["offer_step_amounts"].to_numpy(),
             **{c: approach[c].to_numpy() for c in APPROACH_COLUMNS},
+            **{c: plans[c].to_numpy() for c in TREATED_COLUMNS},
         }
     )
     return out[list(SCORE_COLUMNS)]

@@ -208,7 +208,9 @@ def test_review_policy_counts_and_what_if(workspace, first_model):
     assert "with models:/repayment-propensity@champion" in text
     assert "the current policy reproduces the published plans" in text
     assert "accounts get a different plan" in text
-    assert images(nb) >= 2  # scores and tiers, tiers before and after
+    # The effect section: one run, its accounts as units, incremental recovery per tier.
+    assert "control) from 1 run(s)" in text and "incremental_recovery" in text
+    assert images(nb) >= 3  # scores and tiers, tiers before and after, effect per tier
 
 
 # ------------------------------------------------------------ committed files

@@ -16,7 +16,8 @@ import yaml
 
 from features.vocab import SUPPRESSING_STATUSES
 from pipeline import policy as policy_module
-from pipeline.plan import PLAN_COLUMNS, assign_plans, control_uniform, size_installments
+from pipeline.control import episode_uniform
+from pipeline.plan import PLAN_COLUMNS, assign_plans, size_installments
 from pipeline.policy import Policy, parse_policy
 
 # Read beside the module: the tests/pipeline folder may shadow the package name.
@@ -323,11 +324,12 @@ def test_control_assignment_does_not_depend_on_row_order():
     assert (other_seed["control_group"].to_numpy() != straight["control_group"].to_numpy()).any()
 
 
-def test_control_uniform_is_pinned():
+def test_episode_uniform_is_pinned():
     # Pins the hash so that a library change that reshuffles the control group is noticed.
-    u = control_uniform(pd.Series(["A1", "A2", "B-17"]), pd.Timestamp("2024-03-31"), 7)
+    start = pd.Series(pd.to_datetime(["2024-03-31"] * 3))
+    u = episode_uniform(pd.Series(["A1", "A2", "B-17"]), start, 7)
     np.testing.assert_allclose(u, [0.4241399, 0.21282702, 0.68623892], atol=1e-8)
-    later = control_uniform(pd.Series(["A1"]), pd.Timestamp("2024-04-01"), 7)
+    later = episode_uniform(pd.Series(["A1"]), pd.Series(pd.to_datetime(["2024-04-01"])), 7)
     assert later[0] != u[0]
 
 

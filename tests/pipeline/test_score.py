@@ -6,6 +6,7 @@ shared by the module; each test scores into its own output folder.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -164,6 +165,14 @@ def test_control_group_is_logged_and_about_five_percent(published):
     scores = published.scores
     assert scores["control_probability"].eq(0.05).all()
     assert 0.0 < scores["control_group"].mean() < 0.15
+    # Every row names its plan; control rows also carry the plan they would have had.
+    assert scores["plan_id"].is_unique
+    assert (scores["plan_id"] == "20250630-" + scores["account_id"]).all()
+    control = scores[scores["control_group"]]
+    assert control["treated_offer"].notna().all()
+    assert (control["treated_max_calls_7d"] >= 0).all()
+    treated = scores[~scores["control_group"] & scores["suppressed_reason"].isna()]
+    assert (treated["treated_contact_intensity"] != "none").all()
 
 
 def test_monitoring_run_logged(published):
@@ -174,6 +183,12 @@ def test_monitoring_run_logged(published):
     assert run.data.metrics["scored_accounts"] == len(published.scores)
     assert run.data.tags["drift_alert"] in ("true", "false")
     assert any(k.startswith("count_risk_tier_") for k in run.data.metrics)
+    # The policy itself is logged, named by the version written in every row.
+    version = published.manifest["policy_version"]
+    path = tracking.client().download_artifacts(run_id, f"policy/policy_{version}.yaml")
+    raw = Path(path).read_bytes()
+    assert hashlib.sha256(raw).hexdigest()[:12] == version
+    assert b"control_share" in raw
 
 
 def test_rerun_replaces_and_is_deterministic(world, tmp_path):
