@@ -207,9 +207,7 @@ def run_scoring(
     pipeline.publish.RunLockedError
         Another run of the same date holds the output (exit 2).
     """
-    from features.build import build_features
     from models import tracking
-    from pipeline.plan import assign_plans
     from pipeline.policy import load_policy_and_version
 
     label = as_of.strftime("%Y-%m-%d")
@@ -231,105 +229,164 @@ def run_scoring(
         manifest["policy_jurisdiction"] = policy.jurisdiction
         uri = model_uri or DEFAULT_MODEL_URI
         manifest["model_uri"] = uri
-        # Rows whose account is missing from accounts are orphans: their accounts
-        # count as rejected too, so a truncated accounts export cannot pass unseen.
-        orphan_ids = validation.rejects.loc[
-            validation.rejects["check"].eq(ORPHAN_CHECK), "account_id"
-        ].dropna()
-        n_orphan_accounts = int(orphan_ids.nunique())
-        n_rejected = int(len(validation.rejected_accounts))
-        known = validation.input_accounts + n_orphan_accounts
-        rejected_share = (n_rejected + n_orphan_accounts) / known if known else 0.0
-        manifest["validation"]["orphan_accounts"] = n_orphan_accounts
-        manifest["validation"]["rejected_share_with_orphans"] = round(rejected_share, 6)
-        failed_rejects = out_dir / f"{pub.run_dir_name(label)}.rejects.parquet"
-        failed_manifest = out_dir / f"{pub.run_dir_name(label)}.manifest.json"
-        if rejected_share > policy.reject_limit or len(validation.tables["accounts"]) == 0:
-            previous = (out_dir / pub.run_dir_name(label)).exists()
-            manifest["status"] = "failed: rejected share above the policy's limit"
-            manifest["previous_run_still_published"] = previous
-            manifest["counts"] = {
-                "input_accounts": validation.input_accounts,
-                "scored": 0,
-                "rejected": n_rejected,
-                "not_scored_run_failed": validation.input_accounts - n_rejected,
-                "orphan_accounts": n_orphan_accounts,
-            }
-            manifest["timings_seconds"] = stages.seconds
-            write_parquet(validation.rejects, failed_rejects)
-            pub.write_json(manifest, failed_manifest)
-            raise RejectLimitError(
-                f"{rejected_share:.2%} of accounts rejected (orphan rows' accounts included), "
-                f"above the policy's limit {policy.reject_limit:.2%}: nothing published; see "
-                f"{failed_rejects} and fix the data, or raise reject_limit in the policy"
-            )
+        check_reject_limit(validation, manifest, policy.reject_limit, out_dir, label, stages)
         model = tracking.load_model(uri)
         stages.done("model")
         tables = validation.tables
-        feats = build_features(tables, as_of, materiality=policy.materiality, overdue_only=True)
-        stages.done("features", rows_in=len(tables["accounts"]), rows_out=len(feats))
-        cap = account_capacity(feats)
-        # The schedule and payment history are no longer needed: free them before
-        # the models allocate their matrices (memory bound at a million accounts).
-        for name in ("installments", "payments", "offers"):
-            tables.pop(name, None)
         del raw
-        preds = model.predict(feats)
-        stages.done("predict", rows_in=len(feats), rows_out=len(preds))
-        scored = pd.DataFrame(
-            {
-                "account_id": feats["account_id"].to_numpy(),
-                "dpd": feats["dpd"].to_numpy(),
-                "arrears": feats["arrears"].to_numpy(),
-                "p_willingness": preds["p_willingness"].to_numpy(),
-                "p_ability": preds["p_ability"].to_numpy(),
-                "expected_share": preds["expected_share"].to_numpy(),
-            }
-        )
-        scored = scored.join(cap, on="account_id")
-        plans = assign_plans(
-            scored, tables["accounts"], tables["contacts"], as_of, policy, pversion
-        )
-        stages.done("policy", rows_in=len(scored), rows_out=len(plans))
-        scores = _assemble(scored, plans, preds, as_of, model.version, pversion)
+        scores, feats = score_tables(tables, as_of, model, policy, pversion, stages)
         counts = _scope(validation, accounts_all, pd.Index(scores["account_id"]), as_of)
-        staging = pub.staging_dir(out_dir, label)
-        write_parquet(scores, staging / "scores.parquet")
-        write_parquet(validation.rejects, staging / "rejects.parquet")
-        stages.done("write", rows_out=len(scores))
-        manifest.update(
-            status="published",
-            model_version=model.version,
-            counts=counts,
-            outputs={
-                "scores_rows": int(len(scores)),
-                "rejects_rows": int(len(validation.rejects)),
-                "per_tier": scores["risk_tier"].value_counts().sort_index().to_dict(),
-                "per_intensity": scores["contact_intensity"].value_counts().sort_index().to_dict(),
-                "per_offer": scores["offer"].value_counts().sort_index().to_dict(),
-                "per_suppressed_reason": scores["suppressed_reason"]
-                .value_counts()
-                .sort_index()
-                .to_dict(),
-                "control_group": int(scores["control_group"].sum()),
-            },
+        return publish_run(
+            out_dir,
+            label,
+            scores,
+            validation.rejects,
+            feats,
+            counts,
+            manifest,
+            model,
+            stages,
+            log_to_mlflow,
         )
-        if log_to_mlflow:
-            try:
-                manifest["mlflow_run_id"] = tracking.log_scoring_run(scores, feats, model, manifest)
-            except Exception as exc:  # monitoring must not lose a night's scores
-                log.warning("monitoring run not logged to MLflow: %s", exc)
-                manifest["mlflow_run_id"] = None
-        stages.done("monitor")
+
+
+def check_reject_limit(
+    validation: ValidationResult,
+    manifest: dict,
+    reject_limit: float,
+    out_dir: Path,
+    label: str,
+    stages: _Stages,
+) -> None:
+    """Add the orphan counts to ``manifest``; above the limit, write the failure files and raise.
+
+    Raises
+    ------
+    RejectLimitError
+        The rejected share (orphan rows' accounts included) is above
+        ``reject_limit``, or no account is left: the rejects and manifest are
+        written beside the output folder and nothing is published.
+    """
+    # Rows whose account is missing from accounts are orphans: their accounts
+    # count as rejected too, so a truncated accounts export cannot pass unseen.
+    orphan_ids = validation.rejects.loc[
+        validation.rejects["check"].eq(ORPHAN_CHECK), "account_id"
+    ].dropna()
+    n_orphan_accounts = int(orphan_ids.nunique())
+    n_rejected = int(len(validation.rejected_accounts))
+    known = validation.input_accounts + n_orphan_accounts
+    rejected_share = (n_rejected + n_orphan_accounts) / known if known else 0.0
+    manifest["validation"]["orphan_accounts"] = n_orphan_accounts
+    manifest["validation"]["rejected_share_with_orphans"] = round(rejected_share, 6)
+    failed_rejects, failed_manifest = _failure_paths(out_dir, label)
+    if rejected_share > reject_limit or validation.input_accounts - n_rejected <= 0:
+        previous = (out_dir / pub.run_dir_name(label)).exists()
+        manifest["status"] = "failed: rejected share above the policy's limit"
+        manifest["previous_run_still_published"] = previous
+        manifest["counts"] = {
+            "input_accounts": validation.input_accounts,
+            "scored": 0,
+            "rejected": n_rejected,
+            "not_scored_run_failed": validation.input_accounts - n_rejected,
+            "orphan_accounts": n_orphan_accounts,
+        }
         manifest["timings_seconds"] = stages.seconds
-        pub.write_json(manifest, staging / "manifest.json")
-        final = pub.publish(staging, out_dir, label)
-        # A failed earlier attempt of the same date left its files beside: they no
-        # longer describe what is published.
-        failed_rejects.unlink(missing_ok=True)
-        failed_manifest.unlink(missing_ok=True)
-        log.info("published %s (%s accounts scored)", final, f"{len(scores):,}")
-        return ScoringOutcome(final, manifest, scores, stages.seconds)
+        write_parquet(validation.rejects, failed_rejects)
+        pub.write_json(manifest, failed_manifest)
+        raise RejectLimitError(
+            f"{rejected_share:.2%} of accounts rejected (orphan rows' accounts included), "
+            f"above the policy's limit {reject_limit:.2%}: nothing published; see "
+            f"{failed_rejects} and fix the data, or raise reject_limit in the policy"
+        )
+
+
+def _failure_paths(out_dir: Path, label: str) -> tuple[Path, Path]:
+    """Where a failed run leaves its rejects and manifest, beside the output folder."""
+    return (
+        out_dir / f"{pub.run_dir_name(label)}.rejects.parquet",
+        out_dir / f"{pub.run_dir_name(label)}.manifest.json",
+    )
+
+
+def score_tables(
+    tables, as_of, model, policy, pversion, stages
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score the clean ``tables`` as of D: features, both heads, the policy; (scores, features).
+
+    ``tables`` is emptied of the schedule, payments and offers once the
+    features are built (memory bound at a million accounts).
+    """
+    from features.build import build_features
+    from pipeline.plan import assign_plans
+
+    feats = build_features(tables, as_of, materiality=policy.materiality, overdue_only=True)
+    stages.done("features", rows_in=len(tables["accounts"]), rows_out=len(feats))
+    cap = account_capacity(feats)
+    # The schedule and payment history are no longer needed: free them before
+    # the models allocate their matrices (memory bound at a million accounts).
+    for name in ("installments", "payments", "offers"):
+        tables.pop(name, None)
+    preds = model.predict(feats)
+    stages.done("predict", rows_in=len(feats), rows_out=len(preds))
+    scored = pd.DataFrame(
+        {
+            "account_id": feats["account_id"].to_numpy(),
+            "dpd": feats["dpd"].to_numpy(),
+            "arrears": feats["arrears"].to_numpy(),
+            "p_willingness": preds["p_willingness"].to_numpy(),
+            "p_ability": preds["p_ability"].to_numpy(),
+            "expected_share": preds["expected_share"].to_numpy(),
+        }
+    )
+    scored = scored.join(cap, on="account_id")
+    plans = assign_plans(scored, tables["accounts"], tables["contacts"], as_of, policy, pversion)
+    stages.done("policy", rows_in=len(scored), rows_out=len(plans))
+    return _assemble(scored, plans, preds, as_of, model.version, pversion), feats
+
+
+def publish_run(
+    out_dir, label, scores, rejects, feats, counts, manifest, model, stages, log_to_mlflow
+) -> ScoringOutcome:
+    """Write scores, rejects and the manifest to a staging folder and publish it whole."""
+    from models import tracking
+
+    staging = pub.staging_dir(out_dir, label)
+    write_parquet(scores, staging / "scores.parquet")
+    write_parquet(rejects, staging / "rejects.parquet")
+    stages.done("write", rows_out=len(scores))
+    manifest.update(
+        status="published",
+        model_version=model.version,
+        counts=counts,
+        outputs={
+            "scores_rows": int(len(scores)),
+            "rejects_rows": int(len(rejects)),
+            "per_tier": scores["risk_tier"].value_counts().sort_index().to_dict(),
+            "per_intensity": scores["contact_intensity"].value_counts().sort_index().to_dict(),
+            "per_offer": scores["offer"].value_counts().sort_index().to_dict(),
+            "per_suppressed_reason": scores["suppressed_reason"]
+            .value_counts()
+            .sort_index()
+            .to_dict(),
+            "control_group": int(scores["control_group"].sum()),
+        },
+    )
+    if log_to_mlflow:
+        try:
+            manifest["mlflow_run_id"] = tracking.log_scoring_run(scores, feats, model, manifest)
+        except Exception as exc:  # monitoring must not lose a night's scores
+            log.warning("monitoring run not logged to MLflow: %s", exc)
+            manifest["mlflow_run_id"] = None
+    stages.done("monitor")
+    manifest["timings_seconds"] = stages.seconds
+    pub.write_json(manifest, staging / "manifest.json")
+    final = pub.publish(staging, out_dir, label)
+    # A failed earlier attempt of the same date left its files beside: they no
+    # longer describe what is published.
+    for path in _failure_paths(out_dir, label):
+        path.unlink(missing_ok=True)
+    log.info("published %s (%s accounts scored)", final, f"{len(scores):,}")
+    return ScoringOutcome(final, manifest, scores, stages.seconds)
 
 
 def _assemble(scored, plans, preds, as_of, model_version, pversion) -> pd.DataFrame:
