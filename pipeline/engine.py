@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -127,6 +128,8 @@ def score_task(shard_dir: str, k: int, work: str, params: dict) -> dict:
     from pipeline.score import _scope, _Stages, score_tables
 
     t0 = time.perf_counter()
+    if params.get("tracking_uri"):
+        os.environ["MLFLOW_TRACKING_URI"] = params["tracking_uri"]
     model = _cached("model", params["model_uri"], lambda: tracking.load_model(params["model_uri"]))
     policy, pversion = _cached(
         "policy", params["policy"], lambda: load_policy_and_version(Path(params["policy"]))
@@ -284,6 +287,14 @@ def write_json(obj: dict, path: Path) -> None:
     path.write_text(json.dumps(obj, indent=2, default=str), encoding="utf-8")
 
 
+def _absolute_tracking_uri(uri: str) -> str:
+    """A SQLite store's URI with an absolute path, so workers in other folders find it."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri[len(prefix) :].startswith("/"):
+        return prefix + str(Path(uri[len(prefix) :]).resolve())
+    return uri
+
+
 def _pinned_uri(uri: str, version: str) -> str:
     """The URI of the exact version loaded, so every shard scores with the same model.
 
@@ -357,6 +368,7 @@ def run_scoring_sharded(
                 "as_of": label,
                 "model_uri": _pinned_uri(uri, str(model.version)),
                 "policy": str(work / "policy.yaml"),
+                "tracking_uri": _absolute_tracking_uri(tracking.tracking_uri()),
             }
             with shard_layout(data_dir, n_shards, work) as (dirs, layout):
                 stages.done("partition")
@@ -408,8 +420,6 @@ def run_sharded_to_file(
     file renamed into place, so ``out`` is whole or absent. Returns the
     validation of the whole book and the rows written.
     """
-    import os
-
     work_root = Path(out).parent if out is not None else None
     if work_root is not None:
         work_root.mkdir(parents=True, exist_ok=True)
