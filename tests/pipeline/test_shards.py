@@ -8,6 +8,7 @@ MLflow store) are shared by the module. The portfolio carries a few bad rows
 from __future__ import annotations
 
 import json
+import sys
 
 import factories as f
 import pandas as pd
@@ -305,3 +306,41 @@ def test_sharded_training_set_requires_a_data_end(world, tmp_path):
     assert result.exit_code == 2
     assert "--data-end is required" in result.output
     assert not (tmp_path / "t").exists()
+
+
+@pytest.fixture(scope="module")
+def spark():
+    """A local Spark session on two cores (pyspark is in the dev dependencies; Java 17)."""
+    pytest.importorskip("pyspark")
+    from pyspark.sql import SparkSession
+
+    from pipeline.spark_engine import spark_session
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("PYSPARK_PYTHON", sys.executable)  # the workers run this environment
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("test-repayment-propensity")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .getOrCreate()
+    )
+    assert spark_session() is session  # the engine uses the active session
+    yield session
+    session.stop()
+    mp.undo()
+
+
+def test_spark_engine_scores_like_the_local_engine(world, spark):
+    sharded = run_scoring_sharded(
+        world["bad"],
+        AS_OF,
+        world["root"] / "spark",
+        model_uri=world["uri"],
+        log_to_mlflow=False,
+        n_shards=2,
+        engine="spark",
+    )
+    assert sharded.manifest["engine"]["name"] == "spark"
+    assert_same_run(world["plain"], sharded)
