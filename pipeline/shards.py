@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features import vocab
@@ -107,12 +108,25 @@ def account_shards(accounts: pa.Table, n_shards: int) -> pd.Series:
     return by_id[~by_id.index.duplicated(keep="first")]
 
 
-def _row_shards(account_ids: pa.Array, by_account: pd.Series, n_shards: int) -> np.ndarray:
-    """Shard of each row: its account's, else a hash of its own ``account_id``."""
-    ids = account_ids.to_numpy(zero_copy_only=False).astype(object)
-    pos = by_account.index.get_indexer(ids)
-    own = partition_of(np.where(pd.isna(ids), "", ids).astype(object), n_shards)
-    return np.where(pos >= 0, by_account.to_numpy()[np.maximum(pos, 0)], own)
+def _row_shards(
+    account_ids: pa.Array, value_set: pa.Array, shards: np.ndarray, n_shards: int
+) -> np.ndarray:
+    """Shard of each row: its account's, else a hash of its own ``account_id``.
+
+    The lookup runs in arrow (``index_in`` against the account ids); only the
+    rows whose account is unknown (orphans, normally none) are hashed here.
+    """
+    ids = account_ids.combine_chunks() if isinstance(account_ids, pa.ChunkedArray) else account_ids
+    if not pa.types.is_string(ids.type):
+        ids = ids.cast(pa.string())
+    pos = pc.index_in(ids, value_set=value_set)
+    known = pos.is_valid().to_numpy(zero_copy_only=False)
+    shard = np.empty(len(ids), dtype=np.int64)
+    shard[known] = shards[pos.drop_null().to_numpy()]
+    if not known.all():
+        own = ids.filter(pa.array(~known)).to_numpy(zero_copy_only=False).astype(object)
+        shard[~known] = partition_of(np.where(pd.isna(own), "", own).astype(object), n_shards)
+    return shard
 
 
 def _read_accounts_keys(path: Path) -> pa.Table:
@@ -180,7 +194,7 @@ def _batches(path: Path):
     return schema, gen()
 
 
-def _split_table(path: Path, table: str, out: Path, by_account, n_shards: int) -> int:
+def _split_table(path: Path, table: str, out: Path, by_account: pd.Series, n_shards: int) -> int:
     """Stream one table into its shard files; return the rows written."""
     try:
         schema, batches = _batches(path)
@@ -189,12 +203,14 @@ def _split_table(path: Path, table: str, out: Path, by_account, n_shards: int) -
             for k in range(n_shards)
         ]
         rows = 0
+        value_set = pa.array(by_account.index.to_numpy(dtype=object), type=pa.string())
+        shards = by_account.to_numpy()
         try:
             for batch in batches:
                 id_col = next((c for c in batch.schema.names if c.strip() == "account_id"), None)
                 if id_col is None:
                     raise DataReadError(f"{path}: table {table!r} lacks column account_id")
-                shard = _row_shards(batch.column(id_col), by_account, n_shards)
+                shard = _row_shards(batch.column(id_col), value_set, shards, n_shards)
                 order = np.argsort(shard, kind="stable")
                 bounds = np.searchsorted(shard[order], np.arange(n_shards + 1))
                 taken = batch.take(pa.array(order))
