@@ -44,8 +44,10 @@ def spark_session():
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
-    # Local mode: the Python workers are this interpreter (the project's environment).
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:
+        # Not under spark-submit: a local Spark whose Python workers are this interpreter
+        # (the project's environment). spark-submit sets spark.pyspark.python itself.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     return (
         SparkSession.builder.appName("repayment-propensity")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
