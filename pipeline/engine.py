@@ -38,8 +38,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from features import vocab
 from pipeline import shards as sh
-from pipeline.io import read_tables, write_parquet
+from pipeline.io import ParseFailure, read_tables, write_parquet
 from pipeline.validation import REJECT_COLUMNS, ValidationResult, validate_tables
 
 log = logging.getLogger(__name__)
@@ -60,9 +61,24 @@ def part_path(work: Path | str, kind: str, shard: int) -> Path:
     return Path(work) / kind / f"part-{shard:05d}.parquet"
 
 
-def _validate_shard(shard_dir: Path, k: int, work: Path) -> tuple[ValidationResult, pd.Series]:
-    """Read and validate one shard; write its rejects part; return it and its input account ids."""
+def _validate_shard(
+    shard_dir: Path, k: int, work: Path, params: dict
+) -> tuple[ValidationResult, pd.Series]:
+    """Read and validate one shard; write its rejects part; return it and its input account ids.
+
+    Ids repeated across shards (recorded by the partition) fail the same
+    uniqueness rule here as in the whole-book validation.
+    """
     raw = read_tables(shard_dir)
+    for table, values in params.get("duplicates", {}).items():
+        key = vocab.TABLE_KEYS[table]
+        if table in raw.tables:
+            ids = raw.tables[table][key]
+            hit = ids.isin(values).to_numpy()
+            if hit.any():
+                raw.parse_failures.append(
+                    ParseFailure(table, key, "field_uniqueness", ids.index[hit], ids[hit])
+                )
     accounts_all = raw.tables["accounts"]["account_id"].copy()
     validation = validate_tables(raw)
     write_parquet(validation.rejects, part_path(work, "rejects", k))
@@ -83,7 +99,7 @@ def _shard_record(k: int, validation: ValidationResult, seconds: float, **extra)
 def validate_task(shard_dir: str, k: int, work: str, params: dict) -> dict:
     """Shard task of ``propensity validate``: the rejects part and the counts."""
     t0 = time.perf_counter()
-    validation, _ = _validate_shard(Path(shard_dir), k, Path(work))
+    validation, _ = _validate_shard(Path(shard_dir), k, Path(work), params)
     return _shard_record(k, validation, time.perf_counter() - t0)
 
 
@@ -92,7 +108,7 @@ def features_task(shard_dir: str, k: int, work: str, params: dict) -> dict:
     from features.build import build_features
 
     t0 = time.perf_counter()
-    validation, _ = _validate_shard(Path(shard_dir), k, Path(work))
+    validation, _ = _validate_shard(Path(shard_dir), k, Path(work), params)
     feats = build_features(validation.tables, pd.Timestamp(params["as_of"]))
     write_parquet(feats, part_path(work, "features", k))
     return _shard_record(k, validation, time.perf_counter() - t0, rows_out=len(feats))
@@ -103,7 +119,7 @@ def training_set_task(shard_dir: str, k: int, work: str, params: dict) -> dict:
     from features.training_set import build_training_set
 
     t0 = time.perf_counter()
-    validation, _ = _validate_shard(Path(shard_dir), k, Path(work))
+    validation, _ = _validate_shard(Path(shard_dir), k, Path(work), params)
     frame = build_training_set(
         validation.tables,
         pd.Timestamp(params["from"]),
@@ -135,7 +151,7 @@ def score_task(shard_dir: str, k: int, work: str, params: dict) -> dict:
         "policy", params["policy"], lambda: load_policy_and_version(Path(params["policy"]))
     )
     as_of = pd.Timestamp(params["as_of"])
-    validation, accounts_all = _validate_shard(Path(shard_dir), k, Path(work))
+    validation, accounts_all = _validate_shard(Path(shard_dir), k, Path(work), params)
     stages = _Stages()
     if len(validation.tables["accounts"]):
         scores, feats = score_tables(validation.tables, as_of, model, policy, pversion, stages)
@@ -372,6 +388,7 @@ def run_scoring_sharded(
             }
             with shard_layout(data_dir, n_shards, work) as (dirs, layout):
                 stages.done("partition")
+                params["duplicates"] = layout.get("cross_shard_duplicates", {})
                 records = run_tasks("score", dirs, work, params, engine, workers)
             validation = merged_validation(records, work, layout)
             stages.done(
@@ -426,6 +443,7 @@ def run_sharded_to_file(
     work = Path(tempfile.mkdtemp(prefix=".shards-work-", dir=work_root))
     try:
         with shard_layout(data_dir, n_shards, work) as (dirs, layout):
+            params = {**params, "duplicates": layout.get("cross_shard_duplicates", {})}
             records = run_tasks(task, dirs, work, params, engine, workers)
         validation = merged_validation(records, work, layout)
         rows = 0

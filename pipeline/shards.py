@@ -228,6 +228,44 @@ def _split_table(path: Path, table: str, out: Path, by_account: pd.Series, n_sha
     return rows
 
 
+#: Tables whose id must be unique over the whole table, not only within a shard.
+_UNIQUE_IDS = {"payments": "payment_id", "contacts": "contact_id", "offers": "offer_id"}
+
+
+def cross_shard_duplicates(layout_dir: Path, n_shards: int, tables: list[str]) -> dict:
+    """Return, per table, the ids repeated in more than one shard (as text).
+
+    A repeated id within one shard is found by that shard's validation; one
+    repeated across shards is not, so the layout records it and each shard
+    rejects its copies (:func:`pipeline.engine` does) as the whole-book
+    validation would. Only the id column is read, one shard at a time into
+    one arrow column (about 30 bytes per row).
+    """
+    found: dict[str, list[str]] = {}
+    for table, key in _UNIQUE_IDS.items():
+        if table not in tables:
+            continue
+        parts = []
+        for k in range(n_shards):
+            path = layout_dir / shard_dir_name(k) / f"{table}.parquet"
+            name = next((n for n in pq.read_schema(path).names if n.strip() == key), None)
+            if name is None:  # the reader reports the missing column with its file
+                break
+            col = pq.read_table(path, columns=[name]).column(0).cast(pa.string())
+            parts.append(
+                pa.table({"id": col, "shard": pa.repeat(pa.scalar(k, pa.int32()), len(col))})
+            )
+        if not parts:
+            continue
+        both = pa.concat_tables(parts)
+        spread = both.group_by("id").aggregate([("shard", "count_distinct")])
+        repeated = spread.filter(pc.greater(spread.column("shard_count_distinct"), 1))
+        values = [v for v in repeated.column("id").to_pylist() if v is not None]
+        if values:
+            found[table] = sorted(values)
+    return found
+
+
 def partition_data(data_dir: Path | str, out_dir: Path | str, n_shards: int) -> dict:
     """Write the tables of ``data_dir`` as ``n_shards`` shard folders under ``out_dir``.
 
@@ -278,7 +316,13 @@ def partition_data(data_dir: Path | str, out_dir: Path | str, n_shards: int) -> 
                 continue
             rows = _split_table(path, table, tmp, by_account, n_shards)
             tables[table] = {"path": str(path), "rows": rows, "sha256": file_checksum(path)}
-        layout = {"n_shards": n_shards, "key": SHARD_KEY, "source": str(data_dir), "tables": tables}
+        layout = {
+            "n_shards": n_shards,
+            "key": SHARD_KEY,
+            "source": str(data_dir),
+            "tables": tables,
+            "cross_shard_duplicates": cross_shard_duplicates(tmp, n_shards, list(tables)),
+        }
         (tmp / LAYOUT_FILE).write_text(json.dumps(layout, indent=2), encoding="utf-8")
         if out_dir.exists():
             old = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"

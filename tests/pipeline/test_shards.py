@@ -344,3 +344,27 @@ def test_spark_engine_scores_like_the_local_engine(world, spark):
     )
     assert sharded.manifest["engine"]["name"] == "spark"
     assert_same_run(world["plain"], sharded)
+
+
+def test_an_id_repeated_across_shards_is_rejected_as_unsharded(tmp_path):
+    tables = f.tables()
+    tables["accounts"]["customer_id"] = ["C1", "C2", "C3"]
+    acc = pa.Table.from_pandas(tables["accounts"][["account_id", "customer_id"]])
+    n = next(n for n in range(2, 50) if len(set(account_shards(acc, n)[["A1", "A3"]])) == 2)
+    pay = f.payment_rows(
+        ("A1", "2024-02-01T10:00:00Z", 5.0), ("A3", "2024-02-02T10:00:00Z", 6.0)
+    ).assign(payment_id=["P-SAME", "P-SAME"])
+    tables["payments"] = pd.concat([tables["payments"], pay], ignore_index=True)
+    for name, df in tables.items():
+        write_parquet(df, tmp_path / "data" / f"{name}.parquet")
+    layout = partition_data(tmp_path / "data", tmp_path / "parts", n)
+    assert layout["cross_shard_duplicates"] == {"payments": ["P-SAME"]}
+    plain = validate_tables(read_tables(tmp_path / "data"))
+    result = runner.invoke(
+        app, ["validate", "--data", str(tmp_path / "parts"), "--rejects", str(tmp_path / "r")]
+    )
+    assert result.exit_code == 1, result.output
+    sharded = pd.read_parquet(tmp_path / "r")
+    assert set(plain.rejected_accounts) == {"A1", "A3"}
+    assert sorted(sharded["account_id"]) == ["A1", "A3"]
+    pd.testing.assert_frame_equal(_reject_keys(plain.rejects), _reject_keys(sharded))
