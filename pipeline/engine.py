@@ -289,6 +289,25 @@ def merged_validation(records: list[dict], work: Path, layout: dict) -> Validati
     )
 
 
+def shard_seconds(records: list[dict]) -> dict[str, float]:
+    """Seconds per stage added over the shards; ``read_validate_write`` is the rest of each task.
+
+    Examples
+    --------
+    >>> shard_seconds([{"seconds": 5.0, "stage_seconds": {"features": 2.0}},
+    ...                {"seconds": 4.0, "stage_seconds": {"features": 1.5}}])
+    {'features': 3.5, 'read_validate_write': 5.5, 'total': 9.0}
+    """
+    out: dict[str, float] = {}
+    for r in records:
+        for stage, sec in r.get("stage_seconds", {}).items():
+            out[stage] = round(out.get(stage, 0.0) + sec, 3)
+    total = sum(r["seconds"] for r in records)
+    out["read_validate_write"] = round(total - sum(out.values()), 3)
+    out["total"] = round(total, 3)
+    return out
+
+
 def sum_counts(records: list[dict]) -> dict[str, int]:
     """Add the shards' manifest counts key by key."""
     total: dict[str, int] = {}
@@ -400,7 +419,12 @@ def run_scoring_sharded(
             manifest["policy_version"] = pversion
             manifest["policy_jurisdiction"] = policy.jurisdiction
             manifest["model_uri"] = uri
-            manifest["engine"] = {"name": engine, "shards": len(records), "workers": workers}
+            manifest["engine"] = {
+                "name": engine,
+                "shards": len(records),
+                "workers": workers,
+                "shard_seconds": shard_seconds(records),
+            }
             check_reject_limit(validation, manifest, policy.reject_limit, out_dir, label, stages)
             scores = concat_parts(work, "scores", len(records))
             feats = concat_parts(work, "features", len(records))
