@@ -137,16 +137,24 @@ def _cached(kind: str, key: str, load: Callable[[], object]) -> object:
     return _CACHE[(kind, key)]
 
 
+def _load_saved_model(params: dict):
+    """The model the driver loaded, from the text and JSON files it saved for the workers."""
+    from models.propensity_model import PropensityModel
+
+    model = PropensityModel.load(params["model_dir"])
+    model.version = params["model_version"]
+    if params.get("num_threads"):
+        model.num_threads = int(params["num_threads"])
+    return model
+
+
 def score_task(shard_dir: str, k: int, work: str, params: dict) -> dict:
     """Shard task of ``propensity score``: scores, features and rejects parts, and the counts."""
-    from models import tracking
     from pipeline.policy import load_policy_and_version
     from pipeline.score import _scope, _Stages, score_tables
 
     t0 = time.perf_counter()
-    if params.get("tracking_uri"):
-        os.environ["MLFLOW_TRACKING_URI"] = params["tracking_uri"]
-    model = _cached("model", params["model_uri"], lambda: tracking.load_model(params["model_uri"]))
+    model = _cached("model", params["model_dir"], lambda: _load_saved_model(params))
     policy, pversion = _cached(
         "policy", params["policy"], lambda: load_policy_and_version(Path(params["policy"]))
     )
@@ -205,6 +213,7 @@ def run_tasks(
         records = run_on_spark(args)
     elif workers <= 1 or len(args) <= 1:
         records = [_run_one(*a) for a in args]
+        _CACHE.clear()  # this run's model and policy, loaded from its work folder
     else:
         # spawn: a fresh interpreter per worker (no fork of arrow or OpenMP threads).
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
@@ -322,29 +331,6 @@ def write_json(obj: dict, path: Path) -> None:
     path.write_text(json.dumps(obj, indent=2, default=str), encoding="utf-8")
 
 
-def _absolute_tracking_uri(uri: str) -> str:
-    """A SQLite store's URI with an absolute path, so workers in other folders find it."""
-    prefix = "sqlite:///"
-    if uri.startswith(prefix) and not uri[len(prefix) :].startswith("/"):
-        return prefix + str(Path(uri[len(prefix) :]).resolve())
-    return uri
-
-
-def _pinned_uri(uri: str, version: str) -> str:
-    """The URI of the exact version loaded, so every shard scores with the same model.
-
-    Examples
-    --------
-    >>> _pinned_uri("models:/repayment-propensity@champion", "4")
-    'models:/repayment-propensity/4'
-    >>> _pinned_uri("runs:/abc/model", "runs:/abc/model")
-    'runs:/abc/model'
-    """
-    if uri.startswith("models:/") and "@" in uri:
-        return f"models:/{uri[len('models:/') :].split('@', 1)[0]}/{version}"
-    return uri
-
-
 def run_scoring_sharded(
     data_dir: Path | str,
     as_of: pd.Timestamp,
@@ -397,13 +383,18 @@ def run_scoring_sharded(
         stages.done("model")
         work = Path(tempfile.mkdtemp(prefix=f".{pub.run_dir_name(label)}.shards-", dir=out_dir))
         try:
-            # The workers read the very bytes the driver validated and hashed.
+            # The workers read the very policy bytes the driver validated and hashed, and
+            # the very model it loaded (text and JSON files: no registry call per worker).
             (work / "policy.yaml").write_bytes(policy_bytes)
+            model.save(work / "model")
             params = {
                 "as_of": label,
-                "model_uri": _pinned_uri(uri, str(model.version)),
+                "model_dir": str(work / "model"),
+                "model_version": model.version,
                 "policy": str(work / "policy.yaml"),
-                "tracking_uri": _absolute_tracking_uri(tracking.tracking_uri()),
+                "num_threads": max(1, (os.cpu_count() or 1) // max(workers, 1))
+                if engine == "local"
+                else None,
             }
             with shard_layout(data_dir, n_shards, work) as (dirs, layout):
                 stages.done("partition")

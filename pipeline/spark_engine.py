@@ -8,7 +8,8 @@ its counts as one JSON row. The driver collects those rows and merges and
 publishes exactly as the local engine does, so outputs, rejects, the reject
 limit and the atomic publish are the same.
 
-The shard folders, the work folder and the MLflow store must be reachable
+The shard folders and the run's work folder (beside the output, where the
+driver also saves the model as text and JSON for the tasks) must be reachable
 from every executor under the same path (a shared file system or a mounted
 bucket); see docs/operations.md, "Spark". In local mode they are.
 pyspark is an optional extra: ``uv sync --extra spark`` or ``make setup-spark``.
@@ -41,6 +42,7 @@ def spark_session():
         from pyspark.sql import SparkSession
     except ImportError as exc:
         raise ImportError("pyspark is not installed") from exc
+    logging.getLogger("py4j").setLevel(logging.WARNING)  # one line per connection otherwise
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
@@ -64,8 +66,6 @@ def _run_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         records = []
         for job in pdf["job"]:
             task, shard_dir, k, work, params = json.loads(job)
-            if params.get("tracking_uri"):
-                os.environ["MLFLOW_TRACKING_URI"] = params["tracking_uri"]
             records.append(json.dumps(_run_one(task, shard_dir, int(k), work, params)))
         yield pd.DataFrame({"shard": pdf["shard"].astype("int32"), "record": records})
 

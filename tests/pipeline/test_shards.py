@@ -8,6 +8,7 @@ MLflow store) are shared by the module. The portfolio carries a few bad rows
 from __future__ import annotations
 
 import json
+import logging
 import sys
 
 import factories as f
@@ -157,28 +158,6 @@ def assert_same_run(plain, sharded) -> None:
         assert facts["sha256"] == mb["inputs"][table]["sha256"]
 
 
-def test_sharded_score_equals_the_unsharded_run(world):
-    plain = world["plain"]
-    assert plain.manifest["counts"]["rejected"] == 1
-    assert plain.manifest["validation"]["orphan_accounts"] == 1
-    sharded = run_scoring_sharded(
-        world["bad"],
-        AS_OF,
-        world["root"] / "sharded",
-        model_uri=world["uri"],
-        log_to_mlflow=False,
-        n_shards=4,
-    )
-    engine = sharded.manifest["engine"]
-    assert (engine["name"], engine["shards"], engine["workers"]) == ("local", 4, 1)
-    assert engine["shard_seconds"]["total"] >= engine["shard_seconds"]["features"] > 0
-    assert_same_run(plain, sharded)
-    # Nothing of the run's work folder is left beside the output.
-    assert [p.name for p in (world["root"] / "sharded").iterdir() if p.is_dir()] == [
-        "as_of=2025-06-30"
-    ]
-
-
 def test_partitioned_folder_gives_the_same_run(world):
     parts = world["root"] / "parts"
     result = runner.invoke(
@@ -207,7 +186,15 @@ def test_partitioned_folder_gives_the_same_run(world):
     assert result.exit_code == 0, result.output
     from pipeline.score import ScoringOutcome
 
-    assert_same_run(world["plain"], ScoringOutcome(out / "as_of=2025-06-30", {}))
+    plain = world["plain"]
+    assert plain.manifest["counts"]["rejected"] == 1
+    assert plain.manifest["validation"]["orphan_accounts"] == 1
+    assert_same_run(plain, ScoringOutcome(out / "as_of=2025-06-30", {}))
+    engine = json.loads((out / "as_of=2025-06-30" / "manifest.json").read_text())["engine"]
+    assert (engine["name"], engine["shards"], engine["workers"]) == ("local", 3, 1)
+    assert engine["shard_seconds"]["total"] >= engine["shard_seconds"]["features"] > 0
+    # Nothing of the run's work folder is left beside the output.
+    assert [p.name for p in out.iterdir() if p.is_dir()] == ["as_of=2025-06-30"]
 
 
 def test_reject_limit_counts_all_shards(world, tmp_path):
@@ -328,6 +315,7 @@ def spark():
         .config("spark.sql.shuffle.partitions", "2")
         .getOrCreate()
     )
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     assert spark_session() is session  # the engine uses the active session
     yield session
     session.stop()
