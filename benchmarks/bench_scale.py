@@ -9,7 +9,8 @@ For each size: (1) the book: the simulator with ``--seed 21`` in blocks of
 250,000 accounts (block ``i`` uses seed ``21 + i`` and prefixes its ids with
 ``b<i>-``; block 0 is exactly ``propensity simulate --seed 21``), written as a
 folder of parquet parts per table so that no step holds the whole book;
-(2) ``propensity partition`` into ``--shards`` shards; (3) ``propensity
+(2) ``propensity partition`` into one shard per 62,500 accounts (``--shards``
+to fix the count); (3) ``propensity
 score`` end to end on the shard layout (read, validate, features, both heads
 with reason codes, policy, publish); (4) ``propensity features`` for the
 same date; (5) a DuckDB query of the main per-account aggregates (arrears,
@@ -163,10 +164,11 @@ def run_size(n: int, args, env: dict[str, str], uri: str) -> dict:
     rows = make_book(n, book)
     print(f"book {n:,} accounts: {rows} ({time.perf_counter() - t0:.0f}s)", flush=True)
     exe = str(ROOT / ".venv" / "bin" / "propensity")
-    parts = work / f"parts_{n}_{args.shards}"
-    res: dict[str, object] = {"accounts": n, "rows": sum(rows.values())}
+    n_shards = args.shards or max(1, -(-n // args.accounts_per_shard))
+    parts = work / f"parts_{n}_{n_shards}"
+    res: dict[str, object] = {"accounts": n, "rows": sum(rows.values()), "shards": n_shards}
     res["partition"] = measure(
-        [exe, "partition", "--data", str(book), "--out", str(parts), "--shards", str(args.shards)],
+        [exe, "partition", "--data", str(book), "--out", str(parts), "--shards", str(n_shards)],
         env,
         work,
     )[:2]
@@ -189,6 +191,8 @@ def run_size(n: int, args, env: dict[str, str], uri: str) -> dict:
         env,
         work,
     )[:2]
+    if args.score_only:
+        return res
     res["features"] = measure(
         [
             exe,
@@ -212,7 +216,9 @@ def run_size(n: int, args, env: dict[str, str], uri: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, nargs="+", default=[1_000_000])
-    parser.add_argument("--shards", type=int, default=16)
+    parser.add_argument("--shards", type=int, default=None, help="default: by --accounts-per-shard")
+    parser.add_argument("--accounts-per-shard", type=int, default=62_500)
+    parser.add_argument("--score-only", action="store_true", help="skip features and DuckDB")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--work", type=Path, default=ROOT / "bench_out" / "scale")
     parser.add_argument("--duckdb", help=argparse.SUPPRESS)
@@ -234,31 +240,26 @@ def main() -> None:
     print(
         f"machine: {os.cpu_count()} cores, "
         f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 1024**3:.0f} GB; "
-        f"shards {args.shards}, workers {args.workers}",
+        f"workers {args.workers}",
         flush=True,
     )
     header = (
-        f"{'accounts':>10} {'rows':>12} | {'partition':>15} | {'score':>15} | "
+        f"{'accounts':>10} {'rows':>12} {'shards':>6} | {'partition':>15} | {'score':>15} | "
         f"{'features':>15} | {'duckdb':>15} | features/duckdb"
     )
     results = []
     for n in args.accounts:
-        r = run_size(n, args, env, uri)
-        results.append(r)
+        results.append(run_size(n, args, env, uri))
         print(header)
         for r in results:
             cells = [
-                f"{r[k][0]:6.1f}s {r[k][1]:5.2f} GB"
+                f"{r[k][0]:6.1f}s {r[k][1]:5.2f} GB" if k in r else f"{'-':>15}"
                 for k in ("partition", "score", "features", "duckdb")
             ]
-            ratio = r["features"][0] / r["duckdb"][0]
-            print(
-                f"{r['accounts']:>10,} {r['rows']:>12,} | "
-                + " | ".join(cells)
-                + f" | {ratio:.1f}x",
-                flush=True,
-            )
-    (args.work / "results.json").write_text(json.dumps(results, indent=2))
+            ratio = f"{r['features'][0] / r['duckdb'][0]:.1f}x" if "duckdb" in r else "-"
+            line = f"{r['accounts']:>10,} {r['rows']:>12,} {r['shards']:>6} | "
+            print(line + " | ".join(cells) + f" | {ratio}", flush=True)
+        (args.work / "results.json").write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":
