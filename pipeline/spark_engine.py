@@ -61,12 +61,17 @@ def spark_session():
 def _run_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     """mapInPandas body: run the shard task of every row, one JSON record per shard."""
     from pipeline.engine import _run_one
+    from pipeline.io import DataReadError
 
     for pdf in batches:
         records = []
         for job in pdf["job"]:
             task, shard_dir, k, work, params = json.loads(job)
-            records.append(json.dumps(_run_one(task, shard_dir, int(k), work, params)))
+            try:
+                record = _run_one(task, shard_dir, int(k), work, params)
+            except DataReadError as exc:  # back to the driver as one sentence, exit 2
+                record = {"shard": int(k), "error": str(exc)}
+            records.append(json.dumps(record))
         yield pd.DataFrame({"shard": pdf["shard"].astype("int32"), "record": records})
 
 
@@ -77,5 +82,11 @@ def run_on_spark(args: list[tuple]) -> list[dict]:
     rdd = spark.sparkContext.parallelize(rows, numSlices=max(len(rows), 1))
     frame = spark.createDataFrame(rdd, "shard int, job string")
     log.info("spark master=%s shards=%s", spark.sparkContext.master, f"{len(rows):,}")
+    from pipeline.io import DataReadError
+
     collected = frame.mapInPandas(_run_batches, RESULT_SCHEMA).collect()
-    return [json.loads(r["record"]) for r in collected]
+    records = [json.loads(r["record"]) for r in collected]
+    failed = [r["error"] for r in records if "error" in r]
+    if failed:
+        raise DataReadError(failed[0])
+    return records

@@ -358,3 +358,13 @@ def test_an_id_repeated_across_shards_is_rejected_as_unsharded(tmp_path):
     assert set(plain.rejected_accounts) == {"A1", "A3"}
     assert sorted(sharded["account_id"]) == ["A1", "A3"]
     pd.testing.assert_frame_equal(_reject_keys(plain.rejects), _reject_keys(sharded))
+
+
+def test_a_shard_missing_a_table_exits_2_with_its_path(tmp_path):
+    for name, df in f.tables().items():
+        write_parquet(df, tmp_path / "data" / f"{name}.parquet")
+    partition_data(tmp_path / "data", tmp_path / "parts", 2)
+    (tmp_path / "parts" / "shard=00001" / "payments.parquet").unlink()
+    result = runner.invoke(app, ["validate", "--data", str(tmp_path / "parts")])
+    assert result.exit_code == 2
+    assert "shard=00001: required table 'payments' is missing" in result.output
