@@ -397,7 +397,9 @@ def evaluate(
 def partition(
     data: DataOpt,
     out: Annotated[Path, typer.Option("--out", help="Folder to write the shard layout into.")],
-    shards: Annotated[int, typer.Option("--shards", min=1, help="Number of shards.")] = 16,
+    shards: Annotated[
+        int, typer.Option("--shards", min=1, max=32_767, help="Number of shards.")
+    ] = 16,
 ) -> None:
     """Lay an export out by shard once (a stable hash of customer_id), for sharded jobs."""
     from pipeline.io import DataReadError

@@ -39,6 +39,7 @@ from pipeline.io import DataReadError, file_checksum, find_table
 LAYOUT_FILE = "shards.json"
 SHARD_KEY = "customer_id"
 _BATCH_ROWS = 1 << 18
+MAX_SHARDS = 32_767  # shard numbers are sorted as 16-bit integers
 
 
 def shard_dir_name(k: int) -> str:
@@ -211,7 +212,8 @@ def _split_table(path: Path, table: str, out: Path, by_account: pd.Series, n_sha
                 if id_col is None:
                     raise DataReadError(f"{path}: table {table!r} lacks column account_id")
                 shard = _row_shards(batch.column(id_col), value_set, shards, n_shards)
-                order = np.argsort(shard, kind="stable")
+                # A radix sort on 16-bit shard numbers keeps the input order within a shard.
+                order = np.argsort(shard.astype(np.int16), kind="stable")
                 bounds = np.searchsorted(shard[order], np.arange(n_shards + 1))
                 taken = batch.take(pa.array(order))
                 for k in range(n_shards):
@@ -255,10 +257,10 @@ def cross_shard_duplicates(layout_dir: Path, n_shards: int, tables: list[str]) -
             col = pq.read_table(path, columns=[column]).column(0).cast(pa.string())
             return col.to_numpy(zero_copy_only=False).astype(object)
 
-        hashes = [pd.util.hash_array(ids(p)) for p in paths]
+        hashes = [pd.util.hash_array(ids(p), categorize=False) for p in paths]
         shard = np.concatenate([np.full(len(h), k, np.int32) for k, h in enumerate(hashes)])
         flat = np.concatenate(hashes)
-        order = np.argsort(flat, kind="stable")
+        order = np.argsort(flat)
         flat, shard = flat[order], shard[order]
         cross = (flat[1:] == flat[:-1]) & (shard[1:] != shard[:-1])
         if not cross.any():
@@ -300,8 +302,8 @@ def partition_data(data_dir: Path | str, out_dir: Path | str, n_shards: int) -> 
     DataReadError
         When the folder or a required table is missing or unreadable.
     """
-    if n_shards < 1:
-        raise ValueError(f"--shards must be >= 1, got {n_shards}")
+    if not 1 <= n_shards <= MAX_SHARDS:
+        raise ValueError(f"--shards must be between 1 and {MAX_SHARDS}, got {n_shards}")
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     if not data_dir.is_dir():
         raise DataReadError(f"{data_dir}: data folder does not exist")
