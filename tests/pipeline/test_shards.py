@@ -191,7 +191,7 @@ def test_partitioned_folder_gives_the_same_run(world):
     assert plain.manifest["validation"]["orphan_accounts"] == 1
     assert_same_run(plain, ScoringOutcome(out / "as_of=2025-06-30", {}))
     engine = json.loads((out / "as_of=2025-06-30" / "manifest.json").read_text())["engine"]
-    assert (engine["name"], engine["shards"], engine["workers"]) == ("local", 3, 1)
+    assert (engine["name"], engine["shards"], engine["workers"]) == ("local", 3, 2)
     assert engine["shard_seconds"]["total"] >= engine["shard_seconds"]["features"] > 0
     # Nothing of the run's work folder is left beside the output.
     assert [p.name for p in out.iterdir() if p.is_dir()] == ["as_of=2025-06-30"]
