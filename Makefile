@@ -20,7 +20,16 @@ OUT ?= $(DEMO_DIR)/scores
 AS_OF ?= $(DEMO_AS_OF)
 MODEL_URI ?=
 POLICY ?=
+WAIT ?=
+NO_MLFLOW ?=
+ALLOW_STALE ?=
 MLFLOW_PORT ?= 5000
+APPROVER ?=
+NOTE ?=
+# Quote a value for the shell (spaces, quotes and $ reach the command intact).
+q = '$(subst ','\'',$(1))'
+# Targets that only run the installed CLI: set up .venv when it is missing, never re-sync it.
+NEEDS_VENV := $(if $(wildcard $(PROPENSITY)),,setup)
 
 .PHONY: help setup setup-spark test lint format demo simulate validate train promote score evaluate bench bench-scale mlflow-ui jupyter clean
 
@@ -52,10 +61,10 @@ format: setup ## Format the code with ruff
 	$(VENV)/bin/ruff format .
 
 simulate: setup ## Simulate the demo portfolio into $(DATA)
-	$(PROPENSITY) simulate --accounts $(DEMO_ACCOUNTS) --months $(DEMO_MONTHS) --seed $(DEMO_SEED) --start 2024-01-01 --out $(DATA)
+	$(PROPENSITY) simulate --accounts $(DEMO_ACCOUNTS) --months $(DEMO_MONTHS) --seed $(DEMO_SEED) --start 2024-01-01 --out $(call q,$(DATA))
 
 validate: setup ## Validate the tables in $(DATA) against the data contract
-	$(PROPENSITY) validate --data $(DATA) --rejects $(DEMO_DIR)/rejects.parquet
+	$(PROPENSITY) validate --data $(call q,$(DATA)) --rejects $(call q,$(DEMO_DIR)/rejects.parquet)
 
 demo: setup ## The main job on a simulated portfolio: simulate, validate, train, promote, score
 	@echo "== 1/5 simulate $(DEMO_ACCOUNTS) accounts x $(DEMO_MONTHS) months into $(DEMO_DIR)/data"
@@ -64,8 +73,8 @@ demo: setup ## The main job on a simulated portfolio: simulate, validate, train,
 	$(PROPENSITY) validate --data $(DEMO_DIR)/data
 	@echo "== 3/5 train both heads and register a challenger"
 	$(PROPENSITY) train --data $(DEMO_DIR)/data --as-of $(DEMO_AS_OF)
-	@echo "== 4/5 promote the challenger if it passes the gate"
-	$(PROPENSITY) promote
+	@echo "== 4/5 promote the challenger if it passes the gate (demo approver; a real promotion names its reviewer)"
+	$(PROPENSITY) promote --approver demo --note "make demo: automatic promotion of the demo model"
 	@echo "== 5/5 score every account overdue at $(DEMO_AS_OF)"
 	$(PROPENSITY) score --data $(DEMO_DIR)/data --as-of $(DEMO_AS_OF) --out $(DEMO_DIR)/scores
 	@echo
@@ -73,20 +82,28 @@ demo: setup ## The main job on a simulated portfolio: simulate, validate, train,
 	@echo "MLflow:    runs, model report and registry in ./mlflow.db and ./mlartifacts; browse with 'make mlflow-ui'"
 
 train: setup ## Train on $(DATA) as of $(AS_OF) and register a challenger
-	$(PROPENSITY) train --data $(DATA) --as-of $(AS_OF)
+	$(PROPENSITY) train --data $(call q,$(DATA)) --as-of $(call q,$(AS_OF))
 
-promote: setup ## Promote the challenger to champion if it passes the gate
-	$(PROPENSITY) promote
+promote: setup ## Promote the challenger if it passes the gate: make promote APPROVER=name NOTE="why"
+	$(PROPENSITY) promote --approver $(call q,$(APPROVER)) --note $(call q,$(NOTE))
 
-score: setup ## Nightly scoring: make score AS_OF=YYYY-MM-DD DATA=dir OUT=dir [MODEL_URI=..] [POLICY=..]
-	$(PROPENSITY) score --data $(DATA) --as-of $(AS_OF) --out $(OUT) $(if $(MODEL_URI),--model-uri $(MODEL_URI)) $(if $(POLICY),--policy $(POLICY))
+score: $(NEEDS_VENV) ## Nightly scoring: make score AS_OF=D DATA=dir OUT=dir [MODEL_URI= POLICY= WAIT= NO_MLFLOW=1 ALLOW_STALE=1]
+	@bin/score --data $(call q,$(DATA)) --as-of $(call q,$(AS_OF)) --out $(call q,$(OUT)) \
+	  $(if $(MODEL_URI),--model-uri $(call q,$(MODEL_URI))) $(if $(POLICY),--policy $(call q,$(POLICY))) \
+	  $(if $(WAIT),--wait $(call q,$(WAIT))) $(if $(filter-out 0 no false,$(NO_MLFLOW)),--no-mlflow) \
+	  $(if $(filter-out 0 no false,$(ALLOW_STALE)),--allow-stale) \
+	  || { code=$$?; echo "make score: propensity score exited with code $$code (docs/operations.md); make reports any failure as 2, schedulers should call bin/score" >&2; exit $$code; }
 
 evaluate: setup ## Print the quality-bar figures on a fresh simulated portfolio
 	$(PROPENSITY) evaluate --accounts 30000 --months 18 --seed 90210
 
 mlflow-ui: setup ## Serve the MLflow UI on localhost for the project's store (MLFLOW_PORT=5000)
-	@echo "MLflow UI at http://127.0.0.1:$(MLFLOW_PORT) (store: $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}); Ctrl-C to stop"
-	$(VENV)/bin/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}" --host 127.0.0.1 --port $(MLFLOW_PORT)
+	@echo "starting the MLflow UI (store: $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}, one worker); the address follows once it answers"
+	@$(VENV)/bin/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}" --host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1 & pid=$$!; \
+	trap 'kill -INT $$pid 2>/dev/null; wait $$pid 2>/dev/null' INT TERM EXIT; \
+	$(PY) scripts/wait_http.py $$pid http://127.0.0.1:$(MLFLOW_PORT)/health || exit 1; \
+	echo "MLflow UI at http://127.0.0.1:$(MLFLOW_PORT) (experiment repayment-propensity, model repayment-propensity); Ctrl-C to stop"; \
+	wait $$pid
 
 jupyter: setup ## Open the notebooks in JupyterLab (borrowed by uv for the session)
 	MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db} $(UV) run --with jupyterlab jupyter lab notebooks/
@@ -102,5 +119,7 @@ bench: setup ## Print speed and memory figures (simulator, validation, features,
 bench-scale: setup ## Sharded score and features at 0.25M, 0.5M, 1M, 2M accounts x 24 months, next to DuckDB (long)
 	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_scale.py --accounts 250000 500000 1000000 2000000
 
-clean: ## Remove the demo outputs, local MLflow store and caches (keeps .venv)
-	rm -rf $(DEMO_DIR) mlruns mlartifacts mlflow.db .pytest_cache .ruff_cache
+clean: ## Remove everything the project writes: demo outputs, local MLflow store, locks, caches (keeps .venv)
+	rm -rf $(DEMO_DIR) mlruns mlartifacts mlflow.db mlflow.db.lock mlflow-debug.log reports \
+	  .pytest_cache .ruff_cache .hypothesis *.egg-info
+	find . -path ./.venv -prune -o -path ./.tools -prune -o -name __pycache__ -type d -print0 | xargs -0 rm -rf

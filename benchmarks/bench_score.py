@@ -43,7 +43,7 @@ def _prepare(work: Path, overdue: int) -> tuple[Path, str]:
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlflow.db'}"
     os.chdir(work)
     from pipeline.jobs import train_job
-    from pipeline.simulate import simulate_portfolio, write_portfolio
+    from pipeline.simulator import simulate_portfolio, write_portfolio
 
     sim = work / "train_data"
     if not (sim / "accounts.parquet").exists():

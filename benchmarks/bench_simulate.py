@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.simulate import simulate_portfolio, write_portfolio  # noqa: E402
+from pipeline.simulator import simulate_portfolio, write_portfolio  # noqa: E402
 
 
 def _peak_mb() -> float:

@@ -107,7 +107,7 @@ def _simulated(accounts: int, months: int, seed: int):
 
     from features.training_set import build_training_set
     from models.spec import FeatureSpec
-    from pipeline.simulate import simulate_portfolio
+    from pipeline.simulator import simulate_portfolio
 
     t = time.perf_counter()
     # One month more than the snapshots, so the last one's 30-day horizon closes.

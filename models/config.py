@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -107,6 +107,36 @@ class GateConfig(BaseModel):
     max_ece: float = Field(0.03, gt=0)
 
 
+class FairnessConfig(BaseModel):
+    """Protected attributes: left out of the features unless a justification is recorded."""
+
+    model_config = _STRICT
+
+    protected: tuple[str, ...] = ("age",)
+    include_protected: tuple[str, ...] = ()
+    justification: str = ""
+    age_bands: tuple[float, ...] = Field((25, 35, 45, 55, 65), min_length=1)
+
+    @model_validator(mode="after")
+    def _justified(self) -> FairnessConfig:
+        unknown = sorted(set(self.include_protected) - set(self.protected))
+        if unknown:
+            raise ValueError(f"include_protected names attributes not in protected: {unknown}")
+        if self.include_protected and not self.justification.strip():
+            raise ValueError(
+                f"include_protected {list(self.include_protected)} needs a justification "
+                "(why the attribute is lawful and necessary), recorded in the model report"
+            )
+        if list(self.age_bands) != sorted(set(self.age_bands)):
+            raise ValueError(f"age_bands must be strictly increasing, got {list(self.age_bands)}")
+        return self
+
+    @property
+    def excluded(self) -> tuple[str, ...]:
+        """Return the protected attributes kept out of the features."""
+        return tuple(c for c in self.protected if c not in self.include_protected)
+
+
 class TrainingConfig(BaseModel):
     """The whole training configuration (one section per concern)."""
 
@@ -119,6 +149,7 @@ class TrainingConfig(BaseModel):
     baselines: BaselineConfig = BaselineConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     gate: GateConfig = GateConfig()
+    fairness: FairnessConfig = FairnessConfig()
 
     def flat(self) -> dict[str, Any]:
         """Return the config as flat ``section.key`` pairs (for MLflow params).

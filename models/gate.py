@@ -11,7 +11,7 @@ With no champion yet, it must instead beat both baselines it was trained
 with (the DPD-bucket rule and the logistic scorecard) on AUC for each head,
 and meet the same calibration bound. The willingness head is judged on every
 row; the ability head on the rows that paid (its population), against full
-coverage. This module is free of MLflow: ``models.tracking.promote`` reads
+coverage. This module is free of MLflow: ``models.registry.promote`` reads
 the registry, calls :func:`evaluate_gate` and records the decision.
 """
 
@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from models.config import GateConfig
 from models.evaluation import auc, expected_calibration_error
 from models.heads import HEADS, ability_target
 from models.propensity_model import PropensityModel
@@ -227,3 +228,24 @@ def _require_labels(frame: pd.DataFrame) -> None:
             f"the gate's out-of-time frame needs labels {missing}: build it with the "
             f"training-set builder over the most recent months whose horizon has closed"
         )
+
+
+def loosened(settings: GateConfig, reference: GateConfig) -> list[str]:
+    """Return the gate settings that are looser than the reference (the packaged defaults).
+
+    A larger AUC tolerance or a larger calibration bound lets a weaker model
+    through; promoting under such settings needs a recorded override reason.
+
+    Examples
+    --------
+    >>> loosened(GateConfig(tolerance=0.02), GateConfig())
+    ['gate.tolerance 0.02 > 0.005']
+    >>> loosened(GateConfig(max_ece=0.01), GateConfig())
+    []
+    """
+    out = []
+    for key in ("tolerance", "max_ece"):
+        value, bound = getattr(settings, key), getattr(reference, key)
+        if value > bound:
+            out.append(f"gate.{key} {value:g} > {bound:g}")
+    return out

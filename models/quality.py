@@ -19,7 +19,7 @@ import pandas as pd
 from models.evaluation import spearman
 
 if TYPE_CHECKING:
-    from models.training import TrainingResult
+    from models.result import TrainingResult
 
 MIN_GAIN_OVER_DPD_RULE = 0.05
 MIN_GAIN_OVER_SCORECARD = 0.01

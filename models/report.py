@@ -1,7 +1,14 @@
 """The model report: one self-contained HTML page for a risk reviewer.
 
 Everything is inline (CSS, plots as base64 PNG), so the file opens from the
-MLflow UI or a mail attachment without a network or running anything.
+MLflow UI or a mail attachment without a network or running anything. It
+renders from the evaluation result (:class:`models.result.TrainingResult`)
+alone: identity and a summary for the committee first, then the data, each
+head against the baselines with bootstrap intervals, calibration (by decile
+and by policy band), stability (PSI and by month), segments, features and
+their characteristic analysis, missing values, fair lending, limitations,
+the gate and the configuration. Sections are built in
+:mod:`models.report_sections`.
 """
 
 from __future__ import annotations
@@ -9,17 +16,18 @@ from __future__ import annotations
 import base64
 import html
 import io
-import math
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from models import report_sections as rs
 from models.heads import HEADS
+from models.report_sections import limitations
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from models.training import TrainingResult
+    from models.result import TrainingResult
 
 CSS = """
 body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 2em auto;
@@ -39,6 +47,8 @@ td:first-child, th:first-child { text-align: left; }
 .major { background: #fbdad7; }
 .note { background: #f6f6f6; border-left: 4px solid #4472c4; padding: .5em 1em; }
 code, pre { background: #f6f6f6; font-size: 12px; }
+ul.note li { margin: .2em 0; }
+h4 { margin-bottom: .2em; }
 pre { padding: .6em; overflow-x: auto; }
 """
 
@@ -55,33 +65,27 @@ METRIC_COLUMNS = (
 )
 
 
-def figure_to_base64(fig: Figure, dpi: int = 90) -> str:
-    """Return a figure as a base64-encoded PNG."""
+def figure_to_png(fig: Figure, dpi: int = 90) -> bytes:
+    """Return a figure as PNG bytes."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    return buf.getvalue()
 
 
-def _img(fig: Figure | None, alt: str) -> str:
-    if fig is None:
+def figure_pngs(result: TrainingResult) -> dict[str, bytes]:
+    """Return every figure of the result as PNG bytes, rendering each once (cached)."""
+    for name, fig in result.figures.items():
+        if name not in result.images:
+            result.images[name] = figure_to_png(fig)
+    return result.images
+
+
+def _img(result: TrainingResult, name: str, alt: str) -> str:
+    png = figure_pngs(result).get(name)
+    if png is None:
         return ""
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{figure_to_base64(fig)}">'
-
-
-def _table(frame: pd.DataFrame, digits: int = 4, row_class: pd.Series | None = None) -> str:
-    def fmt(v: object) -> str:
-        if isinstance(v, float):
-            if math.isnan(v):
-                return "-"
-            return f"{v:.{digits}f}" if abs(v) < 1e6 else f"{v:,.0f}"
-        return html.escape(str(v))
-
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = []
-    for i, row in enumerate(frame.itertuples(index=False)):
-        cls = f' class="{row_class.iloc[i]}"' if row_class is not None else ""
-        body.append(f"<tr{cls}>" + "".join(f"<td>{fmt(v)}</td>" for v in row) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
 def head_comparison(result: TrainingResult, head: str) -> pd.DataFrame:
@@ -96,15 +100,25 @@ def head_comparison(result: TrainingResult, head: str) -> pd.DataFrame:
 
 
 def render_report(result: TrainingResult) -> str:
-    """Render the model report of a training run as one HTML string."""
+    """Render the model report of an evaluation result as one HTML string.
+
+    Parameters
+    ----------
+    result : TrainingResult
+        The evaluation result; ``result.identity`` (model version, run id,
+        commit, packages) is filled in by ``models.tracking`` when logged.
+    """
     cfg = result.config
-    spec = result.spec
     parts: list[str] = []
     add = parts.append
+    version = result.identity.get("model_version")
+    title = "Repayment propensity model report" + (f", version {version}" if version else "")
     add("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>")
-    add("<title>Repayment propensity model report</title>")
+    add(f"<title>{html.escape(title)}</title>")
     add(f"<style>{CSS}</style></head><body>")
-    add("<h1>Repayment propensity: model report</h1>")
+    add(f"<h1>{html.escape(title)}</h1>")
+    add(rs.summary_block(result))
+    add(rs.identity_block(result))
     add(
         "<p class='note'>Two calibrated LightGBM heads score every overdue account: "
         "<b>willingness</b>, the probability of any payment within the label horizon, and "
@@ -112,7 +126,50 @@ def render_report(result: TrainingResult) -> str:
         "Expected recovery = arrears &times; P(pay) &times; E[coverage | pay]. "
         "This page is generated by the training run and needs no network to read.</p>"
     )
+    _purpose_and_data(result, add)
+    for i, head in enumerate(HEADS, start=3):
+        _head_section(result, head, i, add)
+    add("<h2>5. Calibration by decile (out of time)</h2>")
+    add(
+        "<p>Decile 1 holds the highest scores. Observed rate against mean prediction shows "
+        "the calibration; lift and cumulative capture show the ranking.</p>"
+    )
+    for head in HEADS:
+        add(f"<h3>{head.capitalize()}</h3>")
+        add(rs.table(result.deciles[f"{head}_test"]))
+        add(f"<details><summary>{head}: validation months</summary>")
+        add(rs.table(result.deciles[f"{head}_validation"]))
+        add("</details>")
+    add(rs.band_calibration_section(result, result.data_window.get("policy_bands", "policy")))
+    add("<h2>6. Stability (PSI training &rarr; out of time, and by month)</h2>")
+    e = cfg.evaluation
+    add(
+        f"<p>Population stability index of every feature and both scores; "
+        f"flag <b>moderate</b> from {e.psi_moderate}, <b>major</b> from {e.psi_major}.</p>"
+    )
+    flags = result.psi["flag"].where(result.psi["flag"].isin(["moderate", "major"]), "")
+    add(rs.table(result.psi, row_class=flags))
+    add(rs.monthly_section(result))
+    add("<h2>7. Performance by segment</h2>")
+    add(rs.segment_section(result))
+    _features_section(result, add)
+    add("<h2>9. Characteristic analysis of the top features</h2>")
+    add(rs.characteristic_section(result))
+    add("<h2>10. Missing values</h2>")
+    add(rs.missing_section(result))
+    add("<h2>11. Fair lending: protected attributes and proxies</h2>")
+    add(rs.fairness_section(result))
+    add("<h2>12. Known limitations</h2>")
+    add("<ul>" + "".join(f"<li>{html.escape(t)}</li>" for t in limitations(result)) + "</ul>")
+    _gate_section(result, add)
+    add("<h2>14. Configuration</h2>")
+    add(f"<pre>{html.escape(cfg.to_yaml())}</pre>")
+    add("</body></html>")
+    return "\n".join(parts)
 
+
+def _purpose_and_data(result: TrainingResult, add) -> None:
+    cfg, spec = result.config, result.spec
     add("<h2>1. Purpose and population</h2>")
     add(
         "<p>The scores drive how hard and how an overdue account is contacted and which "
@@ -121,7 +178,6 @@ def render_report(result: TrainingResult) -> str:
         "materiality threshold); accounts under a special status are scored but never "
         "contacted. One row per account and month end.</p>"
     )
-
     add("<h2>2. Data window</h2>")
     window = pd.DataFrame(
         [{"item": k, "value": v} for k, v in result.data_window.items()]
@@ -131,8 +187,7 @@ def render_report(result: TrainingResult) -> str:
             {"item": "features", "value": str(len(spec.columns))},
         ]
     )
-    add(_table(window))
-
+    add(rs.table(window))
     add("<h3>Labels</h3>")
     add(
         "<ul><li><code>paid_any</code>: any payment in the horizon after the as-of date "
@@ -143,58 +198,43 @@ def render_report(result: TrainingResult) -> str:
         "<li>Features read only events strictly before the as-of date; snapshots whose "
         "horizon had not closed are left out, never labelled as non-payers.</li></ul>"
     )
-
     add("<h3>Splits (by time, never random)</h3>")
-    add(_table(result.split_summary))
+    add(rs.table(result.split_summary))
     add(
         "<p>Oldest months train the boosters and the baselines; the validation months "
         "stop boosting early and fit the calibrators; the newest months are the out-of-time "
         "test, never used to fit anything.</p>"
     )
 
-    for i, head in enumerate(HEADS, start=3):
-        add(f"<h2>{i}. {head.capitalize()} head against the baselines</h2>")
-        pop = "all overdue snapshots" if head == "willingness" else "snapshots that paid"
-        trees = result.model.metadata.get("best_iteration", {}).get(head, "?")
-        add(f"<p>Population: {pop}. Trees after early stopping: {trees}.</p>")
-        add(_table(head_comparison(result, head)))
-        if head == "ability" and "share_mae" in result.metrics[head]["test"]:
-            m = result.metrics[head]["test"]
-            add(
-                "<p>Expected share covered by a payer (<code>expected_share</code>, "
-                "E[coverage | pay], used in expected recovery), out of time on payers: mean "
-                f"absolute error {m['share_mae']:.3f}, bias {m['share_bias']:+.3f}.</p>"
-            )
-        add("<div class='figs'>")
-        for kind in ("roc", "calibration", "gains"):
-            add(_img(result.figures.get(f"{kind}_{head}_test"), f"{kind} {head} test"))
-        add("</div><details><summary>Validation months</summary><div class='figs'>")
-        for kind in ("roc", "calibration", "gains"):
-            add(_img(result.figures.get(f"{kind}_{head}_validation"), f"{kind} {head} validation"))
-        add("</div></details>")
 
-    add("<h2>5. Calibration by decile (out of time)</h2>")
-    add(
-        "<p>Decile 1 holds the highest scores. Observed rate against mean prediction shows "
-        "the calibration; lift and cumulative capture show the ranking.</p>"
-    )
-    for head in HEADS:
-        add(f"<h3>{head.capitalize()}</h3>")
-        add(_table(result.deciles[f"{head}_test"]))
-        add(f"<details><summary>{head}: validation months</summary>")
-        add(_table(result.deciles[f"{head}_validation"]))
-        add("</details>")
+def _head_section(result: TrainingResult, head: str, number: int, add) -> None:
+    add(f"<h2>{number}. {head.capitalize()} head against the baselines</h2>")
+    pop = "all overdue snapshots" if head == "willingness" else "snapshots that paid"
+    trees = result.model.metadata.get("best_iteration", {}).get(head, "?")
+    add(f"<p>Population: {pop}. Trees after early stopping: {trees}.</p>")
+    add(rs.table(head_comparison(result, head)))
+    if head == "willingness":
+        add("<h3>Confidence intervals (both heads)</h3>")
+        add(rs.bootstrap_section(result))
+    if head == "ability" and "share_mae" in result.metrics[head]["test"]:
+        m = result.metrics[head]["test"]
+        add(
+            "<p>Expected share covered by a payer (<code>expected_share</code>, "
+            "E[coverage | pay], used in expected recovery), out of time on payers: mean "
+            f"absolute error {m['share_mae']:.3f}, bias {m['share_bias']:+.3f}.</p>"
+        )
+    add("<div class='figs'>")
+    for kind in ("roc", "calibration", "gains"):
+        add(_img(result, f"{kind}_{head}_test", f"{kind} {head} test"))
+    add("</div><details><summary>Validation months</summary><div class='figs'>")
+    for kind in ("roc", "calibration", "gains"):
+        add(_img(result, f"{kind}_{head}_validation", f"{kind} {head} validation"))
+    add("</div></details>")
 
-    add("<h2>6. Stability (PSI training &rarr; out of time)</h2>")
-    e = cfg.evaluation
-    add(
-        f"<p>Population stability index of every feature and both scores; "
-        f"flag <b>moderate</b> from {e.psi_moderate}, <b>major</b> from {e.psi_major}.</p>"
-    )
-    flags = result.psi["flag"].where(result.psi["flag"].isin(["moderate", "major"]), "")
-    add(_table(result.psi, row_class=flags))
 
-    add("<h2>7. Top features and their direction</h2>")
+def _features_section(result: TrainingResult, add) -> None:
+    cfg = result.config
+    add("<h2>8. Top features and their direction</h2>")
     add(
         "<p>Mean absolute SHAP contribution on a sample of out-of-time rows; direction is "
         "the sign of the rank correlation between a feature's value and its contribution; "
@@ -203,22 +243,23 @@ def render_report(result: TrainingResult) -> str:
     for head in HEADS:
         add(f"<h3>{head.capitalize()}</h3>")
         top = result.shap_summary[head].head(cfg.evaluation.top_features)
-        add(_table(top[["feature", "mean_abs_shap", "direction", "monotone", "description"]]))
+        add(rs.table(top[["feature", "mean_abs_shap", "direction", "monotone", "description"]]))
         add("<div class='figs wide'>")
-        add(_img(result.figures.get(f"shap_{head}"), f"shap {head}"))
-        add(_img(result.figures.get(f"importance_{head}"), f"importance {head}"))
+        add(_img(result, f"shap_{head}", f"shap {head}"))
+        add(_img(result, f"importance_{head}", f"importance {head}"))
         add("</div>")
 
-    add("<h2>8. Known limitations</h2>")
-    add("<ul>" + "".join(f"<li>{html.escape(t)}</li>" for t in limitations(result)) + "</ul>")
 
-    add("<h2>9. Gate figures for promotion</h2>")
+def _gate_section(result: TrainingResult, add) -> None:
+    cfg = result.config
+    add("<h2>13. Gate figures for promotion</h2>")
     add(
         f"<p>At promotion the challenger and the champion are scored on the same most "
         f"recent out-of-time months. It passes when each head's AUC is no worse than the "
         f"champion's by more than {cfg.gate.tolerance} and each head's expected "
         f"calibration error is at most {cfg.gate.max_ece}; with no champion it must beat "
-        f"both baselines. Below, the no-champion gate on this run's test months:</p>"
+        f"both baselines. A reviewer promotes with <code>propensity promote --approver NAME "
+        f"--note TEXT</code>. Below, the no-champion gate on this run's test months:</p>"
     )
     gate = result.gate
     verdict = "pass" if gate.accepted else "fail"
@@ -235,43 +276,4 @@ def render_report(result: TrainingResult) -> str:
             for c in gate.checks
         ]
     )
-    add(_table(checks))
-
-    add("<h2>10. Configuration</h2>")
-    add(f"<pre>{html.escape(cfg.to_yaml())}</pre>")
-    add("</body></html>")
-    return "\n".join(parts)
-
-
-def limitations(result: TrainingResult) -> list[str]:
-    """Return the known limitations of the model, general and measured on this run."""
-    cfg = result.config
-    items = [
-        "Trained on past collections behaviour: the scores reflect the contact strategy that "
-        "was applied historically (who was called, how often). Payment after contact is "
-        "partly selection, not effect; the randomised control group measures the effect.",
-        "Out-of-time performance is measured on the newest months of the window only; "
-        "seasonality and economic shifts outside that window are untested.",
-        "The ability head is trained on debtors who paid; its probability is conditional on "
-        "payment (ability given willingness) and is extrapolated to non-payers.",
-        "Reason codes are SHAP contributions of the uncalibrated booster relative to the "
-        "average account: they explain the ranking, not causes.",
-        f"Calibration was fitted on {cfg.splits.validation_months} validation month(s) "
-        f"({cfg.calibration.method}); a shift in the base rate needs recalibration.",
-    ]
-    for head in HEADS:
-        ece = result.metrics[head]["test"]["ece"]
-        if not math.isnan(ece) and ece > cfg.gate.max_ece:
-            items.append(
-                f"The {head} head's out-of-time calibration error ({ece:.3f}) exceeds the "
-                f"bound {cfg.gate.max_ece}."
-            )
-        for name, splits in result.baseline_metrics[head].items():
-            if splits["test"]["auc"] >= result.metrics[head]["test"]["auc"]:
-                items.append(f"The {head} head does not beat the {name} baseline out of time.")
-    shifted = result.psi.loc[result.psi["flag"] == "major", "variable"].tolist()
-    if shifted:
-        items.append(
-            f"Major distribution shift (PSI >= {cfg.evaluation.psi_major}) in: {', '.join(shifted)}."
-        )
-    return items
+    add(rs.table(checks))

@@ -1,6 +1,6 @@
 """A synthetic training set with a small feature spec, for tests and benchmarks.
 
-This is not the portfolio simulator (``pipeline/simulate.py``); it draws a
+This is not the portfolio simulator (``pipeline/simulator/``); it draws a
 training set directly in the shape the feature jobs produce (one row per
 overdue account and month end, features, ``paid_any`` and ``coverage``), from
 latent willingness and ability per account, so that the model code can be

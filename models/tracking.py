@@ -17,8 +17,12 @@ SQLite allows one writer at a time. Every write here (a training run's
 logging, a promotion) holds a file lock next to the database
 (``mlflow.db.lock``), so a nightly scoring job and a notebook training at
 once take turns instead of interleaving, and each registry call is retried
-with back-off when SQLite still answers ``database is locked``. Other jobs
-that write to the same store should use :func:`tracking_lock` too. When
+with back-off when SQLite still answers ``database is locked`` (see
+:mod:`models.store` for the budget and the faults, raised as
+:class:`~models.store.StoreUnavailableError`). Runs are written only under the
+lock, so a run found RUNNING by the next holder was left by a killed job: it is
+marked FAILED. Other jobs that write to the same store should use
+:func:`tracking_lock` too. When
 several machines or many concurrent writers share the registry, move to a
 tracking server backed by PostgreSQL (``mlflow server
 --backend-store-uri postgresql://...``) and point ``MLFLOW_TRACKING_URI`` at
@@ -30,189 +34,244 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import mlflow
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
-from filelock import FileLock
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
-from models.config import TrainingConfig, load_config
-from models.gate import PromotionDecision, evaluate_gate
+from models.packaging import entry_script, saved_model_dir, stage_code, unsafe_files
 from models.propensity_model import PropensityModel
-from models.training import KEY_COLUMNS, LABEL_COLUMNS, TrainingResult, fingerprint
+from models.provenance import git_commit, package_versions, pinned_requirements
+from models.report import figure_pngs, render_report
+from models.report_sections import summary_lines
+from models.result import KEY_COLUMNS, LABEL_COLUMNS, TrainingResult
+from models.store import (  # noqa: F401 - DEFAULT_TRACKING_URI re-exported for callers
+    DEFAULT_TRACKING_URI,
+    LOCK_TIMEOUT_S,
+    StoreUnavailableError,
+    artifact_location,
+    check_sqlite_store,
+    sqlite_path,
+    tracking_uri,
+    with_retry,
+)
+from models.store import tracking_lock as _store_lock
+from models.training import fingerprint
 
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "repayment-propensity"
 DEFAULT_EXPERIMENT = "repayment-propensity"
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 CHALLENGER = "challenger"
 CHAMPION = "champion"
-LOCK_TIMEOUT_S = 900.0
-RETRY_DELAYS_S: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 
 SCORING_EXPERIMENT = "repayment-propensity-scoring"
 #: PSI above which a scoring run warns and is tagged ``drift_alert=true``.
 PSI_ALERT = 0.25
 _MISSING_CODES = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND")
-
-T = TypeVar("T")
+#: Tag of every run written under :func:`tracking_lock` (so a RUNNING one was left by a killed job).
+WRITER_TAG = "propensity.writer"
+WRITER_LOCKED = "under-store-lock"
 
 
 class ModelNotFoundError(LookupError):
     """No model at the given URI (no such registered model, alias, version or run)."""
 
 
+class ForeignModelError(ModelNotFoundError):
+    """The URI holds an MLflow model, but not one of this project's (exit 3 too)."""
+
+
 # ------------------------------------------------------------ where and how
 
 
-def tracking_uri() -> str:
-    """Return the tracking URI: ``MLFLOW_TRACKING_URI`` or ``sqlite:///mlflow.db``."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+_OPENED: set[str] = set()
 
 
-def sqlite_path(uri: str) -> Path | None:
-    """Return the database file of a ``sqlite:///`` URI (None for other stores).
-
-    Examples
-    --------
-    >>> sqlite_path("sqlite:///mlflow.db"), sqlite_path("http://host:5000")
-    (PosixPath('mlflow.db'), None)
-    """
-    prefix = "sqlite:///"
-    if not uri.startswith(prefix):
-        return None
-    return Path(uri[len(prefix) :].split("?", 1)[0])
-
-
-def artifact_location(uri: str) -> str | None:
-    """Return the artifact root for new experiments: ``mlartifacts/`` beside a SQLite file."""
-    db = sqlite_path(uri)
-    if db is None:
-        return None
-    return (db.resolve().parent / "mlartifacts").as_uri()
-
-
-@contextlib.contextmanager
-def tracking_lock(uri: str | None = None, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
-    """Hold the store's write lock (a file lock next to a SQLite database; no-op otherwise).
+def open_store(uri: str | None = None, *, must_exist: bool = False, announce: bool = True) -> str:
+    """Open the store once per process: check it, build MLflow's store, log the time taken.
 
     Parameters
     ----------
     uri : str, optional
         Tracking URI (default :func:`tracking_uri`).
-    timeout : float
-        Seconds to wait for another writer before failing with a clear error.
+    must_exist : bool
+        For readers: a SQLite file that does not exist means no model
+        (:class:`ModelNotFoundError`) instead of a new empty store.
+    announce : bool
+        Log "opening model store ..." (the command line says it before importing MLflow).
+
+    Raises
+    ------
+    StoreUnavailableError
+        Folder missing, not a database, busy past the retry budget, or MLflow refuses it.
+
+    Runs left RUNNING by a killed job are marked FAILED here when no other job
+    holds the store's lock (see :func:`tracking_lock`).
     """
-    db = sqlite_path(uri or tracking_uri())
-    if db is None:
-        yield
-        return
-    db.resolve().parent.mkdir(parents=True, exist_ok=True)
-    lock_path = db.resolve().with_name(db.name + ".lock")
-    lock = FileLock(str(lock_path), timeout=timeout)
+    uri = uri or tracking_uri()
+    if uri in _OPENED:
+        return uri
+    if announce:
+        log.info("opening model store %s ...", uri)
+    started = time.perf_counter()
+    if not check_sqlite_store(uri) and must_exist:
+        raise ModelNotFoundError(
+            f"no model store at {sqlite_path(uri).resolve()} (the file does not exist)"
+        )
+    mlc = MlflowClient(tracking_uri=uri, registry_uri=uri)
     try:
-        lock.acquire()
-    except TimeoutError as exc:
-        raise TimeoutError(
-            f"another job has held the MLflow store lock {lock_path} for over {timeout:.0f}s; "
-            f"wait for it to finish, or remove the lock file if no job is running"
-        ) from exc
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-def with_retry(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Call ``fn`` and retry with back-off while SQLite answers ``database is locked``."""
-    for delay in (*RETRY_DELAYS_S, None):
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:
-            if delay is None or not _is_locked(exc):
-                raise
-            log.warning("MLflow store busy (database is locked); retrying in %.1fs", delay)
-            time.sleep(delay)
-    raise AssertionError("unreachable")
-
-
-def _is_locked(exc: BaseException | None) -> bool:
-    while exc is not None:
-        if "database is locked" in str(exc):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
+        with_retry(mlc.search_experiments, max_results=1, store_uri=uri)
+    except StoreUnavailableError:
+        raise
+    except Exception as exc:
+        cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise StoreUnavailableError(f"model store {uri} unavailable: {cause}") from None
+    _OPENED.add(uri)
+    if sqlite_path(uri) is not None:
+        try:  # at the next start, unless another job is writing now (it reaps then)
+            with tracking_lock(uri, timeout=0):
+                pass
+        except (StoreUnavailableError, OSError):  # busy, or a store we may only read
+            pass
+    log.info("model store open in %.1fs", time.perf_counter() - started)
+    return uri
 
 
 def client(uri: str | None = None) -> MlflowClient:
-    """Point MLflow at the tracking URI (now, not at import) and return a client."""
-    uri = uri or tracking_uri()
+    """Point MLflow at the tracking URI (now, not at import), open it once, return a client."""
+    uri = open_store(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
+@contextlib.contextmanager
+def tracking_lock(uri: str | None = None, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Hold the store's write lock (see :func:`models.store.tracking_lock`), then reap killed runs."""
+    uri = uri or tracking_uri()
+    with _store_lock(uri, timeout):
+        if sqlite_path(uri) is not None:
+            mark_killed_runs_failed(uri)
+        yield
+
+
+def mark_killed_runs_failed(uri: str | None = None) -> list[str]:
+    """Mark FAILED the runs left RUNNING by a killed job; return their ids.
+
+    Only runs tagged as written under the store lock are touched: the caller
+    holds that lock, so no live job is writing them.
+    """
+    mlc = client(uri)
+    ids = [e.experiment_id for e in with_retry(mlc.search_experiments)]
+    if not ids:
+        return []
+    runs = with_retry(
+        mlc.search_runs,
+        ids,
+        filter_string=f"attributes.status = 'RUNNING' and tags.`{WRITER_TAG}` = '{WRITER_LOCKED}'",
+    )
+    for run in runs:
+        rid = run.info.run_id
+        with_retry(mlc.set_tag, rid, "propensity.marked_failed", "killed job, found at next start")
+        with_retry(mlc.set_terminated, rid, "FAILED")
+        log.warning(
+            "run %s (%s) was left RUNNING by a killed job: marked FAILED", rid, run.info.run_name
+        )
+    return [r.info.run_id for r in runs]
+
+
+#: Experiment tag that tells the MLflow UI the kind of experiment (machine learning, not GenAI).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+#: Experiment and run descriptions are the note tag the UI shows and edits.
+NOTE_TAG = "mlflow.note.content"
+EXPERIMENT_DESCRIPTIONS = {
+    DEFAULT_EXPERIMENT: "Training runs of the repayment propensity model (willingness and "
+    "ability heads). Each run registers a challenger version of 'repayment-propensity' and "
+    "holds its model report under report/. See docs/risk-review.md.",
+    SCORING_EXPERIMENT: "Nightly scoring runs: counts per tier and offer, score distributions "
+    "and drift against the champion's training data. See docs/operations.md.",
+}
+
+
 def ensure_experiment(name: str, uri: str | None = None) -> str:
-    """Return the id of experiment ``name``, creating it with the artifact root if needed."""
+    """Return the id of experiment ``name``, creating it with the artifact root if needed.
+
+    The experiment is marked as a machine-learning experiment (so the MLflow
+    UI opens on its runs, not on a GenAI dashboard) and given a description.
+    """
     uri = uri or tracking_uri()
     mlc = client(uri)
     existing = with_retry(mlc.get_experiment_by_name, name)
-    if existing is not None:
-        return existing.experiment_id
-    return with_retry(mlc.create_experiment, name, artifact_location=artifact_location(uri))
+    tags = {
+        EXPERIMENT_KIND_TAG: EXPERIMENT_KIND,
+        NOTE_TAG: EXPERIMENT_DESCRIPTIONS.get(name, "Repayment propensity runs."),
+    }
+    if existing is None:
+        return with_retry(
+            mlc.create_experiment, name, artifact_location=artifact_location(uri), tags=tags
+        )
+    for key, value in tags.items():
+        if key not in (existing.tags or {}):
+            with_retry(mlc.set_experiment_tag, existing.experiment_id, key, value)
+    return existing.experiment_id
 
 
 # ---------------------------------------------------------------- the model
 
 
-class PropensityPyfunc(mlflow.pyfunc.PythonModel):
-    """MLflow pyfunc wrapper of :class:`PropensityModel`.
-
-    Its artifact ``model_dir`` is the folder written by
-    :meth:`PropensityModel.save` (LightGBM text boosters, JSON calibrators
-    and spec); ``load_context`` reads it back, no pickle of the boosters.
-    """
-
-    def load_context(self, context: Any) -> None:
-        """Load the boosters, calibrators and spec from the model's artifacts."""
-        self.model = PropensityModel.load(context.artifacts["model_dir"])
-
-    def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None):
-        """Return ``p_willingness``, ``p_ability`` and the reason codes of each row."""
-        return self.model.predict(pd.DataFrame(model_input))
+class UnsafeModelError(ForeignModelError):
+    """The model folder holds a file that would run code when read (a pickle) or is foreign."""
 
 
-def _requirements() -> list[str]:
-    from importlib.metadata import PackageNotFoundError, version
+def _refuse_unsafe(folder: Path, uri: str) -> None:
+    """Refuse a downloaded model folder before anything in it is read or executed."""
+    bad = unsafe_files(folder)
+    if bad:
+        names = ", ".join(str(p.relative_to(folder)) for p in bad[:5])
+        raise UnsafeModelError(
+            f"refusing the model at {uri}: it contains {len(bad)} pickle-like file(s) ({names}); "
+            "models of this project are text and JSON only"
+        )
 
-    out = []
-    for dist in (
-        "lightgbm",
-        "pandas",
-        "numpy",
-        "scikit-learn",
-        "scipy",
-        "pyyaml",
-        "pydantic",
-        "mlflow",
-    ):
-        try:
-            out.append(f"{dist}=={version(dist)}")
-        except PackageNotFoundError:
-            out.append(dist)
-    return out
+
+def _saved_model_dir(folder: Path, uri: str) -> Path:
+    """Return the saved model inside a model folder; ForeignModelError when it is not ours."""
+    try:
+        return saved_model_dir(folder)
+    except ValueError as exc:
+        raise ForeignModelError(f"the model at {uri} is not a {MODEL_NAME} model: {exc}") from None
+
+
+def _download_model(uri: str, dst: Path) -> Path:
+    """Download a model's folder (no loading), mapping a missing model to ModelNotFoundError."""
+    local = Path(uri)
+    if local.is_dir():
+        return local
+    if ":/" not in uri:
+        raise ModelNotFoundError(f"no model at {uri}: no such folder")
+    client()
+    try:
+        return Path(
+            with_retry(mlflow.artifacts.download_artifacts, artifact_uri=uri, dst_path=str(dst))
+        )
+    except MlflowException as exc:
+        if exc.error_code in _MISSING_CODES:
+            raise ModelNotFoundError(f"no model at {uri}: {exc.message}") from None
+        raise
+    except OSError as exc:
+        raise ModelNotFoundError(f"no model at {uri}: {exc}") from None
 
 
 # ------------------------------------------------------------ training run
@@ -264,33 +323,81 @@ def log_training_run(
     uri = tracking_uri()
     started = time.perf_counter()
     window = {**result.data_window, **{k: str(v) for k, v in (data_window or {}).items()}}
+    as_of = window.get("as_of") or window.get("last_as_of", "")
     with tracking_lock(uri):
         experiment_id = ensure_experiment(experiment or DEFAULT_EXPERIMENT, uri)
-        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+        name = run_name or f"train {as_of}".strip()
+        with mlflow.start_run(
+            experiment_id=experiment_id, run_name=name, tags={WRITER_TAG: WRITER_LOCKED}
+        ) as run:
             run_id = run.info.run_id
             _log_run_contents(result, window)
             if training_set is not None:
                 _log_dataset(training_set, "training_set", "training_set")
             version = _log_model(result, model_name if register else None)
+            result.identity = _identity(result, model_name, version, run_id)
+            result.report_html = render_report(result)
+            mlflow.log_text(result.report_html, "report/model_report.html")
+            summary = " ".join(summary_lines(result))
+            mlflow.set_tag(NOTE_TAG, summary)
         if register and version is not None:
-            mlc = client(uri)
-            with_retry(mlc.set_registered_model_alias, model_name, CHALLENGER, version)
-            tags = {
-                "run_id": run_id,
-                "feature_code_version": result.spec.code_version,
-                "training_fingerprint": result.fingerprint,
-                "data_window": json.dumps(window),
-                "gate_vs_baselines": "pass" if result.gate.accepted else "fail",
-            }
-            for head in result.metrics:
-                for metric in ("auc", "ece"):
-                    tags[f"{head}_test_{metric}"] = f"{result.metrics[head]['test'][metric]:.6f}"
-            for key, value in tags.items():
-                with_retry(mlc.set_model_version_tag, model_name, version, key, value)
+            _register(result, model_name, version, run_id, window, summary)
     log.info(
         "logged run %s (model version %s) in %.1fs", run_id, version, time.perf_counter() - started
     )
     return run_id, version
+
+
+def _identity(
+    result: TrainingResult, model_name: str, version: str | None, run_id: str
+) -> dict[str, Any]:
+    """Return the identity block of the report: name, version, run, commit, packages."""
+    return {
+        "model_name": model_name,
+        "model_version": version,
+        "run_id": run_id,
+        "git_commit": git_commit(),
+        "package_versions": package_versions(),
+    }
+
+
+def _register(
+    result: TrainingResult,
+    model_name: str,
+    version: str,
+    run_id: str,
+    window: Mapping[str, Any],
+    summary: str,
+) -> None:
+    """Alias the new version challenger; tag it and describe it (and the registered model)."""
+    mlc = client()
+    with_retry(mlc.set_registered_model_alias, model_name, CHALLENGER, version)
+    tags = {
+        "run_id": run_id,
+        "feature_code_version": result.spec.code_version,
+        "training_fingerprint": result.fingerprint,
+        "data_window": json.dumps(window),
+        "gate_vs_baselines": "pass" if result.gate.accepted else "fail",
+        "git_commit": result.identity.get("git_commit", "unknown"),
+        "trained_at": result.trained_at,
+        "excluded_protected": ",".join(result.excluded) or "none",
+    }
+    for head in result.metrics:
+        for metric in ("auc", "ece"):
+            tags[f"{head}_test_{metric}"] = f"{result.metrics[head]['test'][metric]:.6f}"
+    for key, value in tags.items():
+        with_retry(mlc.set_model_version_tag, model_name, version, key, value)
+    with_retry(mlc.update_model_version, model_name, version, description=summary)
+    registered = with_retry(mlc.get_registered_model, model_name)
+    if not registered.description:
+        with_retry(
+            mlc.update_registered_model,
+            model_name,
+            description="Repayment propensity: calibrated willingness and ability heads scoring "
+            "overdue accounts nightly. Alias 'challenger' = newest trained version, 'champion' "
+            "= the version the nightly job scores with, moved only by an approved promotion "
+            "(propensity promote --approver NAME --note TEXT). See docs/risk-review.md.",
+        )
 
 
 def _log_run_contents(result: TrainingResult, window: Mapping[str, Any]) -> None:
@@ -347,9 +454,12 @@ def _log_run_contents(result: TrainingResult, window: Mapping[str, Any]) -> None
     _log_frame(baselines, "tables/model_vs_baselines")
     gate = pd.DataFrame([c.__dict__ for c in result.gate.checks])
     _log_frame(gate, "tables/gate_vs_baselines")
-    for name, fig in result.figures.items():
-        mlflow.log_figure(fig, f"plots/{name}.png")
-    mlflow.log_text(result.report_html, "report/model_report.html")
+    for name, table in result.review.items():
+        _log_frame(table, f"tables/review_{name}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, png in figure_pngs(result).items():
+            (Path(tmp) / f"{name}.png").write_bytes(png)
+        mlflow.log_artifacts(tmp, "plots")
 
 
 def _log_dataset(frame: pd.DataFrame, name: str, context: str) -> None:
@@ -380,6 +490,7 @@ def _log_frame(frame: pd.DataFrame, stem: str) -> None:
 
 
 def _log_model(result: TrainingResult, registered_name: str | None) -> str | None:
+    """Log the model from code: entry script, project code, text/JSON model folder; no pickle."""
     model = result.model
     example_rows = result.split.test.head(5)
     example = model.signature_frame(example_rows)
@@ -388,11 +499,12 @@ def _log_model(result: TrainingResult, registered_name: str | None) -> str | Non
         model_dir = model.save(Path(tmp) / "propensity_model")
         info = mlflow.pyfunc.log_model(
             name="model",
-            python_model=PropensityPyfunc(),
+            python_model=str(entry_script()),
             artifacts={"model_dir": str(model_dir)},
+            code_paths=stage_code(Path(tmp) / "code"),
             signature=signature,
             input_example=example,
-            pip_requirements=_requirements(),
+            pip_requirements=pinned_requirements(),
             registered_model_name=registered_name,
         )
     if registered_name is None:
@@ -404,13 +516,19 @@ def _log_model(result: TrainingResult, registered_name: str | None) -> str | Non
 
 
 def load_model(uri: str = f"models:/{MODEL_NAME}@{CHAMPION}") -> PropensityModel:
-    """Load a registered or logged model as a :class:`PropensityModel`.
+    """Load a registered or logged model as a :class:`PropensityModel`, reading text and JSON only.
+
+    The model folder is downloaded, refused if it holds a pickle-like file
+    or is not this project's models-from-code model, and its saved model
+    (LightGBM text boosters, JSON calibrators and spec) is read with the
+    installed project code: nothing shipped in the folder is executed.
 
     Parameters
     ----------
     uri : str
         Any MLflow model URI: ``models:/repayment-propensity@champion``,
-        ``models:/repayment-propensity/3``, ``runs:/<run_id>/model``...
+        ``models:/repayment-propensity/3``, ``runs:/<run_id>/model``, or a
+        local model folder.
 
     Returns
     -------
@@ -421,14 +539,31 @@ def load_model(uri: str = f"models:/{MODEL_NAME}@{CHAMPION}") -> PropensityModel
     Raises
     ------
     ModelNotFoundError
-        When no model, alias, version or run answers to ``uri``.
+        When no model, alias, version or run answers to ``uri``
+        (:class:`ForeignModelError` when the model there is not this project's,
+        :class:`UnsafeModelError` when its folder holds a pickle-like file).
+    StoreUnavailableError
+        When the store cannot be opened.
     """
+    if uri.startswith(("models:/", "runs:/")):
+        try:
+            open_store(must_exist=True)
+        except ModelNotFoundError as exc:
+            raise ModelNotFoundError(f"no model at {uri}: {exc}") from None
     version = resolve_version(uri)
     if uri.startswith("models:/") and "@" in uri:
         # Load the version the alias pointed to when resolved, so a promotion
         # landing in between cannot stamp scores with the wrong version.
         uri = f"models:/{uri[len('models:/') :].split('@', 1)[0]}/{version}"
-    model = load_pyfunc(uri).unwrap_python_model().model
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = _download_model(uri, Path(tmp))
+        _refuse_unsafe(folder, uri)
+        try:
+            model = PropensityModel.load(_saved_model_dir(folder, uri))
+        except (ValueError, FileNotFoundError, KeyError) as exc:
+            raise ForeignModelError(
+                f"the model at {uri} cannot be loaded as a {MODEL_NAME} model: {exc}"
+            ) from None
     model.version = version
     return model
 
@@ -436,18 +571,22 @@ def load_model(uri: str = f"models:/{MODEL_NAME}@{CHAMPION}") -> PropensityModel
 def load_pyfunc(uri: str = f"models:/{MODEL_NAME}@{CHAMPION}") -> Any:
     """Load a model as a generic MLflow pyfunc (signature-enforced ``predict``).
 
+    The folder is checked like :func:`load_model` before MLflow reads it;
+    MLflow then runs the model's entry script with the project code shipped
+    in the model (``code/``).
+
     Raises
     ------
     ModelNotFoundError
         When no model, alias, version or run answers to ``uri``.
+    UnsafeModelError
+        When the folder holds a pickle-like file or is not a propensity model.
     """
-    client()
-    try:
-        return with_retry(mlflow.pyfunc.load_model, uri)
-    except MlflowException as exc:
-        if exc.error_code in _MISSING_CODES:
-            raise ModelNotFoundError(f"no model at {uri}: {exc.message}") from None
-        raise
+    dst = Path(tempfile.mkdtemp(prefix="propensity_model_"))
+    folder = _download_model(uri, dst)
+    _refuse_unsafe(folder, uri)
+    _saved_model_dir(folder, uri)
+    return with_retry(mlflow.pyfunc.load_model, str(folder))
 
 
 def alias_version(alias: str, model_name: str = MODEL_NAME) -> str | None:
@@ -482,91 +621,6 @@ def resolve_version(uri: str) -> str:
     if "/" in rest:
         return rest.rsplit("/", 1)[1]
     return uri
-
-
-def promote(
-    version: str | int | None = None,
-    *,
-    eval_frame: pd.DataFrame,
-    tolerance: float | None = None,
-    max_ece: float | None = None,
-    threshold: float | None = None,
-    model_name: str = MODEL_NAME,
-    config: TrainingConfig | None = None,
-) -> PromotionDecision:
-    """Gate a challenger against the champion and move alias ``champion`` if it passes.
-
-    Both models are scored on ``eval_frame`` (the most recent out-of-time
-    months with labels, built by the caller with the current feature code).
-    The decision and its figures are recorded as ``promotion.*`` tags on the
-    challenger's version, whether accepted or refused.
-
-    Parameters
-    ----------
-    version : str or int, optional
-        Version to promote (default: the one aliased ``challenger``).
-    eval_frame : DataFrame
-        Features plus ``paid_any`` and ``coverage``.
-    tolerance, max_ece, threshold : float, optional
-        Gate settings; default from the config's ``gate`` and ``labels``.
-    model_name : str
-    config : TrainingConfig, optional
-        Defaults to ``models/default_config.yaml``.
-
-    Returns
-    -------
-    PromotionDecision
-        ``accepted`` tells whether the alias moved; ``summary()`` prints the figures.
-    """
-    cfg = config or load_config()
-    tolerance = cfg.gate.tolerance if tolerance is None else tolerance
-    max_ece = cfg.gate.max_ece if max_ece is None else max_ece
-    threshold = cfg.labels.full_coverage_threshold if threshold is None else threshold
-    uri = tracking_uri()
-    challenger_version = (
-        str(version) if version is not None else alias_version(CHALLENGER, model_name)
-    )
-    if challenger_version is None:
-        raise ModelNotFoundError(
-            f"model {model_name!r} has no {CHALLENGER!r} alias: train a model first"
-        )
-    champion_version = alias_version(CHAMPION, model_name)
-    if champion_version == challenger_version:
-        return PromotionDecision(
-            accepted=False,
-            challenger_version=challenger_version,
-            champion_version=champion_version,
-            figures={},
-            note=f"version {challenger_version} is already the champion: nothing to do",
-        )
-    challenger = load_model(f"models:/{model_name}/{challenger_version}")
-    champion = load_model(f"models:/{model_name}/{champion_version}") if champion_version else None
-    decision = evaluate_gate(
-        challenger,
-        champion,
-        eval_frame,
-        tolerance=tolerance,
-        max_ece=max_ece,
-        threshold=threshold,
-        challenger_version=challenger_version,
-        champion_version=champion_version,
-    )
-    with tracking_lock(uri):
-        mlc = client(uri)
-        if decision.accepted:
-            with_retry(mlc.set_registered_model_alias, model_name, CHAMPION, challenger_version)
-        tags = {
-            **decision.tags(),
-            "promotion.tolerance": str(tolerance),
-            "promotion.max_ece": str(max_ece),
-            "promotion.decided_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
-        }
-        for key, value in tags.items():
-            with_retry(mlc.set_model_version_tag, model_name, challenger_version, key, value)
-    log.info(
-        "promotion of v%s: %s", challenger_version, "accepted" if decision.accepted else "refused"
-    )
-    return decision
 
 
 # ------------------------------------------------------------- scoring run
@@ -643,7 +697,11 @@ def log_scoring_run(
         )
     with tracking_lock(uri):
         experiment_id = ensure_experiment(experiment or SCORING_EXPERIMENT, uri)
-        with mlflow.start_run(experiment_id=experiment_id, run_name=f"score {as_of}") as run:
+        with mlflow.start_run(
+            experiment_id=experiment_id,
+            run_name=f"score {as_of}",
+            tags={WRITER_TAG: WRITER_LOCKED},
+        ) as run:
             mlflow.set_tags(
                 {
                     "drift_alert": "true" if len(alerts) else "false",
@@ -716,13 +774,3 @@ def version_info(version: str | int | None = None, model_name: str = MODEL_NAME)
         "aliases": list(mv.aliases or []),
         "tags": dict(mv.tags or {}),
     }
-
-
-def download_report(version: str | int | None, dst: Path, model_name: str = MODEL_NAME) -> Path:
-    """Copy the HTML model report of a registered version into folder ``dst``; return its path."""
-    info = version_info(version, model_name)
-    dst.mkdir(parents=True, exist_ok=True)
-    local = mlflow.artifacts.download_artifacts(
-        run_id=info["run_id"], artifact_path="report/model_report.html", dst_path=str(dst)
-    )
-    return Path(local)

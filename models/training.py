@@ -1,129 +1,52 @@
-"""Train both heads on a training set and evaluate them out of time (no MLflow here).
+"""Train both heads on a training set (no MLflow here): fit, then evaluate, then report.
 
 ``train`` takes the training set the feature jobs build (one row per overdue
 account and month end: ``account_id``, ``as_of_date``, the feature columns,
-``paid_any`` and ``coverage``), splits it by time, trains and calibrates the
-willingness and ability heads, fits the baselines on the same months and
-returns everything a reviewer needs: metrics per head and split, the
-baselines' metrics, decile tables, PSI, importance, SHAP summary, figures and
-the HTML report. ``models.tracking.log_training_run`` sends it to MLflow.
+``paid_any`` and ``coverage``) and runs three steps, each usable on its own:
+
+1. :func:`fit` splits it by time, trains and calibrates the willingness and
+   ability heads and fits the baselines on the same months
+   (:class:`models.result.FitResult`);
+2. :func:`models.assessment.evaluate` scores every split and computes what a
+   reviewer needs: metrics per head and split, the baselines' metrics, decile
+   tables, PSI, importance, SHAP summary, figures and the validation tables
+   (:class:`models.result.TrainingResult`, the evaluation result);
+3. :func:`models.report.render_report` renders the evaluation result as HTML.
+
+``models.tracking.log_training_run`` sends the result to MLflow.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from models import evaluation as ev
+from models.assessment import evaluate
 from models.baselines import DpdBucketRule, WoeScorecard, select_scorecard_features
 from models.config import TrainingConfig
-from models.gate import PromotionDecision, evaluate_gate
 from models.heads import HEADS, ability_target, design_matrix, fit_calibrator, train_head
 from models.propensity_model import PropensityModel
+from models.provenance import git_commit, package_versions
+from models.report import render_report
+from models.result import (
+    KEY_COLUMNS,
+    LABEL_COLUMNS,
+    FitResult,
+    StageClock,
+    TrainingResult,
+)
+from models.review import PolicyBands
 from models.spec import FeatureSpec, ReasonText
-from models.splits import SPLIT_NAMES, TimeSplit, time_split
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+from models.splits import TimeSplit, time_split
 
 log = logging.getLogger(__name__)
 
-KEY_COLUMNS: tuple[str, ...] = ("account_id", "as_of_date")
-LABEL_COLUMNS: tuple[str, ...] = ("paid_any", "coverage")
-BASELINE_NAMES: tuple[str, ...] = ("dpd_rule", "scorecard")
-EVAL_SPLITS: tuple[str, ...] = ("validation", "test")
-SCORE_COLUMNS: tuple[str, ...] = ("p_willingness", "p_ability", "expected_share")
-
-
-@dataclass
-class TrainingResult:
-    """Everything a training run produced, free of MLflow.
-
-    Attributes
-    ----------
-    model : PropensityModel
-    config : TrainingConfig
-    spec : FeatureSpec
-    split : TimeSplit
-        The three slices of the training set.
-    split_summary : DataFrame
-        Per split: months, rows, accounts, paid_any rate, payers, full-coverage rate.
-    metrics : dict
-        ``metrics[head][split][metric]`` (see :func:`models.evaluation.binary_metrics`).
-    baseline_metrics : dict
-        ``baseline_metrics[head][baseline][split][metric]``.
-    predictions : dict
-        Per split a frame of keys, labels, both probabilities and the baselines' scores.
-    deciles : dict
-        ``"<head>_<split>"`` -> decile table.
-    psi : DataFrame
-        PSI train -> test of every feature and of both scores, flagged.
-    importance, shap_summary : dict
-        Per head: gain importance; mean |SHAP| with the direction of effect.
-    gate : PromotionDecision
-        The no-champion gate (against the baselines) on the test months.
-    figures : dict
-        Name -> matplotlib Figure.
-    report_html : str
-        The self-contained model report.
-    fingerprint : str
-        SHA-256 of the training set's content.
-    data_window : dict
-        Facts about the data (as-of range, split windows, caller's extras).
-    timings : dict
-        Seconds per stage.
-    """
-
-    model: PropensityModel
-    config: TrainingConfig
-    spec: FeatureSpec
-    split: TimeSplit
-    split_summary: pd.DataFrame
-    metrics: dict[str, dict[str, dict[str, float]]]
-    baseline_metrics: dict[str, dict[str, dict[str, dict[str, float]]]]
-    predictions: dict[str, pd.DataFrame]
-    deciles: dict[str, pd.DataFrame]
-    psi: pd.DataFrame
-    importance: dict[str, pd.DataFrame]
-    shap_summary: dict[str, pd.DataFrame]
-    gate: PromotionDecision
-    figures: dict[str, Figure] = field(default_factory=dict)
-    report_html: str = ""
-    fingerprint: str = ""
-    data_window: dict[str, Any] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
-
-    def flat_metrics(self) -> dict[str, float]:
-        """Return every figure as flat MLflow metric names.
-
-        ``<head>_<split>_<metric>`` for the heads,
-        ``baseline_<name>_<head>_<split>_<metric>`` for the baselines,
-        ``rows_<split>``, ``paid_any_rate_<split>``, ``full_coverage_rate_<split>``.
-        """
-        out: dict[str, float] = {}
-        for head, splits in self.metrics.items():
-            for split, figs in splits.items():
-                for k, v in figs.items():
-                    out[f"{head}_{split}_{k}"] = v
-        for head, baselines in self.baseline_metrics.items():
-            for name, splits in baselines.items():
-                for split, figs in splits.items():
-                    for k, v in figs.items():
-                        if k in ("n", "event_rate"):
-                            continue
-                        out[f"baseline_{name}_{head}_{split}_{k}"] = v
-        for row in self.split_summary.itertuples(index=False):
-            out[f"rows_{row.split}"] = float(row.rows)
-            out[f"paid_any_rate_{row.split}"] = float(row.paid_any_rate)
-            out[f"full_coverage_rate_{row.split}"] = float(row.full_coverage_rate)
-        return {k: float(v) for k, v in out.items()}
+__all__ = ["KEY_COLUMNS", "LABEL_COLUMNS", "TrainingResult", "fingerprint", "fit", "train"]
 
 
 def fingerprint(frame: pd.DataFrame) -> str:
@@ -158,25 +81,28 @@ def _check_training_set(frame: pd.DataFrame, spec: FeatureSpec, dpd_column: str)
         raise ValueError(f"training set has {dupes} duplicate (account_id, as_of_date) rows")
 
 
-def train(
+def fit(
     training_set: pd.DataFrame,
     config: TrainingConfig | None = None,
     spec: FeatureSpec | None = None,
     *,
     data_window: Mapping[str, Any] | None = None,
     reason_text: ReasonText | None = None,
-) -> TrainingResult:
-    """Train, calibrate and evaluate both heads and the baselines on a training set.
+) -> FitResult:
+    """Split by time, train and calibrate both heads and fit the baselines.
 
     Parameters
     ----------
     training_set : DataFrame
         ``account_id``, ``as_of_date`` (month ends), the spec's feature
-        columns, ``paid_any`` (0/1) and ``coverage`` ([0, 1]).
+        columns, ``paid_any`` (0/1) and ``coverage`` ([0, 1]). Other columns
+        (``age``, ``jurisdiction``...) are kept for the review tables.
     config : TrainingConfig, optional
         Defaults to ``models/default_config.yaml``.
     spec : FeatureSpec, optional
-        Defaults to :meth:`FeatureSpec.default` (the feature catalogue).
+        Defaults to :meth:`FeatureSpec.default` (the feature catalogue). The
+        protected attributes of ``config.fairness`` are removed from it
+        unless listed in ``include_protected``.
     data_window : mapping, optional
         Facts to record about the data (data folder, as-of date, horizon...).
     reason_text : callable, optional
@@ -184,15 +110,14 @@ def train(
 
     Returns
     -------
-    TrainingResult
+    FitResult
     """
     from models.config import load_config
-    from models.report import render_report
 
     config = config or load_config()
-    spec = spec or FeatureSpec.default()
+    spec, excluded = _without_protected(spec or FeatureSpec.default(), config)
     timings: dict[str, float] = {}
-    clock = _Clock(timings)
+    clock = StageClock(timings)
     _check_training_set(training_set, spec, config.baselines.dpd_column)
     threshold = config.labels.full_coverage_threshold
 
@@ -275,96 +200,73 @@ def train(
         reason_text=reason_text,
         num_threads=config.lightgbm.num_threads,
     )
-
-    with clock("evaluate"):
-        predictions = {}
-        for name, f in frames.items():
-            probs = model.predict_proba(f)
-            pred = f[[*KEY_COLUMNS, *LABEL_COLUMNS]].copy()
-            pred["full_coverage"] = y_abil[name]
-            pred[list(SCORE_COLUMNS)] = probs[list(SCORE_COLUMNS)]
-            for head in HEADS:
-                for bname, baseline in baselines[head].items():
-                    pred[f"{bname}_{head}"] = baseline.predict(f)
-            predictions[name] = pred
-        metrics, baseline_metrics = _metrics(predictions, config.evaluation.n_bins)
-        deciles = {
-            f"{head}_{split_name}": ev.decile_table(
-                *_target(predictions[split_name], head), config.evaluation.n_bins
-            )
-            for head in HEADS
-            for split_name in EVAL_SPLITS
-        }
-        n_bins = config.evaluation.n_bins
-        model.reference = {
-            **{c: ev.reference_profile(frames["train"][c], n_bins) for c in spec.columns},
-            **{c: ev.reference_profile(predictions["train"][c], n_bins) for c in SCORE_COLUMNS},
-        }
-        test_view = pd.concat(
-            [frames["test"][list(spec.columns)], predictions["test"][list(SCORE_COLUMNS)]], axis=1
-        )
-        psi = model.drift(test_view, config.evaluation.psi_moderate, config.evaluation.psi_major)
-        gate = evaluate_gate(
-            model, None, frames["test"], config.gate.tolerance, config.gate.max_ece, threshold
-        )
-
-    with clock("explain"):
-        importance, shap_summary, shap_samples = _explain(model, frames["test"], config)
-
-    with clock("figures"):
-        figures = _figures(predictions, model, importance, shap_samples, config)
-
     window = {
         "first_as_of": str(split.months["train"][0].date()),
         "last_as_of": str(split.months["test"][-1].date()),
         **{f"{k}_window": f"{v[0].date()}..{v[-1].date()}" for k, v in split.months.items()},
         **{k: str(v) for k, v in (data_window or {}).items()},
     }
-    result = TrainingResult(
+    return FitResult(
         model=model,
         config=config,
         spec=spec,
         split=split,
         split_summary=summary,
-        metrics=metrics,
-        baseline_metrics=baseline_metrics,
-        predictions=predictions,
-        deciles=deciles,
-        psi=psi,
-        importance=importance,
-        shap_summary=shap_summary,
-        gate=gate,
-        figures=figures,
+        full_coverage=y_abil,
         fingerprint=fingerprint(training_set[[*KEY_COLUMNS, *spec.columns, *LABEL_COLUMNS]]),
         data_window=window,
         timings=timings,
+        excluded=excluded,
+        trained_at=pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
     )
+
+
+def train(
+    training_set: pd.DataFrame,
+    config: TrainingConfig | None = None,
+    spec: FeatureSpec | None = None,
+    *,
+    data_window: Mapping[str, Any] | None = None,
+    reason_text: ReasonText | None = None,
+    bands: PolicyBands | None = None,
+) -> TrainingResult:
+    """Fit, evaluate and report: :func:`fit`, then ``evaluate``, then ``render_report``.
+
+    Parameters
+    ----------
+    training_set, config, spec, data_window, reason_text
+        As for :func:`fit`.
+    bands : PolicyBands, optional
+        The policy's tiers and DPD stages, for the report's segment and
+        calibration tables (default: :meth:`PolicyBands.default`).
+
+    Returns
+    -------
+    TrainingResult
+        The evaluation result, with ``report_html`` rendered.
+    """
+    fitted = fit(training_set, config, spec, data_window=data_window, reason_text=reason_text)
+    result = evaluate(fitted, bands=bands)
+    result.identity = {"git_commit": git_commit(), "package_versions": package_versions()}
+    clock = StageClock(result.timings)
     with clock("report"):
         result.report_html = render_report(result)
     log.info(
         "trained: willingness test AUC %.4f, ability test AUC %.4f (%s)",
-        metrics["willingness"]["test"]["auc"],
-        metrics["ability"]["test"]["auc"],
-        ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()),
+        result.metrics["willingness"]["test"]["auc"],
+        result.metrics["ability"]["test"]["auc"],
+        ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items()),
     )
     return result
 
 
-class _Clock:
-    """Context manager factory recording seconds per stage into a dict."""
-
-    def __init__(self, timings: dict[str, float]) -> None:
-        self.timings = timings
-
-    def __call__(self, stage: str) -> _Clock:
-        self.stage = stage
-        return self
-
-    def __enter__(self) -> None:
-        self.start = time.perf_counter()
-
-    def __exit__(self, *exc: object) -> None:
-        self.timings[self.stage] = time.perf_counter() - self.start
+def _without_protected(spec: FeatureSpec, config: TrainingConfig) -> tuple[FeatureSpec, tuple]:
+    """Return the spec without the protected attributes the config excludes, and those removed."""
+    drop = tuple(c for c in config.fairness.excluded if c in spec.columns)
+    if not drop:
+        return spec, ()
+    log.info("fairness: protected attribute(s) %s left out of the features", ", ".join(drop))
+    return spec.subset([c for c in spec.columns if c not in drop]), drop
 
 
 def _split_summary(split: TimeSplit, threshold: float) -> pd.DataFrame:
@@ -416,121 +318,3 @@ def _fit_baselines(
             "scorecard": WoeScorecard.fit(frame, y, features, cfg.scorecard_bins),
         }
     return out
-
-
-def _target(
-    pred: pd.DataFrame, head: str, score: str | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Labels and scores of a head's population (all rows; payers for ability)."""
-    score = score or f"p_{head}"
-    if head == "willingness":
-        return pred["paid_any"].to_numpy(dtype="float64"), pred[score].to_numpy(dtype="float64")
-    paid = pred["paid_any"].to_numpy() == 1
-    return (
-        pred["full_coverage"].to_numpy(dtype="float64")[paid],
-        pred[score].to_numpy(dtype="float64")[paid],
-    )
-
-
-def _metrics(predictions: dict[str, pd.DataFrame], n_bins: int):
-    metrics: dict[str, dict[str, dict[str, float]]] = {h: {} for h in HEADS}
-    baseline_metrics: dict[str, dict[str, dict[str, dict[str, float]]]] = {
-        h: {b: {} for b in BASELINE_NAMES} for h in HEADS
-    }
-    for head in HEADS:
-        for split_name in SPLIT_NAMES:
-            pred = predictions[split_name]
-            metrics[head][split_name] = ev.binary_metrics(*_target(pred, head), n_bins)
-            if head == "ability":
-                metrics[head][split_name].update(_share_metrics(pred))
-            for b in BASELINE_NAMES:
-                baseline_metrics[head][b][split_name] = ev.binary_metrics(
-                    *_target(pred, head, f"{b}_{head}"), n_bins
-                )
-    return metrics, baseline_metrics
-
-
-def _share_metrics(pred: pd.DataFrame) -> dict[str, float]:
-    """Mean absolute error and bias of expected_share against coverage, on payers."""
-    paid = pred["paid_any"].to_numpy() == 1
-    if not paid.any():
-        return {"share_mae": float("nan"), "share_bias": float("nan")}
-    cov = pred["coverage"].to_numpy(dtype="float64")[paid]
-    share = pred["expected_share"].to_numpy(dtype="float64")[paid]
-    return {
-        "share_mae": float(np.abs(cov - share).mean()),
-        "share_bias": float(share.mean() - cov.mean()),
-    }
-
-
-def _explain(model: PropensityModel, test: pd.DataFrame, config: TrainingConfig):
-    """Gain importance and a SHAP summary (on a seeded sample of test rows) per head."""
-    importance, summary, samples = {}, {}, {}
-    for head in HEADS:
-        population = test if head == "willingness" else test.loc[test["paid_any"] == 1]
-        n = min(len(population), config.evaluation.shap_sample_rows)
-        sample = population.sample(n=n, random_state=config.lightgbm.seed) if n else population
-        X = design_matrix(sample, model.spec)
-        contrib = model.contributions(head, X)[:, :-1]
-        samples[head] = (contrib, X)
-        mono = (
-            model.spec.monotone_willingness
-            if head == "willingness"
-            else model.spec.monotone_ability
-        )
-        rows = []
-        for j, col in enumerate(model.spec.columns):
-            if col in model.spec.categorical:
-                direction = "by category"
-            else:
-                rho = ev.spearman(X[col].to_numpy(dtype="float64"), contrib[:, j])
-                if np.isnan(rho) or abs(rho) < 0.1:
-                    direction = "mixed or none"
-                else:
-                    direction = "higher raises" if rho > 0 else "higher lowers"
-            rows.append(
-                {
-                    "feature": col,
-                    "mean_abs_shap": float(np.abs(contrib[:, j]).mean()) if len(X) else 0.0,
-                    "mean_shap": float(contrib[:, j].mean()) if len(X) else 0.0,
-                    "direction": direction,
-                    "monotone": {1: "increasing", -1: "decreasing"}.get(mono.get(col, 0), "none"),
-                    "description": model.spec.describe(col),
-                }
-            )
-        summary[head] = (
-            pd.DataFrame(rows)
-            .sort_values("mean_abs_shap", ascending=False, kind="stable")
-            .reset_index(drop=True)
-        )
-        imp = model.feature_importance(head)
-        imp["share"] = imp["gain"] / imp["gain"].sum() if imp["gain"].sum() else 0.0
-        importance[head] = imp
-    return importance, summary, samples
-
-
-def _figures(
-    predictions, model, importance, shap_samples, config: TrainingConfig
-) -> dict[str, Figure]:
-    figures: dict[str, Figure] = {}
-    n_bins = config.evaluation.n_bins
-    for head in HEADS:
-        for split_name in EVAL_SPLITS:
-            pred = predictions[split_name]
-            curves = {"model": _target(pred, head)}
-            for b in BASELINE_NAMES:
-                curves[b.replace("_", " ")] = _target(pred, head, f"{b}_{head}")
-            label = f"{head}, {split_name}"
-            figures[f"roc_{head}_{split_name}"] = ev.plot_roc(curves, f"ROC: {label}")
-            figures[f"calibration_{head}_{split_name}"] = ev.plot_calibration(
-                {"model": curves["model"]}, f"Calibration: {label}", n_bins
-            )
-            figures[f"gains_{head}_{split_name}"] = ev.plot_gains(curves, f"Gains: {label}")
-        figures[f"importance_{head}"] = ev.plot_importance(
-            importance[head], f"Feature importance (gain): {head}", config.evaluation.top_features
-        )
-        contrib, X = shap_samples[head]
-        figures[f"shap_{head}"] = ev.plot_shap_summary(
-            contrib, X, f"SHAP summary (out of time): {head}", config.evaluation.top_features
-        )
-    return figures

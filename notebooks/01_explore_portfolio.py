@@ -37,7 +37,7 @@ from features.ledger import build_ledger, delinquency_episodes, promise_states
 from features.training_set import month_ends
 from features.vocab import CONTACT_CHANNELS, OUTCOMES, RPC_OUTCOMES
 from pipeline.jobs import load_valid_tables, portfolio_or_simulate
-from pipeline.simulate import portfolio_rates
+from pipeline.simulator import portfolio_rates
 
 logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 for package in ("features", "models", "pipeline"):

@@ -69,6 +69,8 @@ config_overrides = {"lightgbm.num_leaves": 7, "lightgbm.min_data_in_leaf": 100}
 exclude_groups = []  # e.g. ["offer"]; groups: repayment, contact, account, offer
 feature_columns = None  # an explicit list of catalogue columns (overrides exclude_groups)
 promote = False  # move alias champion to the new model if it passes the gate
+approver = ""  # who approves the promotion (required when promote is True)
+promotion_note = ""  # why (required when promote is True; recorded in the registry)
 # Only used when data_dir is None: the simulated portfolio.
 n_accounts = 1500
 n_months = 18
@@ -212,8 +214,9 @@ for head in HEADS:
 # ## Promote (optional)
 #
 # Promotion is normally the risk team's step, after reading the model report
-# in the MLflow UI: `propensity promote --version V`. With `promote = True`
-# this notebook calls the same job (`pipeline.jobs.promote_job`): it
+# in the MLflow UI: `propensity promote --version V --approver NAME --note TEXT`.
+# With `promote = True` (and `approver`, `promotion_note` filled in) this
+# notebook calls the same job (`pipeline.jobs.promote_job`): it
 # rebuilds the version's out-of-time months from its recorded data window,
 # applies the gate and moves alias `champion` only if the new model passes;
 # either way the decision is recorded on the model version as `promotion.*`
@@ -221,10 +224,11 @@ for head in HEADS:
 
 # %%
 if promote:
-    promotion = promote_job(job.model_version)
+    promotion = promote_job(job.model_version, approver=approver, note=promotion_note)
     print(promotion.summary())
 else:
     print(
         f"version {job.model_version} stays the challenger; "
-        f"promote it with: propensity promote --version {job.model_version}"
+        f"promote it with: propensity promote --version {job.model_version} "
+        "--approver NAME --note TEXT"
     )

@@ -46,6 +46,7 @@ from IPython.display import display
 
 from features.build import build_features
 from models import tracking
+from pipeline.contact_log import recent_promises
 from pipeline.jobs import load_valid_tables, portfolio_or_simulate, train_job, use_tracking_store
 from pipeline.plan import assign_plans
 from pipeline.policy import load_policy, parse_policy, policy_version
@@ -181,7 +182,7 @@ display(
 
 # %% [markdown]
 # Both policies plan the same scores with the same inputs the scorer used
-# (accounts, contact log, payment capacity before D). The current policy's
+# (accounts, contact log, promises, payment capacity before D). The current policy's
 # plan must reproduce the published one: a check that the comparison is
 # like for like.
 
@@ -191,8 +192,10 @@ scored = scores[["account_id", "dpd", "arrears", "p_willingness", "p_ability"]].
     account_capacity(build_features(tables, as_of)), on="account_id"
 )
 plan_args = (tables["accounts"], tables["contacts"], as_of)
-current = assign_plans(scored, *plan_args, policy, version)
-changed = assign_plans(scored, *plan_args, what_if, "what-if")
+days = policy.promises.broken_lookback_days
+promises = recent_promises(tables["contacts"], tables["payments"], as_of, days)
+current = assign_plans(scored, *plan_args, policy, version, promises)
+changed = assign_plans(scored, *plan_args, what_if, "what-if", promises)
 
 compared = ["risk_tier", "contact_intensity", "offer", "max_calls_7d", "max_sms_7d"]
 if published_with == {version}:

@@ -2,8 +2,12 @@
 
 Heavy libraries are imported inside each command, so ``propensity --help`` is
 fast and nothing runs at import time. Only this module resolves "today".
-Exit codes: 0 success; 1 rows failed validation (or a run refused on data);
-2 unreadable input or invalid configuration; 3 no model at the URI.
+Exit codes: 0 success; 1 rows failed validation (or a run refused on data, a
+promotion or rollback refused); 2 unreadable input, invalid configuration, an
+implausible date or a promotion without --approver or --note; 3 no model (or
+not this project's, or a folder holding a pickle) at the URI; 4 model store
+unavailable. Every failure ends in one line ``<time> error: <message>`` on
+stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -23,7 +27,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-EXIT_OK, EXIT_DATA, EXIT_INPUT, EXIT_MODEL = 0, 1, 2, 3
+EXIT_OK, EXIT_DATA, EXIT_INPUT, EXIT_MODEL, EXIT_STORE = 0, 1, 2, 3, 4
+#: Top-level packages whose log lines an operator reads; others go to the debug log.
+PROJECT_LOGGERS = frozenset({"pipeline", "models", "features", "benchmarks", "__main__"})
+#: Environment variable: file that receives every log line, third-party warnings included.
+DEBUG_LOG_ENV = "PROPENSITY_DEBUG_LOG"
+ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+log = logging.getLogger("pipeline.cli")
 
 DataOpt = Annotated[Path, typer.Option("--data", help="Folder with the contract's input tables.")]
 ShardsOpt = Annotated[
@@ -68,20 +79,70 @@ def _run_sharded(task: str, data: Path, out: Path | None, params: dict, shards, 
 
 
 def _fail(code: int, message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
+    from pipeline.text import printable
+
+    stamp = time.strftime(ISO_FORMAT, time.gmtime())
+    typer.echo(f"{stamp} error: {printable(str(message))}", err=True)
     return typer.Exit(code)
 
 
+def _open_store(must_exist: bool) -> None:
+    """Say "opening model store", pay MLflow's start-up once, exit 3 or 4 when it cannot be used."""
+    from models.store import StoreUnavailableError, tracking_uri
+
+    log.info("opening model store %s (loading MLflow) ...", tracking_uri())
+    from models.tracking import ModelNotFoundError, open_store
+
+    try:
+        open_store(must_exist=must_exist, announce=False)
+    except StoreUnavailableError as exc:
+        raise _fail(EXIT_STORE, str(exc)) from None
+    except ModelNotFoundError as exc:
+        raise _fail(
+            EXIT_MODEL, f"{exc}; train and promote a model first, or set MLFLOW_TRACKING_URI"
+        ) from None
+
+
+class _OperatorFilter(logging.Filter):
+    """Keep the project's lines (INFO and up) and third-party errors; drop third-party chatter."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._root = str(Path(__file__).resolve().parents[1])
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.split(".", 1)[0] in PROJECT_LOGGERS:
+            return record.levelno >= logging.INFO
+        if record.name == "py.warnings":  # warnings.warn: shown when raised by project code
+            text = str(record.args[0]) if record.args else record.getMessage()
+            return text.startswith(self._root) and "site-packages" not in text
+        return record.levelno >= logging.ERROR
+
+
 def _setup_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-        stream=sys.stderr,
-        force=True,
-    )
-    # MLflow and alembic are chatty at INFO; keep the job's own lines readable.
-    for name in ("alembic", "mlflow", "urllib3", "matplotlib"):
+    """ISO UTC time on every line; project lines on stderr; everything in the debug log if set."""
+    import os
+
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", ISO_FORMAT)
+    formatter.converter = time.gmtime
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setFormatter(formatter)
+    stderr.addFilter(_OperatorFilter())
+    handlers: list[logging.Handler] = [stderr]
+    debug_path = os.environ.get(DEBUG_LOG_ENV)
+    if debug_path:
+        debug = logging.FileHandler(debug_path, encoding="utf-8")
+        debug.setFormatter(formatter)
+        handlers.append(debug)
+    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True)
+    logging.captureWarnings(True)
+    # MLflow, if imported already, gave these loggers its own stderr handler: use ours.
+    for name in ("mlflow", "alembic", "huey", "sqlalchemy.engine"):
+        logger = logging.getLogger(name)
+        logger.handlers, logger.propagate = [], True
+    logging.getLogger("mlflow").setLevel(logging.INFO)
+    # Chatty below WARNING even for the debug log.
+    for name in ("alembic", "urllib3", "matplotlib", "sqlalchemy", "PIL"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
@@ -107,6 +168,8 @@ def _main() -> None:
     # Batch jobs: no progress bars from MLflow's artifact downloads in the logs, and
     # LightGBM's OpenMP threads sleep instead of spinning when the cores are shared.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # MLflow's own stderr handler would bypass the job's format and filter.
+    os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     _setup_logging()
 
@@ -121,7 +184,7 @@ def simulate(
     fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
 ) -> None:
     """Simulate a portfolio and write the contract's five tables plus truth.parquet."""
-    from pipeline.simulate import simulate_portfolio, write_portfolio
+    from pipeline.simulator import simulate_portfolio, write_portfolio
 
     if fmt not in ("parquet", "csv"):
         raise _fail(EXIT_INPUT, f"--format must be parquet or csv, not {fmt!r}")
@@ -296,14 +359,18 @@ def train(
     experiment: Annotated[str | None, typer.Option("--experiment")] = None,
 ) -> None:
     """Train both heads on snapshots before D, log to MLflow, register a challenger."""
+    from models.store import StoreUnavailableError
     from pipeline.io import DataReadError
     from pipeline.jobs import train_job
 
     d = _parse_date(as_of, "--as-of")
+    _open_store(must_exist=False)
     try:
         job = train_job(
             data, d, months=months, horizon_days=horizon, config_path=config, experiment=experiment
         )
+    except StoreUnavailableError as exc:
+        raise _fail(EXIT_STORE, str(exc)) from None
     except DataReadError as exc:
         raise _fail(EXIT_INPUT, str(exc)) from None
     except ValueError as exc:
@@ -323,8 +390,26 @@ def train(
     typer.echo(f"  gate vs baselines: {'pass' if r.gate.accepted else 'fail'}")
 
 
+ApproverOpt = Annotated[
+    str | None, typer.Option("--approver", help="Who approves (recorded in the registry).")
+]
+NoteOpt = Annotated[str | None, typer.Option("--note", help="Why (recorded in the registry).")]
+
+
+def _require_approval(approver: str | None, note: str | None, command: str) -> None:
+    missing = [o for o, v in (("--approver NAME", approver), ("--note TEXT", note)) if not v]
+    if missing:
+        raise _fail(
+            EXIT_INPUT,
+            f"{command} needs {' and '.join(missing)}: nothing reaches the collections floor "
+            "without a named reviewer and a reason, recorded in the registry",
+        )
+
+
 @app.command()
 def promote(
+    approver: ApproverOpt = None,
+    note: NoteOpt = None,
     version: Annotated[
         str | None, typer.Option("--version", help="Version to promote (default: challenger).")
     ] = None,
@@ -338,15 +423,36 @@ def promote(
         Path | None,
         typer.Option("--config", help="Config YAML whose gate section sets the tolerances."),
     ] = None,
+    override_reason: Annotated[
+        str | None,
+        typer.Option("--override-reason", help="Why a gate looser than the default is used."),
+    ] = None,
 ) -> None:
     """Move alias champion to the challenger if it is no worse out of time; else refuse."""
+    _require_approval(approver, note, "promote")
+    from models.registry import PromotionRefused
+    from models.store import StoreUnavailableError
+
+    d = _parse_date(as_of, "--as-of") if as_of else None
+    _open_store(must_exist=True)
     from models.tracking import ModelNotFoundError
     from pipeline.io import DataReadError
     from pipeline.jobs import promote_job
 
-    d = _parse_date(as_of, "--as-of") if as_of else None
     try:
-        decision = promote_job(version, data_dir=data, as_of=d, config_path=config)
+        decision = promote_job(
+            version,
+            data_dir=data,
+            as_of=d,
+            config_path=config,
+            approver=approver,
+            note=note,
+            override_reason=override_reason,
+        )
+    except PromotionRefused as exc:
+        raise _fail(EXIT_DATA, str(exc)) from None
+    except StoreUnavailableError as exc:
+        raise _fail(EXIT_STORE, str(exc)) from None
     except ModelNotFoundError as exc:
         raise _fail(EXIT_MODEL, str(exc)) from None
     except (DataReadError, ValueError) as exc:
@@ -355,8 +461,39 @@ def promote(
     already = decision.champion_version is not None and (
         decision.champion_version == decision.challenger_version
     )
+    if decision.accepted:
+        typer.echo(f"  champion is now v{decision.challenger_version}, approved by {approver}")
     if not decision.accepted and not already:
         raise typer.Exit(EXIT_DATA)
+
+
+@app.command()
+def rollback(
+    to: Annotated[str, typer.Option("--to", help="Earlier version to make champion again.")],
+    approver: ApproverOpt = None,
+    note: NoteOpt = None,
+) -> None:
+    """Point alias champion back at an earlier, once-promoted version; record who and why."""
+    _require_approval(approver, note, "rollback")
+    from models.store import StoreUnavailableError
+
+    _open_store(must_exist=True)
+    from models.registry import Approval, PromotionRefused
+    from models.registry import rollback as do_rollback
+    from models.tracking import ModelNotFoundError
+
+    try:
+        done = do_rollback(to, approval=Approval(approver or "", note or ""))
+    except PromotionRefused as exc:
+        raise _fail(EXIT_DATA, str(exc)) from None
+    except StoreUnavailableError as exc:
+        raise _fail(EXIT_STORE, str(exc)) from None
+    except ModelNotFoundError as exc:
+        raise _fail(EXIT_MODEL, str(exc)) from None
+    typer.echo(
+        f"Rolled back: champion {done['from']} -> {done['to']} at {done['decided_at']}, "
+        f"approved by {done['approver']} ({done['reason']})"
+    )
 
 
 @app.command()
@@ -368,11 +505,17 @@ def report(
         "reports"
     ),
 ) -> None:
-    """Copy a version's self-contained HTML model report to a local folder."""
-    from models.tracking import ModelNotFoundError, download_report
+    """Copy a version's self-contained HTML model report to <out>/model_report_v<N>.html."""
+    from models.store import StoreUnavailableError
+
+    _open_store(must_exist=True)
+    from models.registry import download_report
+    from models.tracking import ModelNotFoundError
 
     try:
         path = download_report(version, out)
+    except StoreUnavailableError as exc:
+        raise _fail(EXIT_STORE, str(exc)) from None
     except ModelNotFoundError as exc:
         raise _fail(EXIT_MODEL, str(exc)) from None
     typer.echo(f"model report: {path}")
@@ -440,23 +583,36 @@ def score(
     no_mlflow: Annotated[
         bool, typer.Option("--no-mlflow", help="Do not log the monitoring run.")
     ] = False,
+    allow_stale: Annotated[
+        bool,
+        typer.Option(
+            "--allow-stale",
+            help="Deliberate backfill: skip the check of D against the export's dates.",
+        ),
+    ] = False,
     shards: ShardsOpt = None,
     workers: WorkersOpt = 1,
     engine: EngineOpt = "local",
 ) -> None:
     """Score every account overdue at D and publish scores, rejects and a manifest."""
-    from models.tracking import ModelNotFoundError
+    from pipeline.asof import AsOfImplausibleError
     from pipeline.io import DataReadError
     from pipeline.policy import PolicyError
     from pipeline.publish import RunLockedError
-    from pipeline.score import RejectLimitError, run_scoring
+    from pipeline.score import DEFAULT_MODEL_URI, RejectLimitError, run_scoring
 
     d = _parse_date(as_of, "--as-of")
+    if not no_mlflow or (model_uri or DEFAULT_MODEL_URI).startswith(("models:/", "runs:/")):
+        _open_store(must_exist=True)  # before reading the export: a store fault fails fast
+    from models.store import StoreUnavailableError
+    from models.tracking import ModelNotFoundError
+
     kwargs = {
         "model_uri": model_uri,
         "policy_path": policy,
         "wait_seconds": wait,
         "log_to_mlflow": not no_mlflow,
+        "allow_stale": allow_stale,
     }
     try:
         if _sharded(data, shards, engine):
@@ -467,6 +623,10 @@ def score(
             )
         else:
             outcome = run_scoring(data, d, out, **kwargs)
+    except StoreUnavailableError as exc:
+        raise _fail(EXIT_STORE, str(exc)) from None
+    except AsOfImplausibleError as exc:
+        raise _fail(EXIT_INPUT, str(exc)) from None
     except DataReadError as exc:
         raise _fail(EXIT_INPUT, f"{exc}; fix the input table and rerun") from None
     except PolicyError as exc:
@@ -492,8 +652,9 @@ def score(
     except Exception as exc:
         if type(exc).__name__ != "MlflowException":
             raise
+        cause = (str(exc).strip().splitlines() or ["no detail"])[0]
         raise _fail(
-            EXIT_MODEL, f"model registry unavailable or refused the request: {exc}"
+            EXIT_STORE, f"model store unavailable or refused the request: {cause}"
         ) from None
     m = outcome.manifest
     c = m["counts"]

@@ -1,6 +1,6 @@
 """Jurisdiction compliance profiles, enforced in code on top of any policy.
 
-A policy YAML names one profile (``jurisdiction``); the profile's limits are
+A policy YAML names a default profile (``jurisdiction``); the profile's limits are
 hard limits that the policy may tighten but never loosen. A policy that asks
 for more is refused at load (see :mod:`pipeline.policy`), and the plan
 (:mod:`pipeline.plan`) applies the profile again to every account, control
@@ -18,29 +18,25 @@ Rules common to every profile:
 Profile-specific rules are fields of :class:`ComplianceProfile`; the three
 profiles are in :data:`PROFILES`.
 
-Call caps (:func:`call_caps`) count calls from the contact log in **calendar
-days in UTC**: the as-of date ``D`` is a UTC midnight and "day ``d``" means
-``[d 00:00 UTC, d+1 00:00 UTC)``. Local calendar days differ from UTC days by
-at most one day near midnight, and lawful calls only happen between 08:00 and
-22:00 local time, so the difference rarely matters; a lender who needs local
-days should pass contacts already shifted to local wall-clock time.
+Each account is planned under its own profile (``accounts.jurisdiction``,
+else the policy's default). The counts from the contact log, in the debtor's
+local days, are in :mod:`pipeline.contact_log`; the caps they leave are in
+:mod:`pipeline.limits`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
 
-from features.vocab import CONVERSATION_OUTCOMES, SUPPRESSING_STATUSES
+from features.vocab import SUPPRESSING_STATUSES
 
-if TYPE_CHECKING:  # the policy imports this module; avoid the cycle at run time
-    from pipeline.policy import Policy
+#: Local contact hours as ``("HH:MM", "HH:MM")``, both ends included (a policy's ``contact_hours``).
+Hours = tuple[str, str]
 
 #: Offers that count as forbearance (a plan the debtor can keep).
 FORBEARANCE_OFFERS: frozenset[str] = frozenset({"installment_plan", "extension"})
@@ -114,6 +110,14 @@ class ComplianceProfile:
     forbearance_for_low_ability : bool
         Treat a debtor whose ability to pay is low as in difficulty and offer
         forbearance first, as for hardship.
+    min_low_ability_threshold : float
+        Floor of the policy's ``low_ability_threshold`` under this profile
+        (0: no floor); a policy may raise the threshold, never lower it.
+    per_customer : bool
+        The call limits are per person (``customer_id``), shared by all of a
+        debtor's accounts, rather than per debt.
+    limit_prefix : str
+        Prefix of this profile's rule names in ``limit_reasons``.
     """
 
     name: str
@@ -128,6 +132,9 @@ class ComplianceProfile:
     max_unanswered_day: int | None = None
     third_party_contact_allowed: bool = True
     forbearance_for_low_ability: bool = False
+    min_low_ability_threshold: float = 0.0
+    per_customer: bool = False
+    limit_prefix: str = ""
     suppressing_statuses: tuple[str, ...] = field(default=SUPPRESSING_STATUSES)
 
     @property
@@ -156,6 +163,7 @@ US_REG_F = ComplianceProfile(
     contact_end="21:00",
     max_calls_7d=7,
     conversation_block_days=7,
+    limit_prefix="reg_f",
 )
 CN_2025 = ComplianceProfile(
     name="cn_2025",
@@ -173,18 +181,26 @@ CN_2025 = ComplianceProfile(
     max_conversations_day=3,
     max_unanswered_day=6,
     third_party_contact_allowed=False,
+    per_customer=True,
+    limit_prefix="cn",
 )
 UK_CONC = ComplianceProfile(
     name="uk_conc",
     reference=(
         "FCA CONC 7.3.4R (forbearance and due consideration for customers in arrears "
         "difficulties); CONC 7.3.10R (no pressure to pay in one or very few repayments); "
-        "CONC 7.9.4R and 7.9.5G (no contact at unreasonable times or frequency)"
+        "CONC 7.9.4R and 7.9.5G (no contact at unreasonable times or frequency); "
+        "FCA PRIN 2A (Consumer Duty: avoid foreseeable harm). The regulator sets no number: "
+        "the project caps calls at the US 7 in 7 days, per person, and always treats a "
+        "p_ability below 0.3 as difficulty"
     ),
     contact_start="08:00",
     contact_end="21:00",
-    max_calls_7d=None,
+    max_calls_7d=7,
     forbearance_for_low_ability=True,
+    min_low_ability_threshold=0.3,
+    per_customer=True,
+    limit_prefix="uk_conc",
 )
 
 #: Every profile, by the name a policy uses in ``jurisdiction``.
@@ -221,6 +237,86 @@ def get_profile(name: str) -> ComplianceProfile:
         raise ValueError(f"unknown jurisdiction {name!r}: use one of {known}") from None
 
 
+def account_jurisdictions(accounts: pd.DataFrame, default: str) -> pd.Series:
+    """Return each account's profile name: its ``jurisdiction``, else ``default``.
+
+    Parameters
+    ----------
+    accounts : pandas.DataFrame
+        Accounts, with an optional ``jurisdiction`` column (null: the default).
+    default : str
+        The policy's default jurisdiction.
+
+    Returns
+    -------
+    pandas.Series
+        Object Series aligned with ``accounts``.
+
+    Raises
+    ------
+    ValueError
+        If a value names no profile (validation should have rejected it).
+    """
+    if "jurisdiction" not in accounts.columns:
+        return pd.Series(default, index=accounts.index, dtype=object)
+    names = accounts["jurisdiction"].astype(object).where(accounts["jurisdiction"].notna(), default)
+    bad = ~names.isin(list(PROFILES))
+    if bad.any():
+        raise ValueError(
+            f"accounts.jurisdiction must be one of {sorted(PROFILES)}: {int(bad.sum())} accounts, "
+            f"e.g. {names[bad].iloc[0]!r}; fix the accounts table or reject those accounts"
+        )
+    return names
+
+
+#: Stand-in for "no numeric cap" in the integer arrays of :func:`profile_arrays`.
+NO_CAP: int = 10**9
+
+
+def profile_arrays(names: pd.Series) -> pd.DataFrame:
+    """Spread each account's profile limits into columns (no cap: :data:`NO_CAP`).
+
+    Parameters
+    ----------
+    names : pandas.Series
+        Profile names, one per account (see :func:`account_jurisdictions`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Aligned with ``names``: ``max_calls_7d``, ``max_sms_7d``,
+        ``conversation_block_days``, ``max_calls_day``, ``max_conversations_day``,
+        ``max_unanswered_day`` (int64), ``third_party_contact_allowed``,
+        ``forbearance_for_low_ability``, ``per_customer`` (bool),
+        ``min_low_ability_threshold`` (float) and ``limit_prefix`` (str).
+    """
+
+    def cap(value: int | None) -> int:
+        return NO_CAP if value is None else int(value)
+
+    table = pd.DataFrame(
+        [
+            {
+                "max_calls_7d": cap(p.max_calls_7d),
+                "max_sms_7d": cap(p.max_sms_7d),
+                "conversation_block_days": p.conversation_block_days,
+                "max_calls_day": cap(p.max_calls_day),
+                "max_conversations_day": cap(p.max_conversations_day),
+                "max_unanswered_day": cap(p.max_unanswered_day),
+                "third_party_contact_allowed": p.third_party_contact_allowed,
+                "forbearance_for_low_ability": p.forbearance_for_low_ability,
+                "per_customer": p.per_customer,
+                "min_low_ability_threshold": p.min_low_ability_threshold,
+                "limit_prefix": p.limit_prefix,
+            }
+            for p in PROFILES.values()
+        ],
+        index=list(PROFILES),
+    )
+    pos = table.index.get_indexer(names)
+    return table.iloc[pos].set_index(names.index)
+
+
 def suppressed_reason(accounts: pd.DataFrame) -> pd.Series:
     """Name the first suppressing status of each account, or None if contact is allowed.
 
@@ -250,161 +346,21 @@ def suppressed_reason(accounts: pd.DataFrame) -> pd.Series:
     return pd.Series(np.where(any_flag, names, None), index=accounts.index, dtype=object)
 
 
-def call_caps(
-    contacts: pd.DataFrame,
-    account_ids: Iterable[str],
-    as_of: pd.Timestamp,
-    profile: ComplianceProfile,
-) -> pd.DataFrame:
-    """Compute each account's legal call cap for the 7 days starting at ``as_of``.
-
-    The plan covers days ``D .. D+6`` (``D`` = ``as_of``) and may place its
-    calls on any of them, so every 7-day window that overlaps the plan must
-    stay within the profile:
-
-    - ``calls_7d_used`` counts outbound call attempts (any outcome) on the
-      UTC calendar days ``D-6 .. D``. The log normally holds nothing on ``D``
-      (features read only events before ``D``), but a call logged on ``D``
-      did happen, so it counts. A call on ``D-7`` or earlier does not.
-    - Under a 7-in-7 cap (``us_reg_f``) the calls left are ``7 - calls_7d_used``:
-      every window ``[D-k, D+6-k]`` holds past calls from ``[D-6, D]`` only.
-    - A telephone conversation (a call, in or out, whose outcome is in
-      :data:`features.vocab.CONVERSATION_OUTCOMES`) on day ``c`` blocks calls
-      on days ``c .. c+6`` (the conversation day is day 1), so
-      ``blocked_until = c + 6`` for the latest conversation. A block still in
-      force on ``D`` sets the whole 7-day cap to 0: simple and safe, at the
-      cost of calls that would be lawful after the block ends inside the plan.
-      Inbound conversations count too, the cautious reading of the rule.
-    - Under per-day caps (``cn_2025``) each day allows ``max_calls_day``
-      attempts; day ``D`` allows none once ``max_conversations_day``
-      conversations or ``max_unanswered_day`` unanswered attempts are logged
-      on it, else what is left of ``max_unanswered_day``. The dialer must
-      apply the per-day conversation cap live as answers come in.
-
-    Parameters
-    ----------
-    contacts : pandas.DataFrame
-        The contact log (contract columns ``account_id``, ``contact_at`` in
-        UTC, ``channel``, ``direction``, ``outcome``).
-    account_ids : iterable of str
-        The accounts to compute caps for (one output row each, in this order).
-    as_of : pandas.Timestamp
-        The as-of date ``D``, a tz-naive midnight.
-    profile : ComplianceProfile
-        The jurisdiction profile.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``account_id``, ``calls_7d_used`` (int64), ``conversations_day_used``
-        and ``unanswered_day_used`` (int64, on day ``D``), ``blocked_until``
-        (datetime64, tz-naive date, always on or after ``D``; NaT when no
-        conversation blocks day ``D``),
-        ``max_calls_7d_legal`` and ``max_calls_day_legal`` (nullable Int64;
-        NA when the profile has no numeric cap).
-    """
-    ids = pd.Index(pd.Series(list(account_ids), dtype=object), name="account_id")
-    day0 = pd.Timestamp(as_of)
-    if day0.tzinfo is not None:
-        day0 = day0.tz_convert("UTC").tz_localize(None)
-    day0 = day0.normalize()
-    d = day0.to_datetime64()
-    one_day = np.timedelta64(1, "D")
-    # A conversation up to (block - 1) days before D still blocks D; older ones have lapsed.
-    lookback = max(6, profile.conversation_block_days - 1)
-
-    # Naive UTC datetime64 arrays: fast comparisons on large logs.
-    at = pd.to_datetime(contacts["contact_at"], utc=True).dt.tz_localize(None).to_numpy()
-    keep = (
-        (contacts["channel"].to_numpy() == "call")
-        & (at >= d - lookback * one_day)
-        & (at < d + one_day)
-        & contacts["account_id"].isin(ids).to_numpy()
-    )
-    at = at[keep]
-    acc = contacts["account_id"].to_numpy()[keep]
-    out = contacts["direction"].to_numpy()[keep] == "outbound"
-    conv = contacts["outcome"].isin(CONVERSATION_OUTCOMES).to_numpy()[keep]
-    in_7d = at >= d - 6 * one_day
-    on_d = at >= d
-    counts = (
-        pd.DataFrame(
-            {
-                "account_id": acc,
-                "calls_7d_used": (out & in_7d).astype(np.int64),
-                "conversations_day_used": (conv & on_d).astype(np.int64),
-                "unanswered_day_used": (out & ~conv & on_d).astype(np.int64),
-            }
-        )
-        .groupby("account_id", sort=False)
-        .sum()
-        .reindex(ids, fill_value=0)
-    )
-
-    if profile.conversation_block_days > 0:
-        conv_day = pd.Series(at[conv], index=acc[conv]).dt.normalize()
-        blocked_until = conv_day.groupby(level=0).max().reindex(ids) + pd.Timedelta(
-            days=profile.conversation_block_days - 1
-        )
-    else:
-        blocked_until = pd.Series(pd.NaT, index=ids)
-    blocked_until = blocked_until.astype("datetime64[ns]")
-    blocked = (blocked_until >= day0).to_numpy(dtype=bool)  # NaT compares False
-
-    used = counts["calls_7d_used"].to_numpy(dtype=np.int64)
-    conv_d = counts["conversations_day_used"].to_numpy(dtype=np.int64)
-    unans_d = counts["unanswered_day_used"].to_numpy(dtype=np.int64)
-    n = len(ids)
-    no_cap = np.iinfo(np.int64).max
-    legal_7d = np.full(n, no_cap, dtype=np.int64)
-    legal_day = np.full(n, no_cap, dtype=np.int64)
-    if profile.max_calls_day is not None:
-        day_left = np.full(n, profile.max_calls_day, dtype=np.int64)
-        if profile.max_unanswered_day is not None:
-            day_left = np.minimum(day_left, profile.max_unanswered_day - unans_d)
-        if profile.max_conversations_day is not None:
-            day_left = np.where(conv_d >= profile.max_conversations_day, 0, day_left)
-        legal_7d = np.clip(day_left, 0, None) + 6 * profile.max_calls_day
-        legal_day = np.full(n, profile.max_calls_day, dtype=np.int64)
-    if profile.max_calls_7d is not None:
-        legal_7d = np.minimum(legal_7d, np.clip(profile.max_calls_7d - used, 0, None))
-    legal_7d = np.where(blocked, 0, legal_7d)
-    legal_day = np.minimum(legal_day, legal_7d)
-
-    return pd.DataFrame(
-        {
-            "account_id": ids.to_numpy(),
-            "calls_7d_used": used,
-            "conversations_day_used": conv_d,
-            "unanswered_day_used": unans_d,
-            "blocked_until": blocked_until.to_numpy(),
-            "max_calls_7d_legal": _capped(legal_7d, no_cap),
-            "max_calls_day_legal": _capped(legal_day, no_cap),
-        }
-    )
-
-
-def _capped(values: np.ndarray, no_cap: int) -> pd.arrays.IntegerArray:
-    """Turn the 'no cap' sentinel into NA in a nullable Int64 array."""
-    mask = values == no_cap
-    return pd.arrays.IntegerArray(np.where(mask, 0, values).astype(np.int64), mask)
-
-
-def allowed_window(profile: ComplianceProfile, policy: Policy | None = None) -> tuple[int, int]:
-    """Return the contact window in local minutes: the profile's, narrowed by the policy's hours."""
+def allowed_window(profile: ComplianceProfile, hours: Hours | None = None) -> tuple[int, int]:
+    """Return the contact window in local minutes: the profile's, narrowed by ``hours``."""
     start, end = profile.window_minutes
-    if policy is not None:
-        start = max(start, hhmm_to_minutes(policy.contact_hours.start))
-        end = min(end, hhmm_to_minutes(policy.contact_hours.end))
+    if hours is not None:
+        start = max(start, hhmm_to_minutes(hours[0]))
+        end = min(end, hhmm_to_minutes(hours[1]))
     return start, end
 
 
 def contact_window(
-    timezones: pd.Series, profile: ComplianceProfile, policy: Policy | None = None
+    timezones: pd.Series, profile: ComplianceProfile, hours: Hours | None = None
 ) -> pd.Series:
     """Give each account's lawful contact window as local hours, e.g. ``"08:00-21:00"``.
 
-    The window is the profile's, narrowed by the policy's ``contact_hours``
+    The window is the profile's, narrowed by the policy's contact hours
     (a policy cannot widen it; :func:`pipeline.policy.load_policy` refuses
     that). It is in the account's local time zone, so the string is the same
     for every valid zone; the dialer converts it with the account's
@@ -416,8 +372,8 @@ def contact_window(
         IANA time zone names, one per account.
     profile : ComplianceProfile
         The jurisdiction profile.
-    policy : Policy, optional
-        The policy whose ``contact_hours`` may narrow the window.
+    hours : tuple of str, optional
+        Local ``(start, end)`` hours that may narrow the window (the policy's).
 
     Returns
     -------
@@ -430,7 +386,7 @@ def contact_window(
         If a time zone is not a known IANA name (local hours would be
         meaningless); validation should have rejected such accounts.
     """
-    start, end = allowed_window(profile, policy)
+    start, end = allowed_window(profile, hours)
     bad = [tz for tz in pd.unique(timezones) if not _is_zone(tz)]
     if bad:
         n_bad = int(timezones.isin(bad).sum())
@@ -482,7 +438,7 @@ def to_local(utc_ts: pd.Series, timezones: pd.Series) -> pd.Series:
 
 
 def is_contact_allowed(
-    local_ts: pd.Timestamp | pd.Series, profile: ComplianceProfile, policy: Policy | None = None
+    local_ts: pd.Timestamp | pd.Series, profile: ComplianceProfile, hours: Hours | None = None
 ) -> bool | pd.Series:
     """Tell whether a contact at a local wall-clock time is within the lawful window.
 
@@ -497,8 +453,8 @@ def is_contact_allowed(
         UTC times with :func:`to_local` first.
     profile : ComplianceProfile
         The jurisdiction profile.
-    policy : Policy, optional
-        A policy whose ``contact_hours`` narrow the window.
+    hours : tuple of str, optional
+        Local ``(start, end)`` hours that narrow the window (the policy's).
 
     Returns
     -------
@@ -512,7 +468,7 @@ def is_contact_allowed(
     >>> is_contact_allowed(pd.Timestamp("2024-01-15 21:30"), PROFILES["cn_2025"])
     True
     """
-    start, end = allowed_window(profile, policy)
+    start, end = allowed_window(profile, hours)
     series = local_ts if isinstance(local_ts, pd.Series) else pd.Series([pd.Timestamp(local_ts)])
     t = series.dt
     seconds = t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6

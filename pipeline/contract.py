@@ -37,6 +37,7 @@ from pandera.engines import pandas_engine
 from pandera.typing import Series
 
 from features import vocab
+from pipeline.compliance import PROFILES
 
 #: Column order of each table, as in the contract.
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -80,7 +81,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 #: Optional columns a lender may send; features use them when present.
 OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
-    "accounts": ("monthly_income", "age", "region"),
+    "accounts": ("monthly_income", "age", "region", "jurisdiction"),
 }
 #: Columns that may be absent and take a default (the contract's "default false").
 DEFAULTS: dict[str, dict[str, object]] = {"accounts": {"do_not_contact": False}}
@@ -103,6 +104,7 @@ TYPES: dict[str, dict[str, str]] = {
         "monthly_income": "float",
         "age": "float",
         "region": "str",
+        "jurisdiction": "str",
     },
     "installments": {
         "account_id": "str",
@@ -295,6 +297,8 @@ class AccountsSchema(pa.DataFrameModel):
     monthly_income: Series[float] | None = pa.Field(nullable=True, ge=0)
     age: Series[float] | None = pa.Field(nullable=True, ge=16, le=120)
     region: Series[Text] | None = pa.Field(nullable=True)
+    # The account's legal profile; null means the policy's default jurisdiction.
+    jurisdiction: Series[Text] | None = pa.Field(nullable=True, isin=tuple(PROFILES))
 
     @pa.check("account_id", name="field_uniqueness", ignore_na=False)
     def _account_id_unique(cls, ids: Series[Text]) -> Series[bool]:
@@ -320,13 +324,14 @@ class InstallmentsSchema(pa.DataFrameModel):
     amount_due: Series[float] = pa.Field(gt=0)
 
     @pa.dataframe_check(
-        name="due_date_increasing_with_installment_no",
+        name="due_date_non_decreasing_with_installment_no",
         ignore_na=False,
         n_failure_cases=ROW_RULE_EXAMPLES,
     )
     def _due_dates_increase(cls, df: pd.DataFrame) -> Series[bool]:
-        """Within an account, due_date must rise strictly with installment_no.
+        """Within an account, due_date must not fall as installment_no rises.
 
+        Two installments may fall due on the same day (real schedules do).
         Both rows of an out-of-order pair fail, so the rejects name each.
         """
         schedule = _schedule_key(df)
@@ -346,7 +351,7 @@ class InstallmentsSchema(pa.DataFrameModel):
         due = df["due_date"].to_numpy().view(np.int64)
         due = due if order is None else due[order]
         nat = np.iinfo(np.int64).min
-        rises = (due[1:] > due[:-1]) & (due[:-1] != nat) & (due[1:] != nat)
+        rises = (due[1:] >= due[:-1]) & (due[:-1] != nat) & (due[1:] != nat)
         return pd.Series(_flag_pairs(same & ~rises, order), index=df.index)
 
     @pa.dataframe_check(
@@ -383,8 +388,8 @@ def _due_dates_increase_pandas(df: pd.DataFrame) -> pd.Series:
     prev_due = ordered["due_date"].shift()
     next_due = ordered["due_date"].shift(-1)
     next_same = ordered["account_id"].eq(ordered["account_id"].shift(-1))
-    bad = (same_account & ~(ordered["due_date"] > prev_due)) | (
-        next_same & ~(next_due > ordered["due_date"])
+    bad = (same_account & ~(ordered["due_date"] >= prev_due)) | (
+        next_same & ~(next_due >= ordered["due_date"])
     )
     return (~bad).reindex(df.index)
 

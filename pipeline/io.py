@@ -2,19 +2,23 @@
 
 A data folder holds one entry per table: ``<table>.parquet``, ``<table>.csv``
 or a folder ``<table>/`` of parquet parts. CSV is read as text and coerced
-column by column (ISO dates, UTC timestamps, true/false/1/0 booleans, empty
-cells as null). A cell that cannot be coerced does not stop the read: it
+column by column (ISO dates, UTC timestamps, booleans spelled true/false,
+1/0, yes/no, y/n or t/f in any case, empty cells as null; an empty suppression
+flag counts as set, the safe side). A cell that cannot be coerced does not stop the read: it
 becomes null and is reported as a *parse failure* so that validation rejects
 its row with the raw value, instead of losing it silently.
 
 Problems that make a table unreadable (a required table missing, a file that
-is not parquet/CSV, a missing required column, an unexpected column) raise
-:class:`DataReadError`, whose message names the file and the problem.
+is not parquet/CSV, a missing required column) raise :class:`DataReadError`,
+whose message names the file and the problem. Columns the contract does not
+name are ignored with a warning and listed per table in ``RawTables.files``
+(``ignored_columns``), which the manifest carries.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -28,6 +32,8 @@ import pyarrow.parquet as pq
 
 from features import vocab
 from pipeline.contract import COLUMNS, DEFAULTS, OPTIONAL_COLUMNS, TYPES
+
+log = logging.getLogger(__name__)
 
 _TRUE = {"true", "t", "1", "yes", "y"}
 _FALSE = {"false", "f", "0", "no", "n"}
@@ -316,7 +322,7 @@ _CHECK_NAMES = {
     "str": "parse as text",
     "float": "parse as a number",
     "int": "parse as an integer",
-    "bool": "parse as a boolean (true/false/1/0)",
+    "bool": "parse as a boolean (true/false, 1/0, yes/no, y/n, t/f)",
     "date": "parse as an ISO date (YYYY-MM-DD)",
     "timestamp": "parse as an ISO timestamp",
 }
@@ -346,7 +352,8 @@ def coerce_table(
     Raises
     ------
     DataReadError
-        When a required column is missing or an unexpected column is present.
+        When a required column is missing (columns beyond the contract's are
+        ignored with a warning: see :func:`extra_columns`).
 
     Examples
     --------
@@ -392,18 +399,20 @@ def _coerce_table(
             f"{source}: table {table!r} lacks required column(s) {', '.join(missing)}; "
             f"the contract lists {', '.join(required)}"
         )
-    unexpected = [c for c in columns if c not in required and c not in optional]
-    if unexpected:
-        raise DataReadError(
-            f"{source}: table {table!r} has unexpected column(s) {', '.join(unexpected)}; "
-            f"allowed: {', '.join(required + optional)}"
+    ignored = extra_columns(table, columns)
+    if ignored:
+        log.warning(
+            "%s: table %r has column(s) the contract does not name, ignored: %s",
+            source,
+            table,
+            ", ".join(ignored),
         )
     failures: list[ParseFailure] = []
     out: dict[str, pd.Series] = {}
     for col in [*required, *[c for c in optional if c in columns]]:
         kind = TYPES[table][col]
         series = columns.pop(col)
-        if col in defaults and series.hasnans:
+        if col in defaults and col not in vocab.SUPPRESSING_STATUSES and series.hasnans:
             series = series.where(series.notna(), defaults[col])
         if kind == "str" and col in text_columns and series.dtype == object:
             coerced, bad = series, None
@@ -419,6 +428,10 @@ def _coerce_table(
             else:
                 # Every boolean and integer of the contract is required except these:
                 # report the null here and fill it, so the column keeps its numpy dtype.
+                if coerced.hasnans and table == "accounts" and col in _EMPTY_MEANS_SET:
+                    # An empty suppression flag is read as set: never contact on a blank.
+                    null = coerced.isna() if bad is None else coerced.isna() & ~bad
+                    coerced = coerced.mask(null, True)
                 if coerced.hasnans:
                     null = coerced.isna() if bad is None else coerced.isna() & ~bad
                     if null.any():
@@ -435,6 +448,22 @@ def _coerce_table(
         del series
     frame = pd.DataFrame(out, index=index, copy=copy)
     return frame, failures
+
+
+#: The suppression flags of accounts: an empty cell counts as set (the contract's safe side).
+_EMPTY_MEANS_SET = frozenset(vocab.SUPPRESSING_STATUSES)
+
+
+def extra_columns(table: str, columns) -> list[str]:
+    """Return the columns of ``table`` that the contract does not name (ignored on read).
+
+    Examples
+    --------
+    >>> extra_columns("payments", ["payment_id", "account_id", "colour", "amount"])
+    ['colour']
+    """
+    known = {*COLUMNS[table], *OPTIONAL_COLUMNS.get(table, ())}
+    return [str(c).strip() for c in columns if str(c).strip() not in known]
 
 
 def read_tables(data_dir: Path | str) -> RawTables:
@@ -470,6 +499,7 @@ def read_tables(data_dir: Path | str) -> RawTables:
                 )
             continue
         raw, text_columns = _read_raw(path, table)
+        ignored = extra_columns(table, raw.columns)
         frame, failures = _coerce_table(
             table, raw, str(path), copy=False, text_columns=text_columns
         )
@@ -480,6 +510,7 @@ def read_tables(data_dir: Path | str) -> RawTables:
             "path": str(path),
             "rows": len(frame),
             "sha256": file_checksum(path),
+            "ignored_columns": ignored,
         }
     return result
 

@@ -122,6 +122,7 @@ def train_job(
         f"{len(training_set):,}",
         time.perf_counter() - t0,
     )
+    training_set = _with_segments(training_set, validation.tables["accounts"])
     config = load_config(config_path, overrides=config_overrides)
     spec = _spec(feature_columns)
     window = {
@@ -133,7 +134,7 @@ def train_job(
         "horizon_days": horizon_days,
     }
     t0 = time.perf_counter()
-    result = train(training_set, config, spec, data_window=window)
+    result = train(training_set, config, spec, data_window=window, bands=policy_bands())
     log.info(
         "stage train rows_in=%s seconds=%.2f", f"{len(training_set):,}", time.perf_counter() - t0
     )
@@ -145,6 +146,28 @@ def train_job(
         "stage log run_id=%s version=%s seconds=%.2f", run_id, version, time.perf_counter() - t0
     )
     return TrainJobResult(run_id, version, result, (start, end))
+
+
+def _with_segments(training_set: pd.DataFrame, accounts: pd.DataFrame) -> pd.DataFrame:
+    """Add the account's ``jurisdiction`` (when the table has it) for the report's segments."""
+    if "jurisdiction" not in accounts.columns or "jurisdiction" in training_set.columns:
+        return training_set
+    lookup = accounts.drop_duplicates("account_id").set_index("account_id")["jurisdiction"]
+    return training_set.assign(jurisdiction=training_set["account_id"].map(lookup).to_numpy())
+
+
+def policy_bands(policy_path: Path | None = None):
+    """Return the policy's tiers and DPD stages as :class:`models.review.PolicyBands`."""
+    from models.review import PolicyBands
+    from pipeline.policy import load_policy_and_version
+
+    policy, version = load_policy_and_version(policy_path)
+    stages = policy.dpd_stages
+    return PolicyBands(
+        tiers={t.name: (tuple(t.p_willingness), tuple(t.p_ability)) for t in policy.tiers},
+        dpd_stages={n: tuple(getattr(stages, n).dpd) for n in ("early", "mid", "late")},
+        source=f"policy {policy.version} (sha256 {version})",
+    )
 
 
 def _spec(feature_columns: list[str] | None):
@@ -171,21 +194,34 @@ def promote_job(
     data_dir: Path | str | None = None,
     as_of: pd.Timestamp | None = None,
     config_path: Path | None = None,
+    *,
+    approver: str | None = None,
+    note: str | None = None,
+    override_reason: str | None = None,
 ):
     """Gate a challenger against the champion on the most recent out-of-time months.
 
     The data folder and date default to those the version was trained on (its
     ``data_window`` tag), so the challenger's own out-of-time months are the
-    evaluation data; pass newer ones to compare on fresher data.
+    evaluation data; pass newer ones to compare on fresher data. The approver
+    and note are required and recorded (``models.registry``).
 
     Returns
     -------
     models.gate.PromotionDecision
+
+    Raises
+    ------
+    models.registry.PromotionRefused
+        No approver or note, a loosened gate without an override reason, or
+        a version older than the champion.
     """
     import json
 
-    from models import tracking
+    from models import registry, tracking
     from models.config import load_config
+
+    approval = registry.Approval(approver or "", note or "", override_reason or "")
 
     info = tracking.version_info(version)
     window = json.loads(info["tags"].get("data_window", "{}"))
@@ -204,7 +240,7 @@ def promote_job(
     tables = load_valid_tables(data_dir).tables
     frame = evaluation_frame(tables, pd.Timestamp(as_of), config.splits.test_months, horizon)
     log.info("stage eval_frame rows_out=%s", f"{len(frame):,}")
-    return tracking.promote(info["version"], eval_frame=frame, config=config)
+    return registry.promote(info["version"], eval_frame=frame, approval=approval, config=config)
 
 
 def portfolio_or_simulate(
@@ -222,7 +258,7 @@ def portfolio_or_simulate(
     """
     import tempfile
 
-    from pipeline.simulate import simulate_portfolio, write_portfolio
+    from pipeline.simulator import simulate_portfolio, write_portfolio
 
     if data_dir is not None:
         return Path(data_dir)

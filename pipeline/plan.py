@@ -1,26 +1,34 @@
 """Turn scored accounts into contact plans and offers under a policy and the law.
 
-:func:`assign_plans` is the policy engine the nightly scorer calls. For each
-scored account, in this order:
+:func:`assign_plans` is the policy engine the nightly scorer calls. It reads
+as its steps, each a pure function of the working plan (one row per scored
+account, in the scored order) with its own tests:
 
-1. **Tier** from the policy's willingness x ability rectangles.
-2. **DPD stage** (early, mid, late): the stage may step the intensity up
-   (caps rise to those of the new intensity, never below the tier's own) and
-   replace the tier's offer (e.g. late + able_unwilling -> legal_review).
-3. **Control group**: a reproducible random share (``control_share``) of
-   every tier gets the baseline treatment instead (the stage's
-   ``baseline_intensity`` with its caps, ``control_offer`` and
+0. :func:`account_history`: what the whole contact log says about each
+   account (:mod:`pipeline.contact_log`: usage in local days, statuses told
+   to collectors, promises).
+1. :func:`assign_tier`: the tier from the policy's willingness x ability
+   rectangles, with its intensity, caps and offer.
+2. :func:`apply_stage`: the DPD stage (early, mid, late) may step the
+   intensity up (caps rise to those of the new intensity, never below the
+   tier's own) and replace the tier's offer (e.g. late + able_unwilling ->
+   legal_review); :func:`apply_broken_promises` steps it up again for each
+   recently broken promise.
+3. :func:`assign_control_group`: a reproducible random share
+   (``control_share``) of every tier gets the baseline treatment instead (the
+   stage's ``baseline_intensity`` with its caps, ``control_offer`` and
    ``control_channels``). The draw hashes ``"{seed}|{account_id}|{date}"``,
    so it depends on nothing else (not row order, not the other accounts).
-4. **Compliance**, for everyone, control group included: hardship gets a
-   forbearance offer (installment plan or extension, never settlement or
-   legal review) and at most ``overrides.hardship.max_intensity``; under
-   ``uk_conc`` a debtor whose p_ability is below ``low_ability_threshold``
-   is also routed to forbearance first; suppressed statuses get no contact
-   at all and the override's offer; call caps are cut to what the contact
-   log leaves lawful (:func:`pipeline.compliance.call_caps`).
-5. **Offer sizing**: installment plans, extensions and staged repayments
-   get a monthly installment within the capacity the account has shown.
+4. :func:`apply_compliance`, for everyone, control group included, under each
+   account's own jurisdiction: :func:`apply_status_rules` (suppression from
+   the flags or a dispute in the log; hardship from the flag or the log, and
+   low ability under ``uk_conc``, get forbearance and at most
+   ``overrides.hardship.max_intensity``), then :func:`apply_contact_limits`
+   (policy and legal caps cut to what the log leaves, per person where the
+   law says so, holds; :mod:`pipeline.limits`).
+5. :func:`size_offers`: plans people can keep (:mod:`pipeline.offers`).
+
+Every rule that cut a plan below its tier is listed in ``limit_reasons``.
 """
 
 from __future__ import annotations
@@ -32,11 +40,26 @@ from features.vocab import CONTACT_INTENSITIES, OUTPUT_OFFERS, SUPPRESSING_STATU
 from pipeline.compliance import (
     FORBEARANCE_OFFERS,
     HARDSHIP_FORBIDDEN_OFFERS,
-    call_caps,
+    PROFILES,
     contact_window,
+    profile_arrays,
     suppressed_reason,
 )
+from pipeline.contact_log import log_statuses, log_usage, promise_holds
+from pipeline.limits import LIMIT_REASONS, lawful_limits, limit_reasons
+from pipeline.offers import SIZED_OFFERS, size_installments, size_offer_terms
+from pipeline.plan_inputs import SCORED_COLUMNS, accounts_rows, check_scored, contacts_or_empty
 from pipeline.policy import STAGES, Policy
+
+__all__ = [
+    "PLAN_COLUMNS",
+    "SCORED_COLUMNS",
+    "SIZED_OFFERS",
+    "assign_plans",
+    "control_uniform",
+    "size_installments",
+]
+_accounts_rows = accounts_rows  # the name the step tests use
 
 #: Columns of the plan, in order (one row per scored account).
 PLAN_COLUMNS: tuple[str, ...] = (
@@ -53,22 +76,17 @@ PLAN_COLUMNS: tuple[str, ...] = (
     "offer",
     "offer_installment",
     "offer_n_installments",
+    "offer_first_due_date",
+    "offer_step_amounts",
     "suppressed_reason",
     "expected_recovery",
     "control_group",
     "control_probability",
+    "jurisdiction",
+    "max_calls_today",
+    "contact_hold_until",
+    "limit_reasons",
     "policy_version",
-)
-#: Offers that come with a sized monthly installment.
-SIZED_OFFERS: frozenset[str] = frozenset({"installment_plan", "extension", "staged_repayment"})
-SCORED_COLUMNS: tuple[str, ...] = (
-    "account_id",
-    "dpd",
-    "arrears",
-    "p_willingness",
-    "p_ability",
-    "capacity",
-    "installment_amount",
 )
 
 _INTENSITY = {name: i for i, name in enumerate(CONTACT_INTENSITIES)}
@@ -113,64 +131,6 @@ def control_uniform(account_ids: pd.Series, as_of: pd.Timestamp, seed: int) -> n
     return (hashed >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
 
-def size_installments(
-    offer: pd.Series | np.ndarray,
-    arrears: pd.Series | np.ndarray,
-    capacity: pd.Series | np.ndarray,
-    installment_amount: pd.Series | np.ndarray,
-    fallback_share: float = 0.5,
-) -> tuple[np.ndarray, pd.arrays.IntegerArray]:
-    """Size the monthly installment of plan offers within the capacity an account has shown.
-
-    The installment is the shown capacity (mean monthly payments; NaN or 0
-    when none), or, without one, ``fallback_share`` of the usual contractual
-    installment; never more than the arrears; rounded down to the cent so it
-    never exceeds the capacity. The number of installments is
-    ``ceil(arrears / installment)``. Offers other than installment_plan,
-    extension and staged_repayment get NaN and NA.
-
-    Parameters
-    ----------
-    offer : array-like of str
-        The offer per account.
-    arrears : array-like of float
-        Overdue amount.
-    capacity : array-like of float
-        Monthly amount the account has shown it can pay (NaN if none).
-    installment_amount : array-like of float
-        The contract's usual monthly installment.
-    fallback_share : float
-        Share of the usual installment used when there is no capacity.
-
-    Returns
-    -------
-    installment : numpy.ndarray
-        Monthly installment (float64, NaN when not a plan offer or not sizable).
-    n_installments : pandas.arrays.IntegerArray
-        Number of installments (Int64, NA when the installment is NaN).
-
-    Examples
-    --------
-    >>> inst, n = size_installments(["installment_plan"], [250.0], [80.0], [100.0])
-    >>> float(inst[0]), int(n[0])
-    (80.0, 4)
-    """
-    offer = np.asarray(offer, dtype=object)
-    arrears = np.asarray(arrears, dtype=np.float64)
-    capacity = np.asarray(capacity, dtype=np.float64)
-    usual = np.asarray(installment_amount, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        base = np.where(capacity > 0, capacity, fallback_share * usual)
-        base = np.where(np.isfinite(base) & (base > 0), base, np.nan)
-        inst = np.floor(np.minimum(base, arrears) * 100.0 + 1e-6) / 100.0
-        inst = np.where(inst >= 0.01, inst, np.where(np.isnan(base), np.nan, 0.01))
-        inst = np.where(np.isin(offer, list(SIZED_OFFERS)), inst, np.nan)
-        n = np.ceil(arrears / inst - 1e-9)
-    mask = ~np.isfinite(n)
-    n_arr = pd.arrays.IntegerArray(np.where(mask, 0, n).astype(np.int64), mask)
-    return inst, n_arr
-
-
 def assign_plans(
     scored: pd.DataFrame,
     accounts: pd.DataFrame,
@@ -178,6 +138,7 @@ def assign_plans(
     as_of: pd.Timestamp,
     policy: Policy,
     policy_version: str,
+    promises: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Give every scored account its tier, lawful contact plan, offer and control assignment.
 
@@ -190,16 +151,21 @@ def assign_plans(
         installment) and optionally ``expected_share`` (E[coverage | pay];
         when absent or NaN, ``p_ability`` stands in, a lower bound of it).
     accounts : pandas.DataFrame
-        The accounts table (contract flags and ``timezone``); must hold every
-        scored account.
+        The accounts table (contract flags, ``customer_id``, ``timezone``,
+        optional ``jurisdiction``); must hold every scored account. Its other
+        accounts count for per-person limits.
     contacts : pandas.DataFrame or None
-        The contact log, for the legal call caps (None: no contacts).
+        The whole contact log, including any contact at or after D (None: no
+        contacts).
     as_of : pandas.Timestamp
         The as-of date D (tz-naive midnight); the plan covers days D..D+6.
     policy : Policy
         The validated policy.
     policy_version : str
         The policy's content hash, written into every row.
+    promises : pandas.DataFrame, optional
+        :func:`features.ledger.promise_states` as of D, for promise holds and
+        broken promises (None: none judged).
 
     Returns
     -------
@@ -216,187 +182,325 @@ def assign_plans(
         If a column is missing, a probability is outside [0, 1] or NaN, a
         dpd is missing, or a scored account is not in ``accounts``.
     """
-    _check_scored(scored)
-    profile = policy.profile
-    n = len(scored)
-    ids = scored["account_id"].astype(object).reset_index(drop=True)
+    check_scored(scored)
+    scored = scored.reset_index(drop=True)
+    ids = scored["account_id"].astype(object)
+    acc = accounts_rows(accounts, ids, policy.jurisdiction)
+    history = account_history(accounts, contacts_or_empty(contacts), promises, ids, as_of, policy)
+    steps = assign_tier(scored, policy)
+    steps = apply_stage(steps, scored["dpd"], policy)
+    steps = apply_broken_promises(steps, history["broken_promises"], policy)
+    steps = assign_control_group(steps, as_of, policy)
+    steps = apply_compliance(steps, scored, acc, history, as_of, policy)
+    steps = size_offers(steps, scored, as_of, policy)
+    return _publishable(steps, policy, policy_version)
+
+
+def account_history(
+    accounts: pd.DataFrame,
+    contacts: pd.DataFrame,
+    promises: pd.DataFrame | None,
+    ids: pd.Series,
+    as_of: pd.Timestamp,
+    policy: Policy,
+) -> pd.DataFrame:
+    """Read what the whole contact log says about each account (see :mod:`pipeline.contact_log`)."""
+    return pd.concat(
+        [
+            log_usage(contacts, accounts, ids, as_of),
+            log_statuses(contacts, ids),
+            promise_holds(promises, contacts, ids, as_of, policy.promises.broken_lookback_days),
+        ],
+        axis=1,
+    )
+
+
+def _caps_table(policy: Policy, key: str) -> np.ndarray:
+    """The policy's cap ``key`` per intensity code."""
+    return np.array([getattr(policy.intensity_caps[i], key) for i in CONTACT_INTENSITIES])
+
+
+def assign_tier(scored: pd.DataFrame, policy: Policy) -> pd.DataFrame:
+    """Step 1: place each account in the first tier whose rectangle holds it.
+
+    Returns the working plan: ``account_id``, ``tier`` (index into
+    ``policy.tiers``), ``intensity`` and ``offer`` (codes of
+    :data:`features.vocab.CONTACT_INTENSITIES` / ``OUTPUT_OFFERS``), ``calls``
+    and ``sms`` (7-day caps), ``source`` (whose channel order applies: a tier
+    index, or ``len(policy.tiers)`` for the control group).
+    """
     w = scored["p_willingness"].to_numpy(dtype=np.float64)
     a = scored["p_ability"].to_numpy(dtype=np.float64)
-    dpd = scored["dpd"].to_numpy(dtype=np.float64)
-    arrears = scored["arrears"].to_numpy(dtype=np.float64)
-    acc = _accounts_rows(accounts, ids)
-
-    # 1. tier
-    tier_idx = np.full(n, -1, dtype=np.int64)
-    for i, tier in enumerate(policy.tiers):
-        inside = _in_range(w, tier.p_willingness) & _in_range(a, tier.p_ability)
-        tier_idx[inside & (tier_idx < 0)] = i
-    if (tier_idx < 0).any():  # cannot happen with a validated policy and checked scores
+    tier = np.full(len(scored), -1, dtype=np.int64)
+    for i, t in enumerate(policy.tiers):
+        inside = _in_range(w, t.p_willingness) & _in_range(a, t.p_ability)
+        tier[inside & (tier < 0)] = i
+    if (tier < 0).any():  # cannot happen with a validated policy and checked scores
         raise ValueError("some accounts fall in no tier; is the policy validated?")
-    tier_names = np.array([t.name for t in policy.tiers], dtype=object)
-    tier_int = np.array([_INTENSITY[t.contact_intensity] for t in policy.tiers])[tier_idx]
-    tier_calls = np.array([t.max_calls_7d for t in policy.tiers], dtype=np.int64)[tier_idx]
-    tier_sms = np.array([t.max_sms_7d for t in policy.tiers], dtype=np.int64)[tier_idx]
+    tiers = policy.tiers
+    return pd.DataFrame(
+        {
+            "account_id": scored["account_id"].astype(object).to_numpy(),
+            "tier": tier,
+            "intensity": np.array([_INTENSITY[t.contact_intensity] for t in tiers])[tier],
+            "calls": np.array([t.max_calls_7d for t in tiers], dtype=np.int64)[tier],
+            "sms": np.array([t.max_sms_7d for t in tiers], dtype=np.int64)[tier],
+            "offer": np.array([_OFFER[t.offer] for t in tiers])[tier],
+            "source": tier,
+        }
+    )
 
-    # 2. DPD stage: intensity step-up and offer changes
+
+def apply_stage(steps: pd.DataFrame, dpd: pd.Series, policy: Policy) -> pd.DataFrame:
+    """Step 2: the DPD stage steps the intensity up (caps never below the tier's) and may swap the offer."""
+    dpd = np.asarray(dpd, dtype=np.float64)
     stages = [getattr(policy.dpd_stages, s) for s in STAGES]
-    stage_idx = np.select([dpd < stages[1].dpd[0], dpd < stages[2].dpd[0]], [0, 1], 2)
-    caps_calls = np.array(
-        [policy.intensity_caps[i].max_calls_7d for i in CONTACT_INTENSITIES], dtype=np.int64
-    )
-    caps_sms = np.array(
-        [policy.intensity_caps[i].max_sms_7d for i in CONTACT_INTENSITIES], dtype=np.int64
-    )
-    step = np.array([s.intensity_step for s in stages])[stage_idx]
-    intensity = np.where(tier_int > 0, np.minimum(tier_int + step, len(CONTACT_INTENSITIES) - 1), 0)
+    stage = np.select([dpd < stages[1].dpd[0], dpd < stages[2].dpd[0]], [0, 1], 2)
+    tier_int = steps["intensity"].to_numpy()
+    step = np.array([s.intensity_step for s in stages])[stage]
+    top = len(CONTACT_INTENSITIES) - 1
+    intensity = np.where(tier_int > 0, np.minimum(tier_int + step, top), 0)
     raised = intensity > tier_int
-    calls = np.where(raised, np.maximum(tier_calls, caps_calls[intensity]), tier_calls)
-    sms = np.where(raised, np.maximum(tier_sms, caps_sms[intensity]), tier_sms)
+    calls, sms = steps["calls"].to_numpy(), steps["sms"].to_numpy()
     offer_table = np.array(
         [[_OFFER[s.offers.get(t.name, t.offer)] for t in policy.tiers] for s in stages]
     )
-    offer = offer_table[stage_idx, tier_idx]
-    source = tier_idx.copy()  # whose channel order applies: a tier, or the control group
+    return steps.assign(
+        stage=stage,
+        intensity=intensity,
+        calls=np.where(
+            raised, np.maximum(calls, _caps_table(policy, "max_calls_7d")[intensity]), calls
+        ),
+        sms=np.where(raised, np.maximum(sms, _caps_table(policy, "max_sms_7d")[intensity]), sms),
+        offer=offer_table[stage, steps["tier"].to_numpy()],
+    )
 
-    # 3. control group: baseline treatment instead of the tier's
-    control = control_uniform(ids, as_of, policy.control_seed) < policy.control_share
-    baseline = np.array([_INTENSITY[s.baseline_intensity] for s in stages])[stage_idx]
-    intensity = np.where(control, baseline, intensity)
-    calls = np.where(control, caps_calls[baseline], calls)
-    sms = np.where(control, caps_sms[baseline], sms)
-    offer = np.where(control, _OFFER[policy.control_offer], offer)
-    source = np.where(control, len(policy.tiers), source)
 
-    # 4. compliance, for everyone
-    hardship = acc["hardship"].astype("boolean").fillna(True).to_numpy(dtype=bool)
-    difficulty = hardship.copy()
-    if profile.forbearance_for_low_ability:
-        difficulty |= a < policy.low_ability_threshold
-    forbearance = np.isin(offer, [_OFFER[o] for o in FORBEARANCE_OFFERS])
-    offer = np.where(difficulty & ~forbearance, _OFFER[policy.overrides.hardship.offer], offer)
+def apply_broken_promises(steps: pd.DataFrame, broken: pd.Series, policy: Policy) -> pd.DataFrame:
+    """Step 2b: each recently broken promise steps the intensity up (``promises.broken_intensity_step``)."""
+    step = np.minimum(np.asarray(broken, dtype=np.int64) * policy.promises.broken_intensity_step, 3)
+    current = steps["intensity"].to_numpy()
+    intensity = np.where(current > 0, np.minimum(current + step, len(CONTACT_INTENSITIES) - 1), 0)
+    raised = intensity > current
+    calls, sms = steps["calls"].to_numpy(), steps["sms"].to_numpy()
+    return steps.assign(
+        intensity=intensity,
+        calls=np.where(
+            raised, np.maximum(calls, _caps_table(policy, "max_calls_7d")[intensity]), calls
+        ),
+        sms=np.where(raised, np.maximum(sms, _caps_table(policy, "max_sms_7d")[intensity]), sms),
+    )
+
+
+def assign_control_group(steps: pd.DataFrame, as_of: pd.Timestamp, policy: Policy) -> pd.DataFrame:
+    """Step 3: a reproducible random ``control_share`` gets the stage's baseline treatment instead."""
+    control = (
+        control_uniform(steps["account_id"], as_of, policy.control_seed) < policy.control_share
+    )
+    stages = [getattr(policy.dpd_stages, s) for s in STAGES]
+    baseline = np.array([_INTENSITY[s.baseline_intensity] for s in stages])[
+        steps["stage"].to_numpy()
+    ]
+    return steps.assign(
+        control_group=control,
+        control_probability=float(policy.control_share),
+        intensity=np.where(control, baseline, steps["intensity"]),
+        calls=np.where(control, _caps_table(policy, "max_calls_7d")[baseline], steps["calls"]),
+        sms=np.where(control, _caps_table(policy, "max_sms_7d")[baseline], steps["sms"]),
+        offer=np.where(control, _OFFER[policy.control_offer], steps["offer"]),
+        source=np.where(control, len(policy.tiers), steps["source"]),
+    )
+
+
+def apply_compliance(
+    steps: pd.DataFrame,
+    scored: pd.DataFrame,
+    acc: pd.DataFrame,
+    history: pd.DataFrame,
+    as_of: pd.Timestamp,
+    policy: Policy,
+) -> pd.DataFrame:
+    """Step 4, for everyone (control group included), under each account's own profile.
+
+    Statuses first (:func:`apply_status_rules`: suppression, hardship,
+    difficulty), then the caps the contact log leaves
+    (:func:`apply_contact_limits`).
+    """
+    steps = steps.assign(
+        jurisdiction=acc["jurisdiction"].to_numpy(), customer_id=acc["customer_id"].to_numpy()
+    )
+    steps = apply_status_rules(steps, scored, acc, history, policy)
+    return apply_contact_limits(steps, acc, history, as_of, policy)
+
+
+def apply_status_rules(
+    steps: pd.DataFrame,
+    scored: pd.DataFrame,
+    acc: pd.DataFrame,
+    history: pd.DataFrame,
+    policy: Policy,
+) -> pd.DataFrame:
+    """Suppress, route hardship and difficulty to forbearance; flags and the log alike."""
+    prof = profile_arrays(steps["jurisdiction"])
+    intensity, offer = steps["intensity"].to_numpy(), steps["offer"].to_numpy()
+    calls, sms = steps["calls"].to_numpy(), steps["sms"].to_numpy()
+    caps_calls, caps_sms = _caps_table(policy, "max_calls_7d"), _caps_table(policy, "max_sms_7d")
+    flag = acc["hardship"].astype("boolean").fillna(True).to_numpy(dtype=bool)
+    hardship = flag | history["hardship_log"].to_numpy(bool)
+    threshold = steps["jurisdiction"].map({j: policy.threshold_for(j) for j in PROFILES})
+    low = prof["forbearance_for_low_ability"].to_numpy(bool) & (
+        scored["p_ability"].to_numpy(dtype=np.float64) < threshold.to_numpy(dtype=np.float64)
+    )
+    hard_offer = _OFFER[policy.overrides.hardship.offer]
+    to_forbearance = (hardship | low) & ~np.isin(offer, [_OFFER[o] for o in FORBEARANCE_OFFERS])
+    offer = np.where(to_forbearance, hard_offer, offer)
     hard_max = _INTENSITY[policy.overrides.hardship.max_intensity]
+    lowered = hardship & (
+        (intensity > hard_max) | (calls > caps_calls[hard_max]) | (sms > caps_sms[hard_max])
+    )
     intensity = np.where(hardship, np.minimum(intensity, hard_max), intensity)
     calls = np.where(hardship, np.minimum(calls, caps_calls[hard_max]), calls)
     sms = np.where(hardship, np.minimum(sms, caps_sms[hard_max]), sms)
+    changed = hardship & (to_forbearance | lowered)
 
-    reason = suppressed_reason(acc).to_numpy()
+    flags = pd.DataFrame(
+        {
+            c: acc[c].astype("boolean").fillna(True).to_numpy(dtype=bool)
+            for c in SUPPRESSING_STATUSES
+        }
+    )
+    dispute_log = history["dispute_log"].to_numpy(bool) & ~flags["dispute_open"].to_numpy()
+    flags["dispute_open"] = flags["dispute_open"].to_numpy() | dispute_log
+    reason = suppressed_reason(flags).to_numpy()
     suppressed = pd.notna(reason)
     override = {s: _OFFER[getattr(policy.overrides, s).offer] for s in SUPPRESSING_STATUSES}
-    override_offer = pd.Series(reason).map(override).to_numpy()
-    offer = np.where(suppressed, override_offer, offer).astype(np.int64)
+    offer = np.where(suppressed, pd.Series(reason).map(override).to_numpy(), offer).astype(np.int64)
     # The hardship rule has the last word, over overrides too.
     forbidden = np.isin(offer, [_OFFER[o] for o in HARDSHIP_FORBIDDEN_OFFERS])
-    offer = np.where(hardship & forbidden, _OFFER[policy.overrides.hardship.offer], offer)
-    intensity = np.where(suppressed, 0, intensity)
+    offer = np.where(hardship & forbidden, hard_offer, offer)
+    reasons = {f"r_{s}": flags[s].to_numpy() for s in SUPPRESSING_STATUSES}
+    reasons["r_dispute_open"] = reasons["r_dispute_open"] & ~dispute_log
+    return steps.assign(
+        intensity=np.where(suppressed, 0, intensity),
+        offer=offer,
+        calls=calls,
+        sms=sms,
+        suppressed_reason=reason,
+        r_dispute_log=dispute_log,
+        r_hardship=changed & flag,
+        r_hardship_log=changed & ~flag,
+        r_uk_conc_low_ability=to_forbearance & ~hardship,
+        **reasons,
+    )
 
-    legal = call_caps(_contacts_or_empty(contacts), ids, as_of, profile)
-    no_cap = np.iinfo(np.int64).max
-    legal_7d = legal["max_calls_7d_legal"].to_numpy(dtype=np.int64, na_value=no_cap)
-    legal_day = legal["max_calls_day_legal"].to_numpy(dtype=np.int64, na_value=no_cap)
-    contactable = intensity > 0
-    calls = np.where(contactable, np.minimum(calls, legal_7d), 0)
-    if profile.max_sms_7d is not None:
-        sms = np.minimum(sms, profile.max_sms_7d)
-    sms = np.where(contactable, sms, 0)
-    calls_day = np.minimum(calls, legal_day)
 
-    channel_order = _channel_order(policy, source, calls > 0, sms > 0, contactable)
-    window = contact_window(acc["timezone"], profile, policy).to_numpy(dtype=object)
-    window = np.where(suppressed, None, window)
+def apply_contact_limits(
+    steps: pd.DataFrame,
+    acc: pd.DataFrame,
+    history: pd.DataFrame,
+    as_of: pd.Timestamp,
+    policy: Policy,
+) -> pd.DataFrame:
+    """Cut the caps to the jurisdiction's settings and to what the contact log leaves."""
+    juris = steps["jurisdiction"]
+    calls, sms = steps["calls"].to_numpy(), steps["sms"].to_numpy()
+    own = {j: policy.jurisdictions.get(j) for j in PROFILES}
+    own_calls = juris.map({j: _or_no_cap(r and r.max_calls_7d) for j, r in own.items()}).to_numpy()
+    own_sms = juris.map({j: _or_no_cap(r and r.max_sms_7d) for j, r in own.items()}).to_numpy()
+    contactable = steps["intensity"].to_numpy() > 0
+    by_override = contactable & ((calls > own_calls) | (sms > own_sms))
+    limits = lawful_limits(
+        pd.DataFrame(
+            {
+                "account_id": steps["account_id"].to_numpy(),
+                # A person's allowance is shared within one jurisdiction's accounts.
+                "customer_id": (steps["customer_id"].astype(str) + "|" + juris).to_numpy(),
+                "calls": np.minimum(calls, own_calls),
+                "sms": np.minimum(sms, own_sms),
+                "contactable": contactable,
+            }
+        ),
+        history,
+        profile_arrays(juris),
+        history["promise_hold_until"],
+        as_of,
+    )
+    window = np.full(len(steps), None, dtype=object)
+    for name in pd.unique(juris):
+        rows = (juris == name).to_numpy()
+        hours = policy.hours_for(name)
+        window[rows] = contact_window(acc["timezone"][rows], PROFILES[name], hours).to_numpy()
+    suppressed = pd.notna(steps["suppressed_reason"]).to_numpy()
+    checked = {f"r_{c}": limits[c].to_numpy() for c in limits.columns if c in LIMIT_REASONS}
+    return steps.assign(
+        calls=limits["calls"].to_numpy(),
+        sms=limits["sms"].to_numpy(),
+        calls_day=limits["calls_day"].to_numpy(),
+        calls_today=limits["calls_today"].to_numpy(),
+        contact_hold_until=limits["contact_hold_until"].to_numpy(),
+        contact_window=np.where(suppressed, None, window),
+        third_party_contact_allowed=profile_arrays(juris)["third_party_contact_allowed"].to_numpy(),
+        r_jurisdiction_override=by_override,
+        **checked,
+    )
 
-    # 5. offer sizing and expected recovery
-    offer_names = _OFFER_NAMES[offer]
-    installment, n_installments = size_installments(
-        offer_names,
+
+def _or_no_cap(value: int | None) -> int:
+    return np.iinfo(np.int64).max if value is None else int(value)
+
+
+def size_offers(
+    steps: pd.DataFrame, scored: pd.DataFrame, as_of: pd.Timestamp, policy: Policy
+) -> pd.DataFrame:
+    """Step 5: size plan offers within shown capacity and the policy's terms; expected recovery."""
+    arrears = scored["arrears"].to_numpy(dtype=np.float64)
+    terms = policy.offer_terms.model_dump()
+    terms["fallback_installment_share"] = policy.fallback_installment_share
+    sized = size_offer_terms(
+        _OFFER_NAMES[steps["offer"].to_numpy()],
         arrears,
         scored["capacity"].to_numpy(dtype=np.float64),
         scored["installment_amount"].to_numpy(dtype=np.float64),
-        policy.fallback_installment_share,
+        terms,
+        as_of,
     )
-    share = a.copy()
+    share = scored["p_ability"].to_numpy(dtype=np.float64)
     if "expected_share" in scored.columns:
         given = scored["expected_share"].to_numpy(dtype=np.float64)
         share = np.where(np.isnan(given), share, given)
-    expected_recovery = arrears * w * np.clip(share, 0.0, 1.0)
-
-    return pd.DataFrame(
-        {
-            "account_id": ids.to_numpy(),
-            "risk_tier": tier_names[tier_idx],
-            "dpd_stage": np.array(STAGES, dtype=object)[stage_idx],
-            "contact_intensity": _INTENSITY_NAMES[intensity],
-            "channel_order": channel_order,
-            "max_calls_7d": calls.astype(np.int64),
-            "max_sms_7d": sms.astype(np.int64),
-            "max_calls_day": calls_day.astype(np.int64),
-            "contact_window": window,
-            "third_party_contact_allowed": np.full(n, profile.third_party_contact_allowed),
-            "offer": offer_names,
-            "offer_installment": installment,
-            "offer_n_installments": n_installments,
-            "suppressed_reason": reason,
-            "expected_recovery": expected_recovery,
-            "control_group": control,
-            "control_probability": np.full(n, float(policy.control_share)),
-            "policy_version": np.full(n, policy_version, dtype=object),
-        },
-        columns=list(PLAN_COLUMNS),
+    w = scored["p_willingness"].to_numpy(dtype=np.float64)
+    return steps.assign(
+        offer=sized["offer"].map(_OFFER).to_numpy(),
+        offer_installment=sized["offer_installment"].to_numpy(),
+        offer_n_installments=sized["offer_n_installments"].array,
+        offer_first_due_date=sized["offer_first_due_date"].to_numpy(),
+        offer_step_amounts=sized["offer_step_amounts"].to_numpy(),
+        expected_recovery=arrears * w * np.clip(share, 0.0, 1.0),
     )
 
 
-def _check_scored(scored: pd.DataFrame) -> None:
-    missing = [c for c in SCORED_COLUMNS if c not in scored.columns]
-    if missing:
-        raise ValueError(f"scored is missing the columns {missing}")
-    for col in ("p_willingness", "p_ability"):
-        p = scored[col].to_numpy(dtype=np.float64)
-        bad = ~((p >= 0.0) & (p <= 1.0))
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise ValueError(
-                f"scored.{col} must be a probability in [0, 1]: {int(bad.sum())} rows, "
-                f"e.g. account_id {scored['account_id'].iloc[i]} ({p[i]})"
-            )
-    dpd = scored["dpd"].to_numpy(dtype=np.float64)
-    if np.isnan(dpd).any():
-        i = int(np.flatnonzero(np.isnan(dpd))[0])
-        raise ValueError(
-            f"scored.dpd must not be missing: {int(np.isnan(dpd).sum())} rows, "
-            f"e.g. account_id {scored['account_id'].iloc[i]}"
-        )
-
-
-def _accounts_rows(accounts: pd.DataFrame, ids: pd.Series) -> pd.DataFrame:
-    """Take the accounts rows of the scored ids, in their order."""
-    needed = ["timezone", "hardship", *SUPPRESSING_STATUSES]
-    missing = [c for c in ["account_id", *needed] if c not in accounts.columns]
-    if missing:
-        raise ValueError(f"accounts is missing the columns {missing}")
-    index = pd.Index(accounts["account_id"])
-    if not index.is_unique:
-        dupes = index[index.duplicated()]
-        raise ValueError(f"accounts.account_id must be unique, e.g. {dupes[0]} repeats")
-    pos = index.get_indexer(ids)
-    if (pos < 0).any():
-        absent = ids[pos < 0]
-        raise ValueError(
-            f"scored accounts not in accounts: {len(absent)}, e.g. account_id {absent.iloc[0]}"
-        )
-    return accounts[needed].iloc[pos].reset_index(drop=True)
-
-
-def _contacts_or_empty(contacts: pd.DataFrame | None) -> pd.DataFrame:
-    if contacts is not None:
-        return contacts
-    return pd.DataFrame(
-        {
-            "account_id": pd.Series(dtype=object),
-            "contact_at": pd.Series(dtype="datetime64[ns, UTC]"),
-            "channel": pd.Series(dtype=object),
-            "direction": pd.Series(dtype=object),
-            "outcome": pd.Series(dtype=object),
-        }
+def _publishable(steps: pd.DataFrame, policy: Policy, policy_version: str) -> pd.DataFrame:
+    """Turn the working plan's codes into the published columns :data:`PLAN_COLUMNS`."""
+    intensity = steps["intensity"].to_numpy()
+    calls, sms = steps["calls"].to_numpy(np.int64), steps["sms"].to_numpy(np.int64)
+    channel_order = _channel_order(
+        policy, steps["source"].to_numpy(), calls > 0, sms > 0, intensity > 0
     )
+    tier_names = np.array([t.name for t in policy.tiers], dtype=object)
+    out = steps.assign(
+        risk_tier=tier_names[steps["tier"].to_numpy()],
+        dpd_stage=np.array(STAGES, dtype=object)[steps["stage"].to_numpy()],
+        contact_intensity=_INTENSITY_NAMES[intensity],
+        channel_order=channel_order,
+        max_calls_7d=calls,
+        max_sms_7d=sms,
+        max_calls_day=steps["calls_day"].to_numpy(np.int64),
+        max_calls_today=steps["calls_today"].to_numpy(np.int64),
+        offer=_OFFER_NAMES[steps["offer"].to_numpy()],
+        limit_reasons=limit_reasons(steps),
+        policy_version=policy_version,
+    )
+    return out[list(PLAN_COLUMNS)]
 
 
 def _in_range(x: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:

@@ -31,9 +31,11 @@ from features.vocab import (
     CONTACT_INTENSITIES,
     DEFAULT_MATERIALITY,
     OUTPUT_OFFERS,
+    SUPPRESSING_STATUSES,
 )
 from pipeline.compliance import (
     FORBEARANCE_OFFERS,
+    HARDSHIP_FORBIDDEN_OFFERS,
     PROFILES,
     ComplianceProfile,
     hhmm_to_minutes,
@@ -46,7 +48,6 @@ Jurisdiction = Literal[tuple(PROFILES)]  # type: ignore[valid-type]
 Intensity = Literal[CONTACT_INTENSITIES]  # type: ignore[valid-type]
 Offer = Literal[OUTPUT_OFFERS]  # type: ignore[valid-type]
 Channel = Literal[CONTACT_CHANNELS]  # type: ignore[valid-type]
-Forbearance = Literal[tuple(sorted(FORBEARANCE_OFFERS))]  # type: ignore[valid-type]
 #: The DPD stages, in escalation order.
 STAGES: tuple[str, ...] = ("early", "mid", "late")
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -177,8 +178,59 @@ class SuppressedOverride(_Frozen):
 class HardshipOverride(_Frozen):
     """What an account in hardship gets on top of its tier."""
 
-    offer: Forbearance = "installment_plan"
+    offer: Offer = "installment_plan"
     max_intensity: Intensity = "low"
+
+    @field_validator("offer")
+    @classmethod
+    def _forbearance(cls, value: str) -> str:
+        if value not in FORBEARANCE_OFFERS:
+            raise ValueError(
+                f"{value} is not a forbearance offer: a debtor in hardship must be offered "
+                f"{' or '.join(sorted(FORBEARANCE_OFFERS))} (every profile's hardship rule)"
+            )
+        return value
+
+    @field_validator("max_intensity")
+    @classmethod
+    def _no_pressure(cls, value: str) -> str:
+        if value not in HARDSHIP_INTENSITIES:
+            raise ValueError(
+                f"{value} is above the most a debtor in hardship may get: use "
+                f"{', '.join(HARDSHIP_INTENSITIES)} (forbearance, not pressure; FCA CONC 7.3.4R)"
+            )
+        return value
+
+
+#: Contact intensities a debtor in hardship may get at most.
+HARDSHIP_INTENSITIES: tuple[str, ...] = ("none", "low", "medium")
+#: Statuses under which no offer may be recorded at all (estate, automatic stay).
+NO_OFFER_STATUSES: tuple[str, ...] = ("deceased", "bankruptcy")
+
+
+class PromiseRules(_Frozen):
+    """How promises to pay shape the plan (the hold until the promised date is not optional)."""
+
+    broken_intensity_step: Annotated[int, Field(ge=0, le=3)] = 1
+    broken_lookback_days: Annotated[int, Field(ge=1, le=365)] = 60
+
+
+class OfferTerms(_Frozen):
+    """Limits that keep plan offers ones a debtor can keep and that mean something."""
+
+    max_installments: Annotated[int, Field(ge=2, le=120)] = 24
+    min_installment: Annotated[float, Field(gt=0.0)] = 10.0
+    max_staged_steps: Annotated[int, Field(ge=2, le=24)] = 6
+    first_due_days: Annotated[int, Field(ge=1, le=60)] = 7
+
+
+class JurisdictionRules(_Frozen):
+    """A policy's stricter settings for the accounts of one jurisdiction."""
+
+    contact_hours: ContactHours | None = None
+    max_calls_7d: Cap | None = None
+    max_sms_7d: Cap | None = None
+    low_ability_threshold: Probability | None = None
 
 
 class Overrides(_Frozen):
@@ -199,6 +251,7 @@ class Policy(_Frozen):
     jurisdiction: Jurisdiction
     horizon_days: Annotated[int, Field(ge=1, le=365)] = 30
     reject_limit: Probability = 0.01
+    max_days_after_export: Annotated[int, Field(ge=0)] = 3
     materiality: Annotated[float, Field(ge=0.0)] = DEFAULT_MATERIALITY
     control_share: Annotated[float, Field(ge=0.0, le=0.5)] = 0.05
     control_seed: int = 0
@@ -211,11 +264,34 @@ class Policy(_Frozen):
     tiers: tuple[Tier, ...] = Field(min_length=1)
     dpd_stages: DpdStages
     overrides: Overrides = Overrides()
+    promises: PromiseRules = PromiseRules()
+    offer_terms: OfferTerms = OfferTerms()
+    jurisdictions: dict[Jurisdiction, JurisdictionRules] = Field(default_factory=dict)
 
     @property
     def profile(self) -> ComplianceProfile:
         """Return the jurisdiction profile the policy names."""
         return PROFILES[self.jurisdiction]
+
+    @property
+    def hours(self) -> tuple[str, str]:
+        """Return the policy's local contact hours as ``(start, end)``."""
+        return self.contact_hours.start, self.contact_hours.end
+
+    def hours_for(self, jurisdiction: str) -> tuple[str, str]:
+        """Return the contact hours for one jurisdiction's accounts (its own, else the policy's)."""
+        own = self.jurisdictions.get(jurisdiction)
+        if own is not None and own.contact_hours is not None:
+            return own.contact_hours.start, own.contact_hours.end
+        return self.hours
+
+    def threshold_for(self, jurisdiction: str) -> float:
+        """Return the low-ability threshold for one jurisdiction, never below its floor."""
+        own = self.jurisdictions.get(jurisdiction)
+        value = self.low_ability_threshold
+        if own is not None and own.low_ability_threshold is not None:
+            value = own.low_ability_threshold
+        return max(value, PROFILES[jurisdiction].min_low_ability_threshold)
 
     @model_validator(mode="after")
     def _consistent(self) -> Policy:
@@ -223,6 +299,8 @@ class Policy(_Frozen):
         _check_tiling(self.tiers)
         _check_stage_offers(self)
         _check_profile(self)
+        _check_offers(self)
+        _check_jurisdictions(self)
         return self
 
 
@@ -310,16 +388,68 @@ def _check_profile(policy: Policy) -> None:
                     f"{key} = {value} is above the legal cap of {profile.max_sms_7d} texts in "
                     f"7 days of {where}; lower it"
                 )
-    lo, hi = profile.window_minutes
-    start, end = (
-        hhmm_to_minutes(policy.contact_hours.start),
-        hhmm_to_minutes(policy.contact_hours.end),
-    )
-    if start < lo or end > hi:
+    _check_hours("contact_hours", policy.contact_hours, profile)
+
+
+def _check_offers(policy: Policy) -> None:
+    """Refuse offers that a status or a random draw must never get."""
+    if policy.control_offer in HARDSHIP_FORBIDDEN_OFFERS:
         raise ValueError(
-            f"contact_hours {policy.contact_hours.start}-{policy.contact_hours.end} is wider than "
-            f"the lawful {profile.contact_start}-{profile.contact_end} local time of {where}; "
-            "narrow it"
+            f"control_offer = {policy.control_offer}: a random draw must never put an account "
+            "into settlement pressure or legal review; use reminder or a forbearance offer"
+        )
+    for status in SUPPRESSING_STATUSES:
+        offer = getattr(policy.overrides, status).offer
+        if status in NO_OFFER_STATUSES and offer != "none":
+            raise ValueError(
+                f"overrides.{status}.offer = {offer}: no offer may be made to a {status} "
+                "account (estate or automatic stay); use none"
+            )
+        if offer in HARDSHIP_FORBIDDEN_OFFERS:
+            raise ValueError(
+                f"overrides.{status}.offer = {offer}: a suppressed account gets no settlement "
+                "or legal review; use none, reminder or a forbearance offer"
+            )
+
+
+def _check_threshold(key: str, value: float, profile: ComplianceProfile) -> None:
+    if value < profile.min_low_ability_threshold:
+        raise ValueError(
+            f"{key} = {value:g} is below the {profile.name} floor of "
+            f"{profile.min_low_ability_threshold:g}: debtors below it must count as in "
+            f"difficulty ({profile.reference}); raise it"
+        )
+
+
+def _check_jurisdictions(policy: Policy) -> None:
+    """Refuse per-jurisdiction settings or thresholds that loosen a profile."""
+    for profile in PROFILES.values():
+        if profile.forbearance_for_low_ability:
+            _check_threshold("low_ability_threshold", policy.low_ability_threshold, profile)
+    for name, rules in policy.jurisdictions.items():
+        profile = PROFILES[name]
+        where = f"the {name} profile ({profile.reference})"
+        legal = profile.planning_cap_7d
+        if legal is not None and rules.max_calls_7d is not None and rules.max_calls_7d > legal:
+            raise ValueError(
+                f"jurisdictions.{name}.max_calls_7d = {rules.max_calls_7d} is above the legal "
+                f"cap of {legal} calls in 7 days of {where}; lower it"
+            )
+        if rules.contact_hours is not None:
+            _check_hours(f"jurisdictions.{name}.contact_hours", rules.contact_hours, profile)
+        if rules.low_ability_threshold is not None and profile.forbearance_for_low_ability:
+            _check_threshold(
+                f"jurisdictions.{name}.low_ability_threshold", rules.low_ability_threshold, profile
+            )
+
+
+def _check_hours(key: str, hours: ContactHours, profile: ComplianceProfile) -> None:
+    lo, hi = profile.window_minutes
+    if hhmm_to_minutes(hours.start) < lo or hhmm_to_minutes(hours.end) > hi:
+        raise ValueError(
+            f"{key} {hours.start}-{hours.end} is wider than the lawful "
+            f"{profile.contact_start}-{profile.contact_end} local time of the {profile.name} "
+            f"profile ({profile.reference}); narrow it"
         )
 
 

@@ -3,21 +3,27 @@
 A scoring run for date D writes into a hidden temporary folder beside the
 target and renames it to ``<out>/as_of=D/`` only when every file is complete,
 so a reader never sees half a run; running the same D again replaces the
-folder. A lock file per date makes a second run on the same output wait (up to
-a timeout) or fail with a clear message, never interleave.
+folder. A lock file per output folder and date makes a second run wait (up to
+a timeout) or fail with a clear message, never interleave. The lock files live
+outside the output folder (see :func:`lock_path`), which holds only the runs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from filelock import FileLock, Timeout
+
+log = logging.getLogger(__name__)
 
 
 class RunLockedError(RuntimeError):
@@ -33,6 +39,34 @@ def run_dir_name(as_of_label: str) -> str:
     'as_of=2025-06-30'
     """
     return f"as_of={as_of_label}"
+
+
+#: Environment variable naming the folder of the run locks (default: the system temp folder's
+#: ``propensity-locks``); set it to a folder on the shared disk when several machines write
+#: to one output folder.
+LOCK_DIR_ENV = "PROPENSITY_LOCK_DIR"
+
+
+def lock_path(out_dir: Path, as_of_label: str) -> Path:
+    """Return the lock file of ``<out>/as_of=D``: ``<lock dir>/<out hash>.as_of=D.lock``.
+
+    The hash is of the output folder's absolute path, so two output folders
+    never share a lock and the output folder itself stays free of lock files.
+    """
+    root = Path(os.environ.get(LOCK_DIR_ENV) or Path(tempfile.gettempdir()) / "propensity-locks")
+    digest = hashlib.sha256(str(Path(out_dir).resolve()).encode()).hexdigest()[:16]
+    return root / f"{digest}.{run_dir_name(as_of_label)}.lock"
+
+
+def _shared_dir(folder: Path) -> None:
+    """Create the lock folder, open to every user like ``/tmp`` (sticky) when this call made it."""
+    if folder.is_dir():
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        os.chmod(folder, 0o1777)
+    except OSError:  # not ours after all (made by another process meanwhile)
+        pass
 
 
 @contextmanager
@@ -54,17 +88,31 @@ def run_lock(out_dir: Path, as_of_label: str, timeout: float = 0.0) -> Iterator[
         When another run holds the lock past the timeout.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    lock_path = out_dir / f".{run_dir_name(as_of_label)}.lock"
-    lock = FileLock(str(lock_path), timeout=timeout)
+    path = lock_path(out_dir, as_of_label)
+    _shared_dir(path.parent)
+    # Readable and writable by all: an operator rerunning by hand may not be the cron user.
+    lock = FileLock(str(path), timeout=timeout, mode=0o666)
     try:
-        lock.acquire()
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if timeout <= 0:
+                raise
+            log.info(
+                "waiting up to %.0fs for another scoring run of %s on %s (lock %s)",
+                timeout,
+                as_of_label,
+                out_dir,
+                path,
+            )
+            lock.acquire()
     except Timeout as exc:
         raise RunLockedError(
             f"another scoring run for {as_of_label} is writing to {out_dir} "
-            f"(lock {lock_path}); wait for it to finish, or pass --wait SECONDS"
+            f"(lock {path}); wait for it to finish, or pass --wait SECONDS"
         ) from exc
     try:
-        yield lock_path
+        yield path
     finally:
         lock.release()
 
@@ -106,6 +154,7 @@ def recover(out_dir: Path, as_of_label: str) -> None:
         return
     for leftover in sorted(out_dir.glob(prefix + "*")):
         if leftover.name.endswith(".lock"):
+            leftover.unlink(missing_ok=True)  # left by an earlier version, which kept it here
             continue
         if ".old-" in leftover.name and not final.exists():
             os.replace(leftover, final)

@@ -30,7 +30,7 @@ def run_quality_bar(n_accounts: int, n_months: int, seed: int) -> tuple[str, boo
     from models.spec import FeatureSpec
     from models.training import train
     from pipeline.jobs import training_window
-    from pipeline.simulate import simulate_portfolio
+    from pipeline.simulator import simulate_portfolio
 
     t0 = time.perf_counter()
     portfolio = simulate_portfolio(n_accounts, n_months, seed, "2024-01-01")

@@ -22,13 +22,15 @@ import numpy as np
 import pandas as pd
 
 from pipeline import publish as pub
+from pipeline.asof import check_as_of
 from pipeline.io import read_tables, write_parquet
 from pipeline.validation import ORPHAN_CHECK, ValidationResult, validate_tables
 
 log = logging.getLogger(__name__)
 
 #: Columns of scores.parquet: the contract's, in its order, then the control-group
-#: assignment that DESIGN.md asks to log with every account.
+#: assignment that DESIGN.md asks to log with every account, then the contract's
+#: version 2 columns (plan_id and approach belong before and after limit_reasons).
 SCORE_COLUMNS: tuple[str, ...] = (
     "account_id",
     "as_of_date",
@@ -49,11 +51,18 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "policy_version",
     "control_group",
     "control_probability",
+    "jurisdiction",
+    "max_calls_today",
+    "contact_hold_until",
+    "third_party_contact_allowed",
+    "limit_reasons",
     "dpd_stage",
     "channel_order",
     "max_calls_day",
     "offer_installment",
     "offer_n_installments",
+    "offer_first_due_date",
+    "offer_step_amounts",
 )
 DEFAULT_MODEL_URI = "models:/repayment-propensity@champion"
 
@@ -78,6 +87,10 @@ class _Stages:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
         self._t = time.perf_counter()
+
+    def begin(self, stage: str, what: str) -> None:
+        """Log that a long stage starts (the operator sees progress at a million accounts)."""
+        log.info("stage %-10s started: %s", stage, what)
 
     def done(self, stage: str, rows_in: int | None = None, rows_out: int | None = None) -> None:
         now = time.perf_counter()
@@ -169,6 +182,7 @@ def run_scoring(
     policy_path: Path | None = None,
     wait_seconds: float = 0.0,
     log_to_mlflow: bool = True,
+    allow_stale: bool = False,
 ) -> ScoringOutcome:
     """Score every account overdue at ``as_of`` and publish ``<out>/as_of=D/``.
 
@@ -188,6 +202,8 @@ def run_scoring(
         How long to wait for another run of the same date and output to finish.
     log_to_mlflow : bool
         Log the monitoring run (counts, distributions, drift) to MLflow.
+    allow_stale : bool
+        Skip the as-of plausibility check (a deliberate backfill).
 
     Returns
     -------
@@ -199,6 +215,9 @@ def run_scoring(
         Input cannot be read (exit 2).
     pipeline.policy.PolicyError
         The policy is invalid (exit 2).
+    pipeline.asof.AsOfImplausibleError
+        D is after the export's latest event by more than the policy allows, or
+        before its first installment (exit 2).
     models.tracking.ModelNotFoundError
         No model at the URI (exit 3).
     RejectLimitError
@@ -217,15 +236,20 @@ def run_scoring(
     out_dir = Path(out_dir)
     with pub.run_lock(out_dir, label, timeout=wait_seconds):
         pub.recover(out_dir, label)
+        stages.begin("read", f"tables in {data_dir}")
         raw = read_tables(data_dir)
         accounts_all = raw.tables["accounts"][["account_id"]].copy()
         stages.done("read", rows_out=sum(len(t) for t in raw.tables.values()))
+        if not allow_stale:
+            check_as_of(raw.tables, as_of, policy.max_days_after_export)
+        stages.begin("validate", f"{len(accounts_all):,} accounts against the data contract")
         validation = validate_tables(raw)
         stages.done(
             "validate", rows_in=sum(validation.rows_read.values()), rows_out=len(validation.rejects)
         )
         manifest = _manifest_base(validation, label)
         manifest["policy_version"] = pversion
+        manifest["as_of_check"] = "skipped (--allow-stale)" if allow_stale else "passed"
         manifest["policy_jurisdiction"] = policy.jurisdiction
         uri = model_uri or DEFAULT_MODEL_URI
         manifest["model_uri"] = uri
@@ -293,6 +317,11 @@ def check_reject_limit(
         manifest["timings_seconds"] = stages.seconds
         write_parquet(validation.rejects, failed_rejects)
         pub.write_json(manifest, failed_manifest)
+        if known == 0:
+            raise RejectLimitError(
+                f"the export has no account to score ({validation.input_accounts} rows in "
+                f"accounts): nothing published; see {failed_manifest}"
+            )
         raise RejectLimitError(
             f"{rejected_share:.2%} of accounts rejected (orphan rows' accounts included), "
             f"above the policy's limit {reject_limit:.2%}: nothing published; see "
@@ -317,15 +346,23 @@ def score_tables(
     features are built (memory bound at a million accounts).
     """
     from features.build import build_features
+    from pipeline.contact_log import recent_promises
     from pipeline.plan import assign_plans
 
+    label = as_of.strftime("%Y-%m-%d")
+    stages.begin("features", f"{len(tables['accounts']):,} valid accounts as of {label}")
     feats = build_features(tables, as_of, materiality=policy.materiality, overdue_only=True)
     stages.done("features", rows_in=len(tables["accounts"]), rows_out=len(feats))
     cap = account_capacity(feats)
+    # Promise holds need the payments: judge the promises before freeing them.
+    promises = recent_promises(
+        tables["contacts"], tables["payments"], as_of, policy.promises.broken_lookback_days
+    )
     # The schedule and payment history are no longer needed: free them before
     # the models allocate their matrices (memory bound at a million accounts).
     for name in ("installments", "payments", "offers"):
         tables.pop(name, None)
+    stages.begin("predict", f"{len(feats):,} overdue accounts, model version {model.version}")
     preds = model.predict(feats)
     stages.done("predict", rows_in=len(feats), rows_out=len(preds))
     scored = pd.DataFrame(
@@ -339,7 +376,9 @@ def score_tables(
         }
     )
     scored = scored.join(cap, on="account_id")
-    plans = assign_plans(scored, tables["accounts"], tables["contacts"], as_of, policy, pversion)
+    plans = assign_plans(
+        scored, tables["accounts"], tables["contacts"], as_of, policy, pversion, promises
+    )
     stages.done("policy", rows_in=len(scored), rows_out=len(plans))
     return _assemble(scored, plans, preds, as_of, model.version, pversion), feats
 
@@ -369,6 +408,7 @@ def publish_run(
             .sort_index()
             .to_dict(),
             "control_group": int(scores["control_group"].sum()),
+            "per_jurisdiction": scores["jurisdiction"].value_counts().sort_index().to_dict(),
         },
     )
     if log_to_mlflow:
@@ -387,6 +427,12 @@ def publish_run(
         path.unlink(missing_ok=True)
     log.info("published %s (%s accounts scored)", final, f"{len(scores):,}")
     return ScoringOutcome(final, manifest, scores, stages.seconds)
+
+
+def _dates(values: pd.Series) -> np.ndarray:
+    """Calendar dates as ``datetime.date`` objects, None where missing (parquet date32)."""
+    ts = pd.to_datetime(values)
+    return np.where(ts.notna(), ts.dt.date, None)
 
 
 def _assemble(scored, plans, preds, as_of, model_version, pversion) -> pd.DataFrame:
@@ -413,11 +459,20 @@ def _assemble(scored, plans, preds, as_of, model_version, pversion) -> pd.DataFr
             "policy_version": pversion,
             "control_group": plans["control_group"].to_numpy().astype(bool),
             "control_probability": plans["control_probability"].to_numpy().astype("float64"),
+            "jurisdiction": plans["jurisdiction"].to_numpy(),
+            "max_calls_today": plans["max_calls_today"].to_numpy().astype("int64"),
+            "contact_hold_until": _dates(plans["contact_hold_until"]),
+            "third_party_contact_allowed": plans["third_party_contact_allowed"]
+            .to_numpy()
+            .astype(bool),
+            "limit_reasons": plans["limit_reasons"].to_numpy(),
             "dpd_stage": plans["dpd_stage"].to_numpy(),
             "channel_order": plans["channel_order"].to_numpy(),
             "max_calls_day": plans["max_calls_day"].to_numpy(),
             "offer_installment": plans["offer_installment"].to_numpy().astype("float64"),
             "offer_n_installments": pd.array(plans["offer_n_installments"], dtype="Int64"),
+            "offer_first_due_date": _dates(plans["offer_first_due_date"]),
+            "offer_step_amounts": plans["offer_step_amounts"].to_numpy(),
         }
     )
     return out[list(SCORE_COLUMNS)]

@@ -60,6 +60,7 @@ def spark_session():
 
 def _run_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     """mapInPandas body: run the shard task of every row, one JSON record per shard."""
+    from pipeline.asof import AsOfImplausibleError
     from pipeline.engine import _run_one
     from pipeline.io import DataReadError
 
@@ -69,8 +70,8 @@ def _run_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
             task, shard_dir, k, work, params = json.loads(job)
             try:
                 record = _run_one(task, shard_dir, int(k), work, params)
-            except DataReadError as exc:  # back to the driver as one sentence, exit 2
-                record = {"shard": int(k), "error": str(exc)}
+            except (DataReadError, AsOfImplausibleError) as exc:  # one sentence, exit 2
+                record = {"shard": int(k), "error": str(exc), "kind": type(exc).__name__}
             records.append(json.dumps(record))
         yield pd.DataFrame({"shard": pdf["shard"].astype("int32"), "record": records})
 
@@ -82,11 +83,15 @@ def run_on_spark(args: list[tuple]) -> list[dict]:
     rdd = spark.sparkContext.parallelize(rows, numSlices=max(len(rows), 1))
     frame = spark.createDataFrame(rdd, "shard int, job string")
     log.info("spark master=%s shards=%s", spark.sparkContext.master, f"{len(rows):,}")
+    from pipeline.asof import AsOfImplausibleError
     from pipeline.io import DataReadError
 
     collected = frame.mapInPandas(_run_batches, RESULT_SCHEMA).collect()
     records = [json.loads(r["record"]) for r in collected]
-    failed = [r["error"] for r in records if "error" in r]
+    failed = [r for r in records if "error" in r]
     if failed:
-        raise DataReadError(failed[0])
+        kind = (
+            AsOfImplausibleError if failed[0]["kind"] == "AsOfImplausibleError" else DataReadError
+        )
+        raise kind(failed[0]["error"])
     return records

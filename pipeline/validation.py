@@ -18,12 +18,13 @@ import pandera.pandas as pa
 from features import vocab
 from pipeline.contract import table_schema
 from pipeline.io import DataReadError, ParseFailure, RawTables
+from pipeline.text import printable
 
 REJECT_COLUMNS: tuple[str, ...] = ("table", "key", "account_id", "column", "check", "value")
 
 #: Columns that explain a row-level (dataframe) rule, shown together as its value.
 _DATAFRAME_CHECK_COLUMNS: dict[str, tuple[str, ...]] = {
-    "due_date_increasing_with_installment_no": ("installment_no", "due_date"),
+    "due_date_non_decreasing_with_installment_no": ("installment_no", "due_date"),
     "promise_fields_iff_promise_to_pay": ("outcome", "promised_amount", "promised_date"),
     "promised_date_on_or_after_contact": ("contact_at", "promised_date"),
     "discount_pct_for_settlement_only": ("offer_type", "discount_pct"),
@@ -343,6 +344,8 @@ def format_report(result: ValidationResult) -> str:
     lines.append("failed rules:")
     for row in summary.itertuples(index=False):
         lines.append(
-            f"  {row.table}.{row.column}: {row.check}: {row.count:,} rows, e.g. {row.examples}"
+            printable(
+                f"  {row.table}.{row.column}: {row.check}: {row.count:,} rows, e.g. {row.examples}"
+            )
         )
     return "\n".join(lines)

@@ -28,4 +28,10 @@ def test_only_tracking_imports_mlflow_and_nothing_imports_the_pipeline():
         assert not any(n == "pipeline" or n.startswith("pipeline.") for n in imported), path.name
         if any(n == "mlflow" or n.startswith("mlflow.") for n in imported):
             users[path.name] = True
-    assert list(users) == ["tracking.py"]
+    # mlflow_model.py is MLflow's models-from-code entry script, run only by MLflow at load;
+    # registry.py holds promotion and rollback on top of tracking.py.
+    assert list(users) == ["mlflow_model.py", "registry.py", "tracking.py"]
+    importers = [
+        p.name for p in sorted(MODELS_DIR.glob("*.py")) if "models.mlflow_model" in _imports(p)
+    ]
+    assert importers == []

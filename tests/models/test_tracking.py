@@ -9,12 +9,14 @@ import pandas as pd
 import pytest
 from filelock import FileLock
 
-from models import tracking
+from models import registry, tracking
 from models.config import config_from_dict
 from models.synthetic import make_training_set
 from models.training import train
 
 CONFIG = config_from_dict({"lightgbm": {"num_threads": 1}, "gate": {"max_ece": 0.1}})
+# CONFIG's calibration bound is looser than the packaged one: promotions record why.
+APPROVAL = registry.Approval("A. Reviewer", "monthly retrain", override_reason="tiny test data")
 
 
 @pytest.fixture()
@@ -41,7 +43,9 @@ def test_the_write_lock_serialises_writers(store):
     lock_file = store / "mlflow.db.lock"
     with tracking.tracking_lock():
         assert lock_file.exists()
-        with pytest.raises(TimeoutError, match="another job has held the MLflow store lock"):
+        with pytest.raises(
+            tracking.StoreUnavailableError, match="another job has held the MLflow store lock"
+        ):
             with tracking.tracking_lock(timeout=0.1):
                 pass
     with FileLock(str(lock_file), timeout=0.1):  # released after the block
@@ -49,7 +53,7 @@ def test_the_write_lock_serialises_writers(store):
 
 
 def test_locked_database_is_retried(monkeypatch):
-    monkeypatch.setattr(tracking, "RETRY_DELAYS_S", (0.0, 0.0, 0.0))
+    monkeypatch.setenv("PROPENSITY_STORE_RETRY_SECONDS", "2")
     calls = []
 
     def flaky():
@@ -125,7 +129,7 @@ def test_train_log_register_reload_and_promote(store):
     assert tracking.resolve_version("models:/repayment-propensity@challenger") == "1"
 
     # No champion yet: the challenger must beat both baselines.
-    decision = tracking.promote(eval_frame=test, config=CONFIG)
+    decision = registry.promote(eval_frame=test, config=CONFIG, approval=APPROVAL)
     assert decision.accepted, decision.summary()
     assert decision.champion_version is None
     assert tracking.alias_version("champion") == "1"
@@ -141,7 +145,7 @@ def test_train_log_register_reload_and_promote(store):
     weak = train(noisy, CONFIG, data.spec)
     _, weak_version = tracking.log_training_run(weak, experiment="e2e")
     assert weak_version == "2" and tracking.alias_version("challenger") == "2"
-    refused = tracking.promote(eval_frame=test, config=CONFIG)
+    refused = registry.promote(eval_frame=test, config=CONFIG, approval=APPROVAL)
     assert not refused.accepted
     assert "REFUSED" in refused.summary() and "champion v1" in refused.summary()
     assert tracking.alias_version("champion") == "1"
@@ -150,12 +154,13 @@ def test_train_log_register_reload_and_promote(store):
     assert "willingness AUC vs champion" in tags["promotion.failed_checks"]
 
     # Promoting the champion itself is a no-op, reported as such.
-    same = tracking.promote(version=1, eval_frame=test, config=CONFIG)
+    same = registry.promote(version=1, eval_frame=test, config=CONFIG, approval=APPROVAL)
     assert not same.accepted and "already the champion" in same.note
+    _check_audit_trail(client, result, test)
 
     # A nightly scoring run logs its counts, score distribution and drift.
     champion = tracking.load_model()
-    assert champion.version == "1"
+    assert champion.version == "1"  # rolled back to v1 by _check_audit_trail
     preds = champion.predict(test).reset_index(drop=True)
     scores = preds.assign(
         account_id=test["account_id"].to_numpy(),
@@ -179,6 +184,58 @@ def test_train_log_register_reload_and_promote(store):
     assert {"tables/drift.json", "manifest.json", "plots/score_distribution.png"} <= set(
         score_artifacts
     )
+
+
+def _check_audit_trail(client, result, test):
+    """Identity, descriptions, approver and previous champion, the promotion log, rollback."""
+    mv = client.get_model_version("repayment-propensity", "1")
+    assert mv.tags["promotion.approver"] == "A. Reviewer"
+    assert mv.tags["promotion.reason"] == "monthly retrain"
+    assert mv.tags["promotion.previous_champion"] == "none"
+    assert mv.tags["promotion.override_reason"] == "tiny test data"
+    assert "gate.max_ece 0.1 > 0.03" in mv.tags["promotion.loosened_gate"]
+    assert mv.description.startswith("Willingness head: out-of-time AUC")
+    run = client.get_run(mv.run_id)
+    assert run.info.run_name.startswith("train ")
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert experiment.tags["mlflow.note.content"]
+    report = client.download_artifacts(mv.run_id, "report/model_report.html")
+    text = Path(report).read_text()
+    assert "Repayment propensity model report, version 1" in text and mv.run_id in text
+
+    # No approver, or a loosened gate without a reason: refused before anything moves.
+    with pytest.raises(registry.PromotionRefused, match="approver"):
+        registry.Approval("  ", "why")
+    no_reason = registry.Approval("A. Reviewer", "monthly retrain")
+    with pytest.raises(registry.PromotionRefused, match="looser than the packaged defaults"):
+        registry.promote(eval_frame=test, config=CONFIG, approval=no_reason)
+
+    # A third version as good as v1 is promoted over it, recording v1 as the previous champion.
+    _, v3 = tracking.log_training_run(result, experiment="e2e")
+    decision = registry.promote(v3, eval_frame=test, config=CONFIG, approval=APPROVAL)
+    assert decision.accepted and decision.champion_version == "1", decision.summary()
+    tags = client.get_model_version("repayment-propensity", v3).tags
+    assert tags["promotion.previous_champion"] == "v1" and tracking.alias_version("champion") == v3
+
+    # Going back is a rollback, never a promotion; only to a version once promoted.
+    with pytest.raises(registry.PromotionRefused, match="rollback --to 1"):
+        registry.promote(1, eval_frame=test, config=CONFIG, approval=APPROVAL)
+    with pytest.raises(registry.PromotionRefused, match="never promoted"):
+        registry.rollback(2, approval=APPROVAL)
+    done = registry.rollback(1, approval=registry.Approval("B. Head", "v3 misbehaves"))
+    assert done["from"] == f"v{v3}" and done["to"] == "v1"
+    assert tracking.alias_version("champion") == "1"
+    tags = client.get_model_version("repayment-propensity", "1").tags
+    assert tags["rollback.approver"] == "B. Head" and tags["rollback.from"] == f"v{v3}"
+    events = registry.promotion_log()
+    assert events["event"].tolist() == [
+        "rollback to v1",
+        f"promote v{v3}",
+        "promote v2",
+        "promote v1",
+    ]
+    assert events.loc[0, "approver"] == "B. Head" and events.loc[0, "reason"] == "v3 misbehaves"
 
 
 def _artifact_paths(client, run_id, path=None):

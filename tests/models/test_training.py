@@ -9,6 +9,8 @@ import pytest
 
 from models.config import config_from_dict
 from models.heads import HEADS
+from models.review import PolicyBands
+from models.spec import FeatureSpec
 from models.splits import SPLIT_NAMES
 from models.synthetic import make_training_set
 from models.training import fingerprint, train
@@ -21,9 +23,33 @@ def data():
     return make_training_set(n_accounts=3000, n_months=10, seed=0)
 
 
+BANDS = PolicyBands(
+    tiers={
+        "self_cure": ((0.6, 1.0), (0.5, 1.0)),
+        "willing_unable": ((0.6, 1.0), (0.0, 0.5)),
+        "able_unwilling": ((0.0, 0.6), (0.5, 1.0)),
+        "unable_unwilling": ((0.0, 0.6), (0.0, 0.5)),
+    },
+    dpd_stages={"early": (0, 31), "mid": (31, 91), "late": (91, None)},
+    source="policy test-1",
+)
+
+
+def _with_segments(frame, seed=0):
+    """Add an age per account (unrelated to payment) and a jurisdiction, as train_job does."""
+    rng = np.random.default_rng(seed)
+    ids = frame["account_id"].unique()
+    age = dict(zip(ids, rng.integers(18, 85, len(ids)).astype(float), strict=True))
+    place = dict(zip(ids, rng.choice(["us_reg_f", "uk_conc"], len(ids)), strict=True))
+    return frame.assign(
+        age=frame["account_id"].map(age), jurisdiction=frame["account_id"].map(place)
+    )
+
+
 @pytest.fixture(scope="module")
 def result(data):
-    return train(data.frame, CONFIG, data.spec, data_window={"horizon_days": 30})
+    frame = _with_segments(data.frame)
+    return train(frame, CONFIG, data.spec, data_window={"horizon_days": 30}, bands=BANDS)
 
 
 def test_splits_are_by_time_and_cover_the_set(result, data):
@@ -147,19 +173,80 @@ def test_report_is_self_contained_with_every_section(result):
     assert len(parser.srcs) == 3 * 2 * 2 + 2 * 2  # roc/cal/gains x heads x splits + shap/imp
     text = " ".join(parser.headings).lower()
     for section in (
+        "summary for the committee",
+        "identity",
         "purpose and population",
         "data window",
         "willingness head against the baselines",
         "ability head against the baselines",
         "calibration by decile",
         "stability",
+        "performance by segment",
         "top features",
+        "characteristic analysis",
+        "missing values",
+        "fair lending",
         "known limitations",
         "gate figures",
+        "configuration",
     ):
         assert section in text, section
-    for words in ("Labels", "Splits", "horizon_days", result.fingerprint):
-        assert words in result.report_html
+    html = result.report_html
+    for words in (
+        "Labels",
+        "Splits",
+        "horizon_days",
+        result.fingerprint,
+        result.trained_at,
+        "not registered (report rendered at training",  # identity before logging
+        "95% CI",
+        "Performance by month",
+        "By policy band (policy test-1)",
+        "Jurisdiction</h3><table>",
+        "DPD stage</h3><table>",
+        "Risk tier of the policy</h3><table>",
+        "Score distribution by age band",
+        "Proxy check",
+        "excluded from the features",
+    ):
+        assert words in html, words
+    # Every month of every split has a row per head; counts are printed as integers.
+    months = result.review["monthly"]
+    assert len(months) == 2 * result.split_summary["months"].sum()
+    assert months.groupby("head")["rows"].sum()["willingness"] == result.split_summary["rows"].sum()
+    first = result.deciles["willingness_test"].iloc[0]
+    assert f"<td>{int(first['events']):,}</td>" in html
+    assert f"<td>{float(first['events']):.4f}</td>" not in html
+    top = result.shap_summary["willingness"]["feature"].head(5)
+    assert all(f"characteristic_{f}" in result.review for f in top)
+    # Age is unrelated to payment here: the features do not predict its band.
+    assert result.review["age_proxy"]["proxy_auc"].max() < 0.65
+
+
+def test_age_is_left_out_unless_justified_and_always_reviewed(data):
+    frame = _with_segments(data.frame, seed=1)
+    spec = FeatureSpec(
+        columns=(*data.spec.columns, "age"),
+        categorical=data.spec.categorical,
+        monotone_willingness=data.spec.monotone_willingness,
+        monotone_ability=data.spec.monotone_ability,
+        code_version=data.spec.code_version,
+    )
+    default = train(frame, CONFIG, spec)
+    assert "age" not in default.spec.columns and default.excluded == ("age",)
+    assert "age" not in default.model.spec.columns
+    assert "age_band_scores" in default.review  # reviewed although not a feature
+    assert "By policy band" in default.report_html and "No policy bands" in default.report_html
+    justified = config_from_dict(
+        {
+            "lightgbm": {"num_threads": 1},
+            "fairness": {"include_protected": ["age"], "justification": "counsel memo 12"},
+        }
+    )
+    used = train(frame, justified, spec)
+    assert "age" in used.model.spec.columns and used.excluded == ()
+    assert "Protected attribute(s) used as features: age" in used.report_html
+    assert "counsel memo 12" in used.report_html
 
 
 def test_bad_training_sets_are_refused(data):

@@ -75,7 +75,7 @@ def images(nb: nbformat.NotebookNode) -> int:
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     """A simulated portfolio, a temporary MLflow store and a kernel of this interpreter."""
-    from pipeline.simulate import simulate_portfolio, write_portfolio
+    from pipeline.simulator import simulate_portfolio, write_portfolio
 
     root = tmp_path_factory.mktemp("notebooks")
     data = root / "data"
@@ -135,7 +135,15 @@ def first_model(workspace):
     """
     from models import tracking
 
-    nb = run(workspace, "02_retrain", data_dir=str(workspace["data"]), as_of=AS_OF, promote=True)
+    nb = run(
+        workspace,
+        "02_retrain",
+        data_dir=str(workspace["data"]),
+        as_of=AS_OF,
+        promote=True,
+        approver="notebook test",
+        promotion_note="first model of the test store",
+    )
     if tracking.alias_version(tracking.CHAMPION) is None:
         tracking.client().set_registered_model_alias(tracking.MODEL_NAME, tracking.CHAMPION, "1")
     assert tracking.alias_version(tracking.CHAMPION) == "1"

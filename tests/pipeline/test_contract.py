@@ -53,7 +53,7 @@ RULES = [
         1,
         "due_date",
         pd.Timestamp("2023-12-01"),
-        "due_date_increasing_with_installment_no",
+        "due_date_non_decreasing_with_installment_no",
         "installment_no+due_date",
     ),
     ("installments", 0, "account_id", "A9", "foreign_key_accounts", "account_id"),
@@ -224,7 +224,7 @@ def test_csv_export_coercion_booleans_numbers_and_empty_cells():
         }
     )
     df, failures = coerce_table("accounts", raw)
-    assert df["do_not_contact"].tolist() == [True, False, True, False]  # empty -> default false
+    assert df["do_not_contact"].tolist() == [True, False, True, True]  # empty -> set (safe side)
     assert df["principal"].iloc[:3].tolist() == [100.0, 250.5, 1000.0]
     assert df["opened_date"].dtype == "datetime64[ns]"
     by_col = {fl.column: fl for fl in failures}
@@ -274,11 +274,9 @@ def test_offers_may_be_absent(tmp_path):
     assert result.ok and "offers" not in result.tables
 
 
-def test_missing_and_unexpected_columns_are_read_errors():
+def test_missing_columns_are_read_errors():
     with pytest.raises(DataReadError, match="lacks required column.*amount"):
         coerce_table("payments", f.payments().drop(columns="amount"), source="payments.csv")
-    with pytest.raises(DataReadError, match="unexpected column.*colour"):
-        coerce_table("payments", f.payments().assign(colour="red"), source="payments.csv")
 
 
 def test_unreadable_file_is_a_read_error(tmp_path):
@@ -387,3 +385,15 @@ def test_contract_columns_match_the_contract_document():
             and not line.startswith("| ---")
         ]
         assert tuple(documented) == cols, table
+
+
+def test_accounts_jurisdiction_is_optional_and_checked():
+    from pipeline.contract import AccountsSchema
+
+    accounts = f.accounts(3)
+    AccountsSchema.validate(accounts)  # absent: the policy's default applies
+    accounts["jurisdiction"] = pd.Series(["uk_conc", None, "mars_law"], dtype=object)
+    with pytest.raises(Exception, match="mars_law"):
+        AccountsSchema.validate(accounts, lazy=True)
+    accounts.loc[2, "jurisdiction"] = "cn_2025"
+    AccountsSchema.validate(accounts)

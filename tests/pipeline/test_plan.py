@@ -120,9 +120,12 @@ def test_able_unwilling_get_firm_contact_and_legal_review_only_when_late():
 def test_unable_unwilling_get_staged_repayment_then_settlement_when_late():
     out = plan(make_scored((20, 900, 0.2, 0.2, 60, 100), (200, 900, 0.2, 0.2, 60, 100)))
     assert out["offer"].tolist() == ["staged_repayment", "settlement"]
+    # Rising steps 60, 120, .., 300: the first within the capacity shown.
     assert out["offer_installment"].iloc[0] == 60.0
-    assert out["offer_n_installments"].iloc[0] == 15
-    assert np.isnan(out["offer_installment"].iloc[1])
+    assert out["offer_n_installments"].iloc[0] == 5
+    assert out["offer_step_amounts"].iloc[0] == "60.00,120.00,180.00,240.00,300.00"
+    assert out["offer_first_due_date"].iloc[0] == D + pd.Timedelta(days=7)
+    assert np.isnan(out["offer_installment"].iloc[1]) and out["offer_step_amounts"].iloc[1] is None
 
 
 # --- offers sized within the capacity shown ---------------------------------------
@@ -133,12 +136,14 @@ def test_willing_unable_get_a_plan_within_their_capacity():
         (20, 1000, 0.9, 0.1, 150, 200),  # capacity 150 -> 7 x 150
         (20, 1000, 0.9, 0.1, np.nan, 200),  # no payments shown: half the usual 200
         (20, 1000, 0.9, 0.1, 333.3333, 200),  # rounded down to the cent: 4 installments
-        (20, 120, 0.9, 0.1, 300, 200),  # capacity above arrears: one installment
+        (20, 120, 0.9, 0.1, 300, 200),  # capacity above arrears: still two installments
+        (20, 6000, 0.9, 0.1, 20, 200),  # 300 x 20 is too long: 24 x 250 at most
+        (20, 15, 0.9, 0.1, 5, 200),  # too small for two installments of 10: an extension
     )
     out = plan(scored)
-    assert out["offer"].tolist() == ["installment_plan"] * 4
-    assert out["offer_installment"].tolist() == [150.0, 100.0, 333.33, 120.0]
-    assert out["offer_n_installments"].tolist() == [7, 10, 4, 1]
+    assert out["offer"].tolist() == ["installment_plan"] * 5 + ["extension"]
+    assert out["offer_installment"].tolist() == [150.0, 100.0, 333.33, 60.0, 250.0, 10.0]
+    assert out["offer_n_installments"].tolist() == [7, 10, 4, 2, 24, 2]
 
 
 def test_sized_installments_never_exceed_capacity_and_cover_the_arrears():
@@ -146,9 +151,14 @@ def test_sized_installments_never_exceed_capacity_and_cover_the_arrears():
     n = 200
     arrears = rng.uniform(1.5, 5000, n).round(2)
     capacity = np.where(rng.uniform(size=n) < 0.2, np.nan, rng.uniform(0.005, 800, n))
-    inst, k = size_installments(["installment_plan"] * n, arrears, capacity, [250.0] * n)
+    inst, k = size_installments(
+        ["installment_plan"] * n, arrears, capacity, [250.0] * n, 0.5, 24, 10.0
+    )
     shown = ~np.isnan(capacity) & (capacity >= 0.01)
-    assert (inst[shown] <= capacity[shown] + 1e-12).all()
+    # Within capacity unless the 24-installment maximum or the minimum of 10 forces more.
+    floor = np.maximum(np.ceil(arrears / 24 * 100) / 100, 10.0)
+    assert (inst[shown] <= np.maximum(capacity[shown], floor[shown]) + 1e-9).all()
+    assert (k.to_numpy(dtype=float) <= 24).all()
     assert (inst * k.to_numpy(dtype=float) >= arrears - 1e-9).all()
     assert (inst * (k.to_numpy(dtype=float) - 1) < arrears).all()
 
@@ -176,13 +186,13 @@ def test_every_suppressing_status_stops_all_contact(status):
 
 
 def test_override_offer_applies_to_a_suppressed_status():
-    policy = make_policy(overrides={"do_not_contact": {"offer": "settlement"}}, control_share=0.0)
+    policy = make_policy(overrides={"do_not_contact": {"offer": "reminder"}}, control_share=0.0)
     scored = make_scored((200, 500, 0.2, 0.2, 0, 100), (200, 500, 0.2, 0.2, 0, 100))
     accounts = factories.accounts(2, do_not_contact=[True, True], hardship=[False, True])
     out = plan(scored, accounts, policy=policy)
     assert out["contact_intensity"].tolist() == ["none", "none"]
-    # Hardship has the last word over an override: never a settlement.
-    assert out["offer"].tolist() == ["settlement", "installment_plan"]
+    assert out["offer"].tolist() == ["reminder", "reminder"]
+    assert out["limit_reasons"].tolist() == ["do_not_contact", "do_not_contact,hardship"]
 
 
 def test_hardship_never_gets_settlement_or_legal_review():
@@ -224,11 +234,22 @@ def test_us_caps_are_the_lesser_of_tier_and_what_the_log_leaves():
         }
     )
     out = plan(scored, contacts=contacts)
-    assert out["max_calls_7d"].tolist() == [4, 1, 0, 6]
-    assert out["max_calls_day"].tolist() == [4, 1, 0, 6]
-    # Blocked from calling: the call drops out of the channel order, texts remain.
-    assert out["channel_order"].tolist()[2] == "sms,letter"
-    assert out["contact_intensity"].tolist()[2] == "high"
+    # The policy's 6 counts the calls already made (A1: 3 left), the law's 7 too (A2: 0);
+    # A3's conversation 2 days ago holds calls until D+5, then 5 more are lawful.
+    assert out["max_calls_7d"].tolist() == [3, 0, 5, 6]
+    assert out["max_calls_day"].tolist() == [3, 0, 5, 6]
+    assert out["max_calls_today"].tolist() == [3, 0, 0, 6]
+    assert out["contact_hold_until"].tolist()[2] == D + pd.Timedelta(days=5)
+    assert out["contact_hold_until"].isna().tolist() == [True, True, False, True]
+    assert out["limit_reasons"].tolist() == [
+        "policy_calls_7d,reg_f_7in7",
+        "policy_calls_7d,reg_f_7in7",
+        "policy_calls_7d,reg_f_conversation_block",
+        "",
+    ]
+    # No calls left: the call drops out of the channel order, texts remain.
+    assert out["channel_order"].tolist()[1] == "sms,letter"
+    assert out["contact_intensity"].tolist()[1] == "high"
 
 
 def test_uk_routes_low_ability_to_forbearance_first():
@@ -365,3 +386,128 @@ def test_inputs_are_not_modified():
     plan(scored, accounts)
     pd.testing.assert_frame_equal(scored, before[0])
     pd.testing.assert_frame_equal(accounts, before[1])
+
+
+# --- each step of assign_plans on its own -----------------------------------------
+
+
+def test_assign_tier_gives_the_tiers_own_treatment():
+    from pipeline.plan import assign_tier
+
+    scored = make_scored((10, 100, 0.9, 0.9, 50, 100), (10, 100, 0.1, 0.9, 50, 100))
+    steps = assign_tier(scored, make_policy())
+    assert steps["tier"].tolist() == [0, 2]  # self_cure, able_unwilling
+    assert steps["calls"].tolist() == [0, 6] and steps["sms"].tolist() == [2, 4]
+    assert steps["source"].tolist() == steps["tier"].tolist()
+
+
+def test_apply_stage_raises_intensity_and_swaps_the_late_offer():
+    from pipeline.plan import _OFFER, apply_stage, assign_tier
+
+    policy = make_policy()
+    scored = make_scored((10, 100, 0.1, 0.1, 50, 100), (100, 100, 0.1, 0.1, 50, 100))
+    steps = apply_stage(assign_tier(scored, policy), scored["dpd"], policy)
+    assert steps["stage"].tolist() == [0, 2]
+    assert steps["intensity"].tolist() == [2, 3]  # medium, then high when late
+    assert steps["calls"].tolist() == [3, 6]
+    assert steps["offer"].tolist() == [_OFFER["staged_repayment"], _OFFER["settlement"]]
+
+
+def test_assign_control_group_gives_the_baseline_to_every_drawn_account():
+    from pipeline.plan import _OFFER, apply_stage, assign_control_group, assign_tier
+
+    policy = make_policy(control_share=0.5)
+    scored, _ = _population(200)
+    steps = apply_stage(assign_tier(scored, policy), scored["dpd"], policy)
+    out = assign_control_group(steps, D, policy)
+    control = out["control_group"].to_numpy()
+    assert 0 < control.sum() < len(out)
+    assert (out.loc[control, "offer"] == _OFFER["reminder"]).all()
+    assert (out.loc[control, "source"] == len(policy.tiers)).all()
+    assert out.loc[~control, "offer"].equals(steps.loc[~control, "offer"])
+
+
+def test_apply_compliance_cuts_calls_to_what_the_log_leaves():
+    from pipeline.plan import apply_compliance, apply_stage, assign_control_group, assign_tier
+
+    policy = make_policy()
+    scored = make_scored((10, 100, 0.1, 0.9, 50, 100), (10, 100, 0.1, 0.9, 50, 100))
+    at = D.tz_localize("UTC") - pd.Timedelta(days=2) + pd.Timedelta(hours=15)
+    contacts = pd.DataFrame(
+        {
+            "account_id": ["A1"] * 3,
+            "contact_at": pd.Series([at] * 3, dtype="datetime64[ns, UTC]"),
+            "channel": ["call"] * 3,
+            "direction": ["outbound"] * 3,
+            "outcome": ["no_answer"] * 3,
+        }
+    )
+    steps = assign_tier(scored, policy)
+    steps = assign_control_group(apply_stage(steps, scored["dpd"], policy), D, policy)
+    from pipeline.plan import _accounts_rows, account_history
+
+    accounts = factories.accounts(2)
+    acc = _accounts_rows(accounts, scored["account_id"], "us_reg_f")
+    history = account_history(accounts, contacts, None, scored["account_id"], D, policy)
+    out = apply_compliance(steps, scored, acc, history, D, policy)
+    assert out["calls"].tolist() == [3, 6]  # the tier's 6 minus 3 made; 6 otherwise
+
+
+def test_size_offers_sizes_only_plan_offers():
+    from pipeline.plan import _OFFER, size_offers
+
+    scored = make_scored((10, 250, 0.9, 0.2, 80, 100), (10, 250, 0.9, 0.2, 80, 100))
+    steps = pd.DataFrame({"offer": [_OFFER["installment_plan"], _OFFER["reminder"]]})
+    out = size_offers(steps, scored, D, make_policy())
+    assert out["offer_installment"].iloc[0] == 80.0 and np.isnan(out["offer_installment"].iloc[1])
+    np.testing.assert_allclose(out["expected_recovery"], 250 * 0.9 * 0.2)
+
+
+# --- per-account jurisdiction, broken promises ------------------------------------
+
+
+def test_each_account_is_planned_under_its_own_jurisdiction():
+    data_tiers = make_policy().model_dump()["tiers"]
+    for tier in data_tiers:
+        tier["max_calls_7d"] = 12  # lawful under the cn_2025 default, not for US or UK accounts
+    policy = make_policy(
+        jurisdiction="cn_2025", tiers=data_tiers, contact_hours={"start": "08:00", "end": "22:00"}
+    )
+    scored = make_scored(*[(10, 500, 0.2, 0.8, 50, 100)] * 3)
+    accounts = factories.accounts(
+        3,
+        timezone=["America/New_York", "Asia/Shanghai", "Europe/London"],
+        jurisdiction=pd.Series(["us_reg_f", None, "uk_conc"], dtype=object),
+    )
+    out = plan(scored, accounts, policy=policy)
+    assert out["jurisdiction"].tolist() == ["us_reg_f", "cn_2025", "uk_conc"]
+    assert out["max_calls_7d"].tolist() == [7, 12, 7]
+    assert out["contact_window"].tolist() == ["08:00-21:00", "08:00-22:00", "08:00-21:00"]
+    assert out["third_party_contact_allowed"].tolist() == [True, False, True]
+    assert out["limit_reasons"].tolist() == ["reg_f_7in7", "", "uk_conc_7in7"]
+
+
+def test_uk_accounts_get_the_difficulty_floor_whatever_the_default_jurisdiction():
+    data_tiers = make_policy().model_dump()["tiers"]
+    data_tiers[1]["offer"] = "reminder"  # willing_unable without a plan
+    policy = make_policy(tiers=data_tiers, jurisdictions={"uk_conc": {"max_calls_7d": 2}})
+    scored = make_scored(*[(10, 500, 0.9, 0.25, 50, 100)] * 2)  # willing, p_ability 0.25
+    accounts = factories.accounts(2, jurisdiction=pd.Series(["uk_conc", "us_reg_f"], dtype=object))
+    out = plan(scored, accounts, policy=policy)
+    assert out["offer"].tolist() == ["installment_plan", "reminder"]
+    assert out["max_calls_7d"].tolist() == [2, 3]
+    assert out["limit_reasons"].tolist()[0] == "uk_conc_low_ability,jurisdiction_override"
+
+
+def test_each_broken_promise_steps_the_intensity_up():
+    from pipeline.plan import apply_broken_promises, assign_tier
+
+    policy = make_policy()
+    scored = make_scored(*[(10, 500, 0.9, 0.9, 50, 100)] * 3)  # self_cure: low, 0 calls
+    steps = apply_broken_promises(assign_tier(scored, policy), pd.Series([0, 1, 2]), policy)
+    assert steps["intensity"].tolist() == [1, 2, 3]
+    assert steps["calls"].tolist() == [0, 3, 6]  # the caps of medium and high
+    off = make_policy(promises={"broken_intensity_step": 0})
+    assert apply_broken_promises(assign_tier(scored, off), pd.Series([0, 1, 2]), off)[
+        "intensity"
+    ].tolist() == [1, 1, 1]

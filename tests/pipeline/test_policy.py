@@ -158,7 +158,71 @@ def test_dpd_stages_must_be_contiguous():
 def test_hardship_override_must_be_forbearance():
     data = _default_dict()
     data["overrides"]["hardship"]["offer"] = "settlement"
-    assert "overrides.hardship.offer" in _refused(data)
+    message = _refused(data)
+    assert "overrides.hardship.offer: settlement is not a forbearance offer" in message
+    assert "installment_plan" in message and "Input should be" not in message
+
+
+# --- policies that could put an account outside its profile are refused -----------
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            lambda d: d["overrides"]["hardship"].update(max_intensity="high"),
+            "overrides.hardship.max_intensity: high is above the most a debtor in hardship",
+        ),
+        (
+            lambda d: d.update(control_offer="legal_review"),
+            "control_offer = legal_review: a random draw must never",
+        ),
+        (
+            lambda d: d["overrides"].update(bankruptcy={"offer": "settlement"}),
+            "overrides.bankruptcy.offer = settlement: no offer may be made to a bankruptcy",
+        ),
+        (
+            lambda d: d["overrides"].update(do_not_contact={"offer": "legal_review"}),
+            "overrides.do_not_contact.offer = legal_review",
+        ),
+        (
+            lambda d: d.update(low_ability_threshold=0),
+            "low_ability_threshold = 0 is below the uk_conc floor of 0.3",
+        ),
+    ],
+)
+def test_policies_that_loosen_a_profile_are_refused_with_the_rule(change, expected):
+    data = _default_dict()
+    change(data)
+    assert expected in _refused(data)
+
+
+def test_uk_conc_has_a_numeric_call_cap():
+    data = _default_dict()
+    data["jurisdiction"] = "uk_conc"
+    assert parse_policy(data).tiers[2].max_calls_7d == 6
+    data["intensity_caps"]["high"]["max_calls_7d"] = 500
+    message = _refused(data)
+    assert "intensity_caps.high.max_calls_7d = 500 is above the legal cap of 7" in message
+    assert "CONC 7.9" in message
+
+
+def test_per_jurisdiction_settings_may_only_tighten():
+    data = _default_dict()
+    data["jurisdictions"] = {
+        "uk_conc": {"max_calls_7d": 3, "low_ability_threshold": 0.4},
+        "cn_2025": {"contact_hours": {"start": "09:00", "end": "20:00"}},
+    }
+    policy = parse_policy(data)
+    assert policy.hours_for("cn_2025") == ("09:00", "20:00")
+    assert policy.hours_for("us_reg_f") == ("08:00", "21:00")
+    assert policy.threshold_for("uk_conc") == 0.4
+    data["jurisdictions"]["uk_conc"]["max_calls_7d"] = 8
+    assert "jurisdictions.uk_conc.max_calls_7d = 8 is above the legal cap of 7" in _refused(data)
+    data["jurisdictions"]["uk_conc"] = {"low_ability_threshold": 0.1}
+    assert "jurisdictions.uk_conc.low_ability_threshold = 0.1 is below" in _refused(data)
+    data["jurisdictions"] = {"us_reg_f": {"contact_hours": {"start": "07:00", "end": "20:00"}}}
+    assert "jurisdictions.us_reg_f.contact_hours 07:00-20:00 is wider" in _refused(data)
 
 
 def test_intensity_none_tier_must_have_zero_caps():

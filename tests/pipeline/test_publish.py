@@ -51,9 +51,7 @@ def test_recover_after_a_crash_between_the_two_renames(tmp_path):
     _stage(tmp_path, "2025-01-31", "half")
     pub.recover(tmp_path, "2025-01-31")
     assert (tmp_path / "as_of=2025-01-31" / "scores.txt").read_text() == "old"
-    assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == [
-        "as_of=2025-01-31"
-    ]
+    assert [p.name for p in tmp_path.iterdir()] == ["as_of=2025-01-31"]
 
 
 def test_second_run_on_same_date_fails_clearly_while_first_holds_lock(tmp_path):
@@ -89,3 +87,42 @@ def test_second_run_on_same_date_fails_clearly_while_first_holds_lock(tmp_path):
         holder.communicate("\n", timeout=30)
     with pub.run_lock(tmp_path, "2025-01-31", timeout=5):
         pass
+
+
+def test_the_run_lock_lives_outside_the_output_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv(pub.LOCK_DIR_ENV, str(tmp_path / "locks"))
+    out = tmp_path / "scores"
+    with pub.run_lock(out, "2025-01-31") as held:
+        assert held.parent == tmp_path / "locks" and held.name.endswith(".as_of=2025-01-31.lock")
+        assert held != pub.lock_path(tmp_path / "other", "2025-01-31")
+        # Another user (cron, or an operator by hand) can take the same lock next time.
+        assert held.stat().st_mode & 0o666 == 0o666
+        assert held.parent.stat().st_mode & 0o1777 == 0o1777
+    assert list(out.iterdir()) == []
+    # A lock file left in the output folder by an earlier version is removed.
+    (out / ".as_of=2025-01-31.lock").write_text("")
+    pub.recover(out, "2025-01-31")
+    assert list(out.iterdir()) == []
+
+
+def test_waiting_for_a_run_of_the_same_date_is_logged(tmp_path, monkeypatch, caplog):
+    import logging
+    import threading
+    import time
+
+    monkeypatch.setenv(pub.LOCK_DIR_ENV, str(tmp_path / "locks"))
+    held = threading.Event()
+
+    def other_run():
+        with pub.run_lock(tmp_path, "2025-01-31"):
+            held.set()
+            time.sleep(0.5)
+
+    thread = threading.Thread(target=other_run)
+    thread.start()
+    held.wait(5)
+    with caplog.at_level(logging.INFO, logger="pipeline.publish"):
+        with pub.run_lock(tmp_path, "2025-01-31", timeout=10):
+            pass
+    thread.join()
+    assert any("waiting up to 10s" in r.getMessage() for r in caplog.records)

@@ -19,7 +19,7 @@ from features.build import build_features
 from pipeline.cli import app
 from pipeline.io import read_tables, write_parquet
 from pipeline.score import SCORE_COLUMNS, run_scoring
-from pipeline.simulate import simulate_portfolio, write_portfolio
+from pipeline.simulator import simulate_portfolio, write_portfolio
 
 AS_OF = pd.Timestamp("2025-06-30")
 CONTRACT_DOC = Path(__file__).resolve().parents[3] / "shared" / "DATA_CONTRACT.md"
@@ -121,7 +121,14 @@ def test_compliance_holds_on_every_row(published, world):
     assert sup["suppressed_reason"].notna().all()
     assert (sup["contact_intensity"] == "none").all()
     assert (sup[["max_calls_7d", "max_sms_7d"]] == 0).all().all()
-    assert scores.loc[~special, "suppressed_reason"].isna().all()
+    # Beyond the flags, only a dispute told to a collector (in the log) suppresses.
+    by_log = scores.loc[~special & scores["suppressed_reason"].notna().to_numpy()]
+    assert (by_log["suppressed_reason"] == "dispute_open").all()
+    assert by_log["limit_reasons"].str.contains("dispute_log").all()
+    assert scores["jurisdiction"].eq(flags["jurisdiction"].to_numpy()).all()
+    cn = scores["jurisdiction"].eq("cn_2025")
+    assert cn.any() and not scores.loc[cn, "third_party_contact_allowed"].any()
+    assert (scores["max_calls_today"] <= scores["max_calls_7d"]).all()
     hardship = flags["hardship"].to_numpy()
     assert not scores.loc[hardship, "offer"].isin(["settlement", "legal_review"]).any()
     # Reg F (the default policy's profile): never more than 7 calls planned in 7 days.
@@ -164,9 +171,7 @@ def test_rerun_replaces_and_is_deterministic(world, tmp_path):
     second = run_scoring(world["data"], AS_OF, tmp_path, log_to_mlflow=False)
     after = pd.read_parquet(second.output_dir / "scores.parquet")
     pd.testing.assert_frame_equal(before, after)
-    assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == [
-        "as_of=2025-06-30"
-    ]
+    assert [p.name for p in tmp_path.iterdir()] == ["as_of=2025-06-30"]
 
 
 def test_interrupted_run_leaves_previous_output_intact(world, tmp_path, monkeypatch):
@@ -185,9 +190,7 @@ def test_interrupted_run_leaves_previous_output_intact(world, tmp_path, monkeypa
     monkeypatch.undo()
     # The next run cleans the half-written staging folder up.
     run_scoring(world["data"], AS_OF, tmp_path, log_to_mlflow=False)
-    assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == [
-        "as_of=2025-06-30"
-    ]
+    assert [p.name for p in tmp_path.iterdir()] == ["as_of=2025-06-30"]
 
 
 def _copy_data(world, tmp_path):
@@ -267,17 +270,18 @@ def test_cli_score_prints_the_summary(world, tmp_path):
 def test_cli_report_copies_the_html_model_report(world, tmp_path):
     result = runner.invoke(app, ["report", "--version", "1", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    html = (tmp_path / "model_report.html").read_text(encoding="utf-8")
-    assert "Gate figures for promotion" in html
+    html = (tmp_path / "model_report_v1.html").read_text(encoding="utf-8")  # one file per version
+    assert "Gate figures for promotion" in html and "model report, version 1" in html
     assert "data:image/png;base64" in html and "http://" not in html
 
 
 def test_cli_promote_exit_codes(world):
+    approval = ["--approver", "test reviewer", "--note", "exit codes"]
     # The champion itself: nothing to do, not a failure.
-    result = runner.invoke(app, ["promote", "--version", "1"])
+    result = runner.invoke(app, ["promote", "--version", "1", *approval])
     assert result.exit_code == 0, result.output
     assert "already the champion" in result.output
-    result = runner.invoke(app, ["promote", "--version", "99"])
+    result = runner.invoke(app, ["promote", "--version", "99", *approval])
     assert result.exit_code == 3
     assert "no version 99" in result.output
 
@@ -298,9 +302,7 @@ def test_truncated_accounts_export_fails_instead_of_publishing(world, tmp_path):
     # A successful rerun removes the failure files that no longer apply.
     write_parquet(accounts, data / "accounts.parquet")
     run_scoring(data, AS_OF, out, log_to_mlflow=False)
-    assert sorted(p.name for p in out.iterdir() if not p.name.endswith(".lock")) == [
-        "as_of=2025-06-30"
-    ]
+    assert sorted(p.name for p in out.iterdir()) == ["as_of=2025-06-30"]
 
 
 @pytest.mark.parametrize("bad", ["2025", "2025-6-30", "30/06/2025", "2025-02-30"])
@@ -318,3 +320,149 @@ def test_output_path_that_is_a_file_exits_2(world, tmp_path):
     result = score_cli(str(world["data"]), str(target), "--no-mlflow")
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
+
+
+# --- lawful plans from hand-built histories, scored end to end ---------------------
+
+#: (account_id, customer_id, timezone, jurisdiction or None) of the hand-built book.
+BOOK = [
+    ("G1", "CG1", "Pacific/Guam", "us_reg_f"),  # 7 calls on local D-6
+    ("G2", "CG2", "Pacific/Guam", "us_reg_f"),  # conversation at local D-6 09:30
+    ("N1", "CN1", "Asia/Shanghai", "cn_2025"),  # one person, two accounts,
+    ("N2", "CN1", "Asia/Shanghai", "cn_2025"),  # 3 + 3 unanswered attempts today
+    ("P1", "CP1", "America/New_York", None),  # promise yesterday for D+5 (default us_reg_f)
+    ("S1", "CS1", "America/Chicago", "us_reg_f"),  # written dispute told yesterday
+    ("L1", "CL1", "America/New_York", "us_reg_f"),  # 3 calls yesterday, 20 texts in 3 days
+    ("U1", "CU1", "Europe/London", "uk_conc"),  # 21 calls in the last 7 days
+    ("F1", "CF1", "Europe/London", "uk_conc"),  # no history at all
+]
+
+
+def _hand_built_tables() -> dict[str, pd.DataFrame]:
+    import factories
+
+    ids = [b[0] for b in BOOK]
+    accounts = factories.accounts(
+        len(BOOK),
+        account_id=ids,
+        customer_id=[b[1] for b in BOOK],
+        timezone=[b[2] for b in BOOK],
+        jurisdiction=pd.Series([b[3] for b in BOOK], dtype=object),
+    )
+    installments = factories.installments(ids, n=3)
+    installments["due_date"] = pd.Series(
+        list(pd.date_range("2025-04-01", periods=3, freq="MS")) * len(ids), dtype="datetime64[ns]"
+    )
+    payments = factories.payment_rows(("F1", "2025-05-10T10:00:00", 40.0))
+    d = AS_OF.tz_localize("UTC")
+    rows = []  # (account, UTC instant, channel, direction, outcome)
+    rows += [("G1", d - pd.Timedelta("6D 8h30min"), "call", "outbound", "no_answer")] * 7
+    rows += [
+        ("G2", d - pd.Timedelta("7D") + pd.Timedelta("23h30min"), "call", "outbound", "right_party")
+    ]
+    rows += [("N1", d + pd.Timedelta(hours=h), "call", "outbound", "no_answer") for h in (1, 2, 3)]
+    rows += [("N2", d + pd.Timedelta(hours=h), "call", "outbound", "busy") for h in (4, 5, 6)]
+    rows += [("S1", d - pd.Timedelta(hours=6), "call", "inbound", "dispute")]
+    rows += [("L1", d - pd.Timedelta(hours=8), "call", "outbound", "no_answer")] * 3
+    rows += [
+        ("L1", d - pd.Timedelta(days=k % 3, hours=5), "sms", "outbound", "delivered")
+        for k in range(20)
+    ]
+    rows += [
+        ("U1", d - pd.Timedelta(days=1 + k % 6, hours=9), "call", "outbound", "voicemail")
+        for k in range(21)
+    ]
+    contacts = pd.DataFrame(
+        {
+            "contact_id": [f"K{i}" for i in range(len(rows) + 1)],
+            "account_id": [r[0] for r in rows] + ["P1"],
+            "contact_at": pd.Series([r[1] for r in rows] + [d - pd.Timedelta(hours=7)]).astype(
+                "datetime64[ns, UTC]"
+            ),
+            "channel": [r[2] for r in rows] + ["call"],
+            "direction": [r[3] for r in rows] + ["outbound"],
+            "outcome": [r[4] for r in rows] + ["promise_to_pay"],
+            "promised_amount": [None] * len(rows) + [200.0],
+            "promised_date": factories.dates(*([None] * len(rows) + ["2025-07-05"])),
+            "agent_id": [None] * (len(rows) + 1),
+        }
+    )
+    return {
+        "accounts": accounts,
+        "installments": installments,
+        "payments": payments,
+        "contacts": contacts,
+    }
+
+
+@pytest.fixture(scope="module")
+def hand_built(world, tmp_path_factory):
+    """The hand-built book scored end to end under a policy whose every tier allows 6 calls, 4 texts."""
+    import yaml
+
+    root = tmp_path_factory.mktemp("hand_built")
+    for name, table in _hand_built_tables().items():
+        write_parquet(table, root / "data" / f"{name}.parquet")
+    policy = yaml.safe_load(
+        (Path(__file__).resolve().parents[2] / "pipeline" / "default_policy.yaml").read_text()
+    )
+    policy["control_share"] = 0.0
+    for tier in policy["tiers"]:
+        tier.update(contact_intensity="high", max_calls_7d=6, max_sms_7d=4)
+    (root / "policy.yaml").write_text(yaml.safe_dump(policy))
+    outcome = run_scoring(
+        root / "data",
+        AS_OF,
+        root / "out",
+        model_uri=world["uri"],
+        policy_path=root / "policy.yaml",
+        log_to_mlflow=False,
+    )
+    return outcome.scores.set_index("account_id")
+
+
+def test_hand_built_book_is_scored_whole_under_each_accounts_jurisdiction(hand_built):
+    s = hand_built
+    assert sorted(s.index) == sorted(b[0] for b in BOOK)
+    assert s["jurisdiction"].to_dict() == {b[0]: b[3] or "us_reg_f" for b in BOOK}
+    assert not s.loc[["N1", "N2"], "third_party_contact_allowed"].any()
+    assert s.loc[["G1", "U1", "F1"], "third_party_contact_allowed"].all()
+    assert s.loc["N1", "contact_window"] == "08:00-21:00"  # the policy's hours, within cn's
+    # No history: the tier's caps, cut by nothing but (maybe) forbearance for low ability.
+    assert s.loc["F1", "max_calls_7d"] == 6
+    assert s.loc["F1", "limit_reasons"] in ("", "uk_conc_low_ability")
+
+
+def test_guam_calls_count_in_local_days(hand_built):
+    g1, g2 = hand_built.loc["G1"], hand_built.loc["G2"]
+    assert g1["max_calls_7d"] == 0 and "reg_f_7in7" in g1["limit_reasons"]
+    assert g2["max_calls_today"] == 0 and "reg_f_conversation_block" in g2["limit_reasons"]
+    assert g2["contact_hold_until"] == (AS_OF + pd.Timedelta(days=1)).date()
+
+
+def test_cn_daily_limit_is_per_person_across_accounts(hand_built):
+    n = hand_built.loc[["N1", "N2"]]
+    assert n["max_calls_today"].tolist() == [0, 0]
+    assert n["limit_reasons"].str.contains("cn_daily_attempts").all()
+    assert n["max_calls_day"].sum() <= 6
+
+
+def test_open_promise_holds_contact_until_its_date_plus_grace(hand_built):
+    p1 = hand_built.loc["P1"]
+    assert p1["contact_hold_until"] == pd.Timestamp("2025-07-09").date()
+    assert (p1[["max_calls_7d", "max_sms_7d", "max_calls_today"]] == 0).all()
+    assert "promise_hold" in p1["limit_reasons"]
+
+
+def test_dispute_in_the_log_suppresses_like_the_flag(hand_built):
+    s1 = hand_built.loc["S1"]
+    assert s1["suppressed_reason"] == "dispute_open" and s1["contact_intensity"] == "none"
+    assert s1["offer"] == "none" and "dispute_log" in s1["limit_reasons"]
+
+
+def test_policy_caps_count_the_log(hand_built):
+    l1 = hand_built.loc["L1"]
+    assert l1["max_calls_7d"] == 3 and l1["max_sms_7d"] == 0
+    assert "policy_calls_7d" in l1["limit_reasons"] and "policy_sms_7d" in l1["limit_reasons"]
+    u1 = hand_built.loc["U1"]
+    assert u1["max_calls_7d"] == 0 and "uk_conc_7in7" in u1["limit_reasons"]

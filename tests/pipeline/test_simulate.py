@@ -10,7 +10,7 @@ import pytest
 from features import vocab
 from pipeline.contract import COLUMNS, OPTIONAL_COLUMNS
 from pipeline.io import RawTables, read_tables
-from pipeline.simulate import (
+from pipeline.simulator import (
     DEBTOR_TYPES,
     portfolio_rates,
     promise_kept,
@@ -95,6 +95,7 @@ DTYPES = {
         "monthly_income": "float64",
         "age": "float64",
         "region": "object",
+        "jurisdiction": "object",
     },
     "installments": {
         "account_id": "object",
@@ -653,3 +654,21 @@ def test_promise_kept_window_and_share():
         }
     )
     assert promise_kept(promises, payments).tolist() == [True, False, False, True]
+
+
+def test_parameters_default_reproduces_the_portfolio_and_a_change_moves_it():
+    """Passing Parameters() gives the default tables; changing a rate changes behaviour."""
+    import dataclasses
+
+    from pipeline.simulator import Parameters
+
+    base = simulate_portfolio(300, 4, seed=8)
+    same = simulate_portfolio(300, 4, seed=8, params=Parameters())
+    pd.testing.assert_frame_equal(base.tables["payments"], same.tables["payments"])
+    quiet = simulate_portfolio(
+        300, 4, seed=8, params=dataclasses.replace(Parameters(), no_contact_share=1.0)
+    )
+    con = quiet.tables["contacts"]
+    # Only the reminders after a missed due date remain: no outbound call is made.
+    assert not ((con["direction"] == "outbound") & (con["channel"] == "call")).any()
+    assert (base.tables["contacts"]["channel"] == "call").sum() > 100

@@ -60,7 +60,7 @@ def test_due_date_rule_on_unsorted_rows_flags_both_rows_of_each_bad_pair():
         ]
     )
     result = _validate(installments=inst)
-    assert _hits(result, "installments", "due_date_increasing_with_installment_no") == [
+    assert _hits(result, "installments", "due_date_non_decreasing_with_installment_no") == [
         "A1/1",
         "A1/2",
         "A3/1",
@@ -68,11 +68,36 @@ def test_due_date_rule_on_unsorted_rows_flags_both_rows_of_each_bad_pair():
     ]
     # The reference (pandas sort) implementation agrees row by row.
     fast = table_schema("installments").checks
-    rule = next(c for c in fast if c.name == "due_date_increasing_with_installment_no")
+    rule = next(c for c in fast if c.name == "due_date_non_decreasing_with_installment_no")
     pd.testing.assert_series_equal(
         rule._check_fn(inst), _due_dates_increase_pandas(inst), check_names=False
     )
     assert set(result.rejected_accounts) == {"A1", "A3"}
+
+
+def test_two_installments_due_on_the_same_day_pass_and_a_fall_still_fails():
+    inst = _installments(
+        [
+            ("A1", 1, "2024-01-01"),
+            ("A1", 2, "2024-01-01"),  # same day as installment 1: allowed (real schedules)
+            ("A1", 3, "2024-02-01"),
+            ("A2", 1, "2024-02-01"),
+            ("A2", 2, "2024-01-31"),  # falls: rejected
+        ]
+    )
+    result = _validate(installments=inst)
+    assert _hits(result, "installments", "due_date_non_decreasing_with_installment_no") == [
+        "A2/1",
+        "A2/2",
+    ]
+    rule = next(
+        c
+        for c in table_schema("installments").checks
+        if c.name == "due_date_non_decreasing_with_installment_no"
+    )
+    pd.testing.assert_series_equal(
+        rule._check_fn(inst), _due_dates_increase_pandas(inst), check_names=False
+    )
 
 
 def test_rows_without_account_follow_the_reference_implementation():
@@ -82,7 +107,7 @@ def test_rows_without_account_follow_the_reference_implementation():
     rule = next(
         c
         for c in table_schema("installments").checks
-        if c.name == "due_date_increasing_with_installment_no"
+        if c.name == "due_date_non_decreasing_with_installment_no"
     )
     pd.testing.assert_series_equal(
         rule._check_fn(inst), _due_dates_increase_pandas(inst), check_names=False

@@ -1,0 +1,194 @@
+"""The simulator's parameters: the fixed vocabulary of codes and the tunable rates.
+
+:class:`Parameters` holds every rate and table the simulation draws from, with
+the defaults documented in ``docs/simulator.md``; pass a modified copy
+(``dataclasses.replace(Parameters(), skip_rate=0.1)``) to
+:func:`pipeline.simulator.simulate_portfolio` to simulate another scenario.
+The module-level constants are structural (codes, time zones, units) and
+are not meant to be tuned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from features.vocab import CONTACT_CHANNELS, OUTCOMES, PAYMENT_CHANNELS, RPC_OUTCOMES
+
+#: Latent debtor types: ordinary good payers and the seven types collectors describe.
+DEBTOR_TYPES: tuple[str, ...] = (
+    "good_payer",
+    "provocative",
+    "evasive",
+    "victim",
+    "confident",
+    "stubborn",
+    "sophisticated",
+    "serial_promiser",
+)
+GOOD, PROVOCATIVE, EVASIVE, VICTIM, CONFIDENT, STUBBORN, SOPHISTICATED, SERIAL = range(8)
+
+#: Time zones of the simulated debtors, with their share, currency and regions.
+TIMEZONES: tuple[str, ...] = (
+    "America/New_York",
+    "America/Chicago",
+    "Europe/London",
+    "Asia/Shanghai",
+)
+_TZ_SHARE = (0.45, 0.30, 0.12, 0.13)
+_TZ_CURRENCY = ("USD", "USD", "GBP", "CNY")
+#: The legal profile of a debtor in each time zone (accounts.jurisdiction).
+_TZ_JURISDICTION = ("us_reg_f", "us_reg_f", "uk_conc", "cn_2025")
+_TZ_REGIONS = (
+    ("US-NY", "US-NJ", "US-PA", "US-FL", "US-GA"),
+    ("US-IL", "US-TX", "US-MN", "US-MO"),
+    ("GB-ENG", "GB-SCT", "GB-WLS"),
+    ("CN-SH", "CN-JS", "CN-ZJ"),
+)
+#: Money scale of each currency relative to USD (principal, income).
+_CURRENCY_SCALE = {"USD": 1.0, "GBP": 0.8, "CNY": 6.5}
+
+_NEVER = np.iinfo(np.int64).max
+_N_AGENTS = 120
+_DAY = 86_400
+
+_CH = {name: i for i, name in enumerate(CONTACT_CHANNELS)}
+_OUT = {name: i for i, name in enumerate(OUTCOMES)}
+_PCH = {name: i for i, name in enumerate(PAYMENT_CHANNELS)}
+_RPC_CODES = np.array(
+    [_OUT[o] for o in ("right_party", "promise_to_pay", "refused", "dispute", "hardship")]
+)
+_RPC_SET = np.array(sorted(_OUT[o] for o in RPC_OUTCOMES))
+
+
+def _type_table() -> dict[str, tuple[float, ...]]:
+    """Per debtor type (columns in DEBTOR_TYPES order). Documented in docs/simulator.md."""
+    return {
+        #                   good   prov   evas   vict   conf   stub   soph   seri
+        "share": (0.840, 0.020, 0.025, 0.030, 0.025, 0.020, 0.015, 0.025),
+        "willingness": (0.95, 0.45, 0.45, 0.85, 0.80, 0.40, 0.75, 0.60),
+        "capacity": (3.50, 2.50, 2.20, 0.80, 3.00, 2.80, 2.50, 1.50),
+        "job_loss": (0.003, 0.010, 0.012, 0.030, 0.006, 0.008, 0.006, 0.012),
+        "illness": (0.002, 0.006, 0.006, 0.020, 0.004, 0.005, 0.004, 0.006),
+        "start_late": (0.03, 0.35, 0.35, 0.30, 0.20, 0.35, 0.90, 0.30),
+        "on_time": (0.950, 0.93, 0.92, 0.95, 0.85, 0.93, 0.10, 0.92),
+        "late_pay": (0.95, 0.45, 0.45, 0.85, 0.35, 0.40, 0.00, 0.30),
+        "answer": (0.30, 0.35, 0.05, 0.30, 0.25, 0.30, 0.20, 0.35),
+        "contact_boost": (0.50, 0.10, 0.30, 0.40, 0.80, 0.10, 0.20, 0.20),
+        "keep": (0.92, 0.60, 0.65, 0.85, 0.90, 0.60, 0.85, 0.20),
+        "inbound": (0.15, 0.02, 0.01, 0.20, 0.08, 0.03, 0.05, 0.05),
+        "accept": (0.60, 0.10, 0.25, 0.60, 0.50, 0.10, 0.35, 0.60),
+        "token": (0.25, 0.25, 0.25, 0.35, 0.25, 0.20, 0.25, 0.06),
+        "bad_number": (0.03, 0.10, 0.30, 0.05, 0.03, 0.08, 0.03, 0.10),
+    }
+
+
+def _rpc_mix() -> np.ndarray:
+    """Outcome of a right-party call per type: right_party, promise, refused, dispute, hardship."""
+    return np.array(
+        [
+            [0.45, 0.45, 0.03, 0.02, 0.05],
+            [0.25, 0.15, 0.50, 0.07, 0.03],
+            [0.45, 0.35, 0.10, 0.05, 0.05],
+            [0.30, 0.30, 0.03, 0.02, 0.35],
+            [0.40, 0.55, 0.02, 0.01, 0.02],
+            [0.30, 0.15, 0.15, 0.37, 0.03],
+            [0.45, 0.40, 0.08, 0.04, 0.03],
+            [0.30, 0.65, 0.02, 0.01, 0.02],
+        ]
+    )
+
+
+def _pay_mode() -> np.ndarray:
+    """How a paying delinquent debtor pays, per type: all it can, one installment, a part."""
+    return np.array(
+        [
+            [0.90, 0.07, 0.03],
+            [0.50, 0.25, 0.25],
+            [0.50, 0.25, 0.25],
+            [0.50, 0.20, 0.30],
+            [0.90, 0.05, 0.05],
+            [0.50, 0.25, 0.25],
+            [0.00, 1.00, 0.00],
+            [0.30, 0.30, 0.40],
+        ]
+    )
+
+
+def _product_table() -> dict[str, tuple[float, float, float, tuple[int, ...], float]]:
+    """Products: share, median principal (USD), sigma of log principal, terms (months), APR."""
+    return {
+        "credit_card": (0.30, 5_000.0, 0.6, (1200,), 0.0),
+        "personal_loan": (0.22, 10_000.0, 0.6, (12, 24, 36, 48, 60), 0.12),
+        "microloan": (0.12, 600.0, 0.5, (3, 6, 9, 12), 0.36),
+        "auto_loan": (0.12, 22_000.0, 0.4, (36, 48, 60, 72), 0.07),
+        "mortgage": (0.06, 250_000.0, 0.5, (240, 300, 360), 0.05),
+        "bnpl": (0.18, 300.0, 0.6, (3, 4, 6), 0.0),
+    }
+
+
+def _status_table() -> dict[str, tuple[float, float, int]]:
+    """Special statuses: base rate per account, raised rate for one type, that type."""
+    return {
+        "deceased": (0.002, 0.002, GOOD),
+        "bankruptcy": (0.005, 0.005, GOOD),
+        "dispute_open": (0.006, 0.12, STUBBORN),
+        "cease_communication": (0.004, 0.05, PROVOCATIVE),
+        "do_not_contact": (0.010, 0.010, GOOD),
+        "hardship": (0.022, 0.15, VICTIM),
+    }
+
+
+def _contact_means() -> dict[str, tuple[float, ...]]:
+    """Mean outbound attempts per delinquent account-month, by DPD bucket at the month start."""
+    return {
+        # channel:   1-29  30-59 60-89  90+
+        "call": (3.0, 6.0, 8.0, 5.0),
+        "sms": (2.0, 2.0, 1.5, 1.0),
+        "email": (0.5, 1.0, 1.0, 0.5),
+        "letter": (0.0, 0.5, 1.0, 1.5),
+        "visit": (0.0, 0.0, 0.05, 0.10),
+        "app_push": (1.0, 0.5, 0.3, 0.2),
+    }
+
+
+@dataclass(frozen=True, eq=False)
+class Parameters:
+    """Every tunable rate of the simulation; the defaults are the documented portfolio.
+
+    Add a scenario's knobs here (with a default that keeps today's behaviour)
+    so that one object describes a simulated world.
+    """
+
+    type_table: dict[str, tuple[float, ...]] = field(default_factory=_type_table)
+    rpc_mix: np.ndarray = field(default_factory=_rpc_mix)
+    pay_mode: np.ndarray = field(default_factory=_pay_mode)
+    product_table: dict = field(default_factory=_product_table)
+    status_table: dict[str, tuple[float, float, int]] = field(default_factory=_status_table)
+    contact_means: dict[str, tuple[float, ...]] = field(default_factory=_contact_means)
+    #: Delinquent account-months left uncontacted (capacity), at random.
+    no_contact_share: float = 0.08
+    #: Organic payment propensity by DPD bucket (1-29, 30-59, 60-89, 90+).
+    dpd_factor: tuple[float, ...] = (1.2, 0.7, 0.45, 0.25)
+    #: Capacity multiplier: no shock, job loss, illness.
+    shock_mult: tuple[float, ...] = (1.0, 0.25, 0.50)
+    #: Monthly chance a shock ends: none, job loss, illness.
+    shock_recovery: tuple[float, ...] = (0.0, 0.20, 0.30)
+    offer_boost_months: int = 3
+    #: Beta concentration of the base willingness around the type's mean.
+    w_concentration: float = 8.0
+    #: A promise is kept with keep x (a + b willingness) x affordability.
+    keep_w: tuple[float, float] = (0.3, 0.6)
+    #: Share of debtors (not serial promisers) who promise only what they can pay.
+    negotiate: float = 0.9
+    #: A new promise in the month of a broken one: kept x this.
+    again_keep: float = 0.25
+    #: Promises made for the next payday (the 1st or the 15th).
+    payday_share: float = 0.45
+    #: Early collections start this many days after a missed due date.
+    early_start_days: int = 3
+    #: Monthly: a delinquent debtor changes number with P = this x (1 - willingness).
+    skip_rate: float = 0.06
+    #: Monthly: skip tracing finds a working number again.
+    skip_traced: float = 0.10
