@@ -48,7 +48,7 @@ def make_book(n_accounts: int, folder: Path) -> dict[str, int]:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from pipeline.simulate import simulate_portfolio
+    from pipeline.simulator import simulate_portfolio
 
     done = folder / "rows.json"
     if done.exists():
@@ -78,7 +78,7 @@ def train_model(work: Path) -> str:
     import pandas as pd
 
     from pipeline.jobs import train_job
-    from pipeline.simulate import simulate_portfolio, write_portfolio
+    from pipeline.simulator import simulate_portfolio, write_portfolio
 
     marker = work / "model_uri.txt"
     if marker.exists():

@@ -17,7 +17,6 @@ import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pipeline.simulate import simulate_portfolio, write_portfolio
 from typer.testing import CliRunner
 
 from pipeline.cli import app
@@ -25,6 +24,7 @@ from pipeline.engine import run_scoring_sharded
 from pipeline.io import read_tables, write_parquet
 from pipeline.score import RejectLimitError, run_scoring
 from pipeline.shards import account_shards, partition_data, shard_dirs
+from pipeline.simulator import simulate_portfolio, write_portfolio
 from pipeline.validation import ORPHAN_CHECK, validate_tables
 
 AS_OF = pd.Timestamp("2025-06-30")
