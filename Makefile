@@ -31,7 +31,7 @@ q = '$(subst ','\'',$(1))'
 # Targets that only run the installed CLI: set up .venv when it is missing, never re-sync it.
 NEEDS_VENV := $(if $(wildcard $(PROPENSITY)),,setup)
 
-.PHONY: help setup test lint format demo simulate validate train promote score evaluate replay bench mlflow-ui jupyter clean
+.PHONY: help setup setup-spark test lint format demo simulate validate train promote score evaluate replay bench bench-scale mlflow-ui jupyter clean
 
 help: ## List the targets with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,6 +45,9 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 	@touch $@
 
 setup: $(VENV)/.installed ## Create .venv and install the locked dependencies (idempotent)
+
+setup-spark: setup ## Add the Spark extra (pyspark) for --engine spark outside the dev setup
+	$(UV) sync --locked --extra spark --python $(PYTHON)
 
 test: setup ## Run the test suite (unit, data, model, notebooks)
 	OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest
@@ -125,6 +128,10 @@ bench: setup ## Print speed and memory figures (simulator, validation, features,
 	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_score.py
 	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_replay.py --accounts 20000 --nights 14
 	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_allocate.py --offers
+	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_scale.py --accounts 1000000
+
+bench-scale: setup ## Sharded score and features at 0.25M, 0.5M, 1M, 2M accounts x 24 months, next to DuckDB (long)
+	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_scale.py --accounts 250000 500000 1000000 2000000
 
 clean: ## Remove everything the project writes: demo outputs, local MLflow store, locks, caches (keeps .venv)
 	rm -rf $(DEMO_DIR) mlruns mlartifacts mlflow.db mlflow.db.lock mlflow-debug.log reports \

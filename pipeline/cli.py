@@ -37,6 +37,45 @@ ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 log = logging.getLogger("pipeline.cli")
 
 DataOpt = Annotated[Path, typer.Option("--data", help="Folder with the contract's input tables.")]
+ShardsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--shards",
+        min=1,
+        help="Process the accounts in this many shards (bounded memory); a folder laid out by "
+        "`propensity partition` is always read shard by shard.",
+    ),
+]
+WorkersOpt = Annotated[
+    int, typer.Option("--workers", min=1, help="Worker processes over the shards (local engine).")
+]
+EngineOpt = Annotated[
+    str, typer.Option("--engine", help="local, or spark (one Spark task per shard).")
+]
+
+
+def _sharded(data: Path, shards: int | None, engine: str) -> bool:
+    """True when a job runs shard by shard: asked for, on Spark, or on a partitioned folder."""
+    from pipeline.shards import is_partitioned
+
+    if engine not in ("local", "spark"):
+        raise _fail(EXIT_INPUT, f"--engine must be local or spark, not {engine!r}")
+    return shards is not None or engine == "spark" or is_partitioned(data)
+
+
+def _run_sharded(task: str, data: Path, out: Path | None, params: dict, shards, workers, engine):
+    """Run a sharded job, turning unreadable input into exit 2."""
+    from pipeline.engine import run_sharded_to_file
+    from pipeline.io import DataReadError
+
+    try:
+        return run_sharded_to_file(task, data, out, params, shards, workers, engine)
+    except DataReadError as exc:
+        raise _fail(EXIT_INPUT, str(exc)) from None
+    except ImportError as exc:
+        raise _fail(
+            EXIT_INPUT, f"{exc}; install the Spark extra (make setup-spark) for --engine spark"
+        ) from None
 
 
 def _fail(code: int, message: str) -> typer.Exit:
@@ -170,13 +209,19 @@ def validate(
     rejects: Annotated[
         Path | None, typer.Option("--rejects", help="Write the rejects table (parquet) here.")
     ] = None,
+    shards: ShardsOpt = None,
+    workers: WorkersOpt = 1,
+    engine: EngineOpt = "local",
 ) -> None:
     """Validate the input tables against the data contract and report failing rows."""
     from pipeline.io import DataReadError, read_tables, write_parquet
     from pipeline.validation import format_report, validate_tables
 
     try:
-        result = validate_tables(read_tables(data))
+        if _sharded(data, shards, engine):
+            result = _run_sharded("validate", data, None, {}, shards, workers, engine)[0]
+        else:
+            result = validate_tables(read_tables(data))
     except DataReadError as exc:
         raise _fail(EXIT_INPUT, str(exc)) from None
     typer.echo(format_report(result))
@@ -195,13 +240,17 @@ def _load_or_exit(data: Path):
         result = load_valid_tables(data)
     except DataReadError as exc:
         raise _fail(EXIT_INPUT, str(exc)) from None
+    _warn_rejected(result)
+    return result
+
+
+def _warn_rejected(result) -> None:
     if not result.ok:
         typer.echo(
             f"warning: {len(result.rejected_accounts):,} accounts rejected by validation are "
             "left out (run `propensity validate` for the report)",
             err=True,
         )
-    return result
 
 
 @app.command()
@@ -209,12 +258,23 @@ def features(
     data: DataOpt,
     as_of: Annotated[str, typer.Option("--as-of", help="Date D (YYYY-MM-DD).")],
     out: Annotated[Path, typer.Option("--out", help="Parquet file to write.")],
+    shards: ShardsOpt = None,
+    workers: WorkersOpt = 1,
+    engine: EngineOpt = "local",
 ) -> None:
     """Build the features of every account overdue at D (events strictly before D)."""
     from features.build import build_features
     from pipeline.io import write_parquet
 
     d = _parse_date(as_of, "--as-of")
+    if _sharded(data, shards, engine):
+        t0 = time.perf_counter()
+        params = {"as_of": d.date().isoformat()}
+        result, rows = _run_sharded("features", data, out, params, shards, workers, engine)
+        _warn_rejected(result)
+        typer.echo(f"stage features rows_out={rows:,} seconds={time.perf_counter() - t0:.2f}")
+        typer.echo(f"{rows:,} rows -> {out}")
+        return
     tables = _load_or_exit(data).tables
     t0 = time.perf_counter()
     frame = build_features(tables, d)
@@ -233,6 +293,17 @@ def training_set(
     date_to: Annotated[str, typer.Option("--to", help="Last month end (YYYY-MM-DD).")],
     out: Annotated[Path, typer.Option("--out", help="Parquet file to write.")],
     horizon: Annotated[int, typer.Option("--horizon", min=1, help="Label horizon in days.")] = 30,
+    data_end: Annotated[
+        str | None,
+        typer.Option(
+            "--data-end",
+            help="First date the data does not cover (default: the latest payment or contact; "
+            "required with --shards, where each shard would infer its own).",
+        ),
+    ] = None,
+    shards: ShardsOpt = None,
+    workers: WorkersOpt = 1,
+    engine: EngineOpt = "local",
 ) -> None:
     """Build month-end snapshots with features and labels; incomplete horizons are left out."""
     from features.training_set import build_training_set
@@ -241,9 +312,31 @@ def training_set(
     d1, d2 = _parse_date(date_from, "--from"), _parse_date(date_to, "--to")
     if d2 < d1:
         raise _fail(EXIT_INPUT, f"--to {date_to} is before --from {date_from}")
+    end = _parse_date(data_end, "--data-end") if data_end is not None else None
+    if _sharded(data, shards, engine):
+        if end is None:
+            raise _fail(EXIT_INPUT, "--data-end is required when the job runs shard by shard")
+        t0 = time.perf_counter()
+        params = {
+            "from": d1.date().isoformat(),
+            "to": d2.date().isoformat(),
+            "horizon_days": horizon,
+            "data_end": end.date().isoformat(),
+        }
+        result, rows = _run_sharded("training_set", data, out, params, shards, workers, engine)
+        _warn_rejected(result)
+        typer.echo(f"stage training_set rows_out={rows:,} seconds={time.perf_counter() - t0:.2f}")
+        if rows == 0:
+            raise _fail(
+                EXIT_DATA,
+                f"no snapshot between {date_from} and {date_to} has a complete {horizon}-day "
+                "horizon in the data; choose earlier dates",
+            )
+        typer.echo(f"{rows:,} rows -> {out}")
+        return
     tables = _load_or_exit(data).tables
     t0 = time.perf_counter()
-    frame = build_training_set(tables, d1, d2, horizon_days=horizon)
+    frame = build_training_set(tables, d1, d2, horizon_days=horizon, data_end=end)
     typer.echo(
         f"stage training_set rows_in={len(tables['accounts']):,} rows_out={len(frame):,} "
         f"seconds={time.perf_counter() - t0:.2f}"
@@ -495,6 +588,35 @@ def evaluate(
 
 
 @app.command()
+def partition(
+    data: DataOpt,
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the shard layout into.")],
+    shards: Annotated[
+        int, typer.Option("--shards", min=1, max=32_767, help="Number of shards.")
+    ] = 16,
+) -> None:
+    """Lay an export out by shard once (a stable hash of customer_id), for sharded jobs."""
+    from pipeline.io import DataReadError
+    from pipeline.shards import partition_data
+
+    t0 = time.perf_counter()
+    try:
+        layout = partition_data(data, out, shards)
+    except DataReadError as exc:
+        raise _fail(EXIT_INPUT, str(exc)) from None
+    except OSError as exc:
+        raise _fail(
+            EXIT_INPUT, f"cannot read or write {exc.filename or out}: {exc.strerror or exc}"
+        ) from None
+    for table, facts in layout["tables"].items():
+        typer.echo(f"{table:<13} {facts['rows']:>12,} rows")
+    typer.echo(
+        f"{layout['n_shards']} shards by {layout['key']} -> {out} "
+        f"in {time.perf_counter() - t0:.1f}s"
+    )
+
+
+@app.command()
 def score(
     data: DataOpt,
     as_of: Annotated[str, typer.Option("--as-of", help="Scoring date D (YYYY-MM-DD).")],
@@ -519,6 +641,9 @@ def score(
             help="Deliberate backfill: skip the check of D against the export's dates.",
         ),
     ] = False,
+    shards: ShardsOpt = None,
+    workers: WorkersOpt = 1,
+    engine: EngineOpt = "local",
 ) -> None:
     """Score every account overdue at D and publish scores, rejects and a manifest."""
     from pipeline.asof import AsOfImplausibleError
@@ -533,17 +658,22 @@ def score(
     from models.store import StoreUnavailableError
     from models.tracking import ModelNotFoundError
 
+    kwargs = {
+        "model_uri": model_uri,
+        "policy_path": policy,
+        "wait_seconds": wait,
+        "log_to_mlflow": not no_mlflow,
+        "allow_stale": allow_stale,
+    }
     try:
-        outcome = run_scoring(
-            data,
-            d,
-            out,
-            model_uri=model_uri,
-            policy_path=policy,
-            wait_seconds=wait,
-            log_to_mlflow=not no_mlflow,
-            allow_stale=allow_stale,
-        )
+        if _sharded(data, shards, engine):
+            from pipeline.engine import run_scoring_sharded
+
+            outcome = run_scoring_sharded(
+                data, d, out, n_shards=shards, workers=workers, engine=engine, **kwargs
+            )
+        else:
+            outcome = run_scoring(data, d, out, **kwargs)
     except StoreUnavailableError as exc:
         raise _fail(EXIT_STORE, str(exc)) from None
     except AsOfImplausibleError as exc:
@@ -556,6 +686,10 @@ def score(
         raise _fail(EXIT_INPUT, str(exc)) from None
     except RejectLimitError as exc:
         raise _fail(EXIT_DATA, str(exc)) from None
+    except ImportError as exc:
+        raise _fail(
+            EXIT_INPUT, f"{exc}; install the Spark extra (make setup-spark) for --engine spark"
+        ) from None
     except ModelNotFoundError as exc:
         raise _fail(
             EXIT_MODEL,

@@ -255,10 +255,7 @@ def run_scoring(
     pipeline.publish.RunLockedError
         Another run of the same date holds the output (exit 2).
     """
-    from features.build import build_features
     from models import tracking
-    from pipeline.contact_log import recent_promises
-    from pipeline.plan import assign_plans
     from pipeline.policy import load_policy_and_version
 
     label = as_of.strftime("%Y-%m-%d")
@@ -285,43 +282,7 @@ def run_scoring(
         manifest["policy_jurisdiction"] = policy.jurisdiction
         uri = model_uri or DEFAULT_MODEL_URI
         manifest["model_uri"] = uri
-        # Rows whose account is missing from accounts are orphans: their accounts
-        # count as rejected too, so a truncated accounts export cannot pass unseen.
-        orphan_ids = validation.rejects.loc[
-            validation.rejects["check"].eq(ORPHAN_CHECK), "account_id"
-        ].dropna()
-        n_orphan_accounts = int(orphan_ids.nunique())
-        n_rejected = int(len(validation.rejected_accounts))
-        known = validation.input_accounts + n_orphan_accounts
-        rejected_share = (n_rejected + n_orphan_accounts) / known if known else 0.0
-        manifest["validation"]["orphan_accounts"] = n_orphan_accounts
-        manifest["validation"]["rejected_share_with_orphans"] = round(rejected_share, 6)
-        failed_rejects = out_dir / f"{pub.run_dir_name(label)}.rejects.parquet"
-        failed_manifest = out_dir / f"{pub.run_dir_name(label)}.manifest.json"
-        if rejected_share > policy.reject_limit or len(validation.tables["accounts"]) == 0:
-            previous = (out_dir / pub.run_dir_name(label)).exists()
-            manifest["status"] = "failed: rejected share above the policy's limit"
-            manifest["previous_run_still_published"] = previous
-            manifest["counts"] = {
-                "input_accounts": validation.input_accounts,
-                "scored": 0,
-                "rejected": n_rejected,
-                "not_scored_run_failed": validation.input_accounts - n_rejected,
-                "orphan_accounts": n_orphan_accounts,
-            }
-            manifest["timings_seconds"] = stages.seconds
-            write_parquet(validation.rejects, failed_rejects)
-            pub.write_json(manifest, failed_manifest)
-            if known == 0:
-                raise RejectLimitError(
-                    f"the export has no account to score ({validation.input_accounts} rows in "
-                    f"accounts): nothing published; see {failed_manifest}"
-                )
-            raise RejectLimitError(
-                f"{rejected_share:.2%} of accounts rejected (orphan rows' accounts included), "
-                f"above the policy's limit {policy.reject_limit:.2%}: nothing published; see "
-                f"{failed_rejects} and fix the data, or raise reject_limit in the policy"
-            )
+        check_reject_limit(validation, manifest, policy.reject_limit, out_dir, label, stages)
         model = tracking.load_model(uri)
         stages.done("model")
         tables = validation.tables
@@ -330,80 +291,200 @@ def run_scoring(
             stages.begin("citl", "calibration of the newest labelled month")
             citl = latest_month_calibration(tables, as_of, model, policy.materiality)
             stages.done("citl", rows_out=int(citl["rows"].max()) if citl is not None else 0)
-        stages.begin("features", f"{len(tables['accounts']):,} valid accounts as of {label}")
-        feats = build_features(tables, as_of, materiality=policy.materiality, overdue_only=True)
-        stages.done("features", rows_in=len(tables["accounts"]), rows_out=len(feats))
-        # Promise holds need the payments: judge the promises before freeing them.
-        promises = recent_promises(
-            tables["contacts"], tables["payments"], as_of, policy.promises.broken_lookback_days
-        )
-        # The schedule and payment history are no longer needed: free them before
-        # the models allocate their matrices (memory bound at a million accounts).
-        for name in ("installments", "payments", "offers"):
-            tables.pop(name, None)
         del raw
-        stages.begin("predict", f"{len(feats):,} overdue accounts, model version {model.version}")
-        preds = model.predict(feats)
-        stages.done("predict", rows_in=len(feats), rows_out=len(preds))
-        scored = scored_frame(feats, preds)
-        assign = assign_plans
-        if policy.value_allocation is not None:  # value mode: intensity and offer by value
-            from pipeline.value_mode import assign_value_plans as assign
-            from pipeline.value_plan import short_shock
-
-            scored["short_shock"] = short_shock(feats)
-        plans = assign(
-            scored, tables["accounts"], tables["contacts"], as_of, policy, pversion, promises
-        )
-        stages.done("policy", rows_in=len(scored), rows_out=len(plans))
-        suppressed = plans["suppressed_reason"].notna().to_numpy()
-        approach = approach_for_accounts(feats, tables["accounts"], suppressed, policy.approaches)
-        scores = _assemble(scored, plans, preds, as_of, model.version, pversion, approach)
+        scores, feats = score_tables(tables, as_of, model, policy, pversion, stages)
         counts = _scope(validation, accounts_all, pd.Index(scores["account_id"]), as_of)
-        staging = pub.staging_dir(out_dir, label)
-        write_parquet(scores, staging / "scores.parquet")
-        write_parquet(validation.rejects, staging / "rejects.parquet")
-        stages.done("write", rows_out=len(scores))
-        manifest.update(
-            status="published",
-            model_version=model.version,
-            counts=counts,
-            outputs={
-                "scores_rows": int(len(scores)),
-                "rejects_rows": int(len(validation.rejects)),
-                "per_tier": scores["risk_tier"].value_counts().sort_index().to_dict(),
-                "per_intensity": scores["contact_intensity"].value_counts().sort_index().to_dict(),
-                "per_offer": scores["offer"].value_counts().sort_index().to_dict(),
-                "per_suppressed_reason": scores["suppressed_reason"]
-                .value_counts()
-                .sort_index()
-                .to_dict(),
-                "control_group": int(scores["control_group"].sum()),
-                "per_jurisdiction": scores["jurisdiction"].value_counts().sort_index().to_dict(),
-                "per_approach": scores["approach"].value_counts().sort_index().to_dict(),
-            },
+        return publish_run(
+            out_dir,
+            label,
+            scores,
+            validation.rejects,
+            feats,
+            counts,
+            manifest,
+            model,
+            stages,
+            log_to_mlflow,
+            citl=citl,
+            policy_path=policy_path,
         )
-        if "allocation" in plans.attrs:  # value mode: capacity used and the proven gap
-            manifest["allocation"] = plans.attrs["allocation"]
-        if log_to_mlflow:
-            try:
-                manifest["mlflow_run_id"] = tracking.log_scoring_run(
-                    scores, feats, model, manifest, citl=citl
-                )
-                _log_policy(manifest["mlflow_run_id"], policy_path, pversion)
-            except Exception as exc:  # monitoring must not lose a night's scores
-                log.warning("monitoring run not logged to MLflow: %s", exc)
-                manifest["mlflow_run_id"] = None
-        stages.done("monitor")
+
+
+def check_reject_limit(
+    validation: ValidationResult,
+    manifest: dict,
+    reject_limit: float,
+    out_dir: Path,
+    label: str,
+    stages: _Stages,
+) -> None:
+    """Add the orphan counts to ``manifest``; above the limit, write the failure files and raise.
+
+    Raises
+    ------
+    RejectLimitError
+        The rejected share (orphan rows' accounts included) is above
+        ``reject_limit``, or no account is left: the rejects and manifest are
+        written beside the output folder and nothing is published.
+    """
+    # Rows whose account is missing from accounts are orphans: their accounts
+    # count as rejected too, so a truncated accounts export cannot pass unseen.
+    orphan_ids = validation.rejects.loc[
+        validation.rejects["check"].eq(ORPHAN_CHECK), "account_id"
+    ].dropna()
+    n_orphan_accounts = int(orphan_ids.nunique())
+    n_rejected = int(len(validation.rejected_accounts))
+    known = validation.input_accounts + n_orphan_accounts
+    rejected_share = (n_rejected + n_orphan_accounts) / known if known else 0.0
+    manifest["validation"]["orphan_accounts"] = n_orphan_accounts
+    manifest["validation"]["rejected_share_with_orphans"] = round(rejected_share, 6)
+    failed_rejects, failed_manifest = _failure_paths(out_dir, label)
+    if rejected_share > reject_limit or validation.input_accounts - n_rejected <= 0:
+        previous = (out_dir / pub.run_dir_name(label)).exists()
+        manifest["status"] = "failed: rejected share above the policy's limit"
+        manifest["previous_run_still_published"] = previous
+        manifest["counts"] = {
+            "input_accounts": validation.input_accounts,
+            "scored": 0,
+            "rejected": n_rejected,
+            "not_scored_run_failed": validation.input_accounts - n_rejected,
+            "orphan_accounts": n_orphan_accounts,
+        }
         manifest["timings_seconds"] = stages.seconds
-        pub.write_json(manifest, staging / "manifest.json")
-        final = pub.publish(staging, out_dir, label)
-        # A failed earlier attempt of the same date left its files beside: they no
-        # longer describe what is published.
-        failed_rejects.unlink(missing_ok=True)
-        failed_manifest.unlink(missing_ok=True)
-        log.info("published %s (%s accounts scored)", final, f"{len(scores):,}")
-        return ScoringOutcome(final, manifest, scores, stages.seconds)
+        write_parquet(validation.rejects, failed_rejects)
+        pub.write_json(manifest, failed_manifest)
+        if known == 0:
+            raise RejectLimitError(
+                f"the export has no account to score ({validation.input_accounts} rows in "
+                f"accounts): nothing published; see {failed_manifest}"
+            )
+        raise RejectLimitError(
+            f"{rejected_share:.2%} of accounts rejected (orphan rows' accounts included), "
+            f"above the policy's limit {reject_limit:.2%}: nothing published; see "
+            f"{failed_rejects} and fix the data, or raise reject_limit in the policy"
+        )
+
+
+def _failure_paths(out_dir: Path, label: str) -> tuple[Path, Path]:
+    """Where a failed run leaves its rejects and manifest, beside the output folder."""
+    return (
+        out_dir / f"{pub.run_dir_name(label)}.rejects.parquet",
+        out_dir / f"{pub.run_dir_name(label)}.manifest.json",
+    )
+
+
+def score_tables(
+    tables, as_of, model, policy, pversion, stages
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score the clean ``tables`` as of D: features, both heads, the policy; (scores, features).
+
+    ``tables`` is emptied of the schedule, payments and offers once the
+    features are built (memory bound at a million accounts).
+    """
+    from features.build import build_features
+    from pipeline.contact_log import recent_promises
+    from pipeline.plan import assign_plans
+
+    label = as_of.strftime("%Y-%m-%d")
+    stages.begin("features", f"{len(tables['accounts']):,} valid accounts as of {label}")
+    feats = build_features(tables, as_of, materiality=policy.materiality, overdue_only=True)
+    stages.done("features", rows_in=len(tables["accounts"]), rows_out=len(feats))
+    # Promise holds need the payments: judge the promises before freeing them.
+    promises = recent_promises(
+        tables["contacts"], tables["payments"], as_of, policy.promises.broken_lookback_days
+    )
+    # The schedule and payment history are no longer needed: free them before
+    # the models allocate their matrices (memory bound at a million accounts).
+    for name in ("installments", "payments", "offers"):
+        tables.pop(name, None)
+    stages.begin("predict", f"{len(feats):,} overdue accounts, model version {model.version}")
+    preds = model.predict(feats)
+    stages.done("predict", rows_in=len(feats), rows_out=len(preds))
+    scored = scored_frame(feats, preds)
+    assign = assign_plans
+    if policy.value_allocation is not None:  # value mode: intensity and offer by value
+        from pipeline.value_mode import assign_value_plans as assign
+        from pipeline.value_plan import short_shock
+
+        scored["short_shock"] = short_shock(feats)
+    plans = assign(
+        scored, tables["accounts"], tables["contacts"], as_of, policy, pversion, promises
+    )
+    stages.done("policy", rows_in=len(scored), rows_out=len(plans))
+    suppressed = plans["suppressed_reason"].notna().to_numpy()
+    approach = approach_for_accounts(feats, tables["accounts"], suppressed, policy.approaches)
+    scores = _assemble(scored, plans, preds, as_of, model.version, pversion, approach)
+    if "allocation" in plans.attrs:  # value mode: capacity used and the proven gap
+        scores.attrs["allocation"] = plans.attrs["allocation"]
+    return scores, feats
+
+
+def publish_run(
+    out_dir,
+    label,
+    scores,
+    rejects,
+    feats,
+    counts,
+    manifest,
+    model,
+    stages,
+    log_to_mlflow,
+    citl=None,
+    policy_path=None,
+) -> ScoringOutcome:
+    """Write scores, rejects and the manifest to a staging folder and publish it whole.
+
+    With ``log_to_mlflow`` the monitoring run gets the scores' drift, the
+    newest labelled month's calibration (``citl``, when computed) and the
+    policy file applied (``policy_path``; None is the packaged policy).
+    """
+    from models import tracking
+
+    staging = pub.staging_dir(out_dir, label)
+    write_parquet(scores, staging / "scores.parquet")
+    write_parquet(rejects, staging / "rejects.parquet")
+    stages.done("write", rows_out=len(scores))
+    manifest.update(
+        status="published",
+        model_version=model.version,
+        counts=counts,
+        outputs={
+            "scores_rows": int(len(scores)),
+            "rejects_rows": int(len(rejects)),
+            "per_tier": scores["risk_tier"].value_counts().sort_index().to_dict(),
+            "per_intensity": scores["contact_intensity"].value_counts().sort_index().to_dict(),
+            "per_offer": scores["offer"].value_counts().sort_index().to_dict(),
+            "per_suppressed_reason": scores["suppressed_reason"]
+            .value_counts()
+            .sort_index()
+            .to_dict(),
+            "control_group": int(scores["control_group"].sum()),
+            "per_jurisdiction": scores["jurisdiction"].value_counts().sort_index().to_dict(),
+            "per_approach": scores["approach"].value_counts().sort_index().to_dict(),
+        },
+    )
+    if "allocation" in scores.attrs:
+        manifest["allocation"] = scores.attrs["allocation"]
+    if log_to_mlflow:
+        try:
+            manifest["mlflow_run_id"] = tracking.log_scoring_run(
+                scores, feats, model, manifest, citl=citl
+            )
+            _log_policy(manifest["mlflow_run_id"], policy_path, manifest["policy_version"])
+        except Exception as exc:  # monitoring must not lose a night's scores
+            log.warning("monitoring run not logged to MLflow: %s", exc)
+            manifest["mlflow_run_id"] = None
+    stages.done("monitor")
+    manifest["timings_seconds"] = stages.seconds
+    pub.write_json(manifest, staging / "manifest.json")
+    final = pub.publish(staging, out_dir, label)
+    # A failed earlier attempt of the same date left its files beside: they no
+    # longer describe what is published.
+    for path in _failure_paths(out_dir, label):
+        path.unlink(missing_ok=True)
+    log.info("published %s (%s accounts scored)", final, f"{len(scores):,}")
+    return ScoringOutcome(final, manifest, scores, stages.seconds)
 
 
 def latest_month_calibration(

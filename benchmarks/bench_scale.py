@@ -1,0 +1,266 @@
+"""Benchmark: sharded jobs on a simulated book, next to DuckDB on the same files, per book size.
+
+Usage::
+
+    python benchmarks/bench_scale.py                      # 1M accounts x 24 months (make bench)
+    python benchmarks/bench_scale.py --accounts 250000 500000 1000000 2000000   # make bench-scale
+
+For each size: (1) the book: the simulator with ``--seed 21`` in blocks of
+250,000 accounts (block ``i`` uses seed ``21 + i`` and prefixes its ids with
+``b<i>-``; block 0 is exactly ``propensity simulate --seed 21``), written as a
+folder of parquet parts per table so that no step holds the whole book;
+(2) ``propensity partition`` into one shard per 62,500 accounts (``--shards``
+to fix the count); (3) ``propensity
+score`` end to end on the shard layout (read, validate, features, both heads
+with reason codes, policy, publish); (4) ``propensity features`` for the
+same date; (5) a DuckDB query of the main per-account aggregates (arrears,
+payments, contacts and promises in windows before D, overdue accounts only) on
+the input files. Each job runs in a fresh process; its peak memory is the
+largest sum of the resident memory of the process and its workers, sampled
+every 0.1 s. A model is trained once on a 20,000-account simulated portfolio
+into a throw-away MLflow store under ``--work``.
+
+Targets (issue 15): score under 90 s and 4 GB at 1M accounts on 2 cores;
+memory flat within 20% from 1M to 2M; features within 4x of DuckDB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+AS_OF = "2025-12-31"
+BLOCK = 250_000
+SEED = 21
+
+
+def make_book(n_accounts: int, folder: Path) -> dict[str, int]:
+    """Simulate ``n_accounts`` x 24 months in blocks into ``folder/<table>/part-i.parquet``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from pipeline.simulator import simulate_portfolio
+
+    done = folder / "rows.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    rows: dict[str, int] = {}
+    for i, start in enumerate(range(0, n_accounts, BLOCK)):
+        n = min(BLOCK, n_accounts - start)
+        portfolio = simulate_portfolio(n, 24, seed=SEED + i, start="2024-01-01")
+        for name, df in portfolio.tables.items():
+            table = pa.Table.from_pandas(df, preserve_index=False)
+            if i > 0:
+                for col in ("account_id", "customer_id", "payment_id", "contact_id", "offer_id"):
+                    if col in table.column_names:
+                        j = table.column_names.index(col)
+                        prefixed = pc.binary_join_element_wise(f"b{i}-", table.column(col), "")
+                        table = table.set_column(j, col, prefixed)
+            (folder / name).mkdir(parents=True, exist_ok=True)
+            pq.write_table(table, folder / name / f"part-{i:03d}.parquet")
+            rows[name] = rows.get(name, 0) + table.num_rows
+        del portfolio
+    done.write_text(json.dumps(rows))
+    return rows
+
+
+def train_model(work: Path) -> str:
+    """Train and register a model once; return its URI."""
+    import pandas as pd
+
+    from pipeline.jobs import train_job
+    from pipeline.simulator import simulate_portfolio, write_portfolio
+
+    marker = work / "model_uri.txt"
+    if marker.exists():
+        return marker.read_text().strip()
+    sim = work / "train_data"
+    write_portfolio(simulate_portfolio(20_000, 24, seed=3, start="2024-01-01"), sim)
+    job = train_job(sim, pd.Timestamp(AS_OF), months=12)
+    uri = f"models:/repayment-propensity/{job.model_version}"
+    marker.write_text(uri)
+    return uri
+
+
+def measure(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, str]:
+    """Run ``cmd``; return (seconds, peak GB of the process tree, its output's tail)."""
+    import psutil
+
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    peak = [0]
+    stop = threading.Event()
+
+    def sample() -> None:
+        root = psutil.Process(proc.pid)
+        while not stop.is_set():
+            try:
+                procs = [root, *root.children(recursive=True)]
+                peak[0] = max(peak[0], sum(p.memory_info().rss for p in procs))
+            except psutil.Error:
+                pass
+            stop.wait(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, _ = proc.communicate()
+    seconds = time.perf_counter() - t0
+    stop.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{out[-3000:]}")
+    return seconds, peak[0] / 1024**3, out
+
+
+DUCKDB_QUERY = """
+with inst as (
+  select account_id, sum(amount_due) as due, max(amount_due) as installment_amount
+  from read_parquet('{data}/installments/*.parquet') where due_date < DATE '{d}' group by 1),
+pay as (
+  select account_id, sum(amount) as paid, max(paid_at) as last_paid_at,
+         sum(amount) filter (where paid_at >= TIMESTAMPTZ '{d}' - INTERVAL 180 DAY) as paid_180d
+  from read_parquet('{data}/payments/*.parquet') where paid_at < TIMESTAMPTZ '{d}' group by 1),
+con as (
+  select account_id,
+         count(*) filter (where contact_at >= TIMESTAMPTZ '{d}' - INTERVAL 30 DAY) as contacts_30d,
+         count(*) filter (where outcome = 'promise_to_pay'
+                          and contact_at >= TIMESTAMPTZ '{d}' - INTERVAL 90 DAY) as promises_90d,
+         max(contact_at) as last_contact_at
+  from read_parquet('{data}/contacts/*.parquet') where contact_at < TIMESTAMPTZ '{d}' group by 1)
+select a.account_id, inst.due - coalesce(pay.paid, 0) as arrears, inst.installment_amount,
+       pay.last_paid_at, pay.paid_180d, con.contacts_30d, con.promises_90d, con.last_contact_at
+from read_parquet('{data}/accounts/*.parquet') a
+join inst using (account_id) left join pay using (account_id) left join con using (account_id)
+where a.opened_date <= DATE '{d}' and inst.due - coalesce(pay.paid, 0) > 1.0
+"""
+
+
+def duckdb_job(data: str) -> None:
+    """Run in a fresh process: the DuckDB aggregates, printed as JSON."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET threads TO 2")
+    t0 = time.perf_counter()
+    n = con.execute(f"select count(*) from ({DUCKDB_QUERY.format(data=data, d=AS_OF)})").fetchone()
+    print(json.dumps({"rows": n[0], "seconds": time.perf_counter() - t0}))
+
+
+def run_size(n: int, args, env: dict[str, str], uri: str) -> dict:
+    work = args.work
+    book = work / f"book_{n}"
+    t0 = time.perf_counter()
+    rows = make_book(n, book)
+    print(f"book {n:,} accounts: {rows} ({time.perf_counter() - t0:.0f}s)", flush=True)
+    exe = str(ROOT / ".venv" / "bin" / "propensity")
+    n_shards = args.shards or max(1, -(-n // args.accounts_per_shard))
+    parts = work / f"parts_{n}_{n_shards}"
+    res: dict[str, object] = {"accounts": n, "rows": sum(rows.values()), "shards": n_shards}
+    res["partition"] = measure(
+        [exe, "partition", "--data", str(book), "--out", str(parts), "--shards", str(n_shards)],
+        env,
+        work,
+    )[:2]
+    common = ["--workers", str(args.workers)]
+    res["score"] = measure(
+        [
+            exe,
+            "score",
+            "--data",
+            str(parts),
+            "--as-of",
+            AS_OF,
+            "--out",
+            str(work / "out"),
+            "--model-uri",
+            uri,
+            "--no-mlflow",
+            *common,
+        ],
+        env,
+        work,
+    )[:2]
+    if args.score_only:
+        return res
+    res["features"] = measure(
+        [
+            exe,
+            "features",
+            "--data",
+            str(parts),
+            "--as-of",
+            AS_OF,
+            "--out",
+            str(work / "features.parquet"),
+            *common,
+        ],
+        env,
+        work,
+    )[:2]
+    seconds, peak, out = measure([sys.executable, __file__, "--duckdb", str(book)], env, work)
+    res["duckdb"] = (json.loads(out.strip().splitlines()[-1])["seconds"], peak)
+    return res
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, nargs="+", default=[1_000_000])
+    parser.add_argument("--shards", type=int, default=None, help="default: by --accounts-per-shard")
+    parser.add_argument("--accounts-per-shard", type=int, default=62_500)
+    parser.add_argument("--score-only", action="store_true", help="skip features and DuckDB")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--work", type=Path, default=ROOT / "bench_out" / "scale")
+    parser.add_argument("--duckdb", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.duckdb:
+        duckdb_job(args.duckdb)
+        return
+    sys.path.insert(0, str(ROOT))
+    args.work.mkdir(parents=True, exist_ok=True)
+    args.work = args.work.resolve()
+    env = {
+        **os.environ,
+        "OMP_WAIT_POLICY": "PASSIVE",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{args.work / 'mlflow.db'}",
+    }
+    os.environ.update(env)
+    os.chdir(args.work)
+    uri = train_model(args.work)
+    print(
+        f"machine: {os.cpu_count()} cores, "
+        f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 1024**3:.0f} GB; "
+        f"workers {args.workers}",
+        flush=True,
+    )
+    header = (
+        f"{'accounts':>10} {'rows':>12} {'shards':>6} | {'partition':>15} | {'score':>15} | "
+        f"{'features':>15} | {'duckdb':>15} | features/duckdb"
+    )
+    results = []
+    for n in args.accounts:
+        results.append(run_size(n, args, env, uri))
+        print(header)
+        for r in results:
+            cells = [
+                f"{r[k][0]:6.1f}s {r[k][1]:5.2f} GB" if k in r else f"{'-':>15}"
+                for k in ("partition", "score", "features", "duckdb")
+            ]
+            ratio = f"{r['features'][0] / r['duckdb'][0]:.1f}x" if "duckdb" in r else "-"
+            line = f"{r['accounts']:>10,} {r['rows']:>12,} {r['shards']:>6} | "
+            print(line + " | ".join(cells) + f" | {ratio}", flush=True)
+        (args.work / "results.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

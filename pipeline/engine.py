@@ -1,0 +1,489 @@
+"""Run a job shard by shard, in this process, in worker processes, or on Spark.
+
+Every job that reads the tables (validate, features, training-set, score) has
+a *shard task* here: it reads one shard folder (see :mod:`pipeline.shards`),
+runs the same pandas code as the unsharded job on it, writes its outputs as
+parquet parts into a work folder and returns a small record of counts. The
+driver then merges the parts and the counts over all shards: rejects, the
+reject limit and the manifest's counts are those of the whole book, and the
+publish stays atomic (nothing reaches the output before every shard is done).
+
+Peak memory is that of one shard per worker plus the merged outputs (the
+scored accounts, not the book). Engines:
+
+- ``local`` with ``workers=1``: the shards one after the other in this process;
+- ``local`` with ``workers=N``: N worker processes (``spawn``), one shard each
+  at a time;
+- ``spark``: one Spark task per shard through ``mapInPandas``
+  (:mod:`pipeline.spark_engine`); the shard folders and the work folder must
+  be on a path every executor reads and writes (a shared file system).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from features import vocab
+from pipeline import shards as sh
+from pipeline.io import ParseFailure, read_tables, write_parquet
+from pipeline.validation import REJECT_COLUMNS, ValidationResult, validate_tables
+
+log = logging.getLogger(__name__)
+
+ENGINES = ("local", "spark")
+#: Loaded models and policies of this process, by URI / path (workers load each once).
+_CACHE: dict[tuple[str, str], object] = {}
+
+
+def part_path(work: Path | str, kind: str, shard: int) -> Path:
+    """Return the parquet part of one shard's output of one kind.
+
+    Examples
+    --------
+    >>> part_path("w", "scores", 3).as_posix()
+    'w/scores/part-00003.parquet'
+    """
+    return Path(work) / kind / f"part-{shard:05d}.parquet"
+
+
+def _validate_shard(
+    shard_dir: Path, k: int, work: Path, params: dict
+) -> tuple[ValidationResult, pd.Series]:
+    """Read and validate one shard; write its rejects part; return it and its input account ids.
+
+    Ids repeated across shards (recorded by the partition) fail the same
+    uniqueness rule here as in the whole-book validation.
+    """
+    raw = read_tables(shard_dir)
+    if params.get("check_as_of"):
+        from pipeline.asof import check_as_of
+
+        check_as_of(raw.tables, pd.Timestamp(params["as_of"]), int(params["check_as_of"]))
+    for table, values in params.get("duplicates", {}).items():
+        key = vocab.TABLE_KEYS[table]
+        if table in raw.tables:
+            ids = raw.tables[table][key]
+            hit = ids.isin(values).to_numpy()
+            if hit.any():
+                raw.parse_failures.append(
+                    ParseFailure(table, key, "field_uniqueness", ids.index[hit], ids[hit])
+                )
+    accounts_all = raw.tables["accounts"]["account_id"].copy()
+    validation = validate_tables(raw)
+    write_parquet(validation.rejects, part_path(work, "rejects", k))
+    return validation, accounts_all
+
+
+def _shard_record(k: int, validation: ValidationResult, seconds: float, **extra) -> dict:
+    return {
+        "shard": k,
+        "rows_read": validation.rows_read,
+        "input_accounts": int(validation.input_accounts),
+        "rejected_accounts": [str(a) for a in validation.rejected_accounts],
+        "seconds": round(seconds, 3),
+        **extra,
+    }
+
+
+def validate_task(shard_dir: str, k: int, work: str, params: dict) -> dict:
+    """Shard task of ``propensity validate``: the rejects part and the counts."""
+    t0 = time.perf_counter()
+    validation, _ = _validate_shard(Path(shard_dir), k, Path(work), params)
+    return _shard_record(k, validation, time.perf_counter() - t0)
+
+
+def features_task(shard_dir: str, k: int, work: str, params: dict) -> dict:
+    """Shard task of ``propensity features``: the features part of the shard's overdue accounts."""
+    from features.build import build_features
+
+    t0 = time.perf_counter()
+    validation, _ = _validate_shard(Path(shard_dir), k, Path(work), params)
+    feats = build_features(validation.tables, pd.Timestamp(params["as_of"]))
+    write_parquet(feats, part_path(work, "features", k))
+    return _shard_record(k, validation, time.perf_counter() - t0, rows_out=len(feats))
+
+
+def training_set_task(shard_dir: str, k: int, work: str, params: dict) -> dict:
+    """Shard task of ``propensity training-set``: the snapshots of the shard's accounts."""
+    from features.training_set import build_training_set
+
+    t0 = time.perf_counter()
+    validation, _ = _validate_shard(Path(shard_dir), k, Path(work), params)
+    frame = build_training_set(
+        validation.tables,
+        pd.Timestamp(params["from"]),
+        pd.Timestamp(params["to"]),
+        horizon_days=int(params["horizon_days"]),
+        data_end=params.get("data_end"),
+    )
+    write_parquet(frame, part_path(work, "training_set", k))
+    return _shard_record(k, validation, time.perf_counter() - t0, rows_out=len(frame))
+
+
+def _cached(kind: str, key: str, load: Callable[[], object]) -> object:
+    if (kind, key) not in _CACHE:
+        _CACHE[(kind, key)] = load()
+    return _CACHE[(kind, key)]
+
+
+def _load_saved_model(params: dict):
+    """The model the driver loaded, from the text and JSON files it saved for the workers."""
+    from models.propensity_model import PropensityModel
+
+    model = PropensityModel.load(params["model_dir"])
+    model.version = params["model_version"]
+    if params.get("num_threads"):
+        model.num_threads = int(params["num_threads"])
+    return model
+
+
+def score_task(shard_dir: str, k: int, work: str, params: dict) -> dict:
+    """Shard task of ``propensity score``: scores, features and rejects parts, and the counts."""
+    from pipeline.policy import load_policy_and_version
+    from pipeline.score import _scope, _Stages, score_tables
+
+    t0 = time.perf_counter()
+    model = _cached("model", params["model_dir"], lambda: _load_saved_model(params))
+    policy, pversion = _cached(
+        "policy", params["policy"], lambda: load_policy_and_version(Path(params["policy"]))
+    )
+    as_of = pd.Timestamp(params["as_of"])
+    validation, accounts_all = _validate_shard(Path(shard_dir), k, Path(work), params)
+    stages = _Stages()
+    if len(validation.tables["accounts"]):
+        scores, feats = score_tables(validation.tables, as_of, model, policy, pversion, stages)
+    else:  # every account of this shard rejected: nothing to score here
+        scores, feats = None, None
+    scored_ids = pd.Index([] if scores is None else scores["account_id"])
+    counts = _scope(validation, accounts_all.to_frame(), scored_ids, as_of)
+    if scores is not None:
+        write_parquet(scores, part_path(work, "scores", k))
+        write_parquet(feats, part_path(work, "features", k))
+    return _shard_record(
+        k, validation, time.perf_counter() - t0, counts=counts, stage_seconds=stages.seconds
+    )
+
+
+TASKS: dict[str, Callable[[str, int, str, dict], dict]] = {
+    "validate": validate_task,
+    "features": features_task,
+    "training_set": training_set_task,
+    "score": score_task,
+}
+
+
+def _run_one(task: str, shard_dir: str, k: int, work: str, params: dict) -> dict:
+    record = TASKS[task](shard_dir, k, work, params)
+    log.info(
+        "shard %s task=%s accounts=%s seconds=%.2f",
+        k,
+        task,
+        f"{record['input_accounts']:,}",
+        record["seconds"],
+    )
+    return record
+
+
+def run_tasks(
+    task: str,
+    dirs: list[Path],
+    work: Path,
+    params: dict,
+    engine: str = "local",
+    workers: int = 1,
+) -> list[dict]:
+    """Run ``task`` on every shard folder and return the records in shard order."""
+    if engine not in ENGINES:
+        raise ValueError(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    args = [(task, str(d), k, str(work), params) for k, d in enumerate(dirs)]
+    if engine == "spark":
+        from pipeline.spark_engine import run_on_spark
+
+        records = run_on_spark(args)
+    elif workers <= 1 or len(args) <= 1:
+        records = [_run_one(*a) for a in args]
+        _CACHE.clear()  # this run's model and policy, loaded from its work folder
+    else:
+        # spawn: a fresh interpreter per worker (no fork of arrow or OpenMP threads).
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+            records = list(pool.map(_run_one, *zip(*args, strict=True)))
+    return sorted(records, key=lambda r: r["shard"])
+
+
+@contextmanager
+def shard_layout(data_dir: Path | str, n_shards: int | None, work_root: Path | None = None):
+    """Yield the shard folders of ``data_dir`` and its layout, partitioning it first if needed.
+
+    A folder already laid out by ``propensity partition`` is used as it is; a
+    plain data folder is partitioned into ``n_shards`` in a temporary folder
+    (under ``work_root``) removed afterwards.
+    """
+    data_dir = Path(data_dir)
+    if sh.is_partitioned(data_dir):
+        layout = sh.read_layout(data_dir)
+        yield sh.shard_dirs(data_dir), layout
+        return
+    tmp = Path(tempfile.mkdtemp(prefix=".shards-", dir=work_root))
+    try:
+        t0 = time.perf_counter()
+        layout = sh.partition_data(data_dir, tmp / "layout", n_shards or 1)
+        log.info(
+            "stage partition shards=%s seconds=%.2f", layout["n_shards"], time.perf_counter() - t0
+        )
+        yield sh.shard_dirs(tmp / "layout"), layout
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def concat_parts(work: Path, kind: str, n_shards: int) -> pd.DataFrame | None:
+    """Read the parts of one kind in shard order as one frame (None when no shard wrote one)."""
+    files = [part_path(work, kind, k) for k in range(n_shards)]
+    files = [f for f in files if f.exists()]
+    if not files:
+        return None
+    tables = [pq.read_table(f) for f in files]
+    table = pa.concat_tables(tables, promote_options="permissive")
+    return table.to_pandas()
+
+
+def write_parts(work: Path, kind: str, n_shards: int, out: Path) -> int:
+    """Stream the parts of one kind into one parquet file, a part at a time; return rows."""
+    files = [part_path(work, kind, k) for k in range(n_shards)]
+    files = [f for f in files if f.exists()]
+    if not files:
+        return 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    schema = pq.read_schema(files[0])
+    rows = 0
+    with pq.ParquetWriter(out, schema) as writer:
+        for f in files:
+            table = pq.read_table(f, schema=schema)
+            writer.write_table(table)
+            rows += table.num_rows
+    return rows
+
+
+def merged_validation(records: list[dict], work: Path, layout: dict) -> ValidationResult:
+    """The validation of the whole book from the shards' records and rejects parts."""
+    rejects = concat_parts(work, "rejects", len(records))
+    if rejects is None or rejects.empty:
+        rejects = pd.DataFrame({c: pd.Series(dtype=object) for c in REJECT_COLUMNS})
+    rows_read: dict[str, int] = {}
+    for r in records:
+        for table, n in r["rows_read"].items():
+            rows_read[table] = rows_read.get(table, 0) + int(n)
+    rejected = [a for r in records for a in r["rejected_accounts"]]
+    files = {
+        t: {"path": f["path"], "rows": f["rows"], "sha256": f["sha256"]}
+        for t, f in layout.get("tables", {}).items()
+    }
+    return ValidationResult(
+        tables={},
+        rejects=rejects[list(REJECT_COLUMNS)],
+        rows_read=rows_read,
+        input_accounts=int(sum(r["input_accounts"] for r in records)),
+        rejected_accounts=pd.Index(np.asarray(rejected, dtype=object)),
+        files=files,
+    )
+
+
+def shard_seconds(records: list[dict]) -> dict[str, float]:
+    """Seconds per stage added over the shards; ``read_validate_write`` is the rest of each task.
+
+    Examples
+    --------
+    >>> shard_seconds([{"seconds": 5.0, "stage_seconds": {"features": 2.0}},
+    ...                {"seconds": 4.0, "stage_seconds": {"features": 1.5}}])
+    {'features': 3.5, 'read_validate_write': 5.5, 'total': 9.0}
+    """
+    out: dict[str, float] = {}
+    for r in records:
+        for stage, sec in r.get("stage_seconds", {}).items():
+            out[stage] = round(out.get(stage, 0.0) + sec, 3)
+    total = sum(r["seconds"] for r in records)
+    out["read_validate_write"] = round(total - sum(out.values()), 3)
+    out["total"] = round(total, 3)
+    return out
+
+
+def sum_counts(records: list[dict]) -> dict[str, int]:
+    """Add the shards' manifest counts key by key."""
+    total: dict[str, int] = {}
+    for r in records:
+        for key, n in r["counts"].items():
+            total[key] = total.get(key, 0) + int(n)
+    return total
+
+
+def write_json(obj: dict, path: Path) -> None:
+    """Write ``obj`` as indented JSON."""
+    path.write_text(json.dumps(obj, indent=2, default=str), encoding="utf-8")
+
+
+def run_scoring_sharded(
+    data_dir: Path | str,
+    as_of: pd.Timestamp,
+    out_dir: Path | str,
+    model_uri: str | None = None,
+    policy_path: Path | None = None,
+    wait_seconds: float = 0.0,
+    log_to_mlflow: bool = True,
+    allow_stale: bool = False,
+    n_shards: int | None = None,
+    workers: int = 1,
+    engine: str = "local",
+):
+    """Score shard by shard and publish ``<out>/as_of=D/`` as :func:`pipeline.score.run_scoring`.
+
+    ``data_dir`` is a folder laid out by ``propensity partition`` or a plain
+    data folder (partitioned into ``n_shards`` first, in a temporary folder).
+    The scores are those of the unsharded run, in shard order; rejects, the
+    reject limit and the manifest's counts are over all shards. The model is
+    loaded before the shards are read, so a missing model fails first (exit 3).
+
+    Returns
+    -------
+    pipeline.score.ScoringOutcome
+
+    Raises
+    ------
+    The exceptions of :func:`pipeline.score.run_scoring`.
+    """
+    from models import tracking
+    from pipeline import publish as pub
+    from pipeline.policy import PolicyError, _read_bytes, load_policy_and_version
+    from pipeline.score import (
+        DEFAULT_MODEL_URI,
+        _manifest_base,
+        _Stages,
+        check_reject_limit,
+        publish_run,
+    )
+
+    label = as_of.strftime("%Y-%m-%d")
+    stages = _Stages()
+    policy, pversion = load_policy_and_version(policy_path)
+    if policy.value_allocation is not None:
+        # The day's capacity is one budget over the whole book; shards would each spend it.
+        raise PolicyError(
+            "policy value_allocation: value mode plans the whole book under one capacity and "
+            "cannot run sharded; score without --shards, or use the fixed-tier policy"
+        )
+    policy_bytes = _read_bytes(policy_path)[0]
+    stages.done("load_policy")
+    out_dir = Path(out_dir)
+    with pub.run_lock(out_dir, label, timeout=wait_seconds):
+        pub.recover(out_dir, label)
+        uri = model_uri or DEFAULT_MODEL_URI
+        model = tracking.load_model(uri)
+        stages.done("model")
+        work = Path(tempfile.mkdtemp(prefix=f".{pub.run_dir_name(label)}.shards-", dir=out_dir))
+        try:
+            # The workers read the very policy bytes the driver validated and hashed, and
+            # the very model it loaded (text and JSON files: no registry call per worker).
+            (work / "policy.yaml").write_bytes(policy_bytes)
+            model.save(work / "model")
+            params = {
+                "as_of": label,
+                "model_dir": str(work / "model"),
+                "model_version": model.version,
+                "policy": str(work / "policy.yaml"),
+                # Each shard checks D against its own export dates (a shard of thousands
+                # of accounts has events up to the export's last day).
+                "check_as_of": None if allow_stale else policy.max_days_after_export,
+                "num_threads": max(1, (os.cpu_count() or 1) // max(workers, 1))
+                if engine == "local"
+                else None,
+            }
+            with shard_layout(data_dir, n_shards, work) as (dirs, layout):
+                stages.done("partition")
+                params["duplicates"] = layout.get("cross_shard_duplicates", {})
+                records = run_tasks("score", dirs, work, params, engine, workers)
+            validation = merged_validation(records, work, layout)
+            stages.done(
+                "shards",
+                rows_in=sum(validation.rows_read.values()),
+                rows_out=sum(r["counts"]["scored"] for r in records),
+            )
+            manifest = _manifest_base(validation, label)
+            manifest["policy_version"] = pversion
+            manifest["as_of_check"] = (
+                "skipped (--allow-stale)" if allow_stale else "passed (each shard)"
+            )
+            manifest["policy_jurisdiction"] = policy.jurisdiction
+            manifest["model_uri"] = uri
+            manifest["engine"] = {
+                "name": engine,
+                "shards": len(records),
+                "workers": workers,
+                "shard_seconds": shard_seconds(records),
+            }
+            check_reject_limit(validation, manifest, policy.reject_limit, out_dir, label, stages)
+            scores = concat_parts(work, "scores", len(records))
+            feats = concat_parts(work, "features", len(records))
+            counts = sum_counts(records)
+            stages.done("merge", rows_out=len(scores))
+            return publish_run(
+                out_dir,
+                label,
+                scores,
+                validation.rejects,
+                feats,
+                counts,
+                manifest,
+                model,
+                stages,
+                log_to_mlflow,
+                policy_path=policy_path,
+            )
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def run_sharded_to_file(
+    task: str,
+    data_dir: Path | str,
+    out: Path | None,
+    params: dict,
+    n_shards: int | None = None,
+    workers: int = 1,
+    engine: str = "local",
+) -> tuple[ValidationResult, int]:
+    """Run a validate / features / training-set task over the shards and write one parquet file.
+
+    The parts are streamed into ``out`` in shard order through a temporary
+    file renamed into place, so ``out`` is whole or absent. Returns the
+    validation of the whole book and the rows written.
+    """
+    work_root = Path(out).parent if out is not None else None
+    if work_root is not None:
+        work_root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".shards-work-", dir=work_root))
+    try:
+        with shard_layout(data_dir, n_shards, work) as (dirs, layout):
+            params = {**params, "duplicates": layout.get("cross_shard_duplicates", {})}
+            records = run_tasks(task, dirs, work, params, engine, workers)
+        validation = merged_validation(records, work, layout)
+        rows = 0
+        if out is not None:
+            tmp = work / "out.parquet"
+            rows = write_parts(work, task, len(records), tmp)
+            os.replace(tmp, out)
+        return validation, rows
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

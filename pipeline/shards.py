@@ -1,0 +1,349 @@
+"""Lay the contract's tables out by shard, so a job reads one shard's rows at a time.
+
+A shard is a stable hash of the account's ``customer_id`` (all accounts of a
+customer in one shard, so per-customer rules see them together; an account
+whose customer is null hashes its ``account_id``). Every row of a child table
+follows its account; a row whose account is not in ``accounts`` (an orphan)
+hashes its own ``account_id`` and is found an orphan in that shard, as it
+would be in the whole book.
+
+The layout written by :func:`partition_data` (``propensity partition``)::
+
+    <out>/shards.json                  n_shards, key, source files (rows, sha256)
+    <out>/shard=00000/accounts.parquet
+    <out>/shard=00000/installments.parquet  ...
+
+Each ``shard=K`` folder is itself a data folder of the contract, read by
+:func:`pipeline.io.read_tables`. Within a shard, rows keep their input order.
+The split streams record batches, so its memory is a batch, not the book.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from features import vocab
+from features.build import partition_of
+from pipeline.io import DataReadError, file_checksum, find_table
+
+LAYOUT_FILE = "shards.json"
+SHARD_KEY = "customer_id"
+_BATCH_ROWS = 1 << 18
+MAX_SHARDS = 32_767  # shard numbers are sorted as 16-bit integers
+
+
+def shard_dir_name(k: int) -> str:
+    """Return the folder name of shard ``k``.
+
+    Examples
+    --------
+    >>> shard_dir_name(7)
+    'shard=00007'
+    """
+    return f"shard={k:05d}"
+
+
+def is_partitioned(data_dir: Path | str) -> bool:
+    """True when ``data_dir`` holds a shard layout written by :func:`partition_data`."""
+    return (Path(data_dir) / LAYOUT_FILE).is_file()
+
+
+def read_layout(data_dir: Path | str) -> dict:
+    """Return the layout record (``shards.json``) of a partitioned folder.
+
+    Raises
+    ------
+    DataReadError
+        When the record is missing or unreadable, or a shard folder is missing.
+    """
+    path = Path(data_dir) / LAYOUT_FILE
+    try:
+        layout = json.loads(path.read_text(encoding="utf-8"))
+        n = int(layout["n_shards"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataReadError(f"{path}: not a shard layout ({exc})") from exc
+    missing = [k for k in range(n) if not (Path(data_dir) / shard_dir_name(k)).is_dir()]
+    if missing:
+        raise DataReadError(
+            f"{data_dir}: shard folder(s) {', '.join(shard_dir_name(k) for k in missing[:3])} "
+            f"missing of {n}; partition the export again"
+        )
+    return layout
+
+
+def shard_dirs(data_dir: Path | str) -> list[Path]:
+    """Return the shard folders of a partitioned data folder, in shard order."""
+    layout = read_layout(data_dir)
+    return [Path(data_dir) / shard_dir_name(k) for k in range(int(layout["n_shards"]))]
+
+
+def account_shards(accounts: pa.Table, n_shards: int) -> pd.Series:
+    """Return the shard of each account id (first row of a repeated id), indexed by account_id.
+
+    Examples
+    --------
+    >>> acc = pa.table({"account_id": ["A1", "A2", "A3"], "customer_id": ["C1", "C1", None]})
+    >>> s = account_shards(acc, 4)
+    >>> bool(s["A1"] == s["A2"]), bool(s.max() < 4)
+    (True, True)
+    """
+    ids = accounts.column("account_id").to_numpy(zero_copy_only=False).astype(object)
+    if SHARD_KEY in accounts.column_names:
+        key = accounts.column(SHARD_KEY).to_numpy(zero_copy_only=False).astype(object)
+        key = np.where(pd.isna(key), ids, key)
+    else:
+        key = ids
+    shard = partition_of(np.where(pd.isna(key), "", key).astype(object), n_shards)
+    by_id = pd.Series(shard, index=pd.Index(ids, name="account_id"))
+    by_id = by_id[by_id.index.notna()]
+    return by_id[~by_id.index.duplicated(keep="first")]
+
+
+def _row_shards(
+    account_ids: pa.Array, value_set: pa.Array, shards: np.ndarray, n_shards: int
+) -> np.ndarray:
+    """Shard of each row: its account's, else a hash of its own ``account_id``.
+
+    The lookup runs in arrow (``index_in`` against the account ids); only the
+    rows whose account is unknown (orphans, normally none) are hashed here.
+    """
+    ids = account_ids.combine_chunks() if isinstance(account_ids, pa.ChunkedArray) else account_ids
+    if not pa.types.is_string(ids.type):
+        ids = ids.cast(pa.string())
+    pos = pc.index_in(ids, value_set=value_set)
+    known = pos.is_valid().to_numpy(zero_copy_only=False)
+    shard = np.empty(len(ids), dtype=np.int64)
+    shard[known] = shards[pos.drop_null().to_numpy()]
+    if not known.all():
+        own = ids.filter(pa.array(~known)).to_numpy(zero_copy_only=False).astype(object)
+        shard[~known] = partition_of(np.where(pd.isna(own), "", own).astype(object), n_shards)
+    return shard
+
+
+def _read_accounts_keys(path: Path) -> pa.Table:
+    if path.suffix == ".csv":
+        from pyarrow import csv
+
+        names = {n.strip(): n for n in csv_header(path)}
+        cols = [names[c] for c in ("account_id", SHARD_KEY) if c in names]
+        table = csv.read_csv(
+            path,
+            convert_options=csv.ConvertOptions(
+                include_columns=cols,
+                column_types={c: pa.string() for c in cols},
+                strings_can_be_null=True,
+                null_values=[""],
+            ),
+        )
+        return table.rename_columns([c.strip() for c in table.column_names])
+    dataset = _dataset(path)
+    cols = [c for c in ("account_id", SHARD_KEY) if c in dataset.schema.names]
+    return dataset.to_table(columns=cols)
+
+
+def csv_header(path: Path) -> list[str]:
+    """Return the column names of a CSV file as written in its header."""
+    import csv as csv_module
+
+    with path.open(encoding="utf-8", newline="") as fh:
+        return next(csv_module.reader(fh), [])
+
+
+def _dataset(path: Path):
+    import pyarrow.dataset as ds
+
+    files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+    return ds.dataset([str(f) for f in files], format="parquet")
+
+
+def _batches(path: Path):
+    """Yield (schema, record batches) of a table file, CSV cells kept as text."""
+    if path.suffix == ".csv":
+        from pyarrow import csv
+
+        names = csv_header(path)
+        reader = csv.open_csv(
+            path,
+            read_options=csv.ReadOptions(block_size=1 << 24),
+            convert_options=csv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=True,
+                null_values=[""],
+            ),
+        )
+        return reader.schema, reader
+    files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+    schema = pq.ParquetFile(files[0]).schema_arrow
+    for f in files[1:]:
+        if not pq.ParquetFile(f).schema_arrow.equals(schema, check_metadata=False):
+            raise DataReadError(f"{path}: parquet parts disagree on column types; cannot partition")
+
+    def gen():
+        for f in files:
+            yield from pq.ParquetFile(f).iter_batches(batch_size=_BATCH_ROWS)
+
+    return schema, gen()
+
+
+def _split_table(path: Path, table: str, out: Path, by_account: pd.Series, n_shards: int) -> int:
+    """Stream one table into its shard files; return the rows written."""
+    try:
+        schema, batches = _batches(path)
+        writers = [
+            pq.ParquetWriter(out / shard_dir_name(k) / f"{table}.parquet", schema)
+            for k in range(n_shards)
+        ]
+        rows = 0
+        value_set = pa.array(by_account.index.to_numpy(dtype=object), type=pa.string())
+        shards = by_account.to_numpy()
+        try:
+            for batch in batches:
+                id_col = next((c for c in batch.schema.names if c.strip() == "account_id"), None)
+                if id_col is None:
+                    raise DataReadError(f"{path}: table {table!r} lacks column account_id")
+                shard = _row_shards(batch.column(id_col), value_set, shards, n_shards)
+                # A radix sort on 16-bit shard numbers keeps the input order within a shard.
+                order = np.argsort(shard.astype(np.int16), kind="stable")
+                bounds = np.searchsorted(shard[order], np.arange(n_shards + 1))
+                taken = batch.take(pa.array(order))
+                for k in range(n_shards):
+                    if bounds[k + 1] > bounds[k]:
+                        part = taken.slice(bounds[k], bounds[k + 1] - bounds[k])
+                        writers[k].write_batch(part)
+                rows += batch.num_rows
+        finally:
+            for w in writers:
+                w.close()
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataReadError(f"{path}: cannot partition table {table!r}: {first}") from exc
+    return rows
+
+
+#: Tables whose id must be unique over the whole table, not only within a shard.
+_UNIQUE_IDS = {"payments": "payment_id", "contacts": "contact_id", "offers": "offer_id"}
+
+
+def cross_shard_duplicates(layout_dir: Path, n_shards: int, tables: list[str]) -> dict:
+    """Return, per table, the ids repeated in more than one shard (as text).
+
+    A repeated id within one shard is found by that shard's validation; one
+    repeated across shards is not, so the layout records it and each shard
+    rejects its copies as the whole-book validation would. Only the id
+    column is read, a shard at a time, and kept as 64-bit hashes (12 bytes a
+    row); the few ids whose hash repeats across shards are then compared as
+    text.
+    """
+    found: dict[str, list[str]] = {}
+    for table, key in _UNIQUE_IDS.items():
+        if table not in tables:
+            continue
+        paths = [layout_dir / shard_dir_name(k) / f"{table}.parquet" for k in range(n_shards)]
+        name = next((n for n in pq.read_schema(paths[0]).names if n.strip() == key), None)
+        if name is None:  # the reader reports the missing column with its file
+            continue
+
+        def ids(path: Path, column: str = name) -> np.ndarray:
+            col = pq.read_table(path, columns=[column]).column(0).cast(pa.string())
+            return col.to_numpy(zero_copy_only=False).astype(object)
+
+        hashes = [pd.util.hash_array(ids(p), categorize=False) for p in paths]
+        shard = np.concatenate([np.full(len(h), k, np.int32) for k, h in enumerate(hashes)])
+        flat = np.concatenate(hashes)
+        order = np.argsort(flat)
+        flat, shard = flat[order], shard[order]
+        cross = (flat[1:] == flat[:-1]) & (shard[1:] != shard[:-1])
+        if not cross.any():
+            continue
+        suspects = np.unique(flat[1:][cross])
+        rows = []
+        for k, p in enumerate(paths):
+            values = ids(p)
+            hit = np.isin(hashes[k], suspects)
+            rows.append(pd.DataFrame({"id": values[hit], "shard": k}))
+        both = pd.concat(rows, ignore_index=True).dropna()
+        spread = both.groupby("id")["shard"].nunique()
+        values = sorted(str(v) for v in spread.index[spread.to_numpy() > 1])
+        if values:
+            found[table] = values
+    return found
+
+
+def partition_data(data_dir: Path | str, out_dir: Path | str, n_shards: int) -> dict:
+    """Write the tables of ``data_dir`` as ``n_shards`` shard folders under ``out_dir``.
+
+    Parameters
+    ----------
+    data_dir : path
+        A data folder of the contract (parquet files, folders of parts, or CSV).
+    out_dir : path
+        Where to write the layout; replaced whole when it exists (the new
+        layout is written beside it and renamed into place).
+    n_shards : int
+        Number of shards (1 or more).
+
+    Returns
+    -------
+    dict
+        The layout record written to ``shards.json``.
+
+    Raises
+    ------
+    DataReadError
+        When the folder or a required table is missing or unreadable.
+    """
+    if not 1 <= n_shards <= MAX_SHARDS:
+        raise ValueError(f"--shards must be between 1 and {MAX_SHARDS}, got {n_shards}")
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    if not data_dir.is_dir():
+        raise DataReadError(f"{data_dir}: data folder does not exist")
+    paths = {t: find_table(data_dir, t) for t in vocab.TABLES}
+    for t in vocab.REQUIRED_TABLES:
+        if paths[t] is None:
+            raise DataReadError(f"{data_dir}: required table {t!r} is missing")
+    try:
+        keys = _read_accounts_keys(paths["accounts"])
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise DataReadError(f"{paths['accounts']}: cannot read table 'accounts': {exc}") from exc
+    if "account_id" not in keys.column_names:
+        raise DataReadError(f"{paths['accounts']}: table 'accounts' lacks column account_id")
+    by_account = account_shards(keys, n_shards)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        for k in range(n_shards):
+            (tmp / shard_dir_name(k)).mkdir(parents=True)
+        tables = {}
+        for table, path in paths.items():
+            if path is None:
+                continue
+            rows = _split_table(path, table, tmp, by_account, n_shards)
+            tables[table] = {"path": str(path), "rows": rows, "sha256": file_checksum(path)}
+        layout = {
+            "n_shards": n_shards,
+            "key": SHARD_KEY,
+            "source": str(data_dir),
+            "tables": tables,
+            "cross_shard_duplicates": cross_shard_duplicates(tmp, n_shards, list(tables)),
+        }
+        (tmp / LAYOUT_FILE).write_text(json.dumps(layout, indent=2), encoding="utf-8")
+        if out_dir.exists():
+            old = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
+            out_dir.rename(old)
+            tmp.rename(out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return layout

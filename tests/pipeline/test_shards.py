@@ -1,0 +1,370 @@
+"""Sharded jobs: the shard layout, and outputs identical to the unsharded run.
+
+One small simulated portfolio and one quickly trained model (temporary sqlite
+MLflow store) are shared by the module. The portfolio carries a few bad rows
+(a negative payment, an orphan contact) so that rejects are merged over shards.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import factories as f
+import pandas as pd
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from pipeline.engine import run_scoring_sharded
+from pipeline.io import read_tables, write_parquet
+from pipeline.score import RejectLimitError, run_scoring
+from pipeline.shards import account_shards, partition_data, shard_dirs
+from pipeline.simulator import simulate_portfolio, write_portfolio
+from pipeline.validation import ORPHAN_CHECK, validate_tables
+
+AS_OF = pd.Timestamp("2025-06-30")
+runner = CliRunner()
+
+
+def _sorted(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    return df.sort_values(keys, kind="stable", ignore_index=True)
+
+
+def _reject_keys(df: pd.DataFrame) -> pd.DataFrame:
+    return _sorted(df.astype({"key": str}), ["table", "key", "column", "check"])
+
+
+# --- the layout ---------------------------------------------------------------
+
+
+def test_partition_keeps_every_row_once_with_its_account_and_customer(tmp_path):
+    tables = f.tables()
+    accounts = tables["accounts"]
+    accounts["customer_id"] = ["C1", "C1", "C2"]  # A1 and A2 belong to one customer
+    orphan = f.payment_rows(("A9", "2024-02-01T10:00:00Z", 5.0)).assign(payment_id=["P9"])
+    tables["payments"] = pd.concat([tables["payments"], orphan], ignore_index=True)
+    for name, df in tables.items():
+        write_parquet(df, tmp_path / "data" / f"{name}.parquet")
+    layout = partition_data(tmp_path / "data", tmp_path / "parts", 5)
+    assert layout["n_shards"] == 5
+    assert layout["tables"]["payments"]["rows"] == len(tables["payments"])
+    dirs = shard_dirs(tmp_path / "parts")
+    shard_of: dict[str, int] = {}
+    for k, d in enumerate(dirs):
+        for acc in pd.read_parquet(d / "accounts.parquet")["account_id"]:
+            shard_of[acc] = k
+    assert shard_of["A1"] == shard_of["A2"]
+    for name, df in tables.items():
+        parts = [pd.read_parquet(d / f"{name}.parquet").assign(_k=k) for k, d in enumerate(dirs)]
+        merged = pd.concat(parts, ignore_index=True)
+        assert len(merged) == len(df), name
+        known = merged[merged["account_id"].isin(shard_of)]
+        assert (known["account_id"].map(shard_of) == known["_k"]).all(), name
+        key = [c for c in df.columns if c.endswith("_id") and c != "account_id"] or [
+            "account_id",
+            *(["installment_no"] if name == "installments" else []),
+        ]
+        assert sorted(map(tuple, merged[key].astype(str).to_numpy())) == sorted(
+            map(tuple, df[key].astype(str).to_numpy())
+        )
+    # The orphan payment is kept once (in the shard of its own id) and is an orphan there.
+    holding = [
+        d for d in dirs if (pd.read_parquet(d / "payments.parquet")["account_id"] == "A9").any()
+    ]
+    assert len(holding) == 1
+    rejects = validate_tables(read_tables(holding[0])).rejects
+    assert rejects[["account_id", "check"]].values.tolist() == [["A9", ORPHAN_CHECK]]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    ids=st.lists(st.text("ABC123", min_size=1, max_size=4), min_size=1, max_size=30, unique=True),
+    n=st.integers(1, 9),
+)
+def test_account_shards_are_stable_and_in_range(ids, n):
+    customers = [i[:1] for i in ids]  # accounts sharing a first letter share a customer
+    acc = pa.table({"account_id": ids, "customer_id": customers})
+    s = account_shards(acc, n)
+    assert s.between(0, n - 1).all()
+    again = account_shards(pa.table({"account_id": ids[::-1], "customer_id": customers[::-1]}), n)
+    assert (s.sort_index() == again.sort_index()).all()
+    by_customer = pd.Series(s.to_numpy(), index=customers).groupby(level=0).nunique()
+    assert (by_customer == 1).all()
+
+
+def test_partition_of_a_missing_table_exits_2(tmp_path):
+    (tmp_path / "data").mkdir()
+    write_parquet(f.accounts(), tmp_path / "data" / "accounts.parquet")
+    result = runner.invoke(
+        app, ["partition", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "p")]
+    )
+    assert result.exit_code == 2
+    assert "required table 'installments' is missing" in result.output
+
+
+# --- jobs: sharded equals unsharded ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A portfolio with a few bad rows and a registered model in a temporary MLflow store."""
+    from pipeline.jobs import train_job
+
+    root = tmp_path_factory.mktemp("shards")
+    data = root / "data"
+    write_portfolio(simulate_portfolio(1200, 18, seed=8, start="2024-01-01"), data)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    mp.chdir(root)
+    job = train_job(
+        data,
+        AS_OF,
+        months=6,
+        config_overrides={"lightgbm": {"n_estimators": 40, "min_data_in_leaf": 40}},
+    )
+    bad = root / "bad"
+    write_portfolio(simulate_portfolio(1200, 18, seed=8, start="2024-01-01"), bad)
+    payments = pd.read_parquet(bad / "payments.parquet")
+    payments.loc[0, "amount"] = -5.0
+    write_parquet(payments, bad / "payments.parquet")
+    contacts = pd.read_parquet(bad / "contacts.parquet")
+    contacts.loc[3, "account_id"] = "NOT-AN-ACCOUNT"
+    write_parquet(contacts, bad / "contacts.parquet")
+    uri = f"models:/repayment-propensity/{job.model_version}"
+    plain = run_scoring(bad, AS_OF, root / "plain", model_uri=uri, log_to_mlflow=False)
+    yield {"root": root, "data": data, "bad": bad, "uri": uri, "plain": plain}
+    mp.undo()
+
+
+def assert_same_run(plain, sharded) -> None:
+    """The published scores, rejects and manifest counts of two runs are the same."""
+    a = pd.read_parquet(plain.output_dir / "scores.parquet")
+    b = pd.read_parquet(sharded.output_dir / "scores.parquet")
+    pd.testing.assert_frame_equal(_sorted(a, ["account_id"]), _sorted(b, ["account_id"]))
+    ra = pd.read_parquet(plain.output_dir / "rejects.parquet")
+    rb = pd.read_parquet(sharded.output_dir / "rejects.parquet")
+    pd.testing.assert_frame_equal(_reject_keys(ra), _reject_keys(rb))
+    ma = json.loads((plain.output_dir / "manifest.json").read_text())
+    mb = json.loads((sharded.output_dir / "manifest.json").read_text())
+    for key in ("counts", "outputs", "validation", "policy_version", "model_version"):
+        assert ma[key] == mb[key], key
+    for table, facts in ma["inputs"].items():
+        assert facts["rows"] == mb["inputs"][table]["rows"]
+        assert facts["sha256"] == mb["inputs"][table]["sha256"]
+
+
+def test_partitioned_folder_gives_the_same_run(world):
+    parts = world["root"] / "parts"
+    result = runner.invoke(
+        app, ["partition", "--data", str(world["bad"]), "--out", str(parts), "--shards", "3"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "3 shards by customer_id" in result.output
+    out = world["root"] / "partitioned"
+    result = runner.invoke(
+        app,
+        [
+            "score",
+            "--data",
+            str(parts),
+            "--as-of",
+            "2025-06-30",
+            "--out",
+            str(out),
+            "--model-uri",
+            world["uri"],
+            "--no-mlflow",
+            "--workers",
+            "2",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    from pipeline.score import ScoringOutcome
+
+    plain = world["plain"]
+    assert plain.manifest["counts"]["rejected"] == 1
+    assert plain.manifest["validation"]["orphan_accounts"] == 1
+    assert_same_run(plain, ScoringOutcome(out / "as_of=2025-06-30", {}))
+    engine = json.loads((out / "as_of=2025-06-30" / "manifest.json").read_text())["engine"]
+    assert (engine["name"], engine["shards"], engine["workers"]) == ("local", 3, 2)
+    assert engine["shard_seconds"]["total"] >= engine["shard_seconds"]["features"] > 0
+    # Nothing of the run's work folder is left beside the output.
+    assert [p.name for p in out.iterdir() if p.is_dir()] == ["as_of=2025-06-30"]
+
+
+def test_reject_limit_counts_all_shards(world, tmp_path):
+    data = tmp_path / "data"
+    write_portfolio(simulate_portfolio(1200, 18, seed=8, start="2024-01-01"), data)
+    accounts = pd.read_parquet(data / "accounts.parquet")
+    accounts.loc[accounts.index[:30], "principal"] = -1.0  # 2.5% of accounts, spread over shards
+    write_parquet(accounts, data / "accounts.parquet")
+    out = tmp_path / "out"
+    with pytest.raises(RejectLimitError, match="above the policy's limit"):
+        run_scoring_sharded(
+            data, AS_OF, out, model_uri=world["uri"], log_to_mlflow=False, n_shards=4
+        )
+    assert not (out / "as_of=2025-06-30").exists()
+    rejects = pd.read_parquet(out / "as_of=2025-06-30.rejects.parquet")
+    assert rejects["account_id"].nunique() == 30
+    manifest = json.loads((out / "as_of=2025-06-30.manifest.json").read_text())
+    assert manifest["counts"]["rejected"] == 30
+    assert [p.name for p in out.iterdir() if p.is_dir()] == []
+
+
+def _report(output: str, rejects_path) -> list[str]:
+    """The lines of a validation report (log lines left out), the rejects path neutralised."""
+    text = output.replace(str(rejects_path), "REJECTS")
+    return [line for line in text.splitlines() if " INFO " not in line]
+
+
+def test_sharded_features_training_set_and_validate_equal_unsharded(world, tmp_path):
+    data = str(world["bad"])
+    for args, keys in (
+        (["features", "--as-of", "2025-06-30"], ["account_id"]),
+        (
+            [
+                "training-set",
+                "--from",
+                "2025-01-31",
+                "--to",
+                "2025-04-30",
+                "--data-end",
+                "2025-06-30",
+            ],
+            ["as_of_date", "account_id"],
+        ),
+    ):
+        plain = runner.invoke(
+            app, [args[0], "--data", data, *args[1:], "--out", str(tmp_path / "a")]
+        )
+        assert plain.exit_code == 0, plain.output
+        sharded = runner.invoke(
+            app, [args[0], "--data", data, *args[1:], "--out", str(tmp_path / "b"), "--shards", "3"]
+        )
+        assert sharded.exit_code == 0, sharded.output
+        a = _sorted(pd.read_parquet(tmp_path / "a"), keys)
+        b = _sorted(pd.read_parquet(tmp_path / "b"), keys)
+        assert len(a) > 0
+        pd.testing.assert_frame_equal(a, b)
+    plain = runner.invoke(app, ["validate", "--data", data, "--rejects", str(tmp_path / "r1")])
+    sharded = runner.invoke(
+        app,
+        [
+            "validate",
+            "--data",
+            data,
+            "--rejects",
+            str(tmp_path / "r2"),
+            "--shards",
+            "3",
+            "--workers",
+            "2",
+        ],
+    )
+    assert plain.exit_code == sharded.exit_code == 1
+    assert "1 orphan rows" in plain.output
+    assert _report(plain.output, tmp_path / "r1") == _report(sharded.output, tmp_path / "r2")
+    pd.testing.assert_frame_equal(
+        _reject_keys(pd.read_parquet(tmp_path / "r1")),
+        _reject_keys(pd.read_parquet(tmp_path / "r2")),
+    )
+
+
+def test_sharded_training_set_requires_a_data_end(world, tmp_path):
+    result = runner.invoke(
+        app,
+        [
+            "training-set",
+            "--data",
+            str(world["data"]),
+            "--from",
+            "2025-01-31",
+            "--to",
+            "2025-02-28",
+            "--out",
+            str(tmp_path / "t"),
+            "--shards",
+            "2",
+        ],
+    )
+    assert result.exit_code == 2
+    assert "--data-end is required" in result.output
+    assert not (tmp_path / "t").exists()
+
+
+@pytest.fixture(scope="module")
+def spark():
+    """A local Spark session on two cores (pyspark is in the dev dependencies; Java 17)."""
+    pytest.importorskip("pyspark")
+    from pyspark.sql import SparkSession
+
+    from pipeline.spark_engine import spark_session
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("PYSPARK_PYTHON", sys.executable)  # the workers run this environment
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("test-repayment-propensity")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .getOrCreate()
+    )
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+    assert spark_session() is session  # the engine uses the active session
+    yield session
+    session.stop()
+    mp.undo()
+
+
+def test_spark_engine_scores_like_the_local_engine(world, spark):
+    sharded = run_scoring_sharded(
+        world["bad"],
+        AS_OF,
+        world["root"] / "spark",
+        model_uri=world["uri"],
+        log_to_mlflow=False,
+        n_shards=2,
+        engine="spark",
+    )
+    assert sharded.manifest["engine"]["name"] == "spark"
+    assert_same_run(world["plain"], sharded)
+
+
+def test_an_id_repeated_across_shards_is_rejected_as_unsharded(tmp_path):
+    tables = f.tables()
+    tables["accounts"]["customer_id"] = ["C1", "C2", "C3"]
+    acc = pa.Table.from_pandas(tables["accounts"][["account_id", "customer_id"]])
+    n = next(n for n in range(2, 50) if len(set(account_shards(acc, n)[["A1", "A3"]])) == 2)
+    pay = f.payment_rows(
+        ("A1", "2024-02-01T10:00:00Z", 5.0), ("A3", "2024-02-02T10:00:00Z", 6.0)
+    ).assign(payment_id=["P-SAME", "P-SAME"])
+    tables["payments"] = pd.concat([tables["payments"], pay], ignore_index=True)
+    for name, df in tables.items():
+        write_parquet(df, tmp_path / "data" / f"{name}.parquet")
+    layout = partition_data(tmp_path / "data", tmp_path / "parts", n)
+    assert layout["cross_shard_duplicates"] == {"payments": ["P-SAME"]}
+    plain = validate_tables(read_tables(tmp_path / "data"))
+    result = runner.invoke(
+        app, ["validate", "--data", str(tmp_path / "parts"), "--rejects", str(tmp_path / "r")]
+    )
+    assert result.exit_code == 1, result.output
+    sharded = pd.read_parquet(tmp_path / "r")
+    assert set(plain.rejected_accounts) == {"A1", "A3"}
+    assert sorted(sharded["account_id"]) == ["A1", "A3"]
+    pd.testing.assert_frame_equal(_reject_keys(plain.rejects), _reject_keys(sharded))
+
+
+def test_a_shard_missing_a_table_exits_2_with_its_path(tmp_path):
+    for name, df in f.tables().items():
+        write_parquet(df, tmp_path / "data" / f"{name}.parquet")
+    partition_data(tmp_path / "data", tmp_path / "parts", 2)
+    (tmp_path / "parts" / "shard=00001" / "payments.parquet").unlink()
+    result = runner.invoke(app, ["validate", "--data", str(tmp_path / "parts")])
+    assert result.exit_code == 2
+    assert "shard=00001: required table 'payments' is missing" in result.output
