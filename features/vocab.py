@@ -84,3 +84,15 @@ TABLE_KEYS: dict[str, str] = {
     "contacts": "contact_id",
     "offers": "offer_id",
 }
+
+#: The seven debtor types collectors describe (../shared/COLLECTIONS_PRACTICE.md): the
+#: simulator's latent types (beside good payers) and the approach classifier's classes.
+COLLECTOR_TYPES: tuple[str, ...] = (
+    "provocative",
+    "evasive",
+    "victim",
+    "confident",
+    "stubborn",
+    "sophisticated",
+    "serial_promiser",
+)

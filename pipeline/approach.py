@@ -27,17 +27,10 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from features.vocab import COLLECTOR_TYPES
+
 #: The seven debtor types of COLLECTIONS_PRACTICE.md, then ``unknown``.
-APPROACH_TYPES: tuple[str, ...] = (
-    "provocative",
-    "evasive",
-    "victim",
-    "confident",
-    "stubborn",
-    "sophisticated",
-    "serial_promiser",
-    "unknown",
-)
+APPROACH_TYPES: tuple[str, ...] = (*COLLECTOR_TYPES, "unknown")
 #: Tones a template may take; ``firm`` is never hardship-safe.
 TONES: tuple[str, ...] = ("warm", "calm", "neutral", "factual", "firm", "professional", "patient")
 #: Placeholders a template may use; the dialer fills them.

@@ -14,19 +14,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from features.vocab import CONTACT_CHANNELS, OUTCOMES, PAYMENT_CHANNELS, RPC_OUTCOMES
+from features.vocab import (
+    COLLECTOR_TYPES,
+    CONTACT_CHANNELS,
+    OUTCOMES,
+    PAYMENT_CHANNELS,
+    RPC_OUTCOMES,
+)
 
 #: Latent debtor types: ordinary good payers and the seven types collectors describe.
-DEBTOR_TYPES: tuple[str, ...] = (
-    "good_payer",
-    "provocative",
-    "evasive",
-    "victim",
-    "confident",
-    "stubborn",
-    "sophisticated",
-    "serial_promiser",
-)
+DEBTOR_TYPES: tuple[str, ...] = ("good_payer", *COLLECTOR_TYPES)
 GOOD, PROVOCATIVE, EVASIVE, VICTIM, CONFIDENT, STUBBORN, SOPHISTICATED, SERIAL = range(8)
 
 #: Time zones of the simulated debtors, with their share, currency and regions.
