@@ -257,3 +257,19 @@ def test_value_strategy_plans_within_the_fixed_tiers_capacity_and_every_cap():
     assert used[:, 1].sum() > 0 and used[:, 0].sum() > 0  # it does contact, not just nothing
     assert used[:, 4].sum() > 0  # and it re-chooses: not the fixed tiers' plan
     assert run.metrics["contacts"] > 0 and run.metrics["violations"] == 0
+
+
+def test_replay_job_with_value_compares_three_strategies(tmp_path, monkeypatch):
+    from models import tracking
+    from pipeline.simulator.replay_job import run_replay_job
+    from pipeline.simulator.tables import write_portfolio
+
+    write_portfolio(simulate_portfolio(300, 14, seed=6, start="2024-01-01"), tmp_path)
+    monkeypatch.setattr(tracking, "load_model", lambda uri: _SpreadModel())
+    result = run_replay_job(tmp_path, START, 3, [None], ["dpd_buckets"], [0, 1],
+                            log_to_mlflow=False, value=True)  # fmt: skip
+    names = list(result.summary.index)
+    assert len(names) == 3 and names[1].startswith("value-") and names[2] == "dpd_buckets"
+    assert (result.summary["violations"] == 0).all()
+    assert set(result.comparison.index) == {names[0], names[1]}
+    assert result.summary.loc[names[1], "contacts"] > 0
