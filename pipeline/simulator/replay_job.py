@@ -100,6 +100,10 @@ def run_replay_job(
     lines = [summ.T.to_string(float_format=lambda v: f"{v:,.3f}")]
     if len(names) > 1:
         lines += [headline(comp, summ, n, base) for n in names if n != base]
+    if value and policies and baselines:  # value mode against its own fixed tiers, too
+        lines.append(
+            headline(comparison(runs, names[0]), summ, strategies[len(policies)][0], names[0])
+        )
     seconds = time.perf_counter() - t0
     n_accounts = len(tables["accounts"])
     facts = {

@@ -273,3 +273,4 @@ def test_replay_job_with_value_compares_three_strategies(tmp_path, monkeypatch):
     assert (result.summary["violations"] == 0).all()
     assert set(result.comparison.index) == {names[0], names[1]}
     assert result.summary.loc[names[1], "contacts"] > 0
+    assert f"{names[1]} vs {names[0]} over 2 seeds: recovery per contact" in result.text
