@@ -98,16 +98,17 @@ evaluate: setup ## Print the quality-bar figures on a fresh simulated portfolio
 	$(PROPENSITY) evaluate --accounts 30000 --months 18 --seed 90210
 
 # The headline replay: a fresh portfolio (not the demo's seed), a model trained on its
-# year before REPLAY_FROM, then the default policy against the dpd_buckets baseline.
+# year before REPLAY_FROM, then the default policy (fixed tiers), the same policy in value
+# mode at the fixed tiers' capacity (--value), and the dpd_buckets baseline.
 REPLAY_DIR ?= $(DEMO_DIR)/replay
 REPLAY_ACCOUNTS ?= 20000
 REPLAY_FROM ?= 2025-09-01
 REPLAY_NIGHTS ?= 60
 REPLAY_SEEDS ?= 3
 
-replay: setup ## Headline: default policy vs dpd_buckets, 60 nights x 3 seeds, fresh portfolio
+replay: setup ## Headline: default policy, its value mode and dpd_buckets, 60 nights x 3 seeds
 	$(PROPENSITY) simulate --accounts $(REPLAY_ACCOUNTS) --months 24 --seed 2027 --start 2024-01-01 --out $(REPLAY_DIR)/data
-	OMP_WAIT_POLICY=PASSIVE $(PROPENSITY) replay --data $(REPLAY_DIR)/data --from $(REPLAY_FROM) --nights $(REPLAY_NIGHTS) --train --baseline dpd_buckets --seeds $(REPLAY_SEEDS) --report $(REPLAY_DIR)/replay_report.html
+	OMP_WAIT_POLICY=PASSIVE $(PROPENSITY) replay --data $(REPLAY_DIR)/data --from $(REPLAY_FROM) --nights $(REPLAY_NIGHTS) --train --value --baseline dpd_buckets --seeds $(REPLAY_SEEDS) --report $(REPLAY_DIR)/replay_report.html
 
 mlflow-ui: setup ## Serve the MLflow UI on localhost for the project's store (MLFLOW_PORT=5000)
 	@echo "starting the MLflow UI (store: $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}, one worker); the address follows once it answers"

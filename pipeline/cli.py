@@ -756,6 +756,12 @@ def replay(
         Path | None, typer.Option("--report", help="Also write the HTML report here.")
     ] = None,
     no_mlflow: Annotated[bool, typer.Option("--no-mlflow", help="Do not log to MLflow.")] = False,
+    value: Annotated[
+        bool,
+        typer.Option(
+            "--value", help="Also replay the first policy in value mode at its fixed capacity."
+        ),
+    ] = False,
 ) -> None:
     """Replay policies and baselines night after night on a simulated portfolio and compare."""
     from models.tracking import ModelNotFoundError
@@ -771,7 +777,7 @@ def replay(
     try:
         result = run_replay_job(
             data, d1, nights, policies, baselines, list(range(seed, seed + seeds)),
-            model_uri=model_uri, train=train, log_to_mlflow=not no_mlflow,
+            model_uri=model_uri, train=train, log_to_mlflow=not no_mlflow, value=value,
         )  # fmt: skip
     except (DataReadError, ReplayInputError) as exc:
         raise _fail(EXIT_INPUT, str(exc)) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import html
 import logging
 import math
@@ -38,9 +39,9 @@ def figure_html(fig, alt: str) -> str:
     """Embed a matplotlib figure as a PNG image and close it."""
     import matplotlib.pyplot as plt
 
-    from models.report import figure_to_base64
+    from models.report import figure_to_png
 
-    data = figure_to_base64(fig)
+    data = base64.b64encode(figure_to_png(fig)).decode("ascii")
     plt.close(fig)
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 

@@ -62,13 +62,18 @@ def run_replay_job(
     model_uri: str | None = None,
     train: bool = False,
     log_to_mlflow: bool = True,
+    value: bool = False,
 ) -> ReplayJobResult:
-    """Replay every policy (with the model) and baseline from ``start``, once per seed."""
+    """Replay every policy (with the model) and baseline from ``start``, once per seed.
+
+    With ``value`` the first policy is also replayed in value mode at its
+    fixed tiers' capacity (:func:`pipeline.simulator.strategies.value_strategy`).
+    """
     from models import tracking
     from pipeline.jobs import load_valid_tables
     from pipeline.simulator.replay import run_replay
     from pipeline.simulator.replay_report import comparison, headline, log_replay, render, summary
-    from pipeline.simulator.strategies import baseline_strategy, policy_strategy
+    from pipeline.simulator.strategies import baseline_strategy, policy_strategy, value_strategy
 
     t0 = time.perf_counter()
     truth = load_truth(data_dir)
@@ -84,6 +89,8 @@ def run_replay_job(
     else:
         model = tracking.load_model(model_uri or "models:/repayment-propensity@champion")
     strategies = [policy_strategy(p, model) for p in policies]
+    if value:
+        strategies.append(value_strategy(policies[0] if policies else None, model))
     strategies += [baseline_strategy(b) for b in baselines]
     runs = {s: run_replay(tables, truth, start, nights, strategies, seed=s) for s in seeds}
     summ = summary(runs)
@@ -93,6 +100,10 @@ def run_replay_job(
     lines = [summ.T.to_string(float_format=lambda v: f"{v:,.3f}")]
     if len(names) > 1:
         lines += [headline(comp, summ, n, base) for n in names if n != base]
+    if value and policies and baselines:  # value mode against its own fixed tiers, too
+        lines.append(
+            headline(comparison(runs, names[0]), summ, strategies[len(policies)][0], names[0])
+        )
     seconds = time.perf_counter() - t0
     n_accounts = len(tables["accounts"])
     facts = {

@@ -13,7 +13,10 @@ kinds ship:
   intensity by DPD bucket only (``dpd_buckets.yaml``), planned by the same
   :func:`~pipeline.plan.assign_plans`, so the same law applies to both.
 
-Another strategy (e.g. value-based allocation) only needs to return plan rows.
+* :func:`value_strategy` with a model: value mode (:mod:`pipeline.value_mode`),
+  by default at the capacity the fixed-tier policy would plan that night.
+
+Another strategy only needs to return plan rows.
 """
 
 from __future__ import annotations
@@ -76,6 +79,46 @@ def policy_strategy(policy_path: Path | None, model) -> tuple[str, Strategy]:
                       policy, pversion, _promises(night, policy))  # fmt: skip
 
     return policy.version, plan
+
+
+def value_strategy(
+    policy_path: Path | None, model, equal_capacity: bool = True
+) -> tuple[str, Strategy]:
+    """Plan by expected incremental recovery, as ``propensity score`` does in value mode.
+
+    The same features, calibrated probabilities, tiers, control group and
+    compliance as :func:`policy_strategy`, then intensity and offer chosen by
+    value (the policy's ``value_allocation``, else the packaged settings).
+    With ``equal_capacity`` the calls and texts are those the fixed-tier plan
+    of the same policy would use that night, so the comparison asks where the
+    contacts go, not how many there are.
+    """
+    from features.build import build_features
+    from pipeline.policy import load_policy_and_version
+    from pipeline.score import scored_frame
+    from pipeline.value_mode import (
+        assign_value_plans,
+        plans_at_equal_capacity,
+        with_value_allocation,
+    )
+    from pipeline.value_plan import short_shock
+
+    fixed, pversion = load_policy_and_version(policy_path)
+    valued = with_value_allocation(fixed)
+    fixed = fixed.model_copy(update={"value_allocation": None})
+
+    def plan(night: Night) -> pd.DataFrame:
+        tables = night.tables
+        feats = build_features(tables, night.as_of, materiality=fixed.materiality, validate=False)
+        scored = scored_frame(feats, model.predict_proba(feats))
+        scored["short_shock"] = short_shock(feats)
+        args = (scored, tables["accounts"], tables["contacts"], night.as_of)
+        promises = _promises(night, fixed)
+        if equal_capacity:
+            return plans_at_equal_capacity(*args, fixed, valued, pversion, promises)
+        return assign_value_plans(*args, valued, pversion, promises)
+
+    return f"value-{fixed.version}" + ("@fixed-capacity" if equal_capacity else ""), plan
 
 
 def baseline_strategy(name: str) -> tuple[str, Strategy]:
