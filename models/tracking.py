@@ -503,11 +503,13 @@ def _log_pyfunc(
     """Log the model from code: entry script, project code, text/JSON model folder; no pickle."""
     example = model.signature_frame(example_rows)
     signature = infer_signature(example, model.predict(example))
+    # Models from code: MLflow stores the entry script's path and source, never an object.
+    script_path = str(entry_script())
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = model.save(Path(tmp) / "propensity_model")
         info = mlflow.pyfunc.log_model(
             name="model",
-            python_model=str(entry_script()),
+            python_model=script_path,
             artifacts={"model_dir": str(model_dir)},
             code_paths=stage_code(Path(tmp) / "code"),
             signature=signature,
