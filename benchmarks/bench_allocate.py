@@ -57,7 +57,7 @@ def value_mode_options(n: int, seed: int = 0):
     """Return the value mode's options for ``n`` synthetic scored accounts."""
     import pandas as pd
 
-    from pipeline.value_mode import allowed_offers
+    from pipeline.value_mode import allowed_offers, packaged_value_settings
     from pipeline.value_plan import ValueAllocation, best_offers, offer_costs, offer_values
 
     rng = np.random.default_rng(seed)
@@ -70,17 +70,8 @@ def value_mode_options(n: int, seed: int = 0):
             "short_shock": np.where(rng.random(n) < 0.1, rng.random(n), 0.0),
         }
     )
-    cfg = ValueAllocation.model_validate(
-        {
-            "calls_per_day": 1,
-            "sms_per_day": 1,
-            "contact_lift": {"low": 0.04, "medium": 0.08, "high": 0.10},
-            "installment_plan": {"uptake": 0.5, "cost": 5.0, "deferral_cost": 0.05},
-            "extension": {"uptake": 0.6, "cost": 2.0, "deferral_cost": 0.03},
-            "staged_repayment": {"uptake": 0.35, "cost": 5.0, "deferral_cost": 0.08},
-            "settlement": {"uptake": 0.4, "discount_pct": 30.0},
-        }
-    )
+    settings = {**packaged_value_settings(), "calls_per_day": 1, "sms_per_day": 1}
+    cfg = ValueAllocation.model_validate(settings)
     hardship = rng.random(n) < 0.1
     recovery, _ = offer_values(scored, cfg)
     _, net = best_offers(recovery, offer_costs(cfg), allowed_offers(hardship, hardship))

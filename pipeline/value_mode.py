@@ -197,6 +197,13 @@ def assign_value_plans(
     )
 
 
+def packaged_value_settings() -> dict:
+    """Return the packaged value settings (``value_allocation.yaml``) as a dict to adjust."""
+    return yaml.safe_load(
+        resources.files("pipeline").joinpath(VALUE_ALLOCATION_FILE).read_text("utf-8")
+    )
+
+
 def with_value_allocation(policy: Policy, path: Path | None = None) -> Policy:
     """Return the policy in value mode: its own section, else the packaged (or given) settings.
 

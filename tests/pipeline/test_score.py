@@ -503,15 +503,9 @@ def test_value_mode_policy_plans_within_capacity(world):
     data = yaml.safe_load(
         Path(policy_module.__file__).with_name("default_policy.yaml").read_text("utf-8")
     )
-    data["value_allocation"] = {
-        "calls_per_day": 20,
-        "sms_per_day": 40,
-        "contact_lift": {"low": 0.04, "medium": 0.08, "high": 0.10},
-        "installment_plan": {"uptake": 0.5, "cost": 5.0, "deferral_cost": 0.05},
-        "extension": {"uptake": 0.6, "cost": 2.0, "deferral_cost": 0.03},
-        "staged_repayment": {"uptake": 0.35, "cost": 5.0, "deferral_cost": 0.08},
-        "settlement": {"uptake": 0.4, "discount_pct": 30.0},
-    }
+    from pipeline.value_mode import packaged_value_settings  # noqa: PLC0415
+
+    data["value_allocation"] = {**packaged_value_settings(), "calls_per_day": 20, "sms_per_day": 40}
     policy_file = world["root"] / "value_policy.yaml"
     policy_file.write_text(yaml.safe_dump(data, allow_unicode=True), "utf-8")
     outcome = run_scoring(
