@@ -88,6 +88,33 @@ def _take(values: np.ndarray, has: np.ndarray, rows: np.ndarray, default: int) -
     return np.where(has, values[rows], default)
 
 
+@dataclass(frozen=True)
+class _FirstContacts:
+    """Per account of a month: its first promise (time, amount, day) and first right-party contact."""
+
+    has_promise: np.ndarray
+    promise_t: np.ndarray
+    promise_amount: np.ndarray
+    promise_day: np.ndarray
+    has_rpc: np.ndarray
+    rpc_t: np.ndarray
+    positive: np.ndarray  # the first right-party contact was neither a refusal nor a dispute
+
+
+def _first_contacts(pos, out, t, pamt, pday, n: int) -> _FirstContacts:
+    """The first promise and the first right-party contact of each of ``n`` accounts (rows sorted)."""
+    has_p, fp = _first_rows(pos, out == _OUT["promise_to_pay"], n)
+    has_r, fr = _first_rows(pos, np.isin(out, _RPC_SET), n)
+    r_out = _take(out, has_r, fr, -1)
+    return _FirstContacts(
+        has_p,
+        *(_take(a, has_p, fp, 0) for a in (t, pamt, pday)),
+        has_r,
+        _take(t, has_r, fr, 0),
+        has_r & ~np.isin(r_out, [_OUT["refused"], _OUT["dispute"]]),
+    )
+
+
 class _Conduct:
     """Within-month behaviour of the simulator (mixed into the engine's class)."""
 
@@ -205,11 +232,14 @@ class _Conduct:
         pos, ch, direction, acct, t, out, pamt, pday = (
             a[order] for a in (pos, ch, direction, acct, t, out, pamt, pday)
         )
-        has_p, fp = _first_rows(pos, out == _OUT["promise_to_pay"], nm)
-        tp_t, tp_amt, tp_day = (_take(a, has_p, fp, 0) for a in (t, pamt, pday))
-        has_r, fr = _first_rows(pos, np.isin(out, _RPC_SET), nm)
-        r_t, r_out = _take(t, has_r, fr, 0), _take(out, has_r, fr, -1)
-        positive = has_r & ~np.isin(r_out, [_OUT["refused"], _OUT["dispute"]])
+        fc = _first_contacts(pos, out, t, pamt, pday, nm)
+        has_p, tp_t, tp_amt, tp_day = (
+            fc.has_promise,
+            fc.promise_t,
+            fc.promise_amount,
+            fc.promise_day,
+        )
+        r_t, positive = fc.rpc_t, fc.positive
 
         typ, capm = self.typ[missed], st.cap[missed]
         free = (paid_t == _NEVER) & (typ != SOPHISTICATED)
@@ -286,11 +316,14 @@ class _Conduct:
             a[order] for a in (pos, ch, direction, acct, t, out, pamt, pday)
         )
         # The first promise and the first right-party contact of each account this month.
-        has_p, fp = _first_rows(pos, out == _OUT["promise_to_pay"], nd)
-        tp_t, tp_amt, tp_day = (_take(a, has_p, fp, 0) for a in (t, pamt, pday))
-        has_r, fr = _first_rows(pos, np.isin(out, _RPC_SET), nd)
-        r_t, r_out = _take(t, has_r, fr, 0), _take(out, has_r, fr, -1)
-        positive = has_r & ~np.isin(r_out, [_OUT["refused"], _OUT["dispute"]])
+        fc = _first_contacts(pos, out, t, pamt, pday, nd)
+        has_p, tp_t, tp_amt, tp_day = (
+            fc.has_promise,
+            fc.promise_t,
+            fc.promise_amount,
+            fc.promise_day,
+        )
+        has_r, r_t, positive = fc.has_rpc, fc.rpc_t, fc.positive
 
         # Payment decisions.
         wd, habd, pm = w[dl], st.hab[dl], st.pmult[dl]
