@@ -70,10 +70,6 @@ def _validate_shard(
     uniqueness rule here as in the whole-book validation.
     """
     raw = read_tables(shard_dir)
-    if params.get("check_as_of"):
-        from pipeline.asof import check_as_of
-
-        check_as_of(raw.tables, pd.Timestamp(params["as_of"]), int(params["check_as_of"]))
     for table, values in params.get("duplicates", {}).items():
         key = vocab.TABLE_KEYS[table]
         if table in raw.tables:
@@ -226,12 +222,18 @@ def run_tasks(
 
 
 @contextmanager
-def shard_layout(data_dir: Path | str, n_shards: int | None, work_root: Path | None = None):
+def shard_layout(
+    data_dir: Path | str,
+    n_shards: int | None,
+    work_root: Path | None = None,
+    dates: dict | None = None,
+):
     """Yield the shard folders of ``data_dir`` and its layout, partitioning it first if needed.
 
     A folder already laid out by ``propensity partition`` is used as it is; a
     plain data folder is partitioned into ``n_shards`` in a temporary folder
-    (under ``work_root``) removed afterwards.
+    (under ``work_root``) removed afterwards (``dates``: its export dates, when
+    already scanned).
     """
     data_dir = Path(data_dir)
     if sh.is_partitioned(data_dir):
@@ -241,7 +243,7 @@ def shard_layout(data_dir: Path | str, n_shards: int | None, work_root: Path | N
     tmp = Path(tempfile.mkdtemp(prefix=".shards-", dir=work_root))
     try:
         t0 = time.perf_counter()
-        layout = sh.partition_data(data_dir, tmp / "layout", n_shards or 1)
+        layout = sh.partition_data(data_dir, tmp / "layout", n_shards or 1, dates)
         log.info(
             "stage partition shards=%s seconds=%.2f", layout["n_shards"], time.perf_counter() - t0
         )
@@ -366,6 +368,7 @@ def run_scoring_sharded(
     """
     from models import tracking
     from pipeline import publish as pub
+    from pipeline.asof import check_export_dates
     from pipeline.policy import PolicyError, _read_bytes, load_policy_and_version
     from pipeline.score import (
         DEFAULT_MODEL_URI,
@@ -389,6 +392,11 @@ def run_scoring_sharded(
     out_dir = Path(out_dir)
     with pub.run_lock(out_dir, label, timeout=wait_seconds):
         pub.recover(out_dir, label)
+        # One as-of check over the whole export's dates, before any shard runs.
+        dates = sh.scan_export_dates(data_dir)
+        if not allow_stale:
+            check_export_dates(dates, as_of, policy.max_days_after_export)
+        stages.done("as_of_check")
         uri = model_uri or DEFAULT_MODEL_URI
         model = tracking.load_model(uri)
         stages.done("model")
@@ -403,14 +411,11 @@ def run_scoring_sharded(
                 "model_dir": str(work / "model"),
                 "model_version": model.version,
                 "policy": str(work / "policy.yaml"),
-                # Each shard checks D against its own export dates (a shard of thousands
-                # of accounts has events up to the export's last day).
-                "check_as_of": None if allow_stale else policy.max_days_after_export,
                 "num_threads": max(1, (os.cpu_count() or 1) // max(workers, 1))
                 if engine == "local"
                 else None,
             }
-            with shard_layout(data_dir, n_shards, work) as (dirs, layout):
+            with shard_layout(data_dir, n_shards, work, dates) as (dirs, layout):
                 stages.done("partition")
                 params["duplicates"] = layout.get("cross_shard_duplicates", {})
                 records = run_tasks("score", dirs, work, params, engine, workers)
@@ -422,9 +427,8 @@ def run_scoring_sharded(
             )
             manifest = _manifest_base(validation, label)
             manifest["policy_version"] = pversion
-            manifest["as_of_check"] = (
-                "skipped (--allow-stale)" if allow_stale else "passed (each shard)"
-            )
+            manifest["as_of_check"] = "skipped (--allow-stale)" if allow_stale else "passed"
+            manifest["export_dates"] = dates
             manifest["policy_jurisdiction"] = policy.jurisdiction
             manifest["model_uri"] = uri
             manifest["engine"] = {

@@ -23,7 +23,7 @@ import pandas as pd
 
 from pipeline import publish as pub
 from pipeline.approach import APPROACH_COLUMNS, approach_for_accounts
-from pipeline.asof import check_as_of
+from pipeline.asof import check_export_dates, export_dates
 from pipeline.control import TREATED_COLUMNS
 from pipeline.io import read_tables, write_parquet
 from pipeline.validation import ORPHAN_CHECK, ValidationResult, validate_tables
@@ -269,8 +269,9 @@ def run_scoring(
         raw = read_tables(data_dir)
         accounts_all = raw.tables["accounts"][["account_id"]].copy()
         stages.done("read", rows_out=sum(len(t) for t in raw.tables.values()))
+        dates = export_dates(raw.tables)
         if not allow_stale:
-            check_as_of(raw.tables, as_of, policy.max_days_after_export)
+            check_export_dates(dates, as_of, policy.max_days_after_export)
         stages.begin("validate", f"{len(accounts_all):,} accounts against the data contract")
         validation = validate_tables(raw)
         stages.done(
@@ -279,6 +280,7 @@ def run_scoring(
         manifest = _manifest_base(validation, label)
         manifest["policy_version"] = pversion
         manifest["as_of_check"] = "skipped (--allow-stale)" if allow_stale else "passed"
+        manifest["export_dates"] = dates
         manifest["policy_jurisdiction"] = policy.jurisdiction
         uri = model_uri or DEFAULT_MODEL_URI
         manifest["model_uri"] = uri

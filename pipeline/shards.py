@@ -9,7 +9,8 @@ would be in the whole book.
 
 The layout written by :func:`partition_data` (``propensity partition``)::
 
-    <out>/shards.json                  n_shards, key, source files (rows, sha256)
+    <out>/shards.json                  n_shards, key, source files (rows, sha256),
+                                       the export's date extremes (export_dates)
     <out>/shard=00000/accounts.parquet
     <out>/shard=00000/installments.parquet  ...
 
@@ -34,6 +35,7 @@ import pyarrow.parquet as pq
 
 from features import vocab
 from features.build import partition_of
+from pipeline.asof import DATE_COLUMNS, combine_dates, day_text, export_dates
 from pipeline.io import DataReadError, file_checksum, find_table
 
 LAYOUT_FILE = "shards.json"
@@ -230,6 +232,130 @@ def _split_table(path: Path, table: str, out: Path, by_account: pd.Series, n_sha
     return rows
 
 
+#: Days outside pandas' nanosecond range fail coercion on read: statistics there are not used.
+_SAFE_DAYS = ("1678-01-01", "2262-04-11")
+
+
+def _stats_span(files: list[Path], name: str) -> tuple[str, str] | None:
+    """The first and last day of a date column from the parquet statistics (None: scan it)."""
+    lo, hi = None, None
+    for f in files:
+        meta = pq.ParquetFile(f).metadata
+        schema = meta.schema.to_arrow_schema()
+        i = schema.get_field_index(name)
+        kind = schema.field(i).type
+        if not (pa.types.is_timestamp(kind) or pa.types.is_date(kind)):
+            return None
+        for g in range(meta.num_row_groups):
+            col = meta.row_group(g).column(i)
+            if col.num_values == (col.statistics.null_count if col.statistics else -1):
+                continue  # an all-null row group
+            stats = col.statistics
+            if stats is None or not stats.has_min_max:
+                return None
+            a, b = day_text(stats.min), day_text(stats.max)
+            lo, hi = (a, b) if lo is None else (min(lo, a), max(hi, b))
+    if lo is None or lo < _SAFE_DAYS[0] or hi > _SAFE_DAYS[1]:
+        return None
+    return lo, hi
+
+
+def _scan_batches(path: Path, name: str):
+    """Yield one column of a table file a batch at a time, as the reader converts it."""
+    if path.suffix == ".csv":
+        from pyarrow import csv
+
+        reader = csv.open_csv(
+            path,
+            read_options=csv.ReadOptions(block_size=1 << 24),
+            convert_options=csv.ConvertOptions(
+                include_columns=[name],
+                column_types={name: pa.string()},
+                strings_can_be_null=True,
+                null_values=[""],
+            ),
+        )
+        for batch in reader:
+            yield batch.column(0).to_pandas()
+        return
+    files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+    for f in files:
+        for batch in pq.ParquetFile(f).iter_batches(batch_size=_BATCH_ROWS, columns=[name]):
+            yield batch.column(0).to_pandas()
+
+
+def _column_name(path: Path, column: str) -> str | None:
+    """The column's name as written in the file (exports may pad it with blanks)."""
+    if path.suffix == ".csv":
+        names = csv_header(path)
+    else:
+        files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+        names = pq.read_schema(files[0]).names
+    return next((n for n in names if n.strip() == column), None)
+
+
+def scan_export_dates(data_dir: Path | str) -> dict[str, dict[str, str]]:
+    """Return :func:`pipeline.asof.export_dates` of a data folder without reading its tables.
+
+    Each date column's first and last day come from the parquet column
+    statistics when every row group has them; otherwise (CSV, dates stored
+    as text, no statistics) that one column is scanned a batch at a time and
+    coerced as the reader coerces it, so the days are those an unsharded run
+    sees. A partitioned folder gives its recorded dates, or combines its
+    shards' when the layout predates the record.
+
+    Raises
+    ------
+    DataReadError
+        When a table cannot be read.
+    """
+    from pipeline.contract import COLUMNS, TYPES
+    from pipeline.io import _COERCERS
+
+    data_dir = Path(data_dir)
+    if is_partitioned(data_dir):
+        layout = read_layout(data_dir)
+        if "export_dates" in layout:
+            return layout["export_dates"]
+        return combine_dates(scan_export_dates(d) for d in shard_dirs(data_dir))
+    if not data_dir.is_dir():
+        raise DataReadError(f"{data_dir}: data folder does not exist")
+    for t in vocab.REQUIRED_TABLES:
+        if find_table(data_dir, t) is None:
+            raise DataReadError(f"{data_dir}: required table {t!r} is missing")
+    out: dict[str, dict[str, str]] = {}
+    for full in DATE_COLUMNS:
+        table, column = full.split(".")
+        path = find_table(data_dir, table)
+        if path is None:
+            continue
+        try:
+            name = _column_name(path, column)
+            if name is None:
+                raise DataReadError(
+                    f"{path}: table {table!r} lacks required column(s) {column}; "
+                    f"the contract lists {', '.join(COLUMNS[table])}"
+                )
+            span = None
+            if path.suffix != ".csv":
+                files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+                span = _stats_span(files, name)
+            if span is None:
+                coerce = _COERCERS[TYPES[table][column]]
+                parts = [
+                    export_dates({table: pd.DataFrame({column: coerce(values)[0]})})
+                    for values in _scan_batches(path, name)
+                ]
+                got = combine_dates(parts).get(full)
+                span = None if got is None else (got["min"], got["max"])
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DataReadError(f"{path}: cannot read table {table!r}: {first}") from exc
+        if span is not None:
+            out[full] = {"min": span[0], "max": span[1]}
+    return out
+
+
 #: Tables whose id must be unique over the whole table, not only within a shard.
 _UNIQUE_IDS = {"payments": "payment_id", "contacts": "contact_id", "offers": "offer_id"}
 
@@ -279,7 +405,9 @@ def cross_shard_duplicates(layout_dir: Path, n_shards: int, tables: list[str]) -
     return found
 
 
-def partition_data(data_dir: Path | str, out_dir: Path | str, n_shards: int) -> dict:
+def partition_data(
+    data_dir: Path | str, out_dir: Path | str, n_shards: int, dates: dict | None = None
+) -> dict:
     """Write the tables of ``data_dir`` as ``n_shards`` shard folders under ``out_dir``.
 
     Parameters
@@ -291,6 +419,8 @@ def partition_data(data_dir: Path | str, out_dir: Path | str, n_shards: int) -> 
         layout is written beside it and renamed into place).
     n_shards : int
         Number of shards (1 or more).
+    dates : dict, optional
+        The export's :func:`scan_export_dates`, when the caller has it already.
 
     Returns
     -------
@@ -335,6 +465,8 @@ def partition_data(data_dir: Path | str, out_dir: Path | str, n_shards: int) -> 
             "source": str(data_dir),
             "tables": tables,
             "cross_shard_duplicates": cross_shard_duplicates(tmp, n_shards, list(tables)),
+            # The export's date extremes, for one as-of check over the whole book.
+            "export_dates": scan_export_dates(data_dir) if dates is None else dates,
         }
         (tmp / LAYOUT_FILE).write_text(json.dumps(layout, indent=2), encoding="utf-8")
         if out_dir.exists():

@@ -19,11 +19,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from pipeline.asof import AsOfImplausibleError, export_dates
 from pipeline.cli import app
 from pipeline.engine import run_scoring_sharded
 from pipeline.io import read_tables, write_parquet
 from pipeline.score import RejectLimitError, run_scoring
-from pipeline.shards import account_shards, partition_data, shard_dirs
+from pipeline.shards import account_shards, partition_data, scan_export_dates, shard_dirs
 from pipeline.simulator import simulate_portfolio, write_portfolio
 from pipeline.validation import ORPHAN_CHECK, validate_tables
 
@@ -368,3 +369,77 @@ def test_a_shard_missing_a_table_exits_2_with_its_path(tmp_path):
     result = runner.invoke(app, ["validate", "--data", str(tmp_path / "parts")])
     assert result.exit_code == 2
     assert "shard=00001: required table 'payments' is missing" in result.output
+
+
+# --- the as-of check: once, over the whole export ----------------------------------
+
+
+def _write(tables: dict[str, pd.DataFrame], folder, csv: bool = False) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, df in tables.items():
+        if csv:
+            df.to_csv(folder / f"{name}.csv", index=False)
+        else:
+            write_parquet(df, folder / f"{name}.parquet")
+
+
+def test_scanned_export_dates_equal_the_read_tables(tmp_path):
+    tables = f.tables()
+    # A timestamp with an offset crosses midnight UTC; an unparsable one is left out.
+    tables["payments"]["paid_at"] = tables["payments"]["paid_at"].astype(object)
+    tables["payments"].loc[1, "paid_at"] = "2024-02-29T23:30:00-05:00"
+    tables["payments"].loc[2, "paid_at"] = "not a date"
+    _write(tables, tmp_path / "csv", csv=True)
+    read = export_dates(read_tables(tmp_path / "csv").tables)
+    assert read["payments.paid_at"] == {"min": "2024-01-01", "max": "2024-03-01"}
+    assert scan_export_dates(tmp_path / "csv") == read
+    plain = f.tables()
+    _write(plain, tmp_path / "pq")
+    want = export_dates(read_tables(tmp_path / "pq").tables)
+    assert want["installments.due_date"] == {"min": "2024-01-01", "max": "2024-03-01"}
+    assert scan_export_dates(tmp_path / "pq") == want
+    layout = partition_data(tmp_path / "pq", tmp_path / "parts", 3)
+    assert layout["export_dates"] == want
+    # A layout written before the record: the shards' dates are combined.
+    path = tmp_path / "parts" / "shards.json"
+    path.write_text(json.dumps({k: v for k, v in layout.items() if k != "export_dates"}))
+    assert scan_export_dates(tmp_path / "parts") == want
+
+
+def _a3_alone(n_max: int = 50) -> int:
+    """A shard count that puts A3 (the latest event) in a shard without A1 and A2."""
+    acc = pa.Table.from_pandas(f.accounts()[["account_id", "customer_id"]])
+    return next(
+        n for n in range(2, n_max) if (s := account_shards(acc, n))["A3"] not in (s["A1"], s["A2"])
+    )
+
+
+def test_a_shard_with_old_events_does_not_refuse_a_valid_night(world, tmp_path):
+    """The export's latest event (A3's offer, 2024-02-08) decides, not each shard's own."""
+    _write(f.tables(), tmp_path / "data")
+    n = _a3_alone()
+    ok = pd.Timestamp("2024-02-11")  # 3 days after the export's latest event: allowed
+    plain = run_scoring(tmp_path / "data", ok, tmp_path / "a", model_uri=world["uri"],
+                        log_to_mlflow=False)  # fmt: skip
+    sharded = run_scoring_sharded(
+        tmp_path / "data", ok, tmp_path / "b", model_uri=world["uri"], log_to_mlflow=False,
+        n_shards=n,
+    )  # fmt: skip
+    assert_same_run(plain, sharded)
+    for m in (plain.manifest, sharded.manifest):
+        assert m["as_of_check"] == "passed"
+        assert m["export_dates"]["offers.offered_at"]["max"] == "2024-02-08"
+    assert plain.manifest["export_dates"] == sharded.manifest["export_dates"]
+    late = pd.Timestamp("2024-02-12")
+    with pytest.raises(AsOfImplausibleError) as a:
+        run_scoring(tmp_path / "data", late, tmp_path / "c", model_uri=world["uri"],
+                    log_to_mlflow=False)  # fmt: skip
+    with pytest.raises(AsOfImplausibleError) as b:
+        run_scoring_sharded(
+            tmp_path / "data", late, tmp_path / "d", model_uri="models:/no-such-model/1",
+            log_to_mlflow=False, n_shards=n,
+        )  # fmt: skip
+    assert "4 days after the export's latest event (2024-02-08, offers.offered_at)" in str(a.value)
+    assert str(a.value) == str(b.value)
+    # Refused before the model is loaded and before any shard runs: nothing left behind.
+    assert not (tmp_path / "d").exists() or not any((tmp_path / "d").iterdir())
