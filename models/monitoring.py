@@ -21,6 +21,8 @@ on their own they raise no alarm: a feature can drift for harmless reasons
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -57,19 +59,56 @@ def calibration_in_the_large(
         ``over_prediction`` (``mean_prediction - observed_rate``). The
         willingness head is judged on every row, the ability head on payers.
     """
-    probs = model.predict_proba(labelled) if len(labelled) else pd.DataFrame()
+    return citl_summary(citl_rows(model, labelled, threshold))
+
+
+def citl_rows(
+    model: PropensityModel, labelled: pd.DataFrame, threshold: float = 0.999
+) -> pd.DataFrame:
+    """Return per labelled row what :func:`citl_summary` adds up: predictions and outcomes.
+
+    Columns ``p_willingness``, ``p_ability``, ``paid`` (bool: the row pays,
+    so it judges the ability head) and ``full_coverage`` (the ability
+    target, 0.0 or 1.0). Rows of parts of a book (shards) concatenate into
+    the book's, in any order.
+    """
+    n = len(labelled)
+    probs = model.predict_proba(labelled) if n else pd.DataFrame()
     paid = labelled["paid_any"].to_numpy() == 1
+    return pd.DataFrame(
+        {
+            **{f"p_{h}": probs[f"p_{h}"].to_numpy(np.float64) if n else np.zeros(0) for h in HEADS},
+            "paid": paid,
+            "full_coverage": ability_target(labelled["coverage"], threshold).astype("float64"),
+        }
+    )
+
+
+def citl_summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """Return :func:`calibration_in_the_large`'s table from :func:`citl_rows`.
+
+    Sums are exact (``math.fsum``), so they do not depend on the order of the
+    rows: a book scored in shards gets the figures of the book scored whole.
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"p_willingness": [0.2, 0.6], "p_ability": [0.5, 0.9],
+    ...                      "paid": [False, True], "full_coverage": [0.0, 1.0]})
+    >>> citl_summary(rows)[["head", "rows", "observed_rate", "mean_prediction"]].to_numpy().tolist()
+    [['willingness', 2, 0.5, 0.4], ['ability', 1, 1.0, 0.9]]
+    """
+    paid = rows["paid"].to_numpy(bool)
     targets = {
-        "willingness": (np.ones(len(labelled), dtype=bool), paid.astype("float64")),
-        "ability": (paid, ability_target(labelled["coverage"], threshold).astype("float64")),
+        "willingness": (np.ones(len(rows), dtype=bool), paid.astype("float64")),
+        "ability": (paid, rows["full_coverage"].to_numpy(np.float64)),
     }
-    rows = []
+    out = []
     for head in HEADS:
         mask, y = targets[head]
         n = int(mask.sum())
-        obs = float(y[mask].mean()) if n else float("nan")
-        pred = float(probs[f"p_{head}"].to_numpy()[mask].mean()) if n else float("nan")
-        rows.append(
+        obs = math.fsum(y[mask]) / n if n else float("nan")
+        pred = math.fsum(rows[f"p_{head}"].to_numpy(np.float64)[mask]) / n if n else float("nan")
+        out.append(
             {
                 "head": head,
                 "rows": n,
@@ -78,7 +117,7 @@ def calibration_in_the_large(
                 "over_prediction": pred - obs,
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(out)
 
 
 def drift_alarms(

@@ -151,7 +151,7 @@ def _load_saved_model(params: dict):
 def score_task(shard_dir: str, k: int, work: str, params: dict) -> dict:
     """Shard task of ``propensity score``: scores, features and rejects parts, and the counts."""
     from pipeline.policy import load_policy_and_version
-    from pipeline.score import _scope, _Stages, score_tables
+    from pipeline.score import _scope, _Stages, latest_month_citl_rows, score_tables
 
     t0 = time.perf_counter()
     model = _cached("model", params["model_dir"], lambda: _load_saved_model(params))
@@ -161,6 +161,12 @@ def score_task(shard_dir: str, k: int, work: str, params: dict) -> dict:
     as_of = pd.Timestamp(params["as_of"])
     validation, accounts_all = _validate_shard(Path(shard_dir), k, Path(work), params)
     stages = _Stages()
+    if params.get("citl") and len(validation.tables["accounts"]):
+        # The newest closed month's labelled rows: the driver sums the book's calibration.
+        rows = latest_month_citl_rows(validation.tables, as_of, model, policy.materiality)
+        if rows is not None:
+            write_parquet(rows, part_path(work, "citl", k))
+        stages.done("citl")
     if len(validation.tables["accounts"]):
         scores, feats = score_tables(validation.tables, as_of, model, policy, pversion, stages)
     else:  # every account of this shard rejected: nothing to score here
@@ -375,6 +381,7 @@ def run_scoring_sharded(
         _manifest_base,
         _Stages,
         check_reject_limit,
+        citl_table,
         publish_run,
     )
 
@@ -411,6 +418,7 @@ def run_scoring_sharded(
                 "model_dir": str(work / "model"),
                 "model_version": model.version,
                 "policy": str(work / "policy.yaml"),
+                "citl": log_to_mlflow,
                 "num_threads": max(1, (os.cpu_count() or 1) // max(workers, 1))
                 if engine == "local"
                 else None,
@@ -441,6 +449,8 @@ def run_scoring_sharded(
             scores = concat_parts(work, "scores", len(records))
             feats = concat_parts(work, "features", len(records))
             counts = sum_counts(records)
+            rows = concat_parts(work, "citl", len(records)) if log_to_mlflow else None
+            citl = None if rows is None else citl_table(rows, as_of, model)
             stages.done("merge", rows_out=len(scores))
             return publish_run(
                 out_dir,
@@ -453,6 +463,7 @@ def run_scoring_sharded(
                 model,
                 stages,
                 log_to_mlflow,
+                citl=citl,
                 policy_path=policy_path,
             )
         finally:

@@ -468,6 +468,11 @@ def publish_run(
     )
     if "allocation" in scores.attrs:
         manifest["allocation"] = scores.attrs["allocation"]
+    if citl is not None:  # the drift alarm's calibration figures, as logged to MLflow
+        manifest["calibration_latest_month"] = [
+            {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
+            for r in citl.to_dict("records")
+        ]
     if log_to_mlflow:
         try:
             manifest["mlflow_run_id"] = tracking.log_scoring_run(
@@ -499,22 +504,48 @@ def latest_month_calibration(
     by ``model``; the monitoring alarm compares its mean predictions with
     what happened. None (logged) when the data hold no such snapshot.
     """
-    from features.training_set import build_training_set
-    from models.monitoring import calibration_in_the_large
-    from pipeline.jobs import training_window
+    rows = latest_month_citl_rows(tables, as_of, model, materiality)
+    return None if rows is None else citl_table(rows, as_of, model)
 
-    horizon = int(model.metadata.get("horizon_days", 30))
-    _, month_end = training_window(as_of, 1, horizon)
+
+def latest_month_citl_rows(
+    tables: dict[str, pd.DataFrame], as_of: pd.Timestamp, model, materiality: float
+) -> pd.DataFrame | None:
+    """Per labelled row of the newest closed month, what its calibration adds up (None: no row).
+
+    See :func:`latest_month_calibration`; a shard returns its own rows and
+    the driver sums the book's (:func:`models.monitoring.citl_rows`).
+    """
+    from features.training_set import build_training_set
+    from models.monitoring import citl_rows
+
+    month_end = _citl_month(as_of, model)
     labelled = build_training_set(
-        tables, month_end, month_end, horizon, materiality, data_end=as_of, validate=False
+        tables, month_end, month_end, _horizon(model), materiality, data_end=as_of, validate=False
     )
     if labelled.empty:
         log.info("no labelled snapshot at %s: calibration not monitored", month_end.date())
         return None
     threshold = float(model.metadata.get("full_coverage_threshold", 0.999))
-    return calibration_in_the_large(model, labelled, threshold).assign(
-        as_of_date=str(month_end.date())
-    )
+    return citl_rows(model, labelled, threshold)
+
+
+def citl_table(rows: pd.DataFrame, as_of: pd.Timestamp, model) -> pd.DataFrame:
+    """The calibration table logged with a scoring run, from the labelled rows of its month."""
+    from models.monitoring import citl_summary
+
+    return citl_summary(rows).assign(as_of_date=str(_citl_month(as_of, model).date()))
+
+
+def _horizon(model) -> int:
+    return int(model.metadata.get("horizon_days", 30))
+
+
+def _citl_month(as_of: pd.Timestamp, model) -> pd.Timestamp:
+    """The newest month end whose label horizon (the model's) closed by ``as_of``."""
+    from pipeline.jobs import training_window
+
+    return training_window(as_of, 1, _horizon(model))[1]
 
 
 def _log_policy(run_id: str, policy_path: Path | None, pversion: str) -> None:

@@ -443,3 +443,27 @@ def test_a_shard_with_old_events_does_not_refuse_a_valid_night(world, tmp_path):
     assert str(a.value) == str(b.value)
     # Refused before the model is loaded and before any shard runs: nothing left behind.
     assert not (tmp_path / "d").exists() or not any((tmp_path / "d").iterdir())
+
+
+def test_sharded_run_logs_the_unsharded_calibration_figures(world, tmp_path):
+    """The newest closed month's calibration in the large: summed over shards, not skipped."""
+    import mlflow
+
+    plain = run_scoring(world["bad"], AS_OF, tmp_path / "a", model_uri=world["uri"])
+    sharded = run_scoring_sharded(
+        world["bad"], AS_OF, tmp_path / "b", model_uri=world["uri"], n_shards=3
+    )
+    want = plain.manifest["calibration_latest_month"]
+    assert [r["head"] for r in want] == ["willingness", "ability"]
+    assert want[0]["rows"] > want[1]["rows"] > 50
+    assert want[0]["as_of_date"] == "2025-05-31"  # the newest month end closed by 30 days
+    assert sharded.manifest["calibration_latest_month"] == want  # exactly, not nearly
+
+    def citl_metrics(run_id: str) -> dict:
+        metrics = mlflow.MlflowClient().get_run(run_id).data.metrics
+        return {k: v for k, v in metrics.items() if k.startswith("citl_")}
+
+    logged = citl_metrics(plain.manifest["mlflow_run_id"])
+    assert set(logged) == {f"citl_{h}_{m}" for h in ("willingness", "ability")
+                           for m in ("over_prediction", "rows")}  # fmt: skip
+    assert citl_metrics(sharded.manifest["mlflow_run_id"]) == logged
