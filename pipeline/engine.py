@@ -41,6 +41,7 @@ import pyarrow.parquet as pq
 from features import vocab
 from pipeline import shards as sh
 from pipeline.io import ParseFailure, read_tables, write_parquet
+from pipeline.shard_value import decide_book, given_choices, options_task
 from pipeline.validation import REJECT_COLUMNS, ValidationResult, validate_tables
 
 log = logging.getLogger(__name__)
@@ -148,16 +149,31 @@ def _load_saved_model(params: dict):
     return model
 
 
-def score_task(shard_dir: str, k: int, work: str, params: dict) -> dict:
-    """Shard task of ``propensity score``: scores, features and rejects parts, and the counts."""
+def _loaded(params: dict):
+    """The run's model, policy and policy version, loaded once per process."""
     from pipeline.policy import load_policy_and_version
-    from pipeline.score import _scope, _Stages, latest_month_citl_rows, score_tables
 
-    t0 = time.perf_counter()
     model = _cached("model", params["model_dir"], lambda: _load_saved_model(params))
     policy, pversion = _cached(
         "policy", params["policy"], lambda: load_policy_and_version(Path(params["policy"]))
     )
+    return model, policy, pversion
+
+
+def score_task(shard_dir: str, k: int, work: str, params: dict) -> dict:
+    """Shard task of ``propensity score``: scores, features and rejects parts, and the counts.
+
+    In value mode the book's decision is given (:mod:`pipeline.shard_value`).
+    """
+    from pipeline.score import _scope, _Stages, latest_month_citl_rows, score_tables
+
+    t0 = time.perf_counter()
+    model, policy, pversion = _loaded(params)
+    decide = None
+    if policy.value_allocation is not None:
+        if not params.get("value_choices"):
+            raise RuntimeError("value mode over shards needs the book's decision first")
+        decide = given_choices(work, k)
     as_of = pd.Timestamp(params["as_of"])
     validation, accounts_all = _validate_shard(Path(shard_dir), k, Path(work), params)
     stages = _Stages()
@@ -168,7 +184,9 @@ def score_task(shard_dir: str, k: int, work: str, params: dict) -> dict:
             write_parquet(rows, part_path(work, "citl", k))
         stages.done("citl")
     if len(validation.tables["accounts"]):
-        scores, feats = score_tables(validation.tables, as_of, model, policy, pversion, stages)
+        scores, feats = score_tables(
+            validation.tables, as_of, model, policy, pversion, stages, decide=decide
+        )
     else:  # every account of this shard rejected: nothing to score here
         scores, feats = None, None
     scored_ids = pd.Index([] if scores is None else scores["account_id"])
@@ -186,6 +204,7 @@ TASKS: dict[str, Callable[[str, int, str, dict], dict]] = {
     "features": features_task,
     "training_set": training_set_task,
     "score": score_task,
+    "value_options": options_task,
 }
 
 
@@ -375,7 +394,7 @@ def run_scoring_sharded(
     from models import tracking
     from pipeline import publish as pub
     from pipeline.asof import check_export_dates
-    from pipeline.policy import PolicyError, _read_bytes, load_policy_and_version
+    from pipeline.policy import _read_bytes, load_policy_and_version
     from pipeline.score import (
         DEFAULT_MODEL_URI,
         _manifest_base,
@@ -388,12 +407,6 @@ def run_scoring_sharded(
     label = as_of.strftime("%Y-%m-%d")
     stages = _Stages()
     policy, pversion = load_policy_and_version(policy_path)
-    if policy.value_allocation is not None:
-        # The day's capacity is one budget over the whole book; shards would each spend it.
-        raise PolicyError(
-            "policy value_allocation: value mode plans the whole book under one capacity and "
-            "cannot run sharded; score without --shards, or use the fixed-tier policy"
-        )
     policy_bytes = _read_bytes(policy_path)[0]
     stages.done("load_policy")
     out_dir = Path(out_dir)
@@ -426,6 +439,12 @@ def run_scoring_sharded(
             with shard_layout(data_dir, n_shards, work, dates) as (dirs, layout):
                 stages.done("partition")
                 params["duplicates"] = layout.get("cross_shard_duplicates", {})
+                allocation = None
+                if policy.value_allocation is not None:  # one capacity for the whole book
+                    first = run_tasks("value_options", dirs, work, params, engine, workers)
+                    allocation = decide_book(first, work, policy)
+                    params["value_choices"] = True
+                    stages.done("value_decision")
                 records = run_tasks("score", dirs, work, params, engine, workers)
             validation = merged_validation(records, work, layout)
             stages.done(
@@ -448,6 +467,8 @@ def run_scoring_sharded(
             check_reject_limit(validation, manifest, policy.reject_limit, out_dir, label, stages)
             scores = concat_parts(work, "scores", len(records))
             feats = concat_parts(work, "features", len(records))
+            if allocation is not None:
+                scores.attrs["allocation"] = allocation
             counts = sum_counts(records)
             rows = concat_parts(work, "citl", len(records)) if log_to_mlflow else None
             citl = None if rows is None else citl_table(rows, as_of, model)

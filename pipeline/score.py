@@ -376,12 +376,14 @@ def _failure_paths(out_dir: Path, label: str) -> tuple[Path, Path]:
 
 
 def score_tables(
-    tables, as_of, model, policy, pversion, stages
+    tables, as_of, model, policy, pversion, stages, decide=None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score the clean ``tables`` as of D: features, both heads, the policy; (scores, features).
 
     ``tables`` is emptied of the schedule, payments and offers once the
-    features are built (memory bound at a million accounts).
+    features are built (memory bound at a million accounts). ``decide``
+    replaces the value mode's decision (:func:`pipeline.value_mode.choose_by_value`;
+    a sharded run decides once for the book).
     """
     from features.build import build_features
     from pipeline.contact_log import recent_promises
@@ -409,6 +411,12 @@ def score_tables(
         from pipeline.value_plan import short_shock
 
         scored["short_shock"] = short_shock(feats)
+        if decide is not None:
+            from functools import partial
+
+            from pipeline.value_mode import choose_by_value
+
+            assign = partial(assign_plans, choose=partial(choose_by_value, decide=decide))
     plans = assign(
         scored, tables["accounts"], tables["contacts"], as_of, policy, pversion, promises
     )

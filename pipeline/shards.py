@@ -12,6 +12,7 @@ The layout written by :func:`partition_data` (``propensity partition``)::
     <out>/shards.json                  n_shards, key, source files (rows, sha256),
                                        the export's date extremes (export_dates)
     <out>/shard=00000/accounts.parquet
+    <out>/shard=00000/account_rows.parquet  export row of each accounts row
     <out>/shard=00000/installments.parquet  ...
 
 Each ``shard=K`` folder is itself a data folder of the contract, read by
@@ -39,6 +40,8 @@ from pipeline.asof import DATE_COLUMNS, combine_dates, day_text, export_dates
 from pipeline.io import DataReadError, file_checksum, find_table
 
 LAYOUT_FILE = "shards.json"
+#: Per shard, the export row of each of its accounts rows (the book's order).
+ACCOUNT_ROWS = "account_rows.parquet"
 SHARD_KEY = "customer_id"
 _BATCH_ROWS = 1 << 18
 MAX_SHARDS = 32_767  # shard numbers are sorted as 16-bit integers
@@ -130,6 +133,38 @@ def _row_shards(
         own = ids.filter(pa.array(~known)).to_numpy(zero_copy_only=False).astype(object)
         shard[~known] = partition_of(np.where(pd.isna(own), "", own).astype(object), n_shards)
     return shard
+
+
+def write_account_rows(keys: pa.Table, by_account: pd.Series, n_shards: int, out: Path) -> None:
+    """Write each shard's :data:`ACCOUNT_ROWS`: the export row of each of its accounts rows.
+
+    The book's order of accounts (that of the accounts table) is what an
+    unsharded run plans in; a sharded value mode restores it from these.
+    """
+    value_set = pa.array(by_account.index.to_numpy(dtype=object), type=pa.string())
+    shard = _row_shards(keys.column("account_id"), value_set, by_account.to_numpy(), n_shards)
+    order = np.argsort(shard, kind="stable")
+    bounds = np.searchsorted(shard[order], np.arange(n_shards + 1))
+    for k in range(n_shards):
+        rows = order[bounds[k] : bounds[k + 1]].astype(np.int64)
+        pq.write_table(pa.table({"row": rows}), out / shard_dir_name(k) / ACCOUNT_ROWS)
+
+
+def account_rows(shard_dir: Path | str) -> np.ndarray:
+    """Return the export row of each row of a shard's accounts table (see :func:`write_account_rows`).
+
+    Raises
+    ------
+    DataReadError
+        When the layout predates the record (partition the export again).
+    """
+    path = Path(shard_dir) / ACCOUNT_ROWS
+    if not path.is_file():
+        raise DataReadError(
+            f"{shard_dir}: the shard layout records no account order ({ACCOUNT_ROWS}); "
+            "partition the export again with this version"
+        )
+    return pq.read_table(path).column("row").to_numpy()
 
 
 def _read_accounts_keys(path: Path) -> pa.Table:
@@ -459,6 +494,7 @@ def partition_data(
                 continue
             rows = _split_table(path, table, tmp, by_account, n_shards)
             tables[table] = {"path": str(path), "rows": rows, "sha256": file_checksum(path)}
+        write_account_rows(keys, by_account, n_shards, tmp)
         layout = {
             "n_shards": n_shards,
             "key": SHARD_KEY,

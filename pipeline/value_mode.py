@@ -113,33 +113,86 @@ def value_options(steps, scored, acc, history, as_of, policy: Policy):
     return value, calls, sms, feasible, offer, eligible
 
 
-def choose_by_value(steps, scored, acc, history, as_of, policy: Policy) -> pd.DataFrame:
-    """Plan step (after compliance): re-choose intensity and offer of eligible accounts by value."""
+def value_inputs(steps, value, calls, sms, feasible, eligible) -> dict:
+    """Return what the book-wide decision reads: the eligible rows' options and the fixed use.
+
+    Arrays are per eligible row, in the plan's order (``account_id`` names
+    them); ``fixed_calls`` and ``fixed_sms`` are what the other rows (control
+    group, suppressed) use. Inputs of parts of a book (shards) concatenate,
+    their fixed uses add up.
+    """
+    rows = np.flatnonzero(eligible)
+    return {
+        "account_id": steps["account_id"].to_numpy()[rows],
+        "value": value[rows],
+        "calls": calls[rows],
+        "sms": sms[rows],
+        "feasible": feasible[rows],
+        "fixed_calls": int(steps["calls"].to_numpy()[~eligible].sum()),
+        "fixed_sms": int(steps["sms"].to_numpy()[~eligible].sum()),
+    }
+
+
+def decide_by_value(inputs: dict, policy: Policy) -> tuple[np.ndarray, dict]:
+    """Choose every eligible row's intensity under the team's capacity: (choices, allocation record).
+
+    The capacity over the plan's horizon, less the fixed use, is shared by
+    :func:`pipeline.allocate.allocate` (``inputs``: :func:`value_inputs`).
+    """
     cfg = policy.value_allocation
+    days = cfg.horizon_days
+    cap_c = max(cfg.calls_per_day * days - inputs["fixed_calls"], 0)
+    cap_s = max(cfg.sms_per_day * days - inputs["fixed_sms"], 0)
+    value, calls, sms = inputs["value"], inputs["calls"], inputs["sms"]
+    plan: Allocation = allocate(value, calls, sms, inputs["feasible"], cap_c, cap_s, method="auto")
+    log.info(
+        "value allocation: %d accounts, calls %d/%d, texts %d/%d, value %.0f, gap %.2e (%s, %.1fs)",
+        len(value), plan.calls_used, cap_c, plan.sms_used, cap_s, plan.objective, plan.gap,
+        plan.method, plan.seconds,
+    )  # fmt: skip
+    return plan.choice, {
+        "accounts": int(len(value)),
+        "calls_capacity": int(cap_c),
+        "sms_capacity": int(cap_s),
+        "calls_used": plan.calls_used,
+        "sms_used": plan.sms_used,
+        "objective": plan.objective,
+        "upper_bound": plan.upper_bound,
+        "gap": plan.gap,
+        "method": plan.method,
+    }
+
+
+def choose_by_value(
+    steps, scored, acc, history, as_of, policy: Policy, decide=decide_by_value
+) -> pd.DataFrame:
+    """Plan step (after compliance): re-choose intensity and offer of eligible accounts by value.
+
+    ``decide`` takes :func:`value_inputs` and the policy and returns the
+    eligible rows' choices and the allocation record (default
+    :func:`decide_by_value`; a sharded run decides once for the whole book).
+    """
     value, calls, sms, feasible, offer, eligible = value_options(
         steps, scored, acc, history, as_of, policy
     )
-    days = cfg.horizon_days
-    fixed_calls = int(steps["calls"].to_numpy()[~eligible].sum())
-    fixed_sms = int(steps["sms"].to_numpy()[~eligible].sum())
-    cap_c = max(cfg.calls_per_day * days - fixed_calls, 0)
-    cap_s = max(cfg.sms_per_day * days - fixed_sms, 0)
-    rows = np.flatnonzero(eligible)
-    plan: Allocation = allocate(
-        value[rows], calls[rows], sms[rows], feasible[rows], cap_c, cap_s, method="auto"
-    )
-    log.info(
-        "value allocation: %d accounts, calls %d/%d, texts %d/%d, value %.0f, gap %.2e (%s, %.1fs)",
-        len(rows), plan.calls_used, cap_c, plan.sms_used, cap_s, plan.objective, plan.gap,
-        plan.method, plan.seconds,
-    )  # fmt: skip
+    picked, record = decide(value_inputs(steps, value, calls, sms, feasible, eligible), policy)
+    choice = np.zeros(len(steps), dtype=np.int64)
+    choice[eligible] = picked
+    out = _apply_choice(steps, acc, history, as_of, policy, choice, offer, calls, sms, eligible)
+    out.attrs["allocation"] = record
+    return out
+
+
+def _apply_choice(steps, acc, history, as_of, policy, choice, offer, calls, sms, eligible):
+    """Give eligible rows the chosen intensity, its best offer and caps, under the law again."""
     caps_c = np.array([policy.intensity_caps[i].max_calls_7d for i in CONTACT_INTENSITIES])
     caps_s = np.array([policy.intensity_caps[i].max_sms_7d for i in CONTACT_INTENSITIES])
+    rows = np.flatnonzero(eligible)
     k = steps["intensity"].to_numpy().copy()
-    k[rows] = plan.choice
+    k[rows] = choice[rows]
     new_offer = steps["offer"].to_numpy().copy()
     # With no contact the offer is kept for an inbound call: the best one at low intensity.
-    new_offer[rows] = _OFFER_CODE[offer[rows, np.maximum(plan.choice, 1)]]
+    new_offer[rows] = _OFFER_CODE[offer[rows, np.maximum(choice[rows], 1)]]
     chosen = steps.assign(
         intensity=k,
         calls=np.where(eligible, caps_c[k], steps["calls"].to_numpy()),
@@ -151,27 +204,15 @@ def choose_by_value(steps, scored, acc, history, as_of, policy: Policy) -> pd.Da
     out = apply_contact_limits(chosen, acc, history, as_of, policy)
     budget_c = steps["calls"].to_numpy().copy()
     budget_s = steps["sms"].to_numpy().copy()
-    budget_c[rows] = calls[rows, plan.choice]
-    budget_s[rows] = sms[rows, plan.choice]
+    budget_c[rows] = calls[rows, choice[rows]]
+    budget_s[rows] = sms[rows, choice[rows]]
     new_calls = np.minimum(out["calls"].to_numpy(), budget_c)
-    out = out.assign(
+    return out.assign(
         calls=new_calls,
         sms=np.minimum(out["sms"].to_numpy(), budget_s),
         calls_day=np.minimum(out["calls_day"].to_numpy(), new_calls),
         calls_today=np.minimum(out["calls_today"].to_numpy(), new_calls),
     )
-    out.attrs["allocation"] = {
-        "accounts": int(len(rows)),
-        "calls_capacity": int(cap_c),
-        "sms_capacity": int(cap_s),
-        "calls_used": plan.calls_used,
-        "sms_used": plan.sms_used,
-        "objective": plan.objective,
-        "upper_bound": plan.upper_bound,
-        "gap": plan.gap,
-        "method": plan.method,
-    }
-    return out
 
 
 def assign_value_plans(
@@ -273,7 +314,9 @@ __all__ = [
     "assign_value_plans",
     "at_capacity",
     "choose_by_value",
+    "decide_by_value",
     "plans_at_equal_capacity",
+    "value_inputs",
     "value_options",
     "with_value_allocation",
 ]
