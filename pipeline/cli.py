@@ -667,7 +667,7 @@ def score(
     }
     try:
         if _sharded(data, shards, engine):
-            from pipeline.engine import run_scoring_sharded
+            from pipeline.shard_score import run_scoring_sharded
 
             outcome = run_scoring_sharded(
                 data, d, out, n_shards=shards, workers=workers, engine=engine, **kwargs

@@ -17,11 +17,13 @@ scored accounts, not the book). Engines:
 - ``spark``: one Spark task per shard through ``mapInPandas``
   (:mod:`pipeline.spark_engine`); the shard folders and the work folder must
   be on a path every executor reads and writes (a shared file system).
+
+The driver of the sharded score is :mod:`pipeline.shard_score`; that of
+value mode's book-wide decision, :mod:`pipeline.shard_value`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -41,7 +43,7 @@ import pyarrow.parquet as pq
 from features import vocab
 from pipeline import shards as sh
 from pipeline.io import ParseFailure, read_tables, write_parquet
-from pipeline.shard_value import decide_book, given_choices, options_task
+from pipeline.shard_value import given_choices, options_task
 from pipeline.validation import REJECT_COLUMNS, ValidationResult, validate_tables
 
 log = logging.getLogger(__name__)
@@ -355,140 +357,6 @@ def sum_counts(records: list[dict]) -> dict[str, int]:
         for key, n in r["counts"].items():
             total[key] = total.get(key, 0) + int(n)
     return total
-
-
-def write_json(obj: dict, path: Path) -> None:
-    """Write ``obj`` as indented JSON."""
-    path.write_text(json.dumps(obj, indent=2, default=str), encoding="utf-8")
-
-
-def run_scoring_sharded(
-    data_dir: Path | str,
-    as_of: pd.Timestamp,
-    out_dir: Path | str,
-    model_uri: str | None = None,
-    policy_path: Path | None = None,
-    wait_seconds: float = 0.0,
-    log_to_mlflow: bool = True,
-    allow_stale: bool = False,
-    n_shards: int | None = None,
-    workers: int = 1,
-    engine: str = "local",
-):
-    """Score shard by shard and publish ``<out>/as_of=D/`` as :func:`pipeline.score.run_scoring`.
-
-    ``data_dir`` is a folder laid out by ``propensity partition`` or a plain
-    data folder (partitioned into ``n_shards`` first, in a temporary folder).
-    The scores are those of the unsharded run, in shard order; rejects, the
-    reject limit and the manifest's counts are over all shards. The model is
-    loaded before the shards are read, so a missing model fails first (exit 3).
-
-    Returns
-    -------
-    pipeline.score.ScoringOutcome
-
-    Raises
-    ------
-    The exceptions of :func:`pipeline.score.run_scoring`.
-    """
-    from models import tracking
-    from pipeline import publish as pub
-    from pipeline.asof import check_export_dates
-    from pipeline.policy import _read_bytes, load_policy_and_version
-    from pipeline.score import (
-        DEFAULT_MODEL_URI,
-        _manifest_base,
-        _Stages,
-        check_reject_limit,
-        citl_table,
-        publish_run,
-    )
-
-    label = as_of.strftime("%Y-%m-%d")
-    stages = _Stages()
-    policy, pversion = load_policy_and_version(policy_path)
-    policy_bytes = _read_bytes(policy_path)[0]
-    stages.done("load_policy")
-    out_dir = Path(out_dir)
-    with pub.run_lock(out_dir, label, timeout=wait_seconds):
-        pub.recover(out_dir, label)
-        # One as-of check over the whole export's dates, before any shard runs.
-        dates = sh.scan_export_dates(data_dir)
-        if not allow_stale:
-            check_export_dates(dates, as_of, policy.max_days_after_export)
-        stages.done("as_of_check")
-        uri = model_uri or DEFAULT_MODEL_URI
-        model = tracking.load_model(uri)
-        stages.done("model")
-        work = Path(tempfile.mkdtemp(prefix=f".{pub.run_dir_name(label)}.shards-", dir=out_dir))
-        try:
-            # The workers read the very policy bytes the driver validated and hashed, and
-            # the very model it loaded (text and JSON files: no registry call per worker).
-            (work / "policy.yaml").write_bytes(policy_bytes)
-            model.save(work / "model")
-            params = {
-                "as_of": label,
-                "model_dir": str(work / "model"),
-                "model_version": model.version,
-                "policy": str(work / "policy.yaml"),
-                "citl": log_to_mlflow,
-                "num_threads": max(1, (os.cpu_count() or 1) // max(workers, 1))
-                if engine == "local"
-                else None,
-            }
-            with shard_layout(data_dir, n_shards, work, dates) as (dirs, layout):
-                stages.done("partition")
-                params["duplicates"] = layout.get("cross_shard_duplicates", {})
-                allocation = None
-                if policy.value_allocation is not None:  # one capacity for the whole book
-                    first = run_tasks("value_options", dirs, work, params, engine, workers)
-                    allocation = decide_book(first, work, policy)
-                    params["value_choices"] = True
-                    stages.done("value_decision")
-                records = run_tasks("score", dirs, work, params, engine, workers)
-            validation = merged_validation(records, work, layout)
-            stages.done(
-                "shards",
-                rows_in=sum(validation.rows_read.values()),
-                rows_out=sum(r["counts"]["scored"] for r in records),
-            )
-            manifest = _manifest_base(validation, label)
-            manifest["policy_version"] = pversion
-            manifest["as_of_check"] = "skipped (--allow-stale)" if allow_stale else "passed"
-            manifest["export_dates"] = dates
-            manifest["policy_jurisdiction"] = policy.jurisdiction
-            manifest["model_uri"] = uri
-            manifest["engine"] = {
-                "name": engine,
-                "shards": len(records),
-                "workers": workers,
-                "shard_seconds": shard_seconds(records),
-            }
-            check_reject_limit(validation, manifest, policy.reject_limit, out_dir, label, stages)
-            scores = concat_parts(work, "scores", len(records))
-            feats = concat_parts(work, "features", len(records))
-            if allocation is not None:
-                scores.attrs["allocation"] = allocation
-            counts = sum_counts(records)
-            rows = concat_parts(work, "citl", len(records)) if log_to_mlflow else None
-            citl = None if rows is None else citl_table(rows, as_of, model)
-            stages.done("merge", rows_out=len(scores))
-            return publish_run(
-                out_dir,
-                label,
-                scores,
-                validation.rejects,
-                feats,
-                counts,
-                manifest,
-                model,
-                stages,
-                log_to_mlflow,
-                citl=citl,
-                policy_path=policy_path,
-            )
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 def run_sharded_to_file(

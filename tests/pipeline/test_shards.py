@@ -22,9 +22,9 @@ from typer.testing import CliRunner
 
 from pipeline.asof import AsOfImplausibleError, export_dates
 from pipeline.cli import app
-from pipeline.engine import run_scoring_sharded
 from pipeline.io import read_tables, write_parquet
 from pipeline.score import RejectLimitError, run_scoring
+from pipeline.shard_score import run_scoring_sharded
 from pipeline.shards import account_shards, partition_data, scan_export_dates, shard_dirs
 from pipeline.simulator import simulate_portfolio, write_portfolio
 from pipeline.validation import ORPHAN_CHECK, validate_tables
@@ -338,6 +338,19 @@ def test_spark_engine_scores_like_the_local_engine(world, spark):
     assert_same_run(world["plain"], sharded)
 
 
+def test_spark_engine_plans_value_mode_and_monitors_like_the_local_engine(world, spark, tmp_path):
+    """Both passes of the value mode and the calibration rows run as Spark tasks."""
+    policy = _value_policy(tmp_path / "value.yaml", 6, 12)
+    kw = {"model_uri": world["uri"], "policy_path": policy}
+    plain = run_scoring(world["bad"], AS_OF, tmp_path / "a", **kw)
+    sharded = run_scoring_sharded(
+        world["bad"], AS_OF, tmp_path / "b", n_shards=2, engine="spark", **kw
+    )
+    assert_same_run(plain, sharded)
+    for key in ("allocation", "calibration_latest_month", "export_dates"):
+        assert sharded.manifest[key] == plain.manifest[key], key
+
+
 def test_an_id_repeated_across_shards_is_rejected_as_unsharded(tmp_path):
     tables = f.tables()
     tables["accounts"]["customer_id"] = ["C1", "C2", "C3"]
@@ -515,3 +528,20 @@ def test_sharded_value_mode_plans_like_the_unsharded_run(
     assert allocation["calls_used"] > allocation["calls_capacity"] - 10
     scores = sharded.scores
     assert scores["max_calls_7d"].sum() <= calls_per_day * 7
+
+
+def test_value_mode_on_a_layout_without_the_account_order_exits_2(world, tmp_path):
+    parts = tmp_path / "parts"
+    partition_data(world["bad"], parts, 2)
+    (parts / "shard=00001" / "account_rows.parquet").unlink()
+    policy = _value_policy(tmp_path / "value.yaml", 6, 12)
+    result = runner.invoke(
+        app,
+        ["score", "--data", str(parts), "--as-of", "2025-06-30", "--out", str(tmp_path / "o"),
+         "--model-uri", world["uri"], "--no-mlflow", "--policy", str(policy)],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "records no account order (account_rows.parquet); partition the export again" in (
+        result.output
+    )
+    assert not (tmp_path / "o" / "as_of=2025-06-30").exists()
