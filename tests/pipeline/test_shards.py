@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from pipeline.asof import AsOfImplausibleError, export_dates
+from pipeline.asof import AsOfImplausibleError, combine_dates, export_dates
 from pipeline.cli import app
 from pipeline.io import read_tables, write_parquet
 from pipeline.score import RejectLimitError, run_scoring
@@ -545,3 +545,42 @@ def test_value_mode_on_a_layout_without_the_account_order_exits_2(world, tmp_pat
         result.output
     )
     assert not (tmp_path / "o" / "as_of=2025-06-30").exists()
+
+
+# --- laws: parts of a book combine into the book's figures ---------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    days=st.lists(st.integers(0, 3000), min_size=1, max_size=40),
+    cuts=st.lists(st.integers(0, 40), max_size=4),
+)
+def test_export_dates_of_parts_combine_into_the_whole(days, cuts):
+    paid = pd.Series(pd.Timestamp("2018-01-01", tz="UTC") + pd.to_timedelta(days, unit="h") * 7)
+    whole = export_dates({"payments": pd.DataFrame({"paid_at": paid})})
+    bounds = sorted({0, len(paid), *[min(c, len(paid)) for c in cuts]})
+    parts = [
+        export_dates({"payments": pd.DataFrame({"paid_at": paid.iloc[a:b]})})
+        for a, b in zip(bounds, bounds[1:], strict=False)
+    ]
+    assert combine_dates(parts[::-1]) == whole
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.floats(0, 1), st.floats(0, 1), st.booleans(), st.booleans()),
+        min_size=1,
+        max_size=60,
+    ),
+    seed=st.integers(0, 2**16),
+)
+def test_calibration_figures_do_not_depend_on_the_order_of_rows(rows, seed):
+    from models.monitoring import citl_summary
+
+    frame = pd.DataFrame(rows, columns=["p_willingness", "p_ability", "paid", "full"])
+    frame["full_coverage"] = (frame.pop("full") & frame["paid"]).astype("float64")
+    shuffled = frame.sample(frac=1.0, random_state=seed)
+    a, b = citl_summary(frame), citl_summary(shuffled)
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    assert a.loc[0, "rows"] == len(frame)
