@@ -105,7 +105,7 @@ def options_task(shard_dir: str, k: int, work: str, params: dict) -> dict:
             validation.tables, pd.Timestamp(params["as_of"]), model, policy, pversion, _Stages(),
             decide=keep,
         )  # fmt: skip
-    scalars = {"fixed_calls": 0, "fixed_sms": 0}
+    scalars: dict[str, int] = {}
     if captured:
         frame, scalars = inputs_frame(captured)
         ids = accounts_all.to_numpy(dtype=object)
@@ -113,14 +113,17 @@ def options_task(shard_dir: str, k: int, work: str, params: dict) -> dict:
         row_of = pd.Series(sh.account_rows(shard_dir)[first], index=ids[first])
         frame["_row"] = row_of.reindex(frame["account_id"].to_numpy()).to_numpy(np.int64)
         write_parquet(frame, part_path(work, OPTIONS, k))
-    return _shard_record(k, validation, time.perf_counter() - t0, **scalars)
+    return _shard_record(k, validation, time.perf_counter() - t0, value_scalars=scalars)
 
 
 def decide_book(records: list[dict], work: Path, policy) -> dict | None:
     """Step 2: decide the whole book's options at once; write each shard's choices; the record.
 
-    Returns the allocation record of :func:`pipeline.value_mode.decide_by_value`
-    (None when no shard has an account to plan).
+    The shards' scalars (fixed use) add up. The decision's per-account
+    result (the choices, or a dict of per-row arrays) is written back per
+    shard. Returns the allocation record of
+    :func:`pipeline.value_mode.decide_by_value` (None when no shard has an
+    account to plan).
     """
     from pipeline.engine import concat_parts, part_path
     from pipeline.value_mode import decide_by_value
@@ -134,16 +137,16 @@ def decide_book(records: list[dict], work: Path, policy) -> dict | None:
          else 0 for r in records],
     )  # fmt: skip
     order = np.argsort(frame.pop("_row").to_numpy(), kind="stable")  # the book's order
-    scalars = {key: sum(int(r[key]) for r in records) for key in ("fixed_calls", "fixed_sms")}
+    keys = {key for r in records for key in r["value_scalars"]}
+    scalars = {key: sum(int(r["value_scalars"].get(key, 0)) for r in records) for key in keys}
     picked, record = decide_by_value(frame_inputs(frame.iloc[order], scalars), policy)
-    choice = np.empty(len(frame), dtype=np.int64)
-    choice[order] = picked
+    # Per eligible account: the choice (or several per-row arrays), back in shard order.
+    columns = {"choice": picked} if isinstance(picked, np.ndarray) else dict(picked)
+    out = pd.DataFrame({name: np.asarray(v)[np.argsort(order)] for name, v in columns.items()})
     for r in records:
         mine = shard == r["shard"]
         if mine.any():
-            write_parquet(
-                pd.DataFrame({"choice": choice[mine]}), part_path(work, CHOICES, r["shard"])
-            )
+            write_parquet(out[mine].reset_index(drop=True), part_path(work, CHOICES, r["shard"]))
     return record
 
 
@@ -153,13 +156,15 @@ def given_choices(work: str, k: int):
 
     path = part_path(work, CHOICES, k)
 
-    def decide(inputs: dict, _policy) -> tuple[np.ndarray, dict]:
+    def decide(inputs: dict, _policy):
         n = len(inputs["value"])
-        choice = pq.read_table(path).column("choice").to_numpy() if path.exists() else np.zeros(0)
-        if len(choice) != n:  # the shard's options must be those of step 1
+        given = pq.read_table(path).to_pandas() if path.exists() else pd.DataFrame({"choice": []})
+        if len(given) != n:  # the shard's options must be those of step 1
             raise RuntimeError(
-                f"shard {k}: {n} accounts to plan by value, but {len(choice)} decided for it"
+                f"shard {k}: {n} accounts to plan by value, but {len(given)} decided for it"
             )
-        return choice.astype(np.int64), {}
+        if list(given.columns) == ["choice"]:
+            return given["choice"].to_numpy(np.int64), {}
+        return {c: given[c].to_numpy() for c in given.columns}, {}
 
     return decide
