@@ -31,6 +31,7 @@ from pipeline.compliance import (
     PROFILES,
     profile_arrays,
 )
+from pipeline.control import explore_draw, tier_shares
 from pipeline.plan import apply_contact_limits, assign_plans
 from pipeline.policy import Policy, PolicyError
 from pipeline.value_plan import (
@@ -113,6 +114,34 @@ def value_options(steps, scored, acc, history, as_of, policy: Policy):
     return value, calls, sms, feasible, offer, eligible
 
 
+def explore(steps, calls, sms, feasible, eligible, policy: Policy, cap_c: int, cap_s: int):
+    """Return per row the explored intensity (-1: none explored) and its probability.
+
+    ``explore_share`` of the eligible accounts outside the control group get
+    an intensity drawn uniformly among their lawful ones
+    (:func:`pipeline.control.explore_draw`, the control group's draw per
+    episode); an intensity is lawful when feasible (hardship's maximum) and,
+    above none, some contact remains after the law's caps. Explored rows use
+    the capacity first; if they need more than there is, those with the
+    smallest draws are kept while they fit (a random share, not by value).
+    """
+    cfg = policy.value_allocation
+    n, k_all = calls.shape
+    if cfg.explore_share <= 0 or n == 0:
+        return np.full(n, -1, dtype=np.int64), np.full(n, np.nan)
+    lawful = feasible & ((calls + sms > 0) | (np.arange(k_all) == 0)[None, :])
+    lawful &= eligible[:, None]
+    u = steps["uniform"].to_numpy(np.float64)
+    share = tier_shares(policy, steps["tier"].to_numpy())
+    k, prob = explore_draw(u, share, cfg.explore_share, lawful)
+    rows = np.flatnonzero(k >= 0)
+    rows = rows[np.argsort(u[rows], kind="stable")]
+    fits = (np.cumsum(calls[rows, k[rows]]) <= cap_c) & (np.cumsum(sms[rows, k[rows]]) <= cap_s)
+    stop = len(rows) if fits.all() else int(np.argmin(fits))
+    k[rows[stop:]], prob[rows[stop:]] = -1, np.nan
+    return k, prob
+
+
 def choose_by_value(steps, scored, acc, history, as_of, policy: Policy) -> pd.DataFrame:
     """Plan step (after compliance): re-choose intensity and offer of eligible accounts by value."""
     cfg = policy.value_allocation
@@ -120,26 +149,55 @@ def choose_by_value(steps, scored, acc, history, as_of, policy: Policy) -> pd.Da
         steps, scored, acc, history, as_of, policy
     )
     days = cfg.horizon_days
-    fixed_calls = int(steps["calls"].to_numpy()[~eligible].sum())
-    fixed_sms = int(steps["sms"].to_numpy()[~eligible].sum())
-    cap_c = max(cfg.calls_per_day * days - fixed_calls, 0)
-    cap_s = max(cfg.sms_per_day * days - fixed_sms, 0)
-    rows = np.flatnonzero(eligible)
+    cap_c = max(cfg.calls_per_day * days - int(steps["calls"].to_numpy()[~eligible].sum()), 0)
+    cap_s = max(cfg.sms_per_day * days - int(steps["sms"].to_numpy()[~eligible].sum()), 0)
+    arm, arm_p = explore(steps, calls, sms, feasible, eligible, policy, cap_c, cap_s)
+    explored = np.flatnonzero(arm >= 0)
+    rows = np.flatnonzero(eligible & (arm < 0))
+    left_c = cap_c - int(calls[explored, arm[explored]].sum())
+    left_s = cap_s - int(sms[explored, arm[explored]].sum())
     plan: Allocation = allocate(
-        value[rows], calls[rows], sms[rows], feasible[rows], cap_c, cap_s, method="auto"
+        value[rows], calls[rows], sms[rows], feasible[rows], left_c, left_s, method="auto"
     )
     log.info(
-        "value allocation: %d accounts, calls %d/%d, texts %d/%d, value %.0f, gap %.2e (%s, %.1fs)",
-        len(rows), plan.calls_used, cap_c, plan.sms_used, cap_s, plan.objective, plan.gap,
-        plan.method, plan.seconds,
+        "value allocation: %d accounts (+%d explored), calls %d/%d, texts %d/%d, value %.0f, "
+        "gap %.2e (%s, %.1fs)", len(rows), len(explored), plan.calls_used, left_c,
+        plan.sms_used, left_s, plan.objective, plan.gap, plan.method, plan.seconds,
     )  # fmt: skip
+    choice = np.zeros(len(steps), dtype=np.int64)
+    choice[rows] = plan.choice
+    choice[explored] = arm[explored]
+    out = _apply_choice(steps, acc, history, as_of, policy, choice, offer, calls, sms, eligible)
+    names = np.array(CONTACT_INTENSITIES, dtype=object)
+    out = out.assign(
+        arm=np.where(arm >= 0, names[np.maximum(arm, 0)], out["arm"].to_numpy()),
+        arm_probability=np.where(arm >= 0, arm_p, out["arm_probability"].to_numpy()),
+    )
+    out.attrs["allocation"] = {
+        "accounts": int(len(rows)),
+        "explored": int(len(explored)),
+        "calls_capacity": int(cap_c),
+        "sms_capacity": int(cap_s),
+        "calls_used": plan.calls_used + cap_c - left_c,
+        "sms_used": plan.sms_used + cap_s - left_s,
+        "objective": plan.objective,
+        "upper_bound": plan.upper_bound,
+        "gap": plan.gap,
+        "method": plan.method,
+    }
+    return out
+
+
+def _apply_choice(steps, acc, history, as_of, policy, choice, offer, calls, sms, eligible):
+    """Give eligible rows the chosen intensity, its best offer and caps, under the law again."""
     caps_c = np.array([policy.intensity_caps[i].max_calls_7d for i in CONTACT_INTENSITIES])
     caps_s = np.array([policy.intensity_caps[i].max_sms_7d for i in CONTACT_INTENSITIES])
+    rows = np.flatnonzero(eligible)
     k = steps["intensity"].to_numpy().copy()
-    k[rows] = plan.choice
+    k[rows] = choice[rows]
     new_offer = steps["offer"].to_numpy().copy()
     # With no contact the offer is kept for an inbound call: the best one at low intensity.
-    new_offer[rows] = _OFFER_CODE[offer[rows, np.maximum(plan.choice, 1)]]
+    new_offer[rows] = _OFFER_CODE[offer[rows, np.maximum(choice[rows], 1)]]
     chosen = steps.assign(
         intensity=k,
         calls=np.where(eligible, caps_c[k], steps["calls"].to_numpy()),
@@ -151,27 +209,15 @@ def choose_by_value(steps, scored, acc, history, as_of, policy: Policy) -> pd.Da
     out = apply_contact_limits(chosen, acc, history, as_of, policy)
     budget_c = steps["calls"].to_numpy().copy()
     budget_s = steps["sms"].to_numpy().copy()
-    budget_c[rows] = calls[rows, plan.choice]
-    budget_s[rows] = sms[rows, plan.choice]
+    budget_c[rows] = calls[rows, choice[rows]]
+    budget_s[rows] = sms[rows, choice[rows]]
     new_calls = np.minimum(out["calls"].to_numpy(), budget_c)
-    out = out.assign(
+    return out.assign(
         calls=new_calls,
         sms=np.minimum(out["sms"].to_numpy(), budget_s),
         calls_day=np.minimum(out["calls_day"].to_numpy(), new_calls),
         calls_today=np.minimum(out["calls_today"].to_numpy(), new_calls),
     )
-    out.attrs["allocation"] = {
-        "accounts": int(len(rows)),
-        "calls_capacity": int(cap_c),
-        "sms_capacity": int(cap_s),
-        "calls_used": plan.calls_used,
-        "sms_used": plan.sms_used,
-        "objective": plan.objective,
-        "upper_bound": plan.upper_bound,
-        "gap": plan.gap,
-        "method": plan.method,
-    }
-    return out
 
 
 def assign_value_plans(
@@ -273,6 +319,7 @@ __all__ = [
     "assign_value_plans",
     "at_capacity",
     "choose_by_value",
+    "explore",
     "plans_at_equal_capacity",
     "value_options",
     "with_value_allocation",
