@@ -13,8 +13,10 @@ only chooses among what they allow.
 
 The value of each choice comes from a stated, documented prior
 (:func:`offer_values`), whose parameters sit in the policy so a risk team can
-read and change them; they should be replaced by effects measured on the
-randomised control group (:mod:`models.uplift`) as soon as there are enough.
+read and change them. When the scored frame carries learned effects
+(:data:`EFFECT_COLUMNS`, from a T-learner fitted on randomised arms,
+:func:`effects_from_model`), they replace ``contact_lift`` per account
+(:func:`learned_payers`); the offers' priors stay.
 
 - contact at intensity ``k`` turns a share ``contact_lift[k]`` of would-be
   non-payers into payers: ``p_k = 1 - (1 - p_willingness)(1 - lift_k)``;

@@ -259,3 +259,63 @@ def test_exploration_is_a_reproducible_share_per_episode():
     # No exploration: only control and plan.
     off = assign_value_plans(scored, accounts, None, D, _policy(control_share=0.1), "v")
     assert set(off["arm"]) == {"control", "plan"}
+
+
+def test_learned_effects_replace_the_prior_lift_and_never_fall_with_intensity():
+    from pipeline.value_plan import EFFECT_COLUMNS  # noqa: PLC0415
+
+    cfg = ValueAllocation.model_validate(VALUE)
+    scored = _scored((1000, 0.4, 0.5, 150, 0), (1000, 0.4, 0.5, 150, 0), (800, 0.2, 0.5, 0, 0))
+    learned = scored.assign(
+        **dict(
+            zip(
+                EFFECT_COLUMNS,
+                np.array([[0.02, 0.05, 0.04], [0.0, -0.01, 0.1], [np.nan] * 3]).T,
+                strict=True,
+            )
+        )  # fmt: skip
+    )
+    reminder = offer_values(learned, cfg)[0][:, :, 0]
+    base = 1000 * 0.4 * 0.5
+    # Row 1: base + effect x arrears, high held at medium's 0.05 (no fall with intensity).
+    np.testing.assert_allclose(reminder[0], base + 1000 * np.array([0, 0.02, 0.05, 0.05]))
+    np.testing.assert_allclose(reminder[1], base + 1000 * np.array([0, 0, 0, 0.1]))
+    # Row 3 has no estimate: the prior lift, as without effect columns.
+    np.testing.assert_allclose(reminder[2], offer_values(scored, cfg)[0][2, :, 0])
+    assert (np.diff(offer_values(learned, cfg)[0], axis=1) >= -1e-9).all()
+
+
+def test_capacity_follows_the_learned_effects_within_every_cap():
+    from pipeline.value_plan import EFFECT_COLUMNS  # noqa: PLC0415
+
+    # The prior gives the calls to the largest arrears; the learned effect says
+    # only A2 responds to contact, so A2 gets them.
+    scored = _scored((5000, 0.5, 0.5, 150, 0), (1000, 0.5, 0.5, 150, 0), (1500, 0.5, 0.5, 150, 0))
+    accounts = factories.accounts(3)
+    policy = _policy({**VALUE, "calls_per_day": 1, "horizon_days": 3, "sms_per_day": 100})
+    prior = assign_value_plans(scored, accounts, None, D, policy, "v").set_index("account_id")
+    assert prior.loc["A1", "max_calls_7d"] == 3
+    effects = np.array([[0.0, 0.0, 0.0], [0.05, 0.2, 0.3], [0.0, 0.0, 0.0]])
+    learned = scored.assign(**dict(zip(EFFECT_COLUMNS, effects.T, strict=True)))
+    plans = assign_value_plans(learned, accounts, None, D, policy, "v").set_index("account_id")
+    assert plans.loc["A2", "max_calls_7d"] == 3
+    assert plans["max_calls_7d"].sum() <= 3
+    assert plans.loc[["A1", "A3"], "max_calls_7d"].eq(0).all()
+
+
+def test_effects_from_an_uplift_model_need_the_four_intensity_arms():
+    from models.uplift import fit_t_learner, planted_randomised_data  # noqa: PLC0415
+    from pipeline.value_plan import EFFECT_COLUMNS, effects_from_model  # noqa: PLC0415
+
+    arms = ("none", "low", "medium", "high")
+    X, t, y, _ = planted_randomised_data(400, 1, arms)
+    model = fit_t_learner(X, t, y, arms, rounds=5)
+    eff = effects_from_model(model, X.head(3))
+    assert eff.columns.tolist() == list(EFFECT_COLUMNS)
+    expected = model.effects(X.head(3))[["low", "medium", "high"]].to_numpy()
+    np.testing.assert_allclose(eff.to_numpy(), expected)
+    other = fit_t_learner(
+        X, np.where(t == "none", "control", t), y, ("control", *arms[1:]), rounds=5
+    )
+    with pytest.raises(ValueError, match="must be \\['none', 'low', 'medium', 'high'\\]"):
+        effects_from_model(other, X.head(3))
