@@ -6,7 +6,10 @@ logged (``arm``, ``arm_probability``, the arrears and the features of
 turns them into units (:func:`features.uplift_data.uplift_units`: one per
 account-episode, outcome = share of arrears paid within ``horizon_days``,
 only horizons complete before that night), keeps the explored arms
-(``none``, ``low``, ``medium``, ``high``), holds out a random share of them
+(``none``, ``low``, ``medium``, ``high``) **drawn among all four** (an
+account whose law, hardship or open promise leaves fewer lawful intensities
+is drawn among fewer: a promise holder can only be ``none``, so such units
+would make ``none`` look better than it is), holds out a random share of them
 (by the episodes' own draw, :func:`pipeline.control.episode_uniform`), fits
 the T-learner (:func:`models.uplift.fit_t_learner`) on the rest and measures
 it on the held-out units (:func:`models.uplift.evaluate_uplift`, Qini per
@@ -63,6 +66,7 @@ class EffectLearner:
 
     learn_nights: int
     horizon_days: int
+    explore_share: float
     seed: int = 0
     logs: list[pd.DataFrame] = field(default_factory=list, repr=False)
     runs: list[LearnResult] = field(default_factory=list)
@@ -79,12 +83,15 @@ class EffectLearner:
 
     def record(self, as_of: pd.Timestamp, plans: pd.DataFrame, X: pd.DataFrame) -> None:
         """Keep a night's logged arms with the features the plan was made from."""
+        width = self.explore_share * (1.0 - plans["control_probability"].to_numpy(np.float64))
+        prob = plans["arm_probability"].to_numpy(np.float64)
         rows = pd.DataFrame(
             {
                 "account_id": plans["account_id"].to_numpy(),
                 "as_of_date": as_of,
                 "arm": plans["arm"].to_numpy(),
-                "arm_probability": plans["arm_probability"].to_numpy(),
+                "arm_probability": prob,
+                "lawful_arms": np.rint(width / np.where(prob > 0, prob, np.nan)),
             }
         )
         self.logs.append(pd.concat([rows, X.reset_index(drop=True)], axis=1))
@@ -96,13 +103,17 @@ class EffectLearner:
         from pipeline.control import episode_uniform
 
         logged = pd.concat(self.logs, ignore_index=True)
-        units = uplift_units(logged, payments, self.horizon_days, as_of, UPLIFT_FEATURES)
-        explored = units[units["arm"].isin(ARMS)].reset_index(drop=True)
+        units = uplift_units(
+            logged, payments, self.horizon_days, as_of, (*UPLIFT_FEATURES, "lawful_arms")
+        )
+        full = units["arm"].isin(ARMS) & (units["lawful_arms"] == len(ARMS))
+        explored = units[full].reset_index(drop=True)
         held = episode_uniform(explored["account_id"], explored["as_of_date"], HOLDOUT_SEED)
         held = held < HOLDOUT_SHARE
         counts = {
             **units.attrs["counts"],
-            "explored_units": int(len(explored)),
+            "explored_units": int(units["arm"].isin(ARMS).sum()),
+            "all_four_lawful": int(len(explored)),
             "held_out": int(held.sum()),
             **{f"units_{a}": int((explored["arm"] == a).sum()) for a in ARMS},
         }
@@ -129,8 +140,9 @@ def qini_text(runs: list[LearnResult]) -> str:
         c = r.counts
         per_arm = ", ".join(f"{a} {c.get('units_' + a, 0)}" for a in ARMS)
         head = (
-            f"effect model, run {i + 1}: {c.get('explored_units', 0)} explored units "
-            f"({per_arm}), {c.get('held_out', 0)} held out"
+            f"effect model, run {i + 1}: {c.get('explored_units', 0)} explored units, "
+            f"{c.get('all_four_lawful', 0)} drawn among all four intensities ({per_arm}), "
+            f"{c.get('held_out', 0)} held out"
         )
         if r.evaluation is None:
             lines.append(f"{head}; not fitted: {r.reason}")

@@ -20,8 +20,12 @@ def _night(learner, day, n, seed):
     feats["arrears"] = 1000.0
     as_of = D0 + pd.Timedelta(days=day)
     assert learner.night(as_of) == day
-    learner.record(as_of, pd.DataFrame({"account_id": ids, "arm": t, "arm_probability": 0.25}),
-                   feats)  # fmt: skip
+    # Every fourth account has only two lawful arms: drawn with probability 1/2, left out.
+    prob = np.where(np.arange(n) % 4 == 0, 0.5, 0.25)
+    plans = pd.DataFrame(
+        {"account_id": ids, "arm": t, "arm_probability": prob, "control_probability": 0.0}
+    )
+    learner.record(as_of, plans, feats)
     return pd.DataFrame(
         {
             "account_id": ids,
@@ -32,14 +36,15 @@ def _night(learner, day, n, seed):
 
 
 def test_learner_fits_on_complete_horizons_and_measures_on_held_out_units():
-    learner = EffectLearner(learn_nights=10, horizon_days=7)
+    learner = EffectLearner(learn_nights=10, horizon_days=7, explore_share=1.0)
     pays = [
         _night(learner, day, 900, seed=day + 1) for day in range(5)
     ]  # day 4's horizon is not over
     learner.night(D0 + pd.Timedelta(days=10))
     result = learner.fit(pd.concat(pays, ignore_index=True), D0 + pd.Timedelta(days=10))
     assert result.counts["units"] == 4500 and result.counts["incomplete_horizon"] == 900
-    assert 0.2 < result.counts["held_out"] / 3600 < 0.4
+    assert result.counts["all_four_lawful"] == 2700
+    assert 0.2 < result.counts["held_out"] / 2700 < 0.4
     assert result.model is not None and learner.model is result.model
     table = result.evaluation.set_index("arm")
     # The planted effect grows with intensity and is found on held-out units.
