@@ -2,7 +2,9 @@
 
 Replays, on one simulated portfolio and the same draws per seed: the default
 policy (fixed tiers), its value mode with the priors, its value mode that
-explores for ``--learn-nights`` and then plans with the learned effects, and
+explores for ``--learn-nights`` and then plans with the learned effects, the
+same with contact costs set to 0 (a diagnostic: it then fills the capacity,
+so it asks whether the learned effects place the same contacts better), and
 ``dpd_buckets``. Prints paired 95% CIs over the seeds (whole run, and the
 nights after learning) and the effect model's held-out Qini; writes each
 seed's figures to ``--out`` as it goes (JSON lines).
@@ -47,6 +49,28 @@ def _capacity_probe(name, fn, log):
     return name, plan
 
 
+def _free_contact_policy(path: Path) -> Path:
+    """Write the default policy with the packaged value settings at zero contact cost."""
+    import yaml
+
+    from pipeline import policy as policy_module
+    from pipeline.value_mode import packaged_value_settings
+
+    data = yaml.safe_load(
+        Path(policy_module.__file__).with_name("default_policy.yaml").read_text("utf-8")
+    )
+    data["value_allocation"] = {**packaged_value_settings(), "cost_per_call": 0.0,
+                                "cost_per_sms": 0.0}  # fmt: skip
+    path.write_text(yaml.safe_dump(data), "utf-8")
+    return path
+
+
+def _renamed(named, suffix):
+    """The strategy under ``name-suffix`` (names must differ within a replay)."""
+    name, fn = named
+    return f"{name}-{suffix}", fn
+
+
 def _after(run, learn_nights):
     """Recovered, contacts and per contact over the nights after learning."""
     d = run.daily.iloc[learn_nights:]
@@ -72,11 +96,18 @@ def main() -> None:
     truth = load_truth(args.data)
     model = train_before(tables, start)
     alloc: list[dict] = []
+    free = _free_contact_policy(args.out.with_suffix(".free_policy.yaml"))
     strategies = [
         policy_strategy(None, model),
         _capacity_probe(*value_strategy(None, model), alloc),
         _capacity_probe(
             *value_strategy(None, model, True, args.learn_nights, args.explore_share), alloc
+        ),
+        _capacity_probe(
+            *_renamed(
+                value_strategy(free, model, True, args.learn_nights, args.explore_share), "free"
+            ),
+            alloc,
         ),
         baseline_strategy("dpd_buckets"),
     ]
@@ -90,18 +121,19 @@ def main() -> None:
                                  "after_learning": after}, default=float) + "\n")  # fmt: skip
             fh.flush()
     print(qini_text(strategies[2][1].learner.runs))
+    print(qini_text(strategies[3][1].learner.runs))
     a = pd.DataFrame(alloc)
     a["calls_share"] = a["calls_used"] / a["calls_capacity"].clip(lower=1)
     a["sms_share"] = a["sms_used"] / a["sms_capacity"].clip(lower=1)
     print(a.groupby("strategy")[["calls_share", "sms_share", "explored"]].mean().to_string())
-    for base in (names[0], names[3]):
+    for base in (names[0], names[4]):
         comp = comparison(runs, base)
-        comp = comp[comp["figure"].isin(FIGURES) & comp.index.isin(names[1:3])]
+        comp = comp[comp["figure"].isin(FIGURES) & comp.index.isin(names[1:4])]
         print(
             f"\nagainst {base} (whole run):\n{comp.to_string(float_format=lambda v: f'{v:+.4f}')}"
         )
-    for base in (names[0], names[3]):
-        for name in names[1:3]:
+    for base in (names[0], names[4]):
+        for name in names[1:4]:
             for fig in ("recovery_per_contact", "recovered", "contacts"):
                 rel = [
                     _after(next(r for r in runs[s] if r.name == name), args.learn_nights)[fig]

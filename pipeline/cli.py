@@ -770,12 +770,12 @@ def replay(
         ),
     ] = 20,
     explore_share: Annotated[
-        float | None,
+        float,
         typer.Option(
             "--explore-share", min=0.0, max=1.0,
-            help="Share explored while learning (default: the value settings' explore_share).",
+            help="Share of eligible episodes explored while learning (a short replay needs most).",
         ),
-    ] = None,
+    ] = 1.0,
 ) -> None:
     """Replay policies and baselines night after night on a simulated portfolio and compare."""
     from models.tracking import ModelNotFoundError
