@@ -267,13 +267,16 @@ def test_replay_job_with_value_compares_three_strategies(tmp_path, monkeypatch):
     write_portfolio(simulate_portfolio(300, 14, seed=6, start="2024-01-01"), tmp_path)
     monkeypatch.setattr(tracking, "load_model", lambda uri: _SpreadModel())
     result = run_replay_job(tmp_path, START, 3, [None], ["dpd_buckets"], [0, 1],
-                            log_to_mlflow=False, value=True)  # fmt: skip
+                            log_to_mlflow=False, value=True, learn_nights=2)  # fmt: skip
     names = list(result.summary.index)
     assert len(names) == 3 and names[1].startswith("value-") and names[2] == "dpd_buckets"
     assert (result.summary["violations"] == 0).all()
     assert set(result.comparison.index) == {names[0], names[1]}
     assert result.summary.loc[names[1], "contacts"] > 0
     assert f"{names[1]} vs {names[0]} over 2 seeds: recovery per contact" in result.text
+    # It explored for 2 nights, then tried to learn: 300 accounts are too few, said per seed.
+    assert names[1].endswith("+learned2")
+    assert "effect model, run 2:" in result.text and "not fitted: arm" in result.text
 
 
 def test_value_strategy_explores_then_falls_back_to_priors_without_enough_units(portfolio):
