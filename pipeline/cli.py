@@ -762,6 +762,20 @@ def replay(
             "--value", help="Also replay the first policy in value mode at its fixed capacity."
         ),
     ] = False,
+    learn_nights: Annotated[
+        int,
+        typer.Option(
+            "--learn-nights", min=0,
+            help="Value mode explores this many nights, then plans with learned effects (0: priors).",
+        ),
+    ] = 20,
+    explore_share: Annotated[
+        float,
+        typer.Option(
+            "--explore-share", min=0.0, max=1.0,
+            help="Share of eligible episodes explored while learning (a short replay needs most).",
+        ),
+    ] = 1.0,
 ) -> None:
     """Replay policies and baselines night after night on a simulated portfolio and compare."""
     from models.tracking import ModelNotFoundError
@@ -778,6 +792,7 @@ def replay(
         result = run_replay_job(
             data, d1, nights, policies, baselines, list(range(seed, seed + seeds)),
             model_uri=model_uri, train=train, log_to_mlflow=not no_mlflow, value=value,
+            learn_nights=learn_nights, explore_share=explore_share,
         )  # fmt: skip
     except (DataReadError, ReplayInputError) as exc:
         raise _fail(EXIT_INPUT, str(exc)) from None

@@ -37,6 +37,12 @@ TREATED_COLUMNS: tuple[str, ...] = (
     "treated_max_sms_7d",
     "treated_offer",
 )
+#: Columns naming the randomised arm of each row, published after everything else:
+#: ``arm`` is ``control`` (the baseline treatment), an explored intensity
+#: (``none``, ``low``, ``medium``, ``high``, value mode's ``explore_share``) or
+#: ``plan`` (chosen by the plan, not randomised); ``arm_probability`` is the
+#: chance of that arm under the randomisation (NaN for ``plan``).
+ARM_COLUMNS: tuple[str, ...] = ("arm", "arm_probability")
 
 
 def episode_start(scored: pd.DataFrame, as_of: pd.Timestamp) -> pd.Series:
@@ -98,7 +104,10 @@ def tier_shares(policy, tier: np.ndarray) -> np.ndarray:
 def draw_control(
     steps: pd.DataFrame, scored: pd.DataFrame | None, as_of: pd.Timestamp, policy
 ) -> pd.DataFrame:
-    """Return per row ``control_group``, ``control_probability`` and the treated plan.
+    """Return per row ``control_group``, ``control_probability``, the treated plan and the draw.
+
+    ``uniform`` is the episode's draw (:func:`episode_uniform`), kept so that
+    the value mode's exploration (:func:`explore_draw`) reuses it.
 
     ``steps`` is the policy engine's working plan after the DPD stage (codes
     ``tier``, ``intensity``, ``calls``, ``sms``, ``offer``), aligned with
@@ -121,6 +130,7 @@ def draw_control(
             "treated_max_calls_7d": steps["calls"].to_numpy(np.int64),
             "treated_max_sms_7d": steps["sms"].to_numpy(np.int64),
             "treated_offer": np.array(OUTPUT_OFFERS, dtype=object)[steps["offer"].to_numpy()],
+            "uniform": u,
         },
         index=steps.index,
     )
@@ -139,3 +149,39 @@ def plan_id(account_ids: pd.Series, as_of: pd.Timestamp) -> np.ndarray:
     """
     day = pd.Timestamp(as_of).strftime("%Y%m%d")
     return (day + "-" + pd.Series(account_ids, dtype=object).astype(str)).to_numpy(dtype=object)
+
+
+def explore_draw(
+    uniform: np.ndarray, control_share: np.ndarray, explore_share: float, lawful: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return per row the explored intensity (-1: not explored) and its probability.
+
+    The episode's draw ``u`` (the control group's, :func:`episode_uniform`)
+    puts a row in the control group when ``u < share``; the next
+    ``explore_share x (1 - share)`` of the unit interval explores, i.e.
+    ``explore_share`` of the accounts outside the control group, the same
+    every night of the episode. Where ``u`` falls inside that slice picks,
+    uniformly, one of the row's lawful intensities (``lawful``: (n, K) bool,
+    column 0 = none, always lawful); a row with no lawful intensity is not
+    explored. The probability is ``explore_share x (1 - share) / lawful count``.
+
+    Examples
+    --------
+    >>> lawful = np.array([[True, True, False, False]] * 3)
+    >>> k, p = explore_draw(np.array([0.01, 0.06, 0.5]), np.full(3, 0.05), 0.1, lawful)
+    >>> k.tolist(), [round(float(x), 5) for x in p[:2]]
+    ([-1, 0, -1], [nan, 0.0475])
+    """
+    u = np.asarray(uniform, dtype=np.float64)
+    share = np.asarray(control_share, dtype=np.float64)
+    lawful = np.asarray(lawful, dtype=bool)
+    width = explore_share * (1.0 - share)
+    count = lawful.sum(axis=1)
+    inside = (u >= share) & (u < share + width) & (count > 0) & (width > 0)
+    pick = np.floor((u - share) / np.where(width > 0, width, 1.0) * count).astype(np.int64)
+    pick = np.clip(pick, 0, np.maximum(count - 1, 0))
+    nth = np.cumsum(lawful, axis=1) - 1  # rank of each lawful column
+    k = np.argmax(lawful & (nth == pick[:, None]), axis=1)
+    chosen = np.where(inside, k, -1)
+    prob = np.where(inside, width / np.maximum(count, 1), np.nan)
+    return chosen, prob

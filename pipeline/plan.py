@@ -50,7 +50,7 @@ from pipeline.compliance import (
     suppressed_reason,
 )
 from pipeline.contact_log import log_statuses, log_usage, promise_holds
-from pipeline.control import TREATED_COLUMNS, draw_control, plan_id
+from pipeline.control import ARM_COLUMNS, TREATED_COLUMNS, draw_control, plan_id
 from pipeline.limits import LIMIT_REASONS, lawful_limits, limit_reasons
 from pipeline.offers import SIZED_OFFERS, size_installments, size_offer_terms
 from pipeline.plan_inputs import SCORED_COLUMNS, accounts_rows, check_scored, contacts_or_empty
@@ -93,6 +93,7 @@ PLAN_COLUMNS: tuple[str, ...] = (
     "policy_version",
     "plan_id",
     *TREATED_COLUMNS,
+    *ARM_COLUMNS,
 )
 
 _INTENSITY = {name: i for i, name in enumerate(CONTACT_INTENSITIES)}
@@ -288,6 +289,9 @@ def assign_control_group(
         control_probability=draw["control_probability"].to_numpy(),
         plan_id=plan_id(steps["account_id"], as_of),
         **{c: draw[c].to_numpy() for c in TREATED_COLUMNS},
+        arm=np.where(control, "control", "plan").astype(object),
+        arm_probability=np.where(control, draw["control_probability"].to_numpy(), np.nan),
+        uniform=draw["uniform"].to_numpy(),
         intensity=np.where(control, baseline, steps["intensity"]),
         calls=np.where(control, _caps_table(policy, "max_calls_7d")[baseline], steps["calls"]),
         sms=np.where(control, _caps_table(policy, "max_sms_7d")[baseline], steps["sms"]),

@@ -24,7 +24,7 @@ import pandas as pd
 from pipeline import publish as pub
 from pipeline.approach import APPROACH_COLUMNS, approach_for_accounts
 from pipeline.asof import check_export_dates, export_dates
-from pipeline.control import TREATED_COLUMNS
+from pipeline.control import ARM_COLUMNS, TREATED_COLUMNS
 from pipeline.io import read_tables, write_parquet
 from pipeline.validation import ORPHAN_CHECK, ValidationResult, validate_tables
 
@@ -69,6 +69,7 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "offer_step_amounts",
     *APPROACH_COLUMNS[1:],
     *TREATED_COLUMNS,
+    *ARM_COLUMNS,
 )
 DEFAULT_MODEL_URI = "models:/repayment-propensity@champion"
 
@@ -615,6 +616,8 @@ def _assemble(scored, plans, preds, as_of, model_version, pversion, approach) ->
             "offer_step_amounts": plans["offer_step_amounts"].to_numpy(),
             **{c: approach[c].to_numpy() for c in APPROACH_COLUMNS},
             **{c: plans[c].to_numpy() for c in TREATED_COLUMNS},
+            "arm": plans["arm"].to_numpy(),
+            "arm_probability": plans["arm_probability"].to_numpy().astype("float64"),
         }
     )
     return out[list(SCORE_COLUMNS)]

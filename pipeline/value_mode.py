@@ -31,6 +31,7 @@ from pipeline.compliance import (
     PROFILES,
     profile_arrays,
 )
+from pipeline.control import explore_draw, tier_shares
 from pipeline.plan import apply_contact_limits, assign_plans
 from pipeline.policy import Policy, PolicyError
 from pipeline.value_plan import (
@@ -113,17 +114,48 @@ def value_options(steps, scored, acc, history, as_of, policy: Policy):
     return value, calls, sms, feasible, offer, eligible
 
 
+def explore(steps, calls, sms, feasible, eligible, policy: Policy, cap_c: int, cap_s: int):
+    """Return per row the explored intensity (-1: none explored) and its probability.
+
+    ``explore_share`` of the eligible accounts outside the control group get
+    an intensity drawn uniformly among their lawful ones
+    (:func:`pipeline.control.explore_draw`, the control group's draw per
+    episode); an intensity is lawful when feasible (hardship's maximum) and,
+    above none, some contact remains after the law's caps. Explored rows use
+    the capacity first; if they need more than there is, those with the
+    smallest draws are kept while they fit (a random share, not by value).
+    """
+    cfg = policy.value_allocation
+    n, k_all = calls.shape
+    if cfg.explore_share <= 0 or n == 0:
+        return np.full(n, -1, dtype=np.int64), np.full(n, np.nan)
+    lawful = feasible & ((calls + sms > 0) | (np.arange(k_all) == 0)[None, :])
+    lawful &= eligible[:, None]
+    u = steps["uniform"].to_numpy(np.float64)
+    share = tier_shares(policy, steps["tier"].to_numpy())
+    k, prob = explore_draw(u, share, cfg.explore_share, lawful)
+    rows = np.flatnonzero(k >= 0)
+    rows = rows[np.argsort(u[rows], kind="stable")]
+    fits = (np.cumsum(calls[rows, k[rows]]) <= cap_c) & (np.cumsum(sms[rows, k[rows]]) <= cap_s)
+    stop = len(rows) if fits.all() else int(np.argmin(fits))
+    k[rows[stop:]], prob[rows[stop:]] = -1, np.nan
+    return k, prob
+
+
 def value_inputs(steps, value, calls, sms, feasible, eligible) -> dict:
     """Return what the book-wide decision reads: the eligible rows' options and the fixed use.
 
     Arrays are per eligible row, in the plan's order (``account_id`` names
-    them); ``fixed_calls`` and ``fixed_sms`` are what the other rows (control
-    group, suppressed) use. Inputs of parts of a book (shards) concatenate,
-    their fixed uses add up.
+    them; ``uniform`` and ``tier`` are the episode's draw and the tier, for
+    exploration); ``fixed_calls`` and ``fixed_sms`` are what the other rows
+    (control group, suppressed) use. Inputs of parts of a book (shards)
+    concatenate, their fixed uses add up.
     """
     rows = np.flatnonzero(eligible)
     return {
         "account_id": steps["account_id"].to_numpy()[rows],
+        "uniform": steps["uniform"].to_numpy(np.float64)[rows],
+        "tier": steps["tier"].to_numpy()[rows],
         "value": value[rows],
         "calls": calls[rows],
         "sms": sms[rows],
@@ -133,29 +165,45 @@ def value_inputs(steps, value, calls, sms, feasible, eligible) -> dict:
     }
 
 
-def decide_by_value(inputs: dict, policy: Policy) -> tuple[np.ndarray, dict]:
-    """Choose every eligible row's intensity under the team's capacity: (choices, allocation record).
+def decide_by_value(inputs: dict, policy: Policy) -> tuple[dict, dict]:
+    """Explore, then choose every other eligible row's intensity under the team's capacity.
 
-    The capacity over the plan's horizon, less the fixed use, is shared by
-    :func:`pipeline.allocate.allocate` (``inputs``: :func:`value_inputs`).
+    ``inputs``: :func:`value_inputs`. The capacity over the plan's horizon,
+    less the fixed use, goes to the explored rows first (:func:`explore`),
+    the rest is shared by :func:`pipeline.allocate.allocate`. Returns per
+    eligible row ``choice``, ``arm`` (-1: not explored) and
+    ``arm_probability``, and the allocation record.
     """
     cfg = policy.value_allocation
     days = cfg.horizon_days
     cap_c = max(cfg.calls_per_day * days - inputs["fixed_calls"], 0)
     cap_s = max(cfg.sms_per_day * days - inputs["fixed_sms"], 0)
-    value, calls, sms = inputs["value"], inputs["calls"], inputs["sms"]
-    plan: Allocation = allocate(value, calls, sms, inputs["feasible"], cap_c, cap_s, method="auto")
+    value, calls, sms, feasible = (inputs[k] for k in ("value", "calls", "sms", "feasible"))
+    n = len(value)
+    draws = pd.DataFrame({"uniform": inputs["uniform"], "tier": inputs["tier"]})
+    arm, arm_p = explore(draws, calls, sms, feasible, np.ones(n, bool), policy, cap_c, cap_s)
+    explored = np.flatnonzero(arm >= 0)
+    rows = np.flatnonzero(arm < 0)
+    left_c = cap_c - int(calls[explored, arm[explored]].sum())
+    left_s = cap_s - int(sms[explored, arm[explored]].sum())
+    plan: Allocation = allocate(
+        value[rows], calls[rows], sms[rows], feasible[rows], left_c, left_s, method="auto"
+    )
     log.info(
-        "value allocation: %d accounts, calls %d/%d, texts %d/%d, value %.0f, gap %.2e (%s, %.1fs)",
-        len(value), plan.calls_used, cap_c, plan.sms_used, cap_s, plan.objective, plan.gap,
-        plan.method, plan.seconds,
+        "value allocation: %d accounts (+%d explored), calls %d/%d, texts %d/%d, value %.0f, "
+        "gap %.2e (%s, %.1fs)", len(rows), len(explored), plan.calls_used, left_c,
+        plan.sms_used, left_s, plan.objective, plan.gap, plan.method, plan.seconds,
     )  # fmt: skip
-    return plan.choice, {
-        "accounts": int(len(value)),
+    choice = np.zeros(n, dtype=np.int64)
+    choice[rows] = plan.choice
+    choice[explored] = arm[explored]
+    return {"choice": choice, "arm": arm, "arm_probability": arm_p}, {
+        "accounts": int(len(rows)),
+        "explored": int(len(explored)),
         "calls_capacity": int(cap_c),
         "sms_capacity": int(cap_s),
-        "calls_used": plan.calls_used,
-        "sms_used": plan.sms_used,
+        "calls_used": plan.calls_used + cap_c - left_c,
+        "sms_used": plan.sms_used + cap_s - left_s,
         "objective": plan.objective,
         "upper_bound": plan.upper_bound,
         "gap": plan.gap,
@@ -169,16 +217,27 @@ def choose_by_value(
     """Plan step (after compliance): re-choose intensity and offer of eligible accounts by value.
 
     ``decide`` takes :func:`value_inputs` and the policy and returns the
-    eligible rows' choices and the allocation record (default
+    eligible rows' choices (an array, or a dict with ``choice``, ``arm``,
+    ``arm_probability``) and the allocation record (default
     :func:`decide_by_value`; a sharded run decides once for the whole book).
     """
     value, calls, sms, feasible, offer, eligible = value_options(
         steps, scored, acc, history, as_of, policy
     )
     picked, record = decide(value_inputs(steps, value, calls, sms, feasible, eligible), policy)
-    choice = np.zeros(len(steps), dtype=np.int64)
-    choice[eligible] = picked
+    picked = picked if isinstance(picked, dict) else {"choice": picked}
+    n = len(steps)
+    choice = np.zeros(n, dtype=np.int64)
+    choice[eligible] = picked["choice"]
+    arm, arm_p = np.full(n, -1, dtype=np.int64), np.full(n, np.nan)
+    arm[eligible] = picked.get("arm", -1)
+    arm_p[eligible] = picked.get("arm_probability", np.nan)
     out = _apply_choice(steps, acc, history, as_of, policy, choice, offer, calls, sms, eligible)
+    names = np.array(CONTACT_INTENSITIES, dtype=object)
+    out = out.assign(
+        arm=np.where(arm >= 0, names[np.maximum(arm, 0)], out["arm"].to_numpy()),
+        arm_probability=np.where(arm >= 0, arm_p, out["arm_probability"].to_numpy()),
+    )
     out.attrs["allocation"] = record
     return out
 
@@ -315,6 +374,7 @@ __all__ = [
     "at_capacity",
     "choose_by_value",
     "decide_by_value",
+    "explore",
     "plans_at_equal_capacity",
     "value_inputs",
     "value_options",

@@ -13,8 +13,10 @@ only chooses among what they allow.
 
 The value of each choice comes from a stated, documented prior
 (:func:`offer_values`), whose parameters sit in the policy so a risk team can
-read and change them; they should be replaced by effects measured on the
-randomised control group (:mod:`models.uplift`) as soon as there are enough.
+read and change them. When the scored frame carries learned effects
+(:data:`EFFECT_COLUMNS`, from a T-learner fitted on randomised arms,
+:func:`effects_from_model`), they replace ``contact_lift`` per account
+(:func:`learned_payers`); the offers' priors stay.
 
 - contact at intensity ``k`` turns a share ``contact_lift[k]`` of would-be
   non-payers into payers: ``p_k = 1 - (1 - p_willingness)(1 - lift_k)``;
@@ -89,6 +91,7 @@ class ValueAllocation(_Frozen):
     staged_repayment: OfferPrior
     settlement: SettlementPrior
     max_settlement_discount_pct: Annotated[float, Field(ge=0.0, le=100.0)] = 30.0
+    explore_share: Share = 0.05
 
     @model_validator(mode="after")
     def _consistent(self) -> ValueAllocation:
@@ -118,7 +121,9 @@ def offer_values(
     ----------
     scored : pandas.DataFrame
         ``arrears``, ``p_willingness``, ``p_ability``, ``capacity`` and
-        optionally ``expected_share`` and ``short_shock`` (0 when absent).
+        optionally ``expected_share``, ``short_shock`` (0 when absent) and
+        learned effects (:data:`EFFECT_COLUMNS`, replacing ``contact_lift``;
+        :func:`learned_payers`).
     config : ValueAllocation
         The priors.
 
@@ -142,6 +147,9 @@ def offer_values(
     fit = np.where(np.nan_to_num(capacity) > 0, 1.0, 0.5)
     lift = np.array([0.0, *(config.contact_lift[k] for k in _INTENSITIES[1:])])
     p = 1.0 - (1.0 - w[:, None]) * (1.0 - lift[None, :])  # (n, K)
+    learned = learned_payers(scored, w, s)
+    if learned is not None:
+        p = np.where(np.isnan(learned), p, learned)
     rest = (1.0 - s)[:, None]
     base = p * s[:, None]
     d = config.settlement.discount_pct / 100.0
@@ -157,6 +165,69 @@ def offer_values(
         axis=2,
     )
     return arrears[:, None, None] * cov, VALUE_OFFERS
+
+
+#: Columns of a scored frame holding learned effects (share of arrears, over no contact).
+EFFECT_COLUMNS: tuple[str, ...] = tuple(f"effect_{k}" for k in _INTENSITIES[1:])
+
+
+def monotone_effects(effects: np.ndarray) -> np.ndarray:
+    """Return effects (n, 3: low, medium, high) clipped to >= 0 and non-decreasing in intensity.
+
+    The caps are nested (a higher intensity allows every contact of a lower
+    one), so its recovery before cost is at least the lower one's; an arm's
+    estimate below a lower arm's, or below no contact, is read as noise of
+    arms fitted apart, not as harm. NaN (no estimate) stays NaN.
+
+    Examples
+    --------
+    >>> monotone_effects(np.array([[0.02, -0.01, 0.05], [-0.03, 0.01, 0.0]])).tolist()
+    [[0.02, 0.02, 0.05], [0.0, 0.01, 0.01]]
+    """
+    e = np.asarray(effects, dtype=np.float64)
+    missing = np.isnan(e).any(axis=1)
+    out = np.maximum.accumulate(np.maximum(np.nan_to_num(e), 0.0), axis=1)
+    out[missing] = np.nan
+    return out
+
+
+def learned_payers(scored: pd.DataFrame, w: np.ndarray, s: np.ndarray) -> np.ndarray | None:
+    """Return (n, 4) payer shares ``p_k`` implied by learned effects, or None without them.
+
+    With ``effect_low/medium/high`` (:data:`EFFECT_COLUMNS`, the share of
+    arrears an intensity adds over no contact, e.g. :func:`effects_from_model`)
+    the reminder's recovery at intensity ``k`` becomes ``arrears x (w s + e_k)``:
+    ``p_k = w + e_k / s`` (clipped to [w, 1]; :func:`monotone_effects` first),
+    so every offer's prior applies on top of the learned contact effect.
+    Rows with a NaN effect keep the prior lift (NaN returned there).
+    """
+    if not set(EFFECT_COLUMNS) <= set(scored.columns):
+        return None
+    e = monotone_effects(scored[list(EFFECT_COLUMNS)].to_numpy(dtype=np.float64))
+    p = w[:, None] + e / np.maximum(s, 1e-6)[:, None]
+    p = np.clip(p, w[:, None], 1.0)
+    return np.column_stack([np.where(np.isnan(p[:, 0]), np.nan, w), p])
+
+
+def effects_from_model(model, X: pd.DataFrame) -> pd.DataFrame:
+    """Return :data:`EFFECT_COLUMNS` from an uplift model with arms none, low, medium, high.
+
+    ``model`` is a :class:`models.uplift.UpliftModel` (its ``effects``: each
+    arm's expected outcome, the share of arrears paid in the horizon, minus
+    the baseline's); ``X`` holds its columns.
+
+    Raises
+    ------
+    ValueError
+        If the model's arms are not ``none, low, medium, high``.
+    """
+    if tuple(model.arms) != _INTENSITIES:
+        raise ValueError(f"uplift model arms {list(model.arms)} must be {list(_INTENSITIES)}")
+    eff = model.effects(X)
+    return pd.DataFrame(
+        {f"effect_{k}": eff[k].to_numpy(dtype=np.float64) for k in _INTENSITIES[1:]},
+        index=X.index,
+    )
 
 
 def offer_costs(config: ValueAllocation) -> np.ndarray:
@@ -212,12 +283,16 @@ def short_shock(features: pd.DataFrame) -> np.ndarray:
 
 
 __all__ = [
+    "EFFECT_COLUMNS",
     "VALUE_OFFERS",
     "OfferPrior",
     "SettlementPrior",
     "ValueAllocation",
     "allocate",
     "best_offers",
+    "effects_from_model",
+    "learned_payers",
+    "monotone_effects",
     "offer_costs",
     "offer_values",
     "short_shock",

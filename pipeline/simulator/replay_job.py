@@ -63,11 +63,16 @@ def run_replay_job(
     train: bool = False,
     log_to_mlflow: bool = True,
     value: bool = False,
+    learn_nights: int = 0,
+    explore_share: float | None = None,
 ) -> ReplayJobResult:
     """Replay every policy (with the model) and baseline from ``start``, once per seed.
 
     With ``value`` the first policy is also replayed in value mode at its
-    fixed tiers' capacity (:func:`pipeline.simulator.strategies.value_strategy`).
+    fixed tiers' capacity (:func:`pipeline.simulator.strategies.value_strategy`);
+    with ``learn_nights`` > 0 that strategy explores (``explore_share``) for
+    those nights, fits its effect model, then plans with the learned effects,
+    and the text reports the model's Qini on held-out explored units.
     """
     from models import tracking
     from pipeline.jobs import load_valid_tables
@@ -90,7 +95,8 @@ def run_replay_job(
         model = tracking.load_model(model_uri or "models:/repayment-propensity@champion")
     strategies = [policy_strategy(p, model) for p in policies]
     if value:
-        strategies.append(value_strategy(policies[0] if policies else None, model))
+        first = policies[0] if policies else None
+        strategies.append(value_strategy(first, model, True, learn_nights, explore_share))
     strategies += [baseline_strategy(b) for b in baselines]
     runs = {s: run_replay(tables, truth, start, nights, strategies, seed=s) for s in seeds}
     summ = summary(runs)
@@ -104,6 +110,11 @@ def run_replay_job(
         lines.append(
             headline(comparison(runs, names[0]), summ, strategies[len(policies)][0], names[0])
         )
+    if value and learn_nights > 0:
+        from pipeline.simulator.learning import qini_text
+
+        learner = strategies[len(policies)][1].learner
+        lines.append(qini_text(learner.runs))
     seconds = time.perf_counter() - t0
     n_accounts = len(tables["accounts"])
     facts = {

@@ -82,7 +82,11 @@ def policy_strategy(policy_path: Path | None, model) -> tuple[str, Strategy]:
 
 
 def value_strategy(
-    policy_path: Path | None, model, equal_capacity: bool = True
+    policy_path: Path | None,
+    model,
+    equal_capacity: bool = True,
+    learn_nights: int = 0,
+    explore_share: float | None = None,
 ) -> tuple[str, Strategy]:
     """Plan by expected incremental recovery, as ``propensity score`` does in value mode.
 
@@ -92,33 +96,67 @@ def value_strategy(
     With ``equal_capacity`` the calls and texts are those the fixed-tier plan
     of the same policy would use that night, so the comparison asks where the
     contacts go, not how many there are.
+
+    With ``learn_nights`` > 0 the first nights explore (``explore_share``,
+    else the settings' own) and are logged; on night ``learn_nights`` a
+    T-learner is fitted on the explored units whose horizon is complete
+    (:class:`pipeline.simulator.learning.EffectLearner`, reachable as the
+    strategy's ``learner`` attribute) and the later nights plan with its
+    effects, exploration off. With 0 the priors plan every night, as before.
     """
     from features.build import build_features
     from pipeline.policy import load_policy_and_version
     from pipeline.score import scored_frame
+    from pipeline.simulator.learning import UPLIFT_FEATURES, EffectLearner
     from pipeline.value_mode import (
         assign_value_plans,
         plans_at_equal_capacity,
         with_value_allocation,
     )
-    from pipeline.value_plan import short_shock
+    from pipeline.value_plan import effects_from_model, short_shock
 
     fixed, pversion = load_policy_and_version(policy_path)
     valued = with_value_allocation(fixed)
     fixed = fixed.model_copy(update={"value_allocation": None})
+    cfg = valued.value_allocation
+    share = cfg.explore_share if explore_share is None else explore_share
+    learning = valued.model_copy(
+        update={"value_allocation": cfg.model_copy(update={"explore_share": share})}
+    )
+    exploiting = valued.model_copy(
+        update={"value_allocation": cfg.model_copy(update={"explore_share": 0.0})}
+    )
+    learner = EffectLearner(learn_nights, cfg.horizon_days, share) if learn_nights > 0 else None
 
     def plan(night: Night) -> pd.DataFrame:
         tables = night.tables
         feats = build_features(tables, night.as_of, materiality=fixed.materiality, validate=False)
         scored = scored_frame(feats, model.predict_proba(feats))
         scored["short_shock"] = short_shock(feats)
+        policy, i = valued, -1
+        if learner is not None:
+            X = pd.DataFrame(
+                {c: (scored[c] if c in scored else feats[c]).to_numpy() for c in UPLIFT_FEATURES}
+            )
+            i = learner.night(night.as_of)
+            if i == learn_nights:
+                learner.fit(tables["payments"], night.as_of)
+            policy = learning if i < learn_nights else exploiting
+            if i >= learn_nights and learner.model is not None:
+                scored = scored.join(effects_from_model(learner.model, X))
         args = (scored, tables["accounts"], tables["contacts"], night.as_of)
         promises = _promises(night, fixed)
         if equal_capacity:
-            return plans_at_equal_capacity(*args, fixed, valued, pversion, promises)
-        return assign_value_plans(*args, valued, pversion, promises)
+            out = plans_at_equal_capacity(*args, fixed, policy, pversion, promises)
+        else:
+            out = assign_value_plans(*args, policy, pversion, promises)
+        if learner is not None and i < learn_nights:
+            learner.record(night.as_of, out, X)
+        return out
 
-    return f"value-{fixed.version}" + ("@fixed-capacity" if equal_capacity else ""), plan
+    plan.learner = learner  # type: ignore[attr-defined]
+    name = f"value-{fixed.version}" + ("@fixed-capacity" if equal_capacity else "")
+    return name + (f"+learned{learn_nights}" if learn_nights else ""), plan
 
 
 def baseline_strategy(name: str) -> tuple[str, Strategy]:

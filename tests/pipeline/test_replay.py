@@ -267,10 +267,40 @@ def test_replay_job_with_value_compares_three_strategies(tmp_path, monkeypatch):
     write_portfolio(simulate_portfolio(300, 14, seed=6, start="2024-01-01"), tmp_path)
     monkeypatch.setattr(tracking, "load_model", lambda uri: _SpreadModel())
     result = run_replay_job(tmp_path, START, 3, [None], ["dpd_buckets"], [0, 1],
-                            log_to_mlflow=False, value=True)  # fmt: skip
+                            log_to_mlflow=False, value=True, learn_nights=2)  # fmt: skip
     names = list(result.summary.index)
     assert len(names) == 3 and names[1].startswith("value-") and names[2] == "dpd_buckets"
     assert (result.summary["violations"] == 0).all()
     assert set(result.comparison.index) == {names[0], names[1]}
     assert result.summary.loc[names[1], "contacts"] > 0
     assert f"{names[1]} vs {names[0]} over 2 seeds: recovery per contact" in result.text
+    # It explored for 2 nights, then tried to learn: 300 accounts are too few, said per seed.
+    assert names[1].endswith("+learned2")
+    assert "effect model, run 2:" in result.text and "not fitted: arm" in result.text
+
+
+def test_value_strategy_explores_then_falls_back_to_priors_without_enough_units(portfolio):
+    from pipeline.simulator.strategies import value_strategy
+
+    name, value_plan = value_strategy(None, _SpreadModel(), True, 8, 1.0)
+    arms = []
+
+    def logged(night: Night) -> pd.DataFrame:
+        plan = value_plan(night)
+        arms.append(plan["arm"].value_counts().to_dict())
+        return plan
+
+    runs = run_replay(portfolio.tables, portfolio.truth, START, 10, [(name, logged)], seed=2)
+    assert name.endswith("@fixed-capacity+learned8")
+    learner = value_plan.learner
+    (result,) = learner.runs
+    # 2,500 accounts give ~400 episodes: too few of one arm to fit, so the priors stay.
+    assert result.model is None and "at least 50 are needed" in result.reason
+    assert result.counts["incomplete_horizon"] > 0  # nights 2..7 cannot be outcomes yet
+    assert result.counts["explored_units"] > 0.7 * result.counts["units"]
+    explored = [sum(v for k, v in night.items() if k not in ("plan", "control")) for night in arms]
+    assert all(n > 0 for n in explored[:8]) and explored[8:] == [0, 0]  # then none explored
+    assert runs[0].metrics["violations"] == 0
+    # A second seed is a new run: the learner starts again and keeps both results.
+    run_replay(portfolio.tables, portfolio.truth, START, 9, [(name, logged)], seed=3)
+    assert len(learner.runs) == 2

@@ -36,6 +36,7 @@ VALUE = {
     "staged_repayment": {"uptake": 0.35, "cost": 5.0, "deferral_cost": 0.08},
     "settlement": {"uptake": 0.4, "discount_pct": 30.0},
     "max_settlement_discount_pct": 40.0,
+    "explore_share": 0.0,
 }
 
 
@@ -204,3 +205,117 @@ def test_packaged_value_settings_load_and_a_policy_section_wins(tmp_path):
     bad.write_text("calls_per_day: -1\n", "utf-8")
     with pytest.raises(PolicyError, match="invalid value settings"):
         with_value_allocation(load_policy(), bad)
+
+
+def test_exploration_draws_lawful_intensities_within_capacity_and_caps():
+    hardship = [False, True, False, False, False, False, False, False]
+    suppressed = [False, False, True, False, False, False, False, False]
+    scored, accounts = _world(8, hardship, suppressed)
+    policy = _policy({**VALUE, "explore_share": 1.0, "calls_per_day": 100})
+    contacts = _contacts("A4", 7)  # no call left for A4: medium and high give only texts
+    plans = assign_value_plans(scored, accounts, contacts, D, policy, "v").set_index("account_id")
+    assert plans.loc["A3", "arm"] == "plan"  # suppressed: never explored
+    assert plans.loc["A3", "contact_intensity"] == "none"
+    explored = plans.drop(index="A3")
+    assert (explored["arm"] == explored["contact_intensity"]).all()
+    assert plans.loc["A2", "arm"] in {"none", "low"}  # hardship's maximum
+    assert plans.loc["A2", "arm_probability"] == pytest.approx(1 / 2)
+    assert np.allclose(explored.drop(index="A2")["arm_probability"], 1 / 4)
+    assert plans.loc["A4", "max_calls_7d"] == 0
+    caps = {k: v.max_calls_7d for k, v in policy.intensity_caps.items()}
+    assert (plans["max_calls_7d"] <= plans["contact_intensity"].map(caps)).all()
+    # Capacity binds the explored too: one call a day for seven days.
+    tight = _policy({**VALUE, "explore_share": 1.0, "calls_per_day": 1})
+    small = assign_value_plans(scored, accounts, contacts, D, tight, "v")
+    assert small["max_calls_7d"].sum() <= 7
+    assert small["max_sms_7d"].sum() <= VALUE["sms_per_day"] * 7
+
+
+def test_exploration_is_a_reproducible_share_per_episode():
+    rng = np.random.default_rng(5)
+    n = 400
+    rows = [(rng.uniform(200, 5000), rng.uniform(0.2, 0.9), 0.5, 150, 0) for _ in range(n)]
+    scored = _scored(*rows)
+    accounts = factories.accounts(n)
+    value = {**VALUE, "explore_share": 0.5, "calls_per_day": 10_000, "sms_per_day": 10_000}
+    policy = _policy(value, control_share=0.1)
+    plans = assign_value_plans(scored, accounts, None, D, policy, "v")
+    arm = plans["arm"]
+    control = plans["control_group"]
+    assert (arm[control] == "control").all()
+    assert (plans.loc[control, "arm_probability"] == 0.1).all()
+    explored = arm.isin(["none", "low", "medium", "high"])
+    assert 0.35 < explored.sum() / (~control).sum() < 0.65  # about half of the rest
+    assert arm[explored].value_counts().min() >= 20  # every arm drawn
+    assert np.allclose(plans.loc[explored, "arm_probability"], 0.5 * 0.9 / 4)
+    assert plans.loc[arm == "plan", "arm_probability"].isna().all()
+    # The same accounts in another order, on the next night of the same episodes: same arms.
+    later = scored.iloc[::-1].assign(dpd=21)
+    again = assign_value_plans(later, accounts, None, D + pd.Timedelta(days=1), policy, "v")
+    pd.testing.assert_series_equal(
+        again.set_index("account_id")["arm"].sort_index(),
+        plans.set_index("account_id")["arm"].sort_index(),
+    )
+    # No exploration: only control and plan.
+    off = assign_value_plans(scored, accounts, None, D, _policy(control_share=0.1), "v")
+    assert set(off["arm"]) == {"control", "plan"}
+
+
+def test_learned_effects_replace_the_prior_lift_and_never_fall_with_intensity():
+    from pipeline.value_plan import EFFECT_COLUMNS  # noqa: PLC0415
+
+    cfg = ValueAllocation.model_validate(VALUE)
+    scored = _scored((1000, 0.4, 0.5, 150, 0), (1000, 0.4, 0.5, 150, 0), (800, 0.2, 0.5, 0, 0))
+    learned = scored.assign(
+        **dict(
+            zip(
+                EFFECT_COLUMNS,
+                np.array([[0.02, 0.05, 0.04], [0.0, -0.01, 0.1], [np.nan] * 3]).T,
+                strict=True,
+            )
+        )  # fmt: skip
+    )
+    reminder = offer_values(learned, cfg)[0][:, :, 0]
+    base = 1000 * 0.4 * 0.5
+    # Row 1: base + effect x arrears, high held at medium's 0.05 (no fall with intensity).
+    np.testing.assert_allclose(reminder[0], base + 1000 * np.array([0, 0.02, 0.05, 0.05]))
+    np.testing.assert_allclose(reminder[1], base + 1000 * np.array([0, 0, 0, 0.1]))
+    # Row 3 has no estimate: the prior lift, as without effect columns.
+    np.testing.assert_allclose(reminder[2], offer_values(scored, cfg)[0][2, :, 0])
+    assert (np.diff(offer_values(learned, cfg)[0], axis=1) >= -1e-9).all()
+
+
+def test_capacity_follows_the_learned_effects_within_every_cap():
+    from pipeline.value_plan import EFFECT_COLUMNS  # noqa: PLC0415
+
+    # The prior gives the calls to the largest arrears; the learned effect says
+    # only A2 responds to contact, so A2 gets them.
+    scored = _scored((5000, 0.5, 0.5, 150, 0), (1000, 0.5, 0.5, 150, 0), (1500, 0.5, 0.5, 150, 0))
+    accounts = factories.accounts(3)
+    policy = _policy({**VALUE, "calls_per_day": 1, "horizon_days": 3, "sms_per_day": 100})
+    prior = assign_value_plans(scored, accounts, None, D, policy, "v").set_index("account_id")
+    assert prior.loc["A1", "max_calls_7d"] == 3
+    effects = np.array([[0.0, 0.0, 0.0], [0.05, 0.2, 0.3], [0.0, 0.0, 0.0]])
+    learned = scored.assign(**dict(zip(EFFECT_COLUMNS, effects.T, strict=True)))
+    plans = assign_value_plans(learned, accounts, None, D, policy, "v").set_index("account_id")
+    assert plans.loc["A2", "max_calls_7d"] == 3
+    assert plans["max_calls_7d"].sum() <= 3
+    assert plans.loc[["A1", "A3"], "max_calls_7d"].eq(0).all()
+
+
+def test_effects_from_an_uplift_model_need_the_four_intensity_arms():
+    from models.uplift import fit_t_learner, planted_randomised_data  # noqa: PLC0415
+    from pipeline.value_plan import EFFECT_COLUMNS, effects_from_model  # noqa: PLC0415
+
+    arms = ("none", "low", "medium", "high")
+    X, t, y, _ = planted_randomised_data(400, 1, arms)
+    model = fit_t_learner(X, t, y, arms, rounds=5)
+    eff = effects_from_model(model, X.head(3))
+    assert eff.columns.tolist() == list(EFFECT_COLUMNS)
+    expected = model.effects(X.head(3))[["low", "medium", "high"]].to_numpy()
+    np.testing.assert_allclose(eff.to_numpy(), expected)
+    other = fit_t_learner(
+        X, np.where(t == "none", "control", t), y, ("control", *arms[1:]), rounds=5
+    )
+    with pytest.raises(ValueError, match="must be \\['none', 'low', 'medium', 'high'\\]"):
+        effects_from_model(other, X.head(3))
