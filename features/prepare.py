@@ -233,8 +233,22 @@ def _sort_order(code: np.ndarray, time: np.ndarray, tie: np.ndarray) -> np.ndarr
 
 
 def _codes(index: pd.Index, column: pd.Series) -> np.ndarray:
-    """Integer code of each row's account (-1 for an account not in ``index``)."""
-    return index.get_indexer(column).astype(np.int32 if len(index) < 2**31 else np.int64)
+    """Integer code of each row's account (-1 for an account not in ``index``).
+
+    A categorical column is looked up once per distinct value, then mapped
+    through its codes (a null has code -1 and maps to -1).
+
+    Examples
+    --------
+    >>> idx = pd.Index(["A", "B"])
+    >>> _codes(idx, pd.Series(["B", None, "C", "A"], dtype="category")).tolist()
+    [1, -1, -1, 0]
+    """
+    dtype = np.int32 if len(index) < 2**31 else np.int64
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        per_value = np.append(index.get_indexer(column.cat.categories), -1).astype(dtype)
+        return per_value[column.cat.codes.to_numpy()]
+    return index.get_indexer(column).astype(dtype)
 
 
 @dataclass(frozen=True)

@@ -172,15 +172,27 @@ class Text(pandas_engine.NpString):
     cell-by-cell check, which names the failing cells. Failures still read
     ``dtype('str')``.
 
+    A pandas ``Categorical`` whose categories are all strings (how
+    :func:`pipeline.io.read_tables` reads repeated text with
+    ``categories=True``) holds the same cells and passes too; the check then
+    looks at the distinct values only.
+
     Examples
     --------
     >>> Text().check(Text(), pd.Series(["a", None], dtype=object))
     True
     >>> Text().check(Text(), pd.Series(["a", 1], dtype=object)).tolist()
     [True, False]
+    >>> Text().check(Text(), pd.Series(["a", None, "a"], dtype="category"))
+    True
     """
 
     def check(self, pandera_dtype, data_container=None):
+        if data_container is not None and isinstance(data_container.dtype, pd.CategoricalDtype):
+            categories = data_container.cat.categories
+            if pd.api.types.infer_dtype(categories, skipna=False) in ("string", "empty"):
+                return True
+            return super().check(pandera_dtype, data_container.astype(object))
         if (
             data_container is not None
             and data_container.dtype == object
@@ -188,6 +200,24 @@ class Text(pandas_engine.NpString):
         ):
             return True
         return super().check(pandera_dtype, data_container)
+
+
+def as_object(values: pd.Series) -> pd.Series:
+    """Return a categorical column as the ``object`` column it stands for (nulls as None).
+
+    The codes take the distinct strings, so no string is copied; other
+    columns are returned as they are.
+
+    Examples
+    --------
+    >>> as_object(pd.Series(["b", None, "b"], dtype="category")).tolist()
+    ['b', None, 'b']
+    """
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        return values
+    codes = values.cat.codes.to_numpy()
+    lookup = np.append(values.cat.categories.to_numpy(dtype=object), None)
+    return pd.Series(lookup[codes], index=values.index, name=values.name, dtype=object)
 
 
 def _not_duplicated(s: pd.Series) -> pd.Series:
@@ -369,7 +399,8 @@ class InstallmentsSchema(pa.DataFrameModel):
         """
         schedule = _schedule_key(df)
         if schedule is None:
-            return ~df.duplicated(["account_id", "installment_no"], keep=False)
+            pairs = df[["installment_no"]].assign(account_id=as_object(df["account_id"]))
+            return ~pairs.duplicated(["account_id", "installment_no"], keep=False)
         key, _, order = schedule
         if len(key) < 2:
             return pd.Series(True, index=df.index)
@@ -386,6 +417,8 @@ def _due_dates_increase_pandas(df: pd.DataFrame) -> pd.Series:
     That is frames not in the canonical dtypes, and schedules with a row
     without an account_id (pandas groups such rows by its sort of the nulls).
     """
+    # Categorical ids as the strings they stand for: pandas sorts and compares nulls apart.
+    df = df.assign(account_id=as_object(df["account_id"]))
     ordered = df.sort_values(["account_id", "installment_no"], kind="stable")
     same_account = ordered["account_id"].eq(ordered["account_id"].shift())
     prev_due = ordered["due_date"].shift()
