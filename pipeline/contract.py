@@ -174,8 +174,9 @@ class Text(pandas_engine.NpString):
 
     A pandas ``Categorical`` whose categories are all strings (how
     :func:`pipeline.io.read_tables` reads repeated text with
-    ``categories=True``) holds the same cells and passes too; the check then
-    looks at the distinct values only.
+    ``categories=True``) holds the same cells and passes too, as do arrow
+    strings (``pandas.StringDtype``); the check then looks at the distinct
+    values only, or at nothing.
 
     Examples
     --------
@@ -188,6 +189,8 @@ class Text(pandas_engine.NpString):
     """
 
     def check(self, pandera_dtype, data_container=None):
+        if data_container is not None and isinstance(data_container.dtype, pd.StringDtype):
+            return True  # arrow strings: every cell is a string or null
         if data_container is not None and isinstance(data_container.dtype, pd.CategoricalDtype):
             categories = data_container.cat.categories
             if pd.api.types.infer_dtype(categories, skipna=False) in ("string", "empty"):
@@ -203,16 +206,19 @@ class Text(pandas_engine.NpString):
 
 
 def as_object(values: pd.Series) -> pd.Series:
-    """Return a categorical column as the ``object`` column it stands for (nulls as None).
+    """Return a categorical or arrow-string column as the ``object`` column it stands for.
 
-    The codes take the distinct strings, so no string is copied; other
-    columns are returned as they are.
+    Nulls become None. A categorical's codes take its distinct strings, so
+    no string is copied; other columns are returned as they are.
 
     Examples
     --------
     >>> as_object(pd.Series(["b", None, "b"], dtype="category")).tolist()
     ['b', None, 'b']
     """
+    if isinstance(values.dtype, pd.StringDtype):
+        objects = values.to_numpy(dtype=object, na_value=None)
+        return pd.Series(objects, index=values.index, name=values.name, dtype=object)
     if not isinstance(values.dtype, pd.CategoricalDtype):
         return values
     codes = values.cat.codes.to_numpy()
@@ -234,6 +240,8 @@ def _not_duplicated(s: pd.Series) -> pd.Series:
     >>> _not_duplicated(pd.Series(["b", "a", None, "b", None, "c"])).tolist()
     [False, True, True, False, True, True]
     """
+    if isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow":
+        return _arrow_not_duplicated(pa_arrow.array(s.array), s.index)
     values = s.to_numpy()
     n = len(values)
     if values.dtype == object and n > 1:
@@ -259,6 +267,26 @@ def _not_duplicated(s: pd.Series) -> pd.Series:
             counts = np.bincount(codes[~null], minlength=len(encoded.dictionary))
             return pd.Series((counts[codes] == 1) | null, index=s.index)
     return ~s.duplicated(keep=False) | s.isna()
+
+
+def _arrow_not_duplicated(
+    arr: pa_arrow.Array | pa_arrow.ChunkedArray, index: pd.Index
+) -> pd.Series:
+    """:func:`_not_duplicated` of an arrow string column, in arrow (no Python string per row)."""
+    if isinstance(arr, pa_arrow.ChunkedArray):
+        arr = arr.combine_chunks()
+    n = len(arr)
+    if n < 2:
+        return pd.Series(True, index=index)
+    if arr.null_count == 0 and pc.all(pc.greater(arr[1:], arr[:-1])).as_py():
+        return pd.Series(True, index=index)
+    encoded = pc.dictionary_encode(arr)  # nulls stay null
+    if len(encoded.dictionary) == n:
+        return pd.Series(True, index=index)
+    null = encoded.indices.is_null().to_numpy(zero_copy_only=False)
+    codes = encoded.indices.fill_null(0).to_numpy()
+    counts = np.bincount(codes[~null], minlength=len(encoded.dictionary))
+    return pd.Series((counts[codes] == 1) | null, index=index)
 
 
 def _schedule_key(df: pd.DataFrame) -> tuple[np.ndarray, int, np.ndarray | None] | None:

@@ -144,8 +144,24 @@ def categorical_columns(table: str) -> frozenset[str]:
     return frozenset(c for c, kind in TYPES[table].items() if kind == "str" and c != key)
 
 
+def arrow_text_columns(table: str) -> frozenset[str]:
+    """Return the text columns :func:`read_tables` can keep as arrow strings: a child table's id.
+
+    Ids are distinct, so a categorical would save nothing; as arrow strings
+    (``pandas.StringDtype("pyarrow")``) they need no Python object per row.
+
+    Examples
+    --------
+    >>> sorted(arrow_text_columns("contacts")), sorted(arrow_text_columns("accounts"))
+    (['contact_id'], [])
+    """
+    if table == "accounts" or table not in vocab.TABLE_KEYS:
+        return frozenset()
+    return frozenset({vocab.TABLE_KEYS[table]})
+
+
 def _read_parquet(
-    path: Path, categorical: frozenset[str] = frozenset()
+    path: Path, categorical: frozenset[str] = frozenset(), arrow: frozenset[str] = frozenset()
 ) -> tuple[pd.DataFrame, frozenset[str]]:
     """Read a parquet file or folder of parts column by column.
 
@@ -153,7 +169,8 @@ def _read_parquet(
     columns (so they hold only ``str`` and ``None`` and need no inference).
     Text columns named in ``categorical`` are read through parquet's own
     dictionary pages as a pandas ``Categorical`` (one Python string per
-    distinct value, integer codes per row: no string object per row).
+    distinct value, integer codes per row: no string object per row); those
+    named in ``arrow`` stay arrow strings (``pandas.StringDtype("pyarrow")``).
     One column at a time is converted, and its arrow buffers are freed before
     the next, which keeps the peak memory near the size of the pandas frame.
     Arrow allocates from the system allocator meanwhile, so that the memory of
@@ -163,13 +180,13 @@ def _read_parquet(
     previous = pa.default_memory_pool()
     pa.set_memory_pool(pa.system_memory_pool())
     try:
-        return _read_parquet_columns(path, categorical)
+        return _read_parquet_columns(path, categorical, arrow)
     finally:
         pa.set_memory_pool(previous)
 
 
 def _read_parquet_columns(
-    path: Path, categorical: frozenset[str]
+    path: Path, categorical: frozenset[str], arrow: frozenset[str]
 ) -> tuple[pd.DataFrame, frozenset[str]]:
     files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
     with ExitStack() as stack:
@@ -218,6 +235,9 @@ def _read_parquet_columns(
                 if pa.types.is_dictionary(arr.type):
                     columns[field_.name] = arr.to_pandas()
                     text.add(field_.name)
+                elif is_text(field_) and field_.name.strip() in arrow:
+                    columns[field_.name] = pd.Series(pd.arrays.ArrowStringArray(arr), copy=False)
+                    text.add(field_.name)
                 elif is_text(field_):
                     columns[field_.name] = _strings_to_pandas(arr)
                     text.add(field_.name)
@@ -229,11 +249,13 @@ def _read_parquet_columns(
 
 
 def _read_raw(
-    path: Path, table: str, categorical: frozenset[str] = frozenset()
+    path: Path, table: str, categories: bool = False
 ) -> tuple[pd.DataFrame, frozenset[str]]:
     try:
         if path.is_dir() or path.suffix == ".parquet":
-            return _read_parquet(path, categorical)
+            if categories:
+                return _read_parquet(path, categorical_columns(table), arrow_text_columns(table))
+            return _read_parquet(path)
         raw = pd.read_csv(
             path,
             dtype=str,
@@ -497,8 +519,10 @@ def _coerce_table(
 
 
 def _is_text_dtype(dtype: object) -> bool:
-    """True for the dtypes a text column is read into: object, or a categorical of strings."""
-    return pd.api.types.is_object_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype)
+    """True for the dtypes a text column is read into: object, categorical or arrow strings."""
+    return pd.api.types.is_object_dtype(dtype) or isinstance(
+        dtype, (pd.CategoricalDtype, pd.StringDtype)
+    )
 
 
 #: The suppression flags of accounts: an empty cell counts as set (the contract's safe side).
@@ -526,8 +550,9 @@ def read_tables(data_dir: Path | str, categories: bool = False) -> RawTables:
         Folder holding ``<table>.parquet``, ``<table>.csv`` or ``<table>/`` parts.
     categories : bool
         Read the parquet text columns of :func:`categorical_columns` as pandas
-        ``Categorical`` (same values, far less memory and hashing); CSV text
-        stays ``object``. :func:`pipeline.validation.validate_tables` accepts
+        ``Categorical`` and those of :func:`arrow_text_columns` as arrow
+        strings (same values, far less memory and hashing); CSV text stays
+        ``object``. :func:`pipeline.validation.validate_tables` accepts
         both and hands back ``object`` columns unless told to keep them.
 
     Returns
@@ -554,8 +579,7 @@ def read_tables(data_dir: Path | str, categories: bool = False) -> RawTables:
                     f"(expected {table}.parquet, {table}.csv or a folder {table}/ of parquet parts)"
                 )
             continue
-        wanted = categorical_columns(table) if categories else frozenset()
-        raw, text_columns = _read_raw(path, table, wanted)
+        raw, text_columns = _read_raw(path, table, categories)
         ignored = extra_columns(table, raw.columns)
         frame, failures = _coerce_table(
             table, raw, str(path), copy=False, text_columns=text_columns

@@ -70,7 +70,7 @@ def _row_keys(table: str, df: pd.DataFrame, index: pd.Index) -> pd.Series:
 
 def _render(values: pd.Series) -> pd.Series:
     def one(v: object) -> str:
-        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NaT:
+        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NaT or v is pd.NA:
             return "null"
         if isinstance(v, pd.Timestamp):
             if v.tzinfo is None and v == v.normalize():
@@ -201,8 +201,8 @@ def _take_rows(df: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
 
 
 def _objects(df: pd.DataFrame) -> pd.DataFrame:
-    """Return ``df`` with its categorical columns as ``object`` (the same frame when none is)."""
-    cats = [c for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)]
+    """Return ``df`` with its categorical and arrow-string columns as ``object`` (or ``df``)."""
+    cats = [c for c in df.columns if isinstance(df[c].dtype, (pd.CategoricalDtype, pd.StringDtype))]
     if not cats:
         return df
     columns = {c: as_object(df[c]) if c in cats else df[c] for c in df.columns}
@@ -225,9 +225,10 @@ def validate_tables(raw: RawTables, keep_categories: bool = False) -> Validation
         Text columns may be ``object`` or categoricals of strings: the rules,
         and so the rejects, are the same.
     keep_categories : bool
-        Leave categorical text columns categorical in the clean tables (the
-        feature code reads their codes); by default they are turned back
-        into ``object`` columns, the contract's canonical dtype.
+        Leave categorical (and arrow-string) text columns as they are in the
+        clean tables (the feature code reads only their codes); by default
+        they are turned back into ``object`` columns, the contract's
+        canonical dtype.
 
     Returns
     -------

@@ -1,6 +1,6 @@
-"""Repeated text read as categoricals (``read_tables(categories=True)``) validates and builds
-features exactly as the ``object`` read does: same rejects (table, key, column, rule, value),
-same clean tables, same features."""
+"""Text read compactly (``read_tables(categories=True)``: repeated text as categoricals, ids as
+arrow strings) validates and builds features exactly as the ``object`` read does: same rejects
+(table, key, column, rule, value), same clean tables, same features."""
 
 from __future__ import annotations
 
@@ -38,11 +38,13 @@ def _defective_tables() -> dict[str, pd.DataFrame]:
     pay.loc[1, "channel"] = "cash_in_envelope"
     pay.loc[2, "account_id"] = None
     pay.loc[3, "account_id"] = "A8"
+    pay.loc[4, "payment_id"] = None
     t["payments"] = pay
     con = t["contacts"].copy()
     con.loc[1, "outcome"] = "promise_to_pay"  # without amount or date
     con.loc[2, "direction"] = "sideways"
     con.loc[2, "channel"] = None
+    con.loc[0, "contact_id"] = "K3"  # twice
     t["contacts"] = con
     off = t["offers"].copy()
     off.loc[0, "discount_pct"] = 10.0  # a discount on a plan
@@ -57,15 +59,18 @@ def test_categorical_read_rejects_and_cleans_like_the_object_read(tmp_path):
     raw = read_tables(tmp_path, categories=True)
     for table, column in [("installments", "account_id"), ("contacts", "outcome")]:
         assert isinstance(raw.tables[table][column].dtype, pd.CategoricalDtype)
-    assert raw.tables["payments"]["payment_id"].dtype == object  # ids stay strings
+    assert isinstance(raw.tables["payments"]["payment_id"].dtype, pd.StringDtype)  # arrow
     assert raw.tables["accounts"]["account_id"].dtype == object
     plain = validate_tables(read_tables(tmp_path))
     cats = validate_tables(raw)
     assert len(plain.rejects) >= 10
     assert {"None/1", "A9/1"} <= set(plain.rejects["key"])
-    assert {"isin(contract list)", "promise_fields_iff_promise_to_pay"} <= set(
-        plain.rejects["check"]
-    )
+    assert {
+        "isin(contract list)",
+        "promise_fields_iff_promise_to_pay",
+        "field_uniqueness",
+        "not_nullable",
+    } <= set(plain.rejects["check"])
     pd.testing.assert_frame_equal(cats.rejects, plain.rejects)
     assert list(cats.rejected_accounts) == list(plain.rejected_accounts)
     assert cats.rows_read == plain.rows_read
