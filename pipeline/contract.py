@@ -152,6 +152,8 @@ _DAY_NS = 86_400 * 10**9
 #: failing rows is the check's boolean output (``SchemaError.check_output``),
 #: which is what :mod:`pipeline.validation` turns into rejects.
 ROW_RULE_EXAMPLES = 100
+#: The contract's currency code: three capital letters.
+CURRENCY_PATTERN = r"^[A-Z]{3}$"
 
 
 @cache
@@ -347,7 +349,7 @@ class AccountsSchema(pa.DataFrameModel):
     product: Series[Text] = pa.Field(isin=vocab.PRODUCTS)
     opened_date: Series[pa.DateTime] = pa.Field(nullable=False)
     principal: Series[float] = pa.Field(gt=0)
-    currency: Series[Text] = pa.Field(str_matches=r"^[A-Z]{3}$")
+    currency: Series[Text] = pa.Field(nullable=False)
     timezone: Series[Text] = pa.Field(nullable=False)
     do_not_contact: Series[bool] = pa.Field(nullable=False)
     cease_communication: Series[bool] = pa.Field(nullable=False)
@@ -365,6 +367,14 @@ class AccountsSchema(pa.DataFrameModel):
     def _account_id_unique(cls, ids: Series[Text]) -> Series[bool]:
         """account_id is unique: every row of a repeated id fails."""
         return _not_duplicated(ids)
+
+    @pa.check("currency", name=f"str_matches('{CURRENCY_PATTERN}')")
+    def _currency_code(cls, currency: Series[Text]) -> Series[bool]:
+        """Three capital letters: pandera's ``str_matches`` rule, each distinct value matched once."""
+        codes, uniques = pd.factorize(currency)
+        matched = pd.Series(uniques, dtype=object).str.match(CURRENCY_PATTERN)
+        ok = matched.fillna(False).to_numpy(dtype=bool)
+        return pd.Series(np.append(ok, True)[codes], index=currency.index)
 
     @pa.check("timezone", name="iana_timezone")
     def _iana_timezone(cls, tz: Series[Text]) -> Series[bool]:

@@ -13,7 +13,7 @@ import tests.factories as f
 from features.build import build_features
 from features.prepare import _codes
 from features.training_set import build_training_set
-from pipeline.io import read_tables, write_parquet
+from pipeline.io import RawTables, read_tables, write_parquet
 from pipeline.simulator import simulate_portfolio, write_portfolio
 from pipeline.validation import as_object, validate_tables
 
@@ -115,3 +115,15 @@ def test_account_codes_of_a_categorical_equal_those_of_its_strings(ids, known):
     expected = _codes(index, text)
     assert np.array_equal(_codes(index, text.astype("category")), expected)
     assert as_object(text.astype("category")).tolist() == ids
+
+
+def test_currency_rule_keeps_pandera_name_and_rejects_each_bad_cell():
+    t = f.tables()
+    t["accounts"] = f.accounts(5, currency=["USD", "usd", "US", "USDX", "usd"])
+    rejects = validate_tables(RawTables(tables=t)).rejects
+    assert rejects[["key", "check", "value"]].values.tolist() == [
+        ["A2", "str_matches('^[A-Z]{3}$')", "usd"],
+        ["A3", "str_matches('^[A-Z]{3}$')", "US"],
+        ["A4", "str_matches('^[A-Z]{3}$')", "USDX"],
+        ["A5", "str_matches('^[A-Z]{3}$')", "usd"],
+    ]
