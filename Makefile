@@ -24,6 +24,8 @@ WAIT ?=
 NO_MLFLOW ?=
 ALLOW_STALE ?=
 MLFLOW_PORT ?= 5000
+# Where the scale benchmark keeps its simulated books (GBs; reused between runs).
+BENCH_WORK ?= bench_out/scale
 APPROVER ?=
 NOTE ?=
 # Quote a value for the shell (spaces, quotes and $ reach the command intact).
@@ -130,10 +132,10 @@ bench: setup ## Print speed and memory figures (simulator, validation, features,
 	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_score.py
 	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_replay.py --accounts 20000 --nights 14
 	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_allocate.py --offers
-	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_scale.py --accounts 1000000
+	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_scale.py --accounts 1000000 --work $(call q,$(BENCH_WORK))
 
 bench-scale: setup ## Sharded score and features at 0.25M, 0.5M, 1M, 2M accounts x 24 months, next to DuckDB (long)
-	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_scale.py --accounts 250000 500000 1000000 2000000
+	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_scale.py --accounts 250000 500000 1000000 2000000 --work $(call q,$(BENCH_WORK))
 
 clean: ## Remove everything the project writes: demo outputs, local MLflow store, locks, caches (keeps .venv)
 	rm -rf $(DEMO_DIR) mlruns mlartifacts mlflow.db mlflow.db.lock mlflow-debug.log reports \

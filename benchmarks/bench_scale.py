@@ -17,7 +17,9 @@ same date; (5) a DuckDB query of the main per-account aggregates (arrears,
 payments, contacts and promises in windows before D, overdue accounts only) on
 the input files. Each job runs in a fresh process; its peak memory is the
 largest sum of the resident memory of the process and its workers, sampled
-every 0.1 s. A model is trained once on a 20,000-account simulated portfolio
+every 0.1 s; its CPU time is the user + system time of the process and its
+workers (on a shared machine, wall times are upper bounds and CPU times the
+steadier figure); the 1-minute load average is printed at each job's start. A model is trained once on a 20,000-account simulated portfolio
 into a throw-away MLflow store under ``--work``.
 
 Targets (issue 15): score under 90 s and 4 GB at 1M accounts on 2 cores;
@@ -29,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import threading
@@ -91,10 +94,19 @@ def train_model(work: Path) -> str:
     return uri
 
 
-def measure(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, str]:
-    """Run ``cmd``; return (seconds, peak GB of the process tree, its output's tail)."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(
+    cmd: list[str], env: dict[str, str], cwd: Path
+) -> tuple[float, float, str, float, float]:
+    """Run ``cmd``; return (seconds, peak GB of the process tree, output, CPU seconds, load)."""
     import psutil
 
+    load = os.getloadavg()[0]
+    cpu0 = _children_cpu()
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -120,7 +132,12 @@ def measure(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, floa
     sampler.join()
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{out[-3000:]}")
-    return seconds, peak[0] / 1024**3, out
+    return seconds, peak[0] / 1024**3, out, _children_cpu() - cpu0, load
+
+
+def _figures(m: tuple) -> list[float]:
+    """The figures kept of a measurement: seconds, peak GB, CPU seconds, load."""
+    return [m[0], m[1], m[3], m[4]]
 
 
 DUCKDB_QUERY = """
@@ -167,50 +184,82 @@ def run_size(n: int, args, env: dict[str, str], uri: str) -> dict:
     n_shards = args.shards or max(1, -(-n // args.accounts_per_shard))
     parts = work / f"parts_{n}_{n_shards}"
     res: dict[str, object] = {"accounts": n, "rows": sum(rows.values()), "shards": n_shards}
-    res["partition"] = measure(
-        [exe, "partition", "--data", str(book), "--out", str(parts), "--shards", str(n_shards)],
-        env,
-        work,
-    )[:2]
+    res["partition"] = _figures(
+        measure(
+            [exe, "partition", "--data", str(book), "--out", str(parts), "--shards", str(n_shards)],
+            env,
+            work,
+        )
+    )
     common = ["--workers", str(args.workers)]
-    res["score"] = measure(
-        [
-            exe,
-            "score",
-            "--data",
-            str(parts),
-            "--as-of",
-            AS_OF,
-            "--out",
-            str(work / "out"),
-            "--model-uri",
-            uri,
-            "--no-mlflow",
-            *common,
-        ],
-        env,
-        work,
-    )[:2]
+    res["score"] = _figures(
+        measure(
+            [
+                exe,
+                "score",
+                "--data",
+                str(parts),
+                "--as-of",
+                AS_OF,
+                "--out",
+                str(work / "out"),
+                "--model-uri",
+                uri,
+                "--no-mlflow",
+                *common,
+            ],
+            env,
+            work,
+        )
+    )
     if args.score_only:
         return res
-    res["features"] = measure(
-        [
-            exe,
-            "features",
-            "--data",
-            str(parts),
-            "--as-of",
-            AS_OF,
-            "--out",
-            str(work / "features.parquet"),
-            *common,
-        ],
-        env,
-        work,
-    )[:2]
-    seconds, peak, out = measure([sys.executable, __file__, "--duckdb", str(book)], env, work)
-    res["duckdb"] = (json.loads(out.strip().splitlines()[-1])["seconds"], peak)
+    res["features"] = _figures(
+        measure(
+            [
+                exe,
+                "features",
+                "--data",
+                str(parts),
+                "--as-of",
+                AS_OF,
+                "--out",
+                str(work / "features.parquet"),
+                *common,
+            ],
+            env,
+            work,
+        )
+    )
+    m = measure([sys.executable, __file__, "--duckdb", str(book)], env, work)
+    # The query's own time (DuckDB's start-up and Python's are left out), the process's CPU.
+    res["duckdb"] = [json.loads(m[2].strip().splitlines()[-1])["seconds"], *_figures(m)[1:]]
     return res
+
+
+JOBS = ("partition", "score", "features", "duckdb")
+
+
+def print_table(results: list[dict]) -> None:
+    """Print one line per book size: each job's wall time, peak memory, CPU time and load."""
+    header = f"{'accounts':>10} {'rows':>12} {'shards':>6} | " + " | ".join(
+        f"{job + ' s / GB / cpu s / load':>29}" for job in JOBS
+    )
+    print(header + " | features/duckdb (wall, cpu)")
+    for r in results:
+        cells = [
+            f"{r[k][0]:7.1f} {r[k][1]:5.2f} {r[k][2]:7.1f} {r[k][3]:5.1f}"
+            if k in r
+            else f"{'-':>29}"
+            for k in JOBS
+        ]
+        ratio = "-"
+        if "duckdb" in r:
+            wall = r["features"][0] / r["duckdb"][0]
+            cpu = r["features"][2] / r["duckdb"][2]
+            ratio = f"{wall:.1f}x, {cpu:.1f}x"
+        line = f"{r['accounts']:>10,} {r['rows']:>12,} {r['shards']:>6} | "
+        print(line + " | ".join(cells) + f" | {ratio}", flush=True)
 
 
 def main() -> None:
@@ -243,22 +292,10 @@ def main() -> None:
         f"workers {args.workers}",
         flush=True,
     )
-    header = (
-        f"{'accounts':>10} {'rows':>12} {'shards':>6} | {'partition':>15} | {'score':>15} | "
-        f"{'features':>15} | {'duckdb':>15} | features/duckdb"
-    )
     results = []
     for n in args.accounts:
         results.append(run_size(n, args, env, uri))
-        print(header)
-        for r in results:
-            cells = [
-                f"{r[k][0]:6.1f}s {r[k][1]:5.2f} GB" if k in r else f"{'-':>15}"
-                for k in ("partition", "score", "features", "duckdb")
-            ]
-            ratio = f"{r['features'][0] / r['duckdb'][0]:.1f}x" if "duckdb" in r else "-"
-            line = f"{r['accounts']:>10,} {r['rows']:>12,} {r['shards']:>6} | "
-            print(line + " | ".join(cells) + f" | {ratio}", flush=True)
+        print_table(results)
         (args.work / "results.json").write_text(json.dumps(results, indent=2))
 
 

@@ -229,12 +229,50 @@ def _sort_order(code: np.ndarray, time: np.ndarray, tie: np.ndarray) -> np.ndarr
     same = (dc == 0) & (dt == 0)
     if bool(np.all((dc > 0) | ((dc == 0) & (dt > 0)) | (same & (tie[1:] >= tie[:-1])))):
         return None
+    if bool(np.all(dt >= 0)) and code.min() >= 0:
+        # Rows in time order already (an export sorted by time): a stable radix sort
+        # by code alone is the lexsort's order unless two rows of an account share
+        # a time out of tie order (checked on the result).
+        order = stable_argsort_codes(code)
+        c, t, k = code[order], time[order], tie[order]
+        dc, dt = np.diff(c), np.diff(t)
+        if bool(np.all((dc > 0) | ((dc == 0) & ((dt > 0) | ((dt == 0) & (k[1:] >= k[:-1])))))):
+            return order
     return np.lexsort((tie, time, code))
 
 
+def stable_argsort_codes(code: np.ndarray) -> np.ndarray:
+    """``numpy.argsort(code, kind="stable")`` for codes in ``[0, 2**32)``, by two 16-bit radix passes.
+
+    Examples
+    --------
+    >>> stable_argsort_codes(np.array([70000, 3, 70000, 0, 3])).tolist()
+    [3, 1, 4, 0, 2]
+    """
+    if code.size == 0 or int(code.max()) < 2**16:
+        return np.argsort(code.astype(np.uint16), kind="stable")
+    order = np.argsort((code & 0xFFFF).astype(np.uint16), kind="stable")
+    high = (code[order] >> 16).astype(np.uint16)
+    return order[np.argsort(high, kind="stable")]
+
+
 def _codes(index: pd.Index, column: pd.Series) -> np.ndarray:
-    """Integer code of each row's account (-1 for an account not in ``index``)."""
-    return index.get_indexer(column).astype(np.int32 if len(index) < 2**31 else np.int64)
+    """Integer code of each row's account (-1 for an account not in ``index``).
+
+    A categorical column is looked up once per distinct value, then mapped
+    through its codes (a null has code -1 and maps to -1).
+
+    Examples
+    --------
+    >>> idx = pd.Index(["A", "B"])
+    >>> _codes(idx, pd.Series(["B", None, "C", "A"], dtype="category")).tolist()
+    [1, -1, -1, 0]
+    """
+    dtype = np.int32 if len(index) < 2**31 else np.int64
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        per_value = np.append(index.get_indexer(column.cat.categories), -1).astype(dtype)
+        return per_value[column.cat.codes.to_numpy()]
+    return index.get_indexer(column).astype(dtype)
 
 
 @dataclass(frozen=True)

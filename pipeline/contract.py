@@ -152,6 +152,8 @@ _DAY_NS = 86_400 * 10**9
 #: failing rows is the check's boolean output (``SchemaError.check_output``),
 #: which is what :mod:`pipeline.validation` turns into rejects.
 ROW_RULE_EXAMPLES = 100
+#: The contract's currency code: three capital letters.
+CURRENCY_PATTERN = r"^[A-Z]{3}$"
 
 
 @cache
@@ -172,15 +174,30 @@ class Text(pandas_engine.NpString):
     cell-by-cell check, which names the failing cells. Failures still read
     ``dtype('str')``.
 
+    A pandas ``Categorical`` whose categories are all strings (how
+    :func:`pipeline.io.read_tables` reads repeated text with
+    ``categories=True``) holds the same cells and passes too, as do arrow
+    strings (``pandas.StringDtype``); the check then looks at the distinct
+    values only, or at nothing.
+
     Examples
     --------
     >>> Text().check(Text(), pd.Series(["a", None], dtype=object))
     True
     >>> Text().check(Text(), pd.Series(["a", 1], dtype=object)).tolist()
     [True, False]
+    >>> Text().check(Text(), pd.Series(["a", None, "a"], dtype="category"))
+    True
     """
 
     def check(self, pandera_dtype, data_container=None):
+        if data_container is not None and isinstance(data_container.dtype, pd.StringDtype):
+            return True  # arrow strings: every cell is a string or null
+        if data_container is not None and isinstance(data_container.dtype, pd.CategoricalDtype):
+            categories = data_container.cat.categories
+            if pd.api.types.infer_dtype(categories, skipna=False) in ("string", "empty"):
+                return True
+            return super().check(pandera_dtype, data_container.astype(object))
         if (
             data_container is not None
             and data_container.dtype == object
@@ -188,6 +205,27 @@ class Text(pandas_engine.NpString):
         ):
             return True
         return super().check(pandera_dtype, data_container)
+
+
+def as_object(values: pd.Series) -> pd.Series:
+    """Return a categorical or arrow-string column as the ``object`` column it stands for.
+
+    Nulls become None. A categorical's codes take its distinct strings, so
+    no string is copied; other columns are returned as they are.
+
+    Examples
+    --------
+    >>> as_object(pd.Series(["b", None, "b"], dtype="category")).tolist()
+    ['b', None, 'b']
+    """
+    if isinstance(values.dtype, pd.StringDtype):
+        objects = values.to_numpy(dtype=object, na_value=None)
+        return pd.Series(objects, index=values.index, name=values.name, dtype=object)
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        return values
+    codes = values.cat.codes.to_numpy()
+    lookup = np.append(values.cat.categories.to_numpy(dtype=object), None)
+    return pd.Series(lookup[codes], index=values.index, name=values.name, dtype=object)
 
 
 def _not_duplicated(s: pd.Series) -> pd.Series:
@@ -204,6 +242,8 @@ def _not_duplicated(s: pd.Series) -> pd.Series:
     >>> _not_duplicated(pd.Series(["b", "a", None, "b", None, "c"])).tolist()
     [False, True, True, False, True, True]
     """
+    if isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow":
+        return _arrow_not_duplicated(pa_arrow.array(s.array), s.index)
     values = s.to_numpy()
     n = len(values)
     if values.dtype == object and n > 1:
@@ -229,6 +269,26 @@ def _not_duplicated(s: pd.Series) -> pd.Series:
             counts = np.bincount(codes[~null], minlength=len(encoded.dictionary))
             return pd.Series((counts[codes] == 1) | null, index=s.index)
     return ~s.duplicated(keep=False) | s.isna()
+
+
+def _arrow_not_duplicated(
+    arr: pa_arrow.Array | pa_arrow.ChunkedArray, index: pd.Index
+) -> pd.Series:
+    """:func:`_not_duplicated` of an arrow string column, in arrow (no Python string per row)."""
+    if isinstance(arr, pa_arrow.ChunkedArray):
+        arr = arr.combine_chunks()
+    n = len(arr)
+    if n < 2:
+        return pd.Series(True, index=index)
+    if arr.null_count == 0 and pc.all(pc.greater(arr[1:], arr[:-1])).as_py():
+        return pd.Series(True, index=index)
+    encoded = pc.dictionary_encode(arr)  # nulls stay null
+    if len(encoded.dictionary) == n:
+        return pd.Series(True, index=index)
+    null = encoded.indices.is_null().to_numpy(zero_copy_only=False)
+    codes = encoded.indices.fill_null(0).to_numpy()
+    counts = np.bincount(codes[~null], minlength=len(encoded.dictionary))
+    return pd.Series((counts[codes] == 1) | null, index=index)
 
 
 def _schedule_key(df: pd.DataFrame) -> tuple[np.ndarray, int, np.ndarray | None] | None:
@@ -289,7 +349,7 @@ class AccountsSchema(pa.DataFrameModel):
     product: Series[Text] = pa.Field(isin=vocab.PRODUCTS)
     opened_date: Series[pa.DateTime] = pa.Field(nullable=False)
     principal: Series[float] = pa.Field(gt=0)
-    currency: Series[Text] = pa.Field(str_matches=r"^[A-Z]{3}$")
+    currency: Series[Text] = pa.Field(nullable=False)
     timezone: Series[Text] = pa.Field(nullable=False)
     do_not_contact: Series[bool] = pa.Field(nullable=False)
     cease_communication: Series[bool] = pa.Field(nullable=False)
@@ -307,6 +367,14 @@ class AccountsSchema(pa.DataFrameModel):
     def _account_id_unique(cls, ids: Series[Text]) -> Series[bool]:
         """account_id is unique: every row of a repeated id fails."""
         return _not_duplicated(ids)
+
+    @pa.check("currency", name=f"str_matches('{CURRENCY_PATTERN}')")
+    def _currency_code(cls, currency: Series[Text]) -> Series[bool]:
+        """Three capital letters: pandera's ``str_matches`` rule, each distinct value matched once."""
+        codes, uniques = pd.factorize(currency)
+        matched = pd.Series(uniques, dtype=object).str.match(CURRENCY_PATTERN)
+        ok = matched.fillna(False).to_numpy(dtype=bool)
+        return pd.Series(np.append(ok, True)[codes], index=currency.index)
 
     @pa.check("timezone", name="iana_timezone")
     def _iana_timezone(cls, tz: Series[Text]) -> Series[bool]:
@@ -369,7 +437,8 @@ class InstallmentsSchema(pa.DataFrameModel):
         """
         schedule = _schedule_key(df)
         if schedule is None:
-            return ~df.duplicated(["account_id", "installment_no"], keep=False)
+            pairs = df[["installment_no"]].assign(account_id=as_object(df["account_id"]))
+            return ~pairs.duplicated(["account_id", "installment_no"], keep=False)
         key, _, order = schedule
         if len(key) < 2:
             return pd.Series(True, index=df.index)
@@ -386,6 +455,8 @@ def _due_dates_increase_pandas(df: pd.DataFrame) -> pd.Series:
     That is frames not in the canonical dtypes, and schedules with a row
     without an account_id (pandas groups such rows by its sort of the nulls).
     """
+    # Categorical ids as the strings they stand for: pandas sorts and compares nulls apart.
+    df = df.assign(account_id=as_object(df["account_id"]))
     ordered = df.sort_values(["account_id", "installment_no"], kind="stable")
     same_account = ordered["account_id"].eq(ordered["account_id"].shift())
     prev_due = ordered["due_date"].shift()

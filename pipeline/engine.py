@@ -65,14 +65,16 @@ def part_path(work: Path | str, kind: str, shard: int) -> Path:
 
 
 def _validate_shard(
-    shard_dir: Path, k: int, work: Path, params: dict
+    shard_dir: Path, k: int, work: Path, params: dict, keep_categories: bool = False
 ) -> tuple[ValidationResult, pd.Series]:
     """Read and validate one shard; write its rejects part; return it and its input account ids.
 
     Ids repeated across shards (recorded by the partition) fail the same
-    uniqueness rule here as in the whole-book validation.
+    uniqueness rule here as in the whole-book validation. Repeated text is
+    read as categoricals (see :func:`pipeline.io.read_tables`); the clean
+    tables keep them only with ``keep_categories`` (the feature-only tasks).
     """
-    raw = read_tables(shard_dir)
+    raw = read_tables(shard_dir, categories=True)
     for table, values in params.get("duplicates", {}).items():
         key = vocab.TABLE_KEYS[table]
         if table in raw.tables:
@@ -83,7 +85,7 @@ def _validate_shard(
                     ParseFailure(table, key, "field_uniqueness", ids.index[hit], ids[hit])
                 )
     accounts_all = raw.tables["accounts"]["account_id"].copy()
-    validation = validate_tables(raw)
+    validation = validate_tables(raw, keep_categories)
     write_parquet(validation.rejects, part_path(work, "rejects", k))
     return validation, accounts_all
 
@@ -111,7 +113,7 @@ def features_task(shard_dir: str, k: int, work: str, params: dict) -> dict:
     from features.build import build_features
 
     t0 = time.perf_counter()
-    validation, _ = _validate_shard(Path(shard_dir), k, Path(work), params)
+    validation, _ = _validate_shard(Path(shard_dir), k, Path(work), params, True)
     feats = build_features(validation.tables, pd.Timestamp(params["as_of"]))
     write_parquet(feats, part_path(work, "features", k))
     return _shard_record(k, validation, time.perf_counter() - t0, rows_out=len(feats))
@@ -122,7 +124,7 @@ def training_set_task(shard_dir: str, k: int, work: str, params: dict) -> dict:
     from features.training_set import build_training_set
 
     t0 = time.perf_counter()
-    validation, _ = _validate_shard(Path(shard_dir), k, Path(work), params)
+    validation, _ = _validate_shard(Path(shard_dir), k, Path(work), params, True)
     frame = build_training_set(
         validation.tables,
         pd.Timestamp(params["from"]),

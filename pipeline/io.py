@@ -126,11 +126,51 @@ def _strings_to_pandas(arr: pa.ChunkedArray) -> pd.Series:
     return arr.to_pandas(deduplicate_objects=2 * distinct <= len(head))
 
 
-def _read_parquet(path: Path) -> tuple[pd.DataFrame, frozenset[str]]:
+def categorical_columns(table: str) -> frozenset[str]:
+    """Return the text columns of ``table`` that :func:`read_tables` can read as categoricals.
+
+    Those are the columns of repeated values: a child table's ``account_id``
+    and its vocabularies (channel, outcome, agent...), not its own key (ids
+    are distinct) and nothing of ``accounts`` (one row per account).
+
+    Examples
+    --------
+    >>> sorted(categorical_columns("payments"))
+    ['account_id', 'channel']
+    """
+    if table == "accounts" or table not in TYPES:
+        return frozenset()
+    key = vocab.TABLE_KEYS[table]
+    return frozenset(c for c, kind in TYPES[table].items() if kind == "str" and c != key)
+
+
+def arrow_text_columns(table: str) -> frozenset[str]:
+    """Return the text columns :func:`read_tables` can keep as arrow strings: a child table's id.
+
+    Ids are distinct, so a categorical would save nothing; as arrow strings
+    (``pandas.StringDtype("pyarrow")``) they need no Python object per row.
+
+    Examples
+    --------
+    >>> sorted(arrow_text_columns("contacts")), sorted(arrow_text_columns("accounts"))
+    (['contact_id'], [])
+    """
+    if table == "accounts" or table not in vocab.TABLE_KEYS:
+        return frozenset()
+    return frozenset({vocab.TABLE_KEYS[table]})
+
+
+def _read_parquet(
+    path: Path, categorical: frozenset[str] = frozenset(), arrow: frozenset[str] = frozenset()
+) -> tuple[pd.DataFrame, frozenset[str]]:
     """Read a parquet file or folder of parts column by column.
 
     Returns the frame and the names of its columns that came from arrow string
     columns (so they hold only ``str`` and ``None`` and need no inference).
+    Text columns named in ``categorical`` are read through parquet's own
+    dictionary pages as a pandas ``Categorical`` (one Python string per
+    distinct value, integer codes per row: no string object per row); those
+    named in ``arrow`` stay arrow strings (``pandas.StringDtype("pyarrow")``).
     One column at a time is converted, and its arrow buffers are freed before
     the next, which keeps the peak memory near the size of the pandas frame.
     Arrow allocates from the system allocator meanwhile, so that the memory of
@@ -140,12 +180,14 @@ def _read_parquet(path: Path) -> tuple[pd.DataFrame, frozenset[str]]:
     previous = pa.default_memory_pool()
     pa.set_memory_pool(pa.system_memory_pool())
     try:
-        return _read_parquet_columns(path)
+        return _read_parquet_columns(path, categorical, arrow)
     finally:
         pa.set_memory_pool(previous)
 
 
-def _read_parquet_columns(path: Path) -> tuple[pd.DataFrame, frozenset[str]]:
+def _read_parquet_columns(
+    path: Path, categorical: frozenset[str], arrow: frozenset[str]
+) -> tuple[pd.DataFrame, frozenset[str]]:
     files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
     with ExitStack() as stack:
         sources = [stack.enter_context(pq.ParquetFile(f)) for f in files]
@@ -159,7 +201,23 @@ def _read_parquet_columns(path: Path) -> tuple[pd.DataFrame, frozenset[str]]:
         skip = _index_columns(schemas[0])
         fields = [f for f in schemas[0] if f.name not in skip]
 
+        def is_text(field_: pa.Field) -> bool:
+            return pa.types.is_string(field_.type) or pa.types.is_large_string(field_.type)
+
         def decode(field_: pa.Field) -> pa.ChunkedArray:
+            if is_text(field_) and field_.name.strip() in categorical:
+                # Dictionary-encoded as stored: arrow unifies the parts' dictionaries
+                # when it converts the column to one pandas Categorical.
+                chunks = [
+                    c
+                    for f in files
+                    for c in pq.ParquetFile(f, read_dictionary=[field_.name])
+                    .read(columns=[field_.name])
+                    .column(0)
+                    .chunks
+                ]
+                empty = pa.dictionary(pa.int32(), field_.type)
+                return pa.chunked_array(chunks) if chunks else pa.chunked_array([], empty)
             chunks = [
                 c for src in sources for c in src.read(columns=[field_.name]).column(0).chunks
             ]
@@ -174,7 +232,13 @@ def _read_parquet_columns(path: Path) -> tuple[pd.DataFrame, frozenset[str]]:
             for i, field_ in enumerate(fields):
                 arr = pending.result()
                 pending = worker.submit(decode, fields[i + 1]) if i + 1 < len(fields) else None
-                if pa.types.is_string(field_.type) or pa.types.is_large_string(field_.type):
+                if pa.types.is_dictionary(arr.type):
+                    columns[field_.name] = arr.to_pandas()
+                    text.add(field_.name)
+                elif is_text(field_) and field_.name.strip() in arrow:
+                    columns[field_.name] = pd.Series(pd.arrays.ArrowStringArray(arr), copy=False)
+                    text.add(field_.name)
+                elif is_text(field_):
                     columns[field_.name] = _strings_to_pandas(arr)
                     text.add(field_.name)
                 else:
@@ -184,9 +248,13 @@ def _read_parquet_columns(path: Path) -> tuple[pd.DataFrame, frozenset[str]]:
         return pd.DataFrame(columns, index=pd.RangeIndex(n_rows), copy=False), frozenset(text)
 
 
-def _read_raw(path: Path, table: str) -> tuple[pd.DataFrame, frozenset[str]]:
+def _read_raw(
+    path: Path, table: str, categories: bool = False
+) -> tuple[pd.DataFrame, frozenset[str]]:
     try:
         if path.is_dir() or path.suffix == ".parquet":
+            if categories:
+                return _read_parquet(path, categorical_columns(table), arrow_text_columns(table))
             return _read_parquet(path)
         raw = pd.read_csv(
             path,
@@ -414,7 +482,7 @@ def _coerce_table(
         series = columns.pop(col)
         if col in defaults and col not in vocab.SUPPRESSING_STATUSES and series.hasnans:
             series = series.where(series.notna(), defaults[col])
-        if kind == "str" and col in text_columns and series.dtype == object:
+        if kind == "str" and col in text_columns and _is_text_dtype(series.dtype):
             coerced, bad = series, None
         else:
             coerced, bad = _COERCERS[kind](series)
@@ -450,6 +518,13 @@ def _coerce_table(
     return frame, failures
 
 
+def _is_text_dtype(dtype: object) -> bool:
+    """True for the dtypes a text column is read into: object, categorical or arrow strings."""
+    return pd.api.types.is_object_dtype(dtype) or isinstance(
+        dtype, (pd.CategoricalDtype, pd.StringDtype)
+    )
+
+
 #: The suppression flags of accounts: an empty cell counts as set (the contract's safe side).
 _EMPTY_MEANS_SET = frozenset(vocab.SUPPRESSING_STATUSES)
 
@@ -466,13 +541,19 @@ def extra_columns(table: str, columns) -> list[str]:
     return [str(c).strip() for c in columns if str(c).strip() not in known]
 
 
-def read_tables(data_dir: Path | str) -> RawTables:
+def read_tables(data_dir: Path | str, categories: bool = False) -> RawTables:
     """Read and coerce every contract table in ``data_dir``.
 
     Parameters
     ----------
     data_dir : path
         Folder holding ``<table>.parquet``, ``<table>.csv`` or ``<table>/`` parts.
+    categories : bool
+        Read the parquet text columns of :func:`categorical_columns` as pandas
+        ``Categorical`` and those of :func:`arrow_text_columns` as arrow
+        strings (same values, far less memory and hashing); CSV text stays
+        ``object``. :func:`pipeline.validation.validate_tables` accepts
+        both and hands back ``object`` columns unless told to keep them.
 
     Returns
     -------
@@ -498,7 +579,7 @@ def read_tables(data_dir: Path | str) -> RawTables:
                     f"(expected {table}.parquet, {table}.csv or a folder {table}/ of parquet parts)"
                 )
             continue
-        raw, text_columns = _read_raw(path, table)
+        raw, text_columns = _read_raw(path, table, categories)
         ignored = extra_columns(table, raw.columns)
         frame, failures = _coerce_table(
             table, raw, str(path), copy=False, text_columns=text_columns

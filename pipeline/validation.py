@@ -16,7 +16,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from features import vocab
-from pipeline.contract import table_schema
+from pipeline.contract import as_object, table_schema
 from pipeline.io import DataReadError, ParseFailure, RawTables
 from pipeline.text import printable
 
@@ -63,13 +63,14 @@ class ValidationResult:
 def _row_keys(table: str, df: pd.DataFrame, index: pd.Index) -> pd.Series:
     rows = df.loc[index]
     if table == "installments":
-        return rows["account_id"].astype(str) + "/" + rows["installment_no"].astype(str)
-    return rows[vocab.TABLE_KEYS[table]].astype(object)
+        account = as_object(rows["account_id"])
+        return account.astype(str) + "/" + rows["installment_no"].astype(str)
+    return as_object(rows[vocab.TABLE_KEYS[table]]).astype(object)
 
 
 def _render(values: pd.Series) -> pd.Series:
     def one(v: object) -> str:
-        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NaT:
+        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NaT or v is pd.NA:
             return "null"
         if isinstance(v, pd.Timestamp):
             if v.tzinfo is None and v == v.normalize():
@@ -77,7 +78,7 @@ def _render(values: pd.Series) -> pd.Series:
             return v.isoformat()
         return str(v)
 
-    return values.map(one)
+    return as_object(values).map(one)
 
 
 def _check_name(check: object) -> str:
@@ -199,19 +200,35 @@ def _take_rows(df: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(columns, index=pd.RangeIndex(int(keep.sum())), copy=False)
 
 
+def _objects(df: pd.DataFrame) -> pd.DataFrame:
+    """Return ``df`` with its categorical and arrow-string columns as ``object`` (or ``df``)."""
+    cats = [c for c in df.columns if isinstance(df[c].dtype, (pd.CategoricalDtype, pd.StringDtype))]
+    if not cats:
+        return df
+    columns = {c: as_object(df[c]) if c in cats else df[c] for c in df.columns}
+    return pd.DataFrame(columns, index=df.index, copy=False)
+
+
 def _shorten_check(check: str) -> str:
     if check.startswith("isin("):
         return "isin(contract list)"
     return check if len(check) <= 80 else check[:77] + "..."
 
 
-def validate_tables(raw: RawTables) -> ValidationResult:
+def validate_tables(raw: RawTables, keep_categories: bool = False) -> ValidationResult:
     """Validate every table lazily and split rows into clean tables and rejects.
 
     Parameters
     ----------
     raw : RawTables
         Output of :func:`pipeline.io.read_tables` (or built in memory).
+        Text columns may be ``object`` or categoricals of strings: the rules,
+        and so the rejects, are the same.
+    keep_categories : bool
+        Leave categorical (and arrow-string) text columns as they are in the
+        clean tables (the feature code reads only their codes); by default
+        they are turned back into ``object`` columns, the contract's
+        canonical dtype.
 
     Returns
     -------
@@ -259,7 +276,7 @@ def validate_tables(raw: RawTables) -> ValidationResult:
         rej = rej.assign(
             table=table,
             key=_row_keys(table, df, pd.Index(rows)).to_numpy(),
-            account_id=df["account_id"].to_numpy()[rows],
+            account_id=as_object(df["account_id"]).to_numpy()[rows],
         )
         rej["check"] = rej["check"].map(_shorten_check)
         per_table[table] = rej
@@ -282,6 +299,9 @@ def validate_tables(raw: RawTables) -> ValidationResult:
             df = _take_rows(df, keep)
             # Hand the clean table back in place of the raw one, so that the raw
             # frame can be freed and a portfolio is held in memory only once.
+            tables[table] = df
+        if not keep_categories:
+            df = _objects(df)
             tables[table] = df
         clean[table] = df
     rejects = all_rej[list(REJECT_COLUMNS)].astype(
