@@ -49,6 +49,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
+from models.effects import TreatmentEffects, effects_metrics, qini_figure
 from models.gate import PromotionDecision
 from models.monitoring import alarm_role, drift_alarms
 from models.packaging import entry_script, saved_model_dir, stage_code, unsafe_files
@@ -70,6 +71,7 @@ from models.store import (  # noqa: F401 - DEFAULT_TRACKING_URI re-exported for 
 )
 from models.store import tracking_lock as _store_lock
 from models.training import fingerprint
+from models.uplift import UpliftModel
 
 log = logging.getLogger(__name__)
 
@@ -336,6 +338,7 @@ def log_training_run(
             if training_set is not None:
                 _log_dataset(training_set, "training_set", "training_set")
             version = _log_model(result, model_name if register else None)
+            _log_effects(result.effects)
             result.identity = _identity(result, model_name, version, run_id)
             result.report_html = render_report(result)
             mlflow.log_text(result.report_html, "report/model_report.html")
@@ -382,6 +385,7 @@ def _register(
         "git_commit": result.identity.get("git_commit", "unknown"),
         "trained_at": result.trained_at,
         "excluded_protected": ",".join(result.excluded) or "none",
+        UPLIFT_TAG: _uplift_tag(result.effects),
     }
     for head in result.metrics:
         for metric in ("auc", "ece"):
@@ -863,6 +867,9 @@ def version_info(version: str | int | None = None, model_name: str = MODEL_NAME)
 
 
 UPLIFT_EXPERIMENT = "repayment-propensity-uplift"
+#: Artifact of the treatment-effect model in a run, and the run and version tag naming it.
+UPLIFT_ARTIFACT = "uplift/uplift_model.json"
+UPLIFT_TAG = "uplift_model"
 
 
 def log_uplift_run(
@@ -893,11 +900,6 @@ def log_uplift_run(
     params : mapping, optional
         Extra parameters (data window, rows, seed).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     uri = tracking_uri()
     with tracking_lock(uri):
         experiment_id = ensure_experiment(experiment or UPLIFT_EXPERIMENT, uri)
@@ -905,19 +907,64 @@ def log_uplift_run(
             mlflow.log_params({"arms": ",".join(model.arms), "learner": "t_learner_lightgbm"})
             if params:
                 mlflow.log_params({k: _param(v) for k, v in params.items()})
-            mlflow.log_text(json.dumps(model.to_dict()), "uplift/uplift_model.json")
+            mlflow.log_text(json.dumps(model.to_dict()), UPLIFT_ARTIFACT)
             _log_frame(evaluation, "uplift/qini")
             for row in evaluation.to_dict("records"):
                 for key in ("qini_coefficient", "observed_effect", "predicted_effect"):
                     name = "qini" if key == "qini_coefficient" else key
                     mlflow.log_metric(f"{name}_{row['arm']}", float(row[key]))
-            for arm, curve in curves.items():
-                fig, ax = plt.subplots(figsize=(5, 4))
-                ax.plot(curve["share"], curve["qini"], label=f"model ({arm} vs {model.arms[0]})")
-                ax.plot(curve["share"], curve["random"], linestyle="--", label="random order")
-                ax.set_xlabel("share of accounts targeted, best predicted effect first")
-                ax.set_ylabel("incremental outcome per account")
-                ax.legend()
-                mlflow.log_figure(fig, f"uplift/qini_{arm}.png")
-                plt.close(fig)
+            _log_qini_plots(curves, model.arms[0])
             return run.info.run_id
+
+
+def _log_qini_plots(curves: Mapping[str, pd.DataFrame], baseline: str) -> None:
+    """Log each arm's Qini curve as ``uplift/qini_<arm>.png`` in the active run."""
+    for arm, curve in curves.items():
+        mlflow.log_figure(qini_figure(curve, arm, baseline), f"uplift/qini_{arm}.png")
+
+
+def _uplift_tag(effects: TreatmentEffects | None) -> str:
+    """Return the ``uplift_model`` tag: the model's artifact path, or ``none: <why>``."""
+    if effects is None or effects.model is None:
+        why = effects.reason if effects is not None else "no randomised data given"
+        return f"none: {why}"[:5000]
+    return UPLIFT_ARTIFACT
+
+
+def _log_effects(effects: TreatmentEffects | None) -> None:
+    """Log a training run's treatment-effect model under ``uplift/`` (and tag the run)."""
+    mlflow.set_tag(UPLIFT_TAG, _uplift_tag(effects))
+    if effects is None or effects.model is None:
+        return
+    mlflow.log_text(json.dumps(effects.model.to_dict()), UPLIFT_ARTIFACT)
+    _log_frame(effects.table, "uplift/qini")
+    curves = pd.concat([c.assign(arm=a) for a, c in effects.curves.items()], ignore_index=True)
+    _log_frame(curves, "uplift/qini_curves")
+    mlflow.log_metrics(effects_metrics(effects))
+    mlflow.log_params({"uplift.arms": ",".join(effects.arms), "uplift.source": effects.source})
+    _log_qini_plots(effects.curves, effects.arms[0])
+
+
+def load_uplift(
+    version: str | int | None = None, model_name: str = MODEL_NAME
+) -> UpliftModel | None:
+    """Return the treatment-effect model logged with a registered version (default: champion).
+
+    None when the version was trained without one (its ``uplift_model`` tag
+    says why); the model is read from its JSON artifact, never a pickle.
+
+    Raises
+    ------
+    ModelNotFoundError
+        When the version (or the champion alias) does not exist.
+    """
+    if version is None:
+        version = alias_version(CHAMPION, model_name)
+        if version is None:
+            raise ModelNotFoundError(f"model {model_name!r} has no {CHAMPION!r} alias")
+    info = version_info(version, model_name)
+    artifact = info["tags"].get(UPLIFT_TAG, "")
+    if not artifact.startswith("uplift/"):
+        return None
+    text = with_retry(mlflow.artifacts.load_text, artifact_uri=f"runs:/{info['run_id']}/{artifact}")
+    return UpliftModel.from_dict(json.loads(text))

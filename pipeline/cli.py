@@ -362,6 +362,14 @@ def train(
         Path | None, typer.Option("--config", help="Hyper-parameter YAML (default packaged).")
     ] = None,
     experiment: Annotated[str | None, typer.Option("--experiment")] = None,
+    plans: Annotated[
+        Path | None,
+        typer.Option(
+            "--plans",
+            help="Published runs (as_of=D/scores.parquet) whose randomised arms fit the "
+            "treatment-effect model, logged with the heads.",
+        ),
+    ] = None,
 ) -> None:
     """Train both heads on snapshots before D, log to MLflow, register a challenger."""
     from models.store import StoreUnavailableError
@@ -372,8 +380,9 @@ def train(
     _open_store(must_exist=False)
     try:
         job = train_job(
-            data, d, months=months, horizon_days=horizon, config_path=config, experiment=experiment
-        )
+            data, d, months=months, horizon_days=horizon, config_path=config,
+            experiment=experiment, plans_dir=plans,
+        )  # fmt: skip
     except StoreUnavailableError as exc:
         raise _fail(EXIT_STORE, str(exc)) from None
     except DataReadError as exc:
@@ -393,6 +402,12 @@ def train(
             f"Brier {t['brier']:.4f}  ECE {t['ece']:.4f}"
         )
     typer.echo(f"  gate vs baselines: {'pass' if r.gate.accepted else 'fail'}")
+    if r.effects is not None and r.effects.model is not None:
+        for row in r.effects.table.itertuples():
+            typer.echo(
+                f"  effect {row.arm:<8} observed {row.observed_effect:+.4f} "
+                f"(95% CI {row.ci_low:+.4f} to {row.ci_high:+.4f}), Qini {row.qini_coefficient:.4f}"
+            )
 
 
 ApproverOpt = Annotated[
