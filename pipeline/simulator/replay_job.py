@@ -72,7 +72,7 @@ def run_replay_job(
     from models import tracking
     from pipeline.jobs import load_valid_tables
     from pipeline.simulator.replay import run_replay
-    from pipeline.simulator.replay_report import comparison, headline, log_replay, render, summary
+    from pipeline.simulator.replay_report import comparisons, headline, log_replay, render, summary
     from pipeline.simulator.strategies import baseline_strategy, policy_strategy, value_strategy
 
     t0 = time.perf_counter()
@@ -96,14 +96,13 @@ def run_replay_job(
     summ = summary(runs)
     names = [n for n, _ in strategies]
     base = baselines[0] if baselines else names[-1]
-    comp = comparison(runs, base) if len(names) > 1 else pd.DataFrame()
-    lines = [summ.T.to_string(float_format=lambda v: f"{v:,.3f}")]
-    if len(names) > 1:
-        lines += [headline(comp, summ, n, base) for n in names if n != base]
-    if value and policies and baselines:  # value mode against its own fixed tiers, too
-        lines.append(
-            headline(comparison(runs, names[0]), summ, strategies[len(policies)][0], names[0])
-        )
+    against_fixed = value and bool(policies) and bool(baselines)  # value vs its fixed tiers
+    refs = [base, names[0]] if against_fixed else [base]
+    comp = comparisons(runs, refs) if len(names) > 1 else pd.DataFrame()
+    heads = [headline(comp, summ, n, base) for n in names if n != base and len(names) > 1]
+    if against_fixed:
+        heads.append(headline(comp, summ, strategies[len(policies)][0], names[0]))
+    lines = [summ.T.to_string(float_format=lambda v: f"{v:,.3f}"), *heads]
     seconds = time.perf_counter() - t0
     n_accounts = len(tables["accounts"])
     facts = {
@@ -113,13 +112,16 @@ def run_replay_job(
         "seeds": ",".join(map(str, seeds)),
         "accounts": n_accounts,
         "model": "trained in-process before --from" if train else (model_uri or "champion"),
+        "capacity": "value mode: the fixed tiers' planned calls and texts each night"
+        if value
+        else "each strategy's own plans",
         "seconds": round(seconds, 1),
         "nights_per_second": round(nights * len(seeds) * len(names) / seconds, 2),
     }
     page = render(runs, summ, comp, facts)
     run_id = None
     if log_to_mlflow:
-        run_id = log_replay(runs, summ, comp, page, facts)
+        run_id = log_replay(runs, summ, comp, page, facts, note="\n".join(heads))
     lines.append(
         f"replayed {n_accounts:,} accounts x {nights} nights x {len(names)} strategies x "
         f"{len(seeds)} seeds in {seconds:.0f}s"

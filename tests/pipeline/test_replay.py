@@ -266,11 +266,23 @@ def test_replay_job_with_value_compares_three_strategies(tmp_path, monkeypatch):
 
     write_portfolio(simulate_portfolio(300, 14, seed=6, start="2024-01-01"), tmp_path)
     monkeypatch.setattr(tracking, "load_model", lambda uri: _SpreadModel())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     result = run_replay_job(tmp_path, START, 3, [None], ["dpd_buckets"], [0, 1],
-                            log_to_mlflow=False, value=True)  # fmt: skip
+                            log_to_mlflow=True, value=True)  # fmt: skip
     names = list(result.summary.index)
     assert len(names) == 3 and names[1].startswith("value-") and names[2] == "dpd_buckets"
     assert (result.summary["violations"] == 0).all()
     assert set(result.comparison.index) == {names[0], names[1]}
     assert result.summary.loc[names[1], "contacts"] > 0
     assert f"{names[1]} vs {names[0]} over 2 seeds: recovery per contact" in result.text
+    # The MLflow run holds the three-strategy comparison with its paired intervals.
+    logged = tracking.client().get_run(result.run_id).data
+    vs_fixed = result.comparison[result.comparison["vs"] == names[0]].set_index("figure")
+    key = f"{names[1]}.vs_{names[0]}.recovery_per_contact".replace("@", "_")  # MLflow: no @
+    assert logged.metrics[key] == pytest.approx(vs_fixed.loc["recovery_per_contact", "mean_change"])
+    assert (
+        f"{key}.ci_low" in logged.metrics
+        and f"{names[0]}.vs_dpd_buckets.contacts" in logged.metrics
+    )
+    assert logged.params["seeds"] == "0,1" and "fixed tiers" in logged.params["capacity"]
