@@ -205,6 +205,9 @@ EXPERIMENT_DESCRIPTIONS = {
     "holds its model report under report/. See docs/risk-review.md.",
     SCORING_EXPERIMENT: "Nightly scoring runs: counts per tier and offer, score distributions "
     "and drift against the champion's training data. See docs/operations.md.",
+    "replay": "Closed-loop replays on simulated portfolios (propensity replay, make replay): "
+    "per-strategy totals, paired 95% CIs over the seeds against dpd_buckets and the fixed "
+    "tiers, the capacity planned; comparison.html. See docs/simulator.md.",
 }
 
 
