@@ -777,6 +777,14 @@ def replay(
             "--value", help="Also replay the first policy in value mode at its fixed capacity."
         ),
     ] = False,
+    publish_plans: Annotated[
+        Path | None,
+        typer.Option(
+            "--publish-plans",
+            help="Write the first seed's plans (value mode with --value, else the first policy) "
+            "as published runs, and their tables, for train --plans.",
+        ),
+    ] = None,
 ) -> None:
     """Replay policies and baselines night after night on a simulated portfolio and compare."""
     from models.tracking import ModelNotFoundError
@@ -793,6 +801,7 @@ def replay(
         result = run_replay_job(
             data, d1, nights, policies, baselines, list(range(seed, seed + seeds)),
             model_uri=model_uri, train=train, log_to_mlflow=not no_mlflow, value=value,
+            publish_plans=publish_plans,
         )  # fmt: skip
     except (DataReadError, ReplayInputError) as exc:
         raise _fail(EXIT_INPUT, str(exc)) from None

@@ -52,6 +52,28 @@ def train_before(tables: dict[str, pd.DataFrame], start: pd.Timestamp, months: i
     return train(training_set, load_config(), FeatureSpec.default()).model
 
 
+def _recorded(strategies: list, k: int, sink: list, record: bool, model) -> list:
+    """Return the strategies with the ``k``-th one's plans recorded into ``sink`` when asked."""
+    from pipeline.simulator.replay_plans import recording
+
+    if not record:
+        return strategies
+    name, plan = strategies[k]
+    return [*strategies[:k], (name, recording(plan, sink, model)), *strategies[k + 1 :]]
+
+
+def _publish(logged: list, run, truth: pd.DataFrame, out: Path, start, nights: int) -> str:
+    """Write the recorded plans and their run's tables; return the line saying how to train."""
+    from pipeline.simulator.replay_plans import publish_logged_plans
+
+    plans, data = publish_logged_plans(logged, run.tables, truth, out)
+    end = (start + pd.Timedelta(days=nights)).date()
+    return (
+        f"logged plans of {run.name} ({len(logged)} nights) -> {plans}; fit the treatment-effect "
+        f"model with: propensity train --data {data} --as-of {end} --plans {plans}"
+    )
+
+
 def run_replay_job(
     data_dir: Path,
     start: pd.Timestamp,
@@ -63,11 +85,15 @@ def run_replay_job(
     train: bool = False,
     log_to_mlflow: bool = True,
     value: bool = False,
+    publish_plans: Path | None = None,
 ) -> ReplayJobResult:
     """Replay every policy (with the model) and baseline from ``start``, once per seed.
 
     With ``value`` the first policy is also replayed in value mode at its
     fixed tiers' capacity (:func:`pipeline.simulator.strategies.value_strategy`).
+    With ``publish_plans`` the plans of the value mode (else of the first
+    policy) on the first seed are written there as published runs, with the
+    tables they led to (:mod:`pipeline.simulator.replay_plans`).
     """
     from models import tracking
     from pipeline.jobs import load_valid_tables
@@ -92,7 +118,13 @@ def run_replay_job(
     if value:
         strategies.append(value_strategy(policies[0] if policies else None, model))
     strategies += [baseline_strategy(b) for b in baselines]
-    runs = {s: run_replay(tables, truth, start, nights, strategies, seed=s) for s in seeds}
+    logged: list[pd.DataFrame] = []
+    k = len(policies) if value else 0  # the strategy whose plans are published
+    runs = {
+        s: run_replay(tables, truth, start, nights, _recorded(strategies, k, logged, publish_plans
+                      is not None and s == seeds[0], model), seed=s)
+        for s in seeds
+    }  # fmt: skip
     summ = summary(runs)
     names = [n for n, _ in strategies]
     base = baselines[0] if baselines else names[-1]
@@ -126,4 +158,6 @@ def run_replay_job(
         f"replayed {n_accounts:,} accounts x {nights} nights x {len(names)} strategies x "
         f"{len(seeds)} seeds in {seconds:.0f}s"
     )
+    if publish_plans is not None:
+        lines.append(_publish(logged, runs[seeds[0]][k], truth, publish_plans, start, nights))
     return ReplayJobResult(summ, comp, "\n".join(lines), page, run_id, seconds)

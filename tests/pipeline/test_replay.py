@@ -269,7 +269,8 @@ def test_replay_job_with_value_compares_three_strategies(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     result = run_replay_job(tmp_path, START, 3, [None], ["dpd_buckets"], [0, 1],
-                            log_to_mlflow=True, value=True)  # fmt: skip
+                            log_to_mlflow=True, value=True,
+                            publish_plans=tmp_path / "logged")  # fmt: skip
     names = list(result.summary.index)
     assert len(names) == 3 and names[1].startswith("value-") and names[2] == "dpd_buckets"
     assert (result.summary["violations"] == 0).all()
@@ -286,3 +287,21 @@ def test_replay_job_with_value_compares_three_strategies(tmp_path, monkeypatch):
         and f"{names[0]}.vs_dpd_buckets.contacts" in logged.metrics
     )
     assert logged.params["seeds"] == "0,1" and "fixed tiers" in logged.params["capacity"]
+    _check_logged_plans(tmp_path / "logged")
+
+
+def _check_logged_plans(out):
+    """The value mode's plans of seed 0 read like published runs, with the tables they led to."""
+    from pipeline.io import read_tables
+    from pipeline.uplift_units import plan_units
+
+    assert sorted(p.name for p in (out / "plans").iterdir()) == [
+        f"as_of={(START + pd.Timedelta(days=i)).date()}" for i in range(3)
+    ]
+    first = pd.read_parquet(out / "plans" / f"as_of={START.date()}" / "scores.parquet")
+    assert first[["dpd", "arrears", "p_willingness", "p_ability"]].notna().all().all()
+    assert first["control_group"].dtype == bool and (first["as_of_date"] == START).all()
+    tables = read_tables(out / "data").tables
+    assert tables["payments"]["paid_at"].max() >= START.tz_localize("UTC")  # replayed days
+    units = plan_units(first, tables["payments"], START + pd.Timedelta(days=30), 30)
+    assert len(units) == first["account_id"].nunique() and units["outcome"].between(0, 1).all()
