@@ -143,7 +143,7 @@ def train_job(
     log.info(
         "stage train rows_in=%s seconds=%.2f", f"{len(training_set):,}", time.perf_counter() - t0
     )
-    result.effects = _effects(plans_dir, validation.tables["payments"], as_of, horizon_days)
+    result.effects = _effects(plans_dir, validation.tables["payments"], as_of, horizon_days, start)
     t0 = time.perf_counter()
     run_id, version = tracking.log_training_run(
         result, data_window=window, experiment=experiment, training_set=training_set
@@ -154,15 +154,18 @@ def train_job(
     return TrainJobResult(run_id, version, result, (start, end))
 
 
-def _effects(plans_dir: Path | None, payments: pd.DataFrame, as_of, horizon_days: int):
-    """Fit the treatment-effect model on logged plans, or say in one line why there is none."""
+def _effects(plans_dir: Path | None, payments: pd.DataFrame, as_of, horizon_days: int, since):
+    """Fit the treatment-effect model on the plans logged since the heads' first snapshot.
+
+    Without plans, or with too few randomised units, one log line says why there is none.
+    """
     from pipeline.uplift_units import effects_from_plans
 
     if plans_dir is None:
         log.info("no treatment-effect model: no randomised data given (train --plans DIR)")
         return None
     t0 = time.perf_counter()
-    effects = effects_from_plans(plans_dir, payments, as_of, horizon_days)
+    effects = effects_from_plans(plans_dir, payments, as_of, horizon_days, since=since)
     if effects.model is None:
         log.info("no treatment-effect model: %s", effects.reason)
         return effects

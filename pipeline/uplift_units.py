@@ -96,9 +96,16 @@ def plan_units(
 
 
 def effects_from_plans(
-    plans_dir: Path, payments: pd.DataFrame, as_of: pd.Timestamp, horizon_days: int, seed: int = 0
+    plans_dir: Path,
+    payments: pd.DataFrame,
+    as_of: pd.Timestamp,
+    horizon_days: int,
+    seed: int = 0,
+    since: pd.Timestamp | None = None,
 ):
     """Fit and evaluate the treatment-effect model on the logged plans of ``plans_dir``.
+
+    Runs dated from ``since`` (default: every run) until ``as_of - horizon_days`` are read.
 
     Returns a :class:`models.effects.TreatmentEffects`, without a model (and
     saying why) when the folder holds no run with a closed horizon or too few
@@ -117,7 +124,7 @@ def effects_from_plans(
     last = as_of - pd.Timedelta(days=horizon_days)
     source = f"logged plans in {plans_dir.name}/ up to {last.date()}"
     try:
-        scores = read_published(plans_dir, pd.Timestamp("1900-01-01"), last)
+        scores = read_published(plans_dir, since or pd.Timestamp("1900-01-01"), last)
     except EffectInputError:
         return no_effects(source, f"no published run in {plans_dir} whose horizon closed by "
                           f"{as_of.date()}")  # fmt: skip

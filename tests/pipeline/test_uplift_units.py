@@ -107,6 +107,14 @@ def test_effects_from_plans_fit_the_planted_arms(tmp_path):
     # Before the second run's horizon closes only the first is used; before both, none.
     early = effects_from_plans(tmp_path / "runs", payments, pd.Timestamp("2025-02-15"), 30)
     assert early.model is not None and "1 published run(s)" in early.source
+    late = effects_from_plans(
+        tmp_path / "runs",
+        payments,
+        pd.Timestamp("2025-03-01"),
+        30,
+        since=pd.Timestamp("2025-01-15"),
+    )
+    assert "1 published run(s) in runs/ 2025-01-20..2025-01-20" in late.source
     none = effects_from_plans(tmp_path / "runs", payments, pd.Timestamp("2025-02-01"), 30)
     assert none.model is None and "no published run" in none.reason
     with pytest.raises(EffectInputError, match="no such folder"):
