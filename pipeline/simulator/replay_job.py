@@ -127,7 +127,8 @@ def run_replay_job(
     }  # fmt: skip
     summ = summary(runs)
     names = [n for n, _ in strategies]
-    base = baselines[0] if baselines else names[-1]
+    # The reference: the first baseline; without one, value mode is compared with its fixed tiers.
+    base = baselines[0] if baselines else (names[0] if value and policies else names[-1])
     against_fixed = value and bool(policies) and bool(baselines)  # value vs its fixed tiers
     refs = [base, names[0]] if against_fixed else [base]
     comp = comparisons(runs, refs) if len(names) > 1 else pd.DataFrame()
