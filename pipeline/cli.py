@@ -377,6 +377,8 @@ def train(
     from pipeline.jobs import train_job
 
     d = _parse_date(as_of, "--as-of")
+    if plans is not None and not plans.is_dir():  # before hours of training, not after
+        raise _fail(EXIT_INPUT, f"--plans {plans}: no such folder of published runs")
     _open_store(must_exist=False)
     try:
         job = train_job(

@@ -119,3 +119,15 @@ def test_effects_from_plans_fit_the_planted_arms(tmp_path):
     assert none.model is None and "no published run" in none.reason
     with pytest.raises(EffectInputError, match="no such folder"):
         effects_from_plans(tmp_path / "nope", payments, pd.Timestamp("2025-03-01"), 30)
+
+
+def test_cli_train_with_a_missing_plans_folder_exits_2_with_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    args = ["train", "--data", str(tmp_path), "--as-of", "2025-03-01", "--plans"]
+    result = CliRunner().invoke(app, [*args, str(tmp_path / "nope")])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].endswith("nope: no such folder of published runs")
