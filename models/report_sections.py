@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from models.result import TrainingResult
 
 NOT_REGISTERED = "not registered (report rendered at training, before logging)"
-COUNT_NAMES = frozenset({"count", "events", "rows", "n", "payers", "accounts", "months"})
+COUNT_NAMES = frozenset({"count", "events", "rows", "n", "payers", "accounts", "months", "units"})
 
 
 def is_count(column: str) -> bool:
@@ -31,8 +31,10 @@ def is_count(column: str) -> bool:
     >>> is_count("rows_oot"), is_count("missing_share_test"), is_count("auc")
     (True, False, False)
     """
-    return column in COUNT_NAMES or (
-        column.startswith(("rows_", "missing_")) and "share" not in column
+    return (
+        column in COUNT_NAMES
+        or column.endswith("_units")
+        or (column.startswith(("rows_", "missing_")) and "share" not in column)
     )
 
 
@@ -71,7 +73,7 @@ def identity_rows(result: TrainingResult) -> list[tuple[str, str]]:
         ("feature code version", result.spec.code_version),
         ("training data fingerprint (sha256)", result.fingerprint),
         ("packages", ", ".join(f"{k} {v}" for k, v in versions.items()) or "unknown"),
-        ("configuration", "section 14 below (and config.yaml in the run)"),
+        ("configuration", "section 15 below (and config.yaml in the run)"),
     ]
 
 
@@ -104,6 +106,7 @@ def summary_lines(result: TrainingResult) -> list[str]:
         + (f" (failed: {', '.join(failed)})." if failed else ".")
     )
     lines.append(fairness_summary(result))
+    lines.append(effects_summary(result))
     n_lim = len(limitations(result))
     lines.append(f"{n_lim} known limitations are listed in section 12.")
     return lines
@@ -320,3 +323,20 @@ def limitations(result: TrainingResult) -> list[str]:
     if "age_band_scores" not in result.review:
         items.append("No age in the data: score distribution by age and the proxy check not run.")
     return items
+
+
+NO_EFFECTS = "No treatment-effect model"
+
+
+def effects_summary(result: TrainingResult) -> str:
+    """Return one sentence on the treatment-effect model of the run, or why there is none."""
+    eff = result.effects
+    if eff is None or eff.model is None:
+        why = eff.reason if eff is not None else "no randomised data was given to this run"
+        return f"{NO_EFFECTS}: {why}."
+    units = int(eff.table["units"].sum() + eff.table["baseline_units"].iloc[0])
+    above = int((eff.table["qini_ci_low"] > 0).sum())
+    return (
+        f"Treatment-effect model on {units:,} randomised units ({eff.source}): the model ranks "
+        f"{above} of {len(eff.table)} arm(s) better than chance on held-out units (section 14)."
+    )

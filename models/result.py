@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     import numpy as np
     from matplotlib.figure import Figure
 
+    from models.effects import TreatmentEffects
+
 KEY_COLUMNS: tuple[str, ...] = ("account_id", "as_of_date")
 LABEL_COLUMNS: tuple[str, ...] = ("paid_any", "coverage")
 BASELINE_NAMES: tuple[str, ...] = ("dpd_rule", "scorecard")
@@ -125,6 +127,10 @@ class TrainingResult:
         UTC time the fit finished.
     images : dict
         Figure name -> PNG bytes, rendered once (the report and MLflow share them).
+    effects : TreatmentEffects, optional
+        The treatment-effect model fitted on randomised units and its
+        evaluation (:mod:`models.effects`); None when the run was given no
+        randomised data.
     """
 
     model: PropensityModel
@@ -151,6 +157,7 @@ class TrainingResult:
     excluded: tuple[str, ...] = ()
     trained_at: str = ""
     images: dict[str, bytes] = field(default_factory=dict, repr=False)
+    effects: TreatmentEffects | None = None
 
     def flat_metrics(self) -> dict[str, float]:
         """Return every figure as flat MLflow metric names.

@@ -1,4 +1,9 @@
-"""MLflow tracking and registry: the only module of ``models`` that imports MLflow.
+"""MLflow tracking and registry: the store, its lock, experiments and the training run.
+
+With :mod:`models.tracking_load` (reading models back) and
+:mod:`models.tracking_runs` (recalibration, scoring and uplift runs), and
+:mod:`models.registry` on top, the only modules of ``models`` that import
+MLflow. Every public name of those two is still importable from here.
 
 Where things go
 ---------------
@@ -43,18 +48,14 @@ from typing import Any
 
 import mlflow
 import mlflow.pyfunc
-import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
-from models.gate import PromotionDecision
-from models.monitoring import alarm_role, drift_alarms
-from models.packaging import entry_script, saved_model_dir, stage_code, unsafe_files
+from models.effects import TreatmentEffects, effects_metrics, qini_figure
+from models.packaging import entry_script, stage_code
 from models.propensity_model import PropensityModel
 from models.provenance import git_commit, package_versions, pinned_requirements
-from models.recalibrate import Recalibration
 from models.report import figure_pngs, render_report
 from models.report_sections import summary_lines
 from models.result import KEY_COLUMNS, LABEL_COLUMNS, TrainingResult
@@ -203,6 +204,9 @@ EXPERIMENT_DESCRIPTIONS = {
     "holds its model report under report/. See docs/risk-review.md.",
     SCORING_EXPERIMENT: "Nightly scoring runs: counts per tier and offer, score distributions "
     "and drift against the champion's training data. See docs/operations.md.",
+    "replay": "Closed-loop replays on simulated portfolios (propensity replay, make replay): "
+    "per-strategy totals, paired 95% CIs over the seeds against dpd_buckets and the fixed "
+    "tiers, the capacity planned; comparison.html. See docs/simulator.md.",
 }
 
 
@@ -227,52 +231,6 @@ def ensure_experiment(name: str, uri: str | None = None) -> str:
         if key not in (existing.tags or {}):
             with_retry(mlc.set_experiment_tag, existing.experiment_id, key, value)
     return existing.experiment_id
-
-
-# ---------------------------------------------------------------- the model
-
-
-class UnsafeModelError(ForeignModelError):
-    """The model folder holds a file that would run code when read (a pickle) or is foreign."""
-
-
-def _refuse_unsafe(folder: Path, uri: str) -> None:
-    """Refuse a downloaded model folder before anything in it is read or executed."""
-    bad = unsafe_files(folder)
-    if bad:
-        names = ", ".join(str(p.relative_to(folder)) for p in bad[:5])
-        raise UnsafeModelError(
-            f"refusing the model at {uri}: it contains {len(bad)} pickle-like file(s) ({names}); "
-            "models of this project are text and JSON only"
-        )
-
-
-def _saved_model_dir(folder: Path, uri: str) -> Path:
-    """Return the saved model inside a model folder; ForeignModelError when it is not ours."""
-    try:
-        return saved_model_dir(folder)
-    except ValueError as exc:
-        raise ForeignModelError(f"the model at {uri} is not a {MODEL_NAME} model: {exc}") from None
-
-
-def _download_model(uri: str, dst: Path) -> Path:
-    """Download a model's folder (no loading), mapping a missing model to ModelNotFoundError."""
-    local = Path(uri)
-    if local.is_dir():
-        return local
-    if ":/" not in uri:
-        raise ModelNotFoundError(f"no model at {uri}: no such folder")
-    client()
-    try:
-        return Path(
-            with_retry(mlflow.artifacts.download_artifacts, artifact_uri=uri, dst_path=str(dst))
-        )
-    except MlflowException as exc:
-        if exc.error_code in _MISSING_CODES:
-            raise ModelNotFoundError(f"no model at {uri}: {exc.message}") from None
-        raise
-    except OSError as exc:
-        raise ModelNotFoundError(f"no model at {uri}: {exc}") from None
 
 
 # ------------------------------------------------------------ training run
@@ -336,6 +294,7 @@ def log_training_run(
             if training_set is not None:
                 _log_dataset(training_set, "training_set", "training_set")
             version = _log_model(result, model_name if register else None)
+            _log_effects(result.effects)
             result.identity = _identity(result, model_name, version, run_id)
             result.report_html = render_report(result)
             mlflow.log_text(result.report_html, "report/model_report.html")
@@ -382,6 +341,7 @@ def _register(
         "git_commit": result.identity.get("git_commit", "unknown"),
         "trained_at": result.trained_at,
         "excluded_protected": ",".join(result.excluded) or "none",
+        UPLIFT_TAG: _uplift_tag(result.effects),
     }
     for head in result.metrics:
         for metric in ("auc", "ece"):
@@ -522,402 +482,56 @@ def _log_pyfunc(
     return str(info.registered_model_version)
 
 
-# ----------------------------------------------------------------- registry
+#: Artifact of the treatment-effect model in a run, and the run and version tag naming it.
+UPLIFT_ARTIFACT = "uplift/uplift_model.json"
+UPLIFT_TAG = "uplift_model"
 
 
-def load_model(uri: str = f"models:/{MODEL_NAME}@{CHAMPION}") -> PropensityModel:
-    """Load a registered or logged model as a :class:`PropensityModel`, reading text and JSON only.
-
-    The model folder is downloaded, refused if it holds a pickle-like file
-    or is not this project's models-from-code model, and its saved model
-    (LightGBM text boosters, JSON calibrators and spec) is read with the
-    installed project code: nothing shipped in the folder is executed.
-
-    Parameters
-    ----------
-    uri : str
-        Any MLflow model URI: ``models:/repayment-propensity@champion``,
-        ``models:/repayment-propensity/3``, ``runs:/<run_id>/model``, or a
-        local model folder.
-
-    Returns
-    -------
-    PropensityModel
-        With ``version`` set to the registered version (the URI itself for
-        an unregistered model).
-
-    Raises
-    ------
-    ModelNotFoundError
-        When no model, alias, version or run answers to ``uri``
-        (:class:`ForeignModelError` when the model there is not this project's,
-        :class:`UnsafeModelError` when its folder holds a pickle-like file).
-    StoreUnavailableError
-        When the store cannot be opened.
-    """
-    if uri.startswith(("models:/", "runs:/")):
-        try:
-            open_store(must_exist=True)
-        except ModelNotFoundError as exc:
-            raise ModelNotFoundError(f"no model at {uri}: {exc}") from None
-    version = resolve_version(uri)
-    if uri.startswith("models:/") and "@" in uri:
-        # Load the version the alias pointed to when resolved, so a promotion
-        # landing in between cannot stamp scores with the wrong version.
-        uri = f"models:/{uri[len('models:/') :].split('@', 1)[0]}/{version}"
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = _download_model(uri, Path(tmp))
-        _refuse_unsafe(folder, uri)
-        try:
-            model = PropensityModel.load(_saved_model_dir(folder, uri))
-        except (ValueError, FileNotFoundError, KeyError) as exc:
-            raise ForeignModelError(
-                f"the model at {uri} cannot be loaded as a {MODEL_NAME} model: {exc}"
-            ) from None
-    model.version = version
-    return model
+def _log_qini_plots(curves: Mapping[str, pd.DataFrame], baseline: str) -> None:
+    """Log each arm's Qini curve as ``uplift/qini_<arm>.png`` in the active run."""
+    for arm, curve in curves.items():
+        mlflow.log_figure(qini_figure(curve, arm, baseline), f"uplift/qini_{arm}.png")
 
 
-def load_pyfunc(uri: str = f"models:/{MODEL_NAME}@{CHAMPION}") -> Any:
-    """Load a model as a generic MLflow pyfunc (signature-enforced ``predict``).
-
-    The folder is checked like :func:`load_model` before MLflow reads it;
-    MLflow then runs the model's entry script with the project code shipped
-    in the model (``code/``).
-
-    Raises
-    ------
-    ModelNotFoundError
-        When no model, alias, version or run answers to ``uri``.
-    UnsafeModelError
-        When the folder holds a pickle-like file or is not a propensity model.
-    """
-    dst = Path(tempfile.mkdtemp(prefix="propensity_model_"))
-    folder = _download_model(uri, dst)
-    _refuse_unsafe(folder, uri)
-    _saved_model_dir(folder, uri)
-    return with_retry(mlflow.pyfunc.load_model, str(folder))
+def _uplift_tag(effects: TreatmentEffects | None) -> str:
+    """Return the ``uplift_model`` tag: the model's artifact path, or ``none: <why>``."""
+    if effects is None or effects.model is None:
+        why = effects.reason if effects is not None else "no randomised data given"
+        return f"none: {why}"[:5000]
+    return UPLIFT_ARTIFACT
 
 
-def alias_version(alias: str, model_name: str = MODEL_NAME) -> str | None:
-    """Return the version an alias points to, or None when the alias (or model) is unset."""
-    mlc = client()
-    try:
-        return str(with_retry(mlc.get_model_version_by_alias, model_name, alias).version)
-    except MlflowException as exc:
-        if exc.error_code in _MISSING_CODES:
-            return None
-        raise
+def _log_effects(effects: TreatmentEffects | None) -> None:
+    """Log a training run's treatment-effect model under ``uplift/`` (and tag the run)."""
+    mlflow.set_tag(UPLIFT_TAG, _uplift_tag(effects))
+    if effects is None or effects.model is None:
+        return
+    mlflow.log_text(json.dumps(effects.model.to_dict()), UPLIFT_ARTIFACT)
+    _log_frame(effects.table, "uplift/qini")
+    curves = pd.concat([c.assign(arm=a) for a, c in effects.curves.items()], ignore_index=True)
+    _log_frame(curves, "uplift/qini_curves")
+    mlflow.log_metrics(effects_metrics(effects))
+    mlflow.log_params({"uplift.arms": ",".join(effects.arms), "uplift.source": effects.source})
+    _log_qini_plots(effects.curves, effects.arms[0])
 
 
-def resolve_version(uri: str) -> str:
-    """Return a model URI's registered version (``models:/name@alias`` or ``models:/name/V``).
-
-    Other URIs are returned unchanged, so the result can always be recorded
-    as the ``model_version`` of a score.
-    """
-    prefix = "models:/"
-    if not uri.startswith(prefix):
-        return uri
-    rest = uri[len(prefix) :]
-    if "@" in rest:
-        name, alias = rest.split("@", 1)
-        version = alias_version(alias, name)
-        if version is None:
-            raise ModelNotFoundError(
-                f"model {name!r} has no alias {alias!r}: train or promote first"
-            )
-        return version
-    if "/" in rest:
-        return rest.rsplit("/", 1)[1]
-    return uri
+#: Names that live in :mod:`models.tracking_load` and :mod:`models.tracking_runs`.
+_MOVED = {
+    "models.tracking_load": (
+        "UnsafeModelError", "alias_version", "load_model", "load_pyfunc", "load_uplift",
+        "resolve_version", "version_info",
+    ),
+    "models.tracking_runs": (
+        "UPLIFT_EXPERIMENT", "log_recalibration", "log_scoring_run", "log_uplift_run",
+    ),
+}  # fmt: skip
 
 
-# ------------------------------------------------------------ recalibration
+def __getattr__(name: str) -> Any:
+    """Resolve a name moved to a sibling module on first use (no import cycle at import)."""
+    import importlib
 
-
-def log_recalibration(
-    rec: Recalibration,
-    decision: PromotionDecision,
-    data_window: Mapping[str, Any],
-    example_rows: pd.DataFrame,
-    experiment: str | None = DEFAULT_EXPERIMENT,
-    model_name: str = MODEL_NAME,
-) -> tuple[str, str]:
-    """Log a recalibration and register its model as a new version aliased ``challenger``.
-
-    The run (in the training experiment) holds the level shifts, calibration
-    in the large before and after, the gate's checks and the model; the new
-    version's tags name the version it was recalibrated from
-    (``recalibrated_from``) and the month (``recalibration_month``).
-
-    Returns
-    -------
-    run_id, version : str
-    """
-    uri = tracking_uri()
-    source = str(rec.model.metadata.get("recalibrated_from"))
-    with tracking_lock(uri):
-        experiment_id = ensure_experiment(experiment or DEFAULT_EXPERIMENT, uri)
-        run_name = f"recalibrate v{source} on {rec.month}"
-        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
-            run_id = run.info.run_id
-            mlflow.set_tags(
-                {
-                    "step": "recalibration",
-                    "recalibrated_from": source,
-                    "recalibration_month": rec.month,
-                    "feature_code_version": rec.model.spec.code_version,
-                    **{f"data.{k}": str(v) for k, v in data_window.items()},
-                }
-            )
-            metrics = {f"shift_{k}": v for k, v in rec.shifts.items()}
-            for stage, table in (("before", rec.before), ("after", rec.after)):
-                for row in table.itertuples(index=False):
-                    metrics[f"{row.head}_over_prediction_{stage}"] = float(row.over_prediction)
-            metrics.update({k: v for k, v in decision.figures.items() if not np.isnan(v)})
-            mlflow.log_metrics(metrics)
-            _log_frame(
-                pd.concat([rec.before.assign(model="before"), rec.after.assign(model="after")]),
-                "tables/calibration_in_the_large",
-            )
-            _log_frame(pd.DataFrame([c.__dict__ for c in decision.checks]), "tables/gate")
-            mlflow.log_text(rec.summary() + "\n\n" + decision.summary(), "recalibration.txt")
-            version = _log_pyfunc(rec.model, example_rows, model_name)
-        mlc = client(uri)
-        with_retry(mlc.set_registered_model_alias, model_name, CHALLENGER, version)
-        tags = {
-            "run_id": run_id,
-            "recalibrated_from": source,
-            "recalibration_month": rec.month,
-            "feature_code_version": rec.model.spec.code_version,
-            "data_window": json.dumps(dict(data_window)),
-            "recalibration.gate": "pass" if decision.accepted else "fail",
-        }
-        for key, value in tags.items():
-            with_retry(mlc.set_model_version_tag, model_name, version, key, value)
-    log.info("logged recalibration run %s (model version %s)", run_id, version)
-    return run_id, str(version)
-
-
-# ------------------------------------------------------------- scoring run
-
-
-def log_scoring_run(
-    scores: pd.DataFrame,
-    features: pd.DataFrame,
-    model: PropensityModel,
-    manifest: Mapping[str, Any] | None = None,
-    experiment: str | None = SCORING_EXPERIMENT,
-    citl: pd.DataFrame | None = None,
-) -> str:
-    """Log a nightly scoring run: counts per tier, score distribution and drift.
-
-    The run is tagged ``drift_alert=true`` when the scores drift or the
-    latest labelled month is miscalibrated (:func:`models.monitoring.drift_alarms`);
-    ``drift_reasons`` says why. Feature PSIs are logged, not alarmed on.
-
-    Parameters
-    ----------
-    scores : DataFrame
-        The published ``scores`` (contract columns: ``risk_tier``,
-        ``contact_intensity``, ``offer``, ``p_willingness``, ``p_ability``,
-        ``expected_recovery``, ``suppressed_reason``...; absent ones are skipped).
-    features : DataFrame
-        The features the model scored (for the PSI of each feature against
-        the model's training reference).
-    model : PropensityModel
-        The model that scored (its ``version`` and ``reference``).
-    manifest : mapping, optional
-        The run's manifest, logged as ``manifest.json``.
-    experiment : str
-        Experiment of the scoring runs.
-    citl : DataFrame, optional
-        Calibration in the large of each head on the latest labelled month
-        (:func:`models.monitoring.calibration_in_the_large`).
-
-    Returns
-    -------
-    str
-        The MLflow run id.
-    """
-    uri = tracking_uri()
-    manifest = dict(manifest or {})
-    as_of = manifest.get("as_of") or manifest.get("as_of_date")
-    if as_of is None and "as_of_date" in scores.columns and len(scores):
-        as_of = str(pd.Timestamp(scores["as_of_date"].max()).date())
-    # Only the variables with a training reference are compared: no copy of the whole table.
-    drift_frame = features[[c for c in model.reference if c in features.columns]].reset_index(
-        drop=True
-    )
-    for col in ("p_willingness", "p_ability", "expected_share"):
-        if col in scores.columns and len(scores) == len(drift_frame):
-            drift_frame[col] = scores[col].to_numpy()
-    drift = model.drift(drift_frame)
-    metrics: dict[str, float] = {"scored_accounts": float(len(scores))}
-    for col in ("risk_tier", "contact_intensity", "offer", "suppressed_reason"):
-        if col in scores.columns:
-            for value, count in scores[col].fillna("none").value_counts().sort_index().items():
-                metrics[f"count_{col}_{_metric_key(value)}"] = float(count)
-    for col in ("p_willingness", "p_ability", "expected_share", "expected_recovery"):
-        if col in scores.columns and len(scores):
-            values = scores[col].to_numpy(dtype="float64")
-            metrics[f"{col}_mean"] = float(np.nanmean(values))
-            for q in (10, 50, 90):
-                metrics[f"{col}_p{q}"] = float(np.nanpercentile(values, q))
-    if "expected_recovery" in scores.columns:
-        metrics["expected_recovery_sum"] = float(scores["expected_recovery"].sum())
-    if len(drift):
-        metrics["psi_max"] = float(drift["psi"].max())
-        metrics["psi_moderate_count"] = float((drift["flag"] == "moderate").sum())
-        metrics["psi_major_count"] = float((drift["flag"] == "major").sum())
-        for row in drift.itertuples(index=False):
-            metrics[f"psi_{row.variable}"] = float(row.psi)
-    if citl is not None:
-        for row in citl.itertuples(index=False):
-            metrics[f"citl_{row.head}_over_prediction"] = float(row.over_prediction)
-            metrics[f"citl_{row.head}_rows"] = float(row.rows)
-    drift["alarm"] = [alarm_role(v, model.spec.drift_exempt) for v in drift["variable"]]
-    reasons = drift_alarms(drift, citl)
-    if reasons:
-        log.warning("drift alarm: %s", "; ".join(reasons))
-    with tracking_lock(uri):
-        experiment_id = ensure_experiment(experiment or SCORING_EXPERIMENT, uri)
-        with mlflow.start_run(
-            experiment_id=experiment_id,
-            run_name=f"score {as_of}",
-            tags={WRITER_TAG: WRITER_LOCKED},
-        ) as run:
-            mlflow.set_tags(
-                {
-                    "drift_alert": "true" if reasons else "false",
-                    "drift_reasons": "; ".join(reasons)[:5000],
-                    "as_of": str(as_of),
-                    "model_version": str(model.version),
-                    "feature_code_version": model.spec.code_version,
-                    **{
-                        k: str(manifest[k])
-                        for k in ("policy_version", "model_uri", "status")
-                        if k in manifest
-                    },
-                }
-            )
-            mlflow.log_metrics(metrics)
-            _log_frame(drift, "tables/drift")
-            if citl is not None:
-                _log_frame(citl, "tables/calibration_latest_month")
-            if manifest:
-                mlflow.log_dict(manifest, "manifest.json")
-            if {"p_willingness", "p_ability"} <= set(scores.columns) and len(scores):
-                mlflow.log_figure(_score_histograms(scores), "plots/score_distribution.png")
-            run_id = run.info.run_id
-    log.info("logged scoring run %s (%d accounts)", run_id, len(scores))
-    return run_id
-
-
-def _metric_key(value: Any) -> str:
-    return "".join(ch if ch.isalnum() or ch in "_-." else "_" for ch in str(value))
-
-
-def _score_histograms(scores: pd.DataFrame):
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(8, 3.2), dpi=100, layout="constrained")
-    axes = fig.subplots(1, 2)
-    for ax, col in zip(axes, ("p_willingness", "p_ability"), strict=True):
-        ax.hist(scores[col].dropna(), bins=20, range=(0, 1), color="#4472c4")
-        ax.set(title=col, xlabel="probability", ylabel="accounts")
-    return fig
-
-
-# ------------------------------------------------------------- review helpers
-
-
-def version_info(version: str | int | None = None, model_name: str = MODEL_NAME) -> dict[str, Any]:
-    """Return a registered version's tags, aliases and run id (default: the challenger).
-
-    Raises
-    ------
-    ModelNotFoundError
-        When the version (or the challenger alias) does not exist.
-    """
-    if version is None:
-        version = alias_version(CHALLENGER, model_name)
-        if version is None:
-            raise ModelNotFoundError(
-                f"model {model_name!r} has no {CHALLENGER!r} alias: train a model first"
-            )
-    mlc = client()
-    try:
-        mv = with_retry(mlc.get_model_version, model_name, str(version))
-    except MlflowException as exc:
-        if exc.error_code in _MISSING_CODES:
-            raise ModelNotFoundError(f"model {model_name!r} has no version {version}") from None
-        raise
-    return {
-        "version": str(mv.version),
-        "run_id": mv.run_id,
-        "aliases": list(mv.aliases or []),
-        "tags": dict(mv.tags or {}),
-    }
-
-
-UPLIFT_EXPERIMENT = "repayment-propensity-uplift"
-
-
-def log_uplift_run(
-    model: Any,
-    evaluation: pd.DataFrame,
-    curves: Mapping[str, pd.DataFrame],
-    experiment: str | None = UPLIFT_EXPERIMENT,
-    run_name: str | None = None,
-    params: Mapping[str, Any] | None = None,
-) -> str:
-    """Log a treatment-effect model and its Qini evaluation to MLflow; return the run id.
-
-    Logs ``uplift/uplift_model.json`` (the arms, columns and each arm's
-    booster text: :meth:`models.uplift.UpliftModel.to_dict`), the evaluation
-    table (``uplift/qini``), a Qini-curve plot per arm and the metrics
-    ``qini_<arm>``, ``observed_effect_<arm>`` and ``predicted_effect_<arm>``.
-
-    Parameters
-    ----------
-    model : models.uplift.UpliftModel
-    evaluation : pandas.DataFrame
-        The table of :func:`models.uplift.evaluate_uplift`.
-    curves : mapping of str to DataFrame
-        Its Qini curves per arm.
-    experiment : str, optional
-        Experiment name (created when new).
-    run_name : str, optional
-    params : mapping, optional
-        Extra parameters (data window, rows, seed).
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    uri = tracking_uri()
-    with tracking_lock(uri):
-        experiment_id = ensure_experiment(experiment or UPLIFT_EXPERIMENT, uri)
-        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
-            mlflow.log_params({"arms": ",".join(model.arms), "learner": "t_learner_lightgbm"})
-            if params:
-                mlflow.log_params({k: _param(v) for k, v in params.items()})
-            mlflow.log_text(json.dumps(model.to_dict()), "uplift/uplift_model.json")
-            _log_frame(evaluation, "uplift/qini")
-            for row in evaluation.to_dict("records"):
-                for key in ("qini_coefficient", "observed_effect", "predicted_effect"):
-                    name = "qini" if key == "qini_coefficient" else key
-                    mlflow.log_metric(f"{name}_{row['arm']}", float(row[key]))
-            for arm, curve in curves.items():
-                fig, ax = plt.subplots(figsize=(5, 4))
-                ax.plot(curve["share"], curve["qini"], label=f"model ({arm} vs {model.arms[0]})")
-                ax.plot(curve["share"], curve["random"], linestyle="--", label="random order")
-                ax.set_xlabel("share of accounts targeted, best predicted effect first")
-                ax.set_ylabel("incremental outcome per account")
-                ax.legend()
-                mlflow.log_figure(fig, f"uplift/qini_{arm}.png")
-                plt.close(fig)
-            return run.info.run_id
+    for module, names in _MOVED.items():
+        if name in names:
+            return getattr(importlib.import_module(module), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -362,6 +362,14 @@ def train(
         Path | None, typer.Option("--config", help="Hyper-parameter YAML (default packaged).")
     ] = None,
     experiment: Annotated[str | None, typer.Option("--experiment")] = None,
+    plans: Annotated[
+        Path | None,
+        typer.Option(
+            "--plans",
+            help="Published runs (as_of=D/scores.parquet) whose randomised arms fit the "
+            "treatment-effect model, logged with the heads.",
+        ),
+    ] = None,
 ) -> None:
     """Train both heads on snapshots before D, log to MLflow, register a challenger."""
     from models.store import StoreUnavailableError
@@ -369,11 +377,14 @@ def train(
     from pipeline.jobs import train_job
 
     d = _parse_date(as_of, "--as-of")
+    if plans is not None and not plans.is_dir():  # before hours of training, not after
+        raise _fail(EXIT_INPUT, f"--plans {plans}: no such folder of published runs")
     _open_store(must_exist=False)
     try:
         job = train_job(
-            data, d, months=months, horizon_days=horizon, config_path=config, experiment=experiment
-        )
+            data, d, months=months, horizon_days=horizon, config_path=config,
+            experiment=experiment, plans_dir=plans,
+        )  # fmt: skip
     except StoreUnavailableError as exc:
         raise _fail(EXIT_STORE, str(exc)) from None
     except DataReadError as exc:
@@ -393,6 +404,12 @@ def train(
             f"Brier {t['brier']:.4f}  ECE {t['ece']:.4f}"
         )
     typer.echo(f"  gate vs baselines: {'pass' if r.gate.accepted else 'fail'}")
+    if r.effects is not None and r.effects.model is not None:
+        for row in r.effects.table.itertuples():
+            typer.echo(
+                f"  effect {row.arm:<8} observed {row.observed_effect:+.4f} "
+                f"(95% CI {row.ci_low:+.4f} to {row.ci_high:+.4f}), Qini {row.qini_coefficient:.4f}"
+            )
 
 
 ApproverOpt = Annotated[
@@ -765,17 +782,28 @@ def replay(
     learn_nights: Annotated[
         int,
         typer.Option(
-            "--learn-nights", min=0,
+            "--learn-nights",
+            min=0,
             help="Value mode explores this many nights, then plans with learned effects (0: priors).",
         ),
     ] = 20,
     explore_share: Annotated[
         float,
         typer.Option(
-            "--explore-share", min=0.0, max=1.0,
+            "--explore-share",
+            min=0.0,
+            max=1.0,
             help="Share of eligible episodes explored while learning (a short replay needs most).",
         ),
     ] = 1.0,
+    publish_plans: Annotated[
+        Path | None,
+        typer.Option(
+            "--publish-plans",
+            help="Write the first seed's plans (value mode with --value, else the first policy) "
+            "as published runs, and their tables, for train --plans.",
+        ),
+    ] = None,
 ) -> None:
     """Replay policies and baselines night after night on a simulated portfolio and compare."""
     from models.tracking import ModelNotFoundError
@@ -793,6 +821,7 @@ def replay(
             data, d1, nights, policies, baselines, list(range(seed, seed + seeds)),
             model_uri=model_uri, train=train, log_to_mlflow=not no_mlflow, value=value,
             learn_nights=learn_nights, explore_share=explore_share,
+            publish_plans=publish_plans,
         )  # fmt: skip
     except (DataReadError, ReplayInputError) as exc:
         raise _fail(EXIT_INPUT, str(exc)) from None

@@ -82,6 +82,7 @@ def train_job(
     experiment: str | None = None,
     config_overrides: dict | None = None,
     feature_columns: list[str] | None = None,
+    plans_dir: Path | None = None,
 ) -> TrainJobResult:
     """Build the training set before ``as_of``, train both heads, log and register a challenger.
 
@@ -103,6 +104,10 @@ def train_job(
         Values replacing keys of the config (notebooks: "change a hyper-parameter").
     feature_columns : list of str, optional
         A subset of the feature catalogue to train on (notebooks: "change a feature set").
+    plans_dir : path, optional
+        Published runs (``as_of=D/scores.parquet``) whose randomised arms fit
+        the treatment-effect model, logged in the same run
+        (:func:`pipeline.uplift_units.effects_from_plans`).
     """
     from features.training_set import build_training_set
     from models import tracking
@@ -138,6 +143,7 @@ def train_job(
     log.info(
         "stage train rows_in=%s seconds=%.2f", f"{len(training_set):,}", time.perf_counter() - t0
     )
+    result.effects = _effects(plans_dir, validation.tables["payments"], as_of, horizon_days, start)
     t0 = time.perf_counter()
     run_id, version = tracking.log_training_run(
         result, data_window=window, experiment=experiment, training_set=training_set
@@ -146,6 +152,29 @@ def train_job(
         "stage log run_id=%s version=%s seconds=%.2f", run_id, version, time.perf_counter() - t0
     )
     return TrainJobResult(run_id, version, result, (start, end))
+
+
+def _effects(plans_dir: Path | None, payments: pd.DataFrame, as_of, horizon_days: int, since):
+    """Fit the treatment-effect model on the plans logged since the heads' first snapshot.
+
+    Without plans, or with too few randomised units, one log line says why there is none.
+    """
+    from pipeline.uplift_units import effects_from_plans
+
+    if plans_dir is None:
+        log.info("no treatment-effect model: no randomised data given (train --plans DIR)")
+        return None
+    t0 = time.perf_counter()
+    effects = effects_from_plans(plans_dir, payments, as_of, horizon_days, since=since)
+    if effects.model is None:
+        log.info("no treatment-effect model: %s", effects.reason)
+        return effects
+    qini = ", ".join(f"{r.arm} {r.qini_coefficient:.4f}" for r in effects.table.itertuples())
+    log.info(
+        "stage effects arms=%s qini=%s seconds=%.2f",
+        ",".join(effects.arms), qini, time.perf_counter() - t0,
+    )  # fmt: skip
+    return effects
 
 
 def _with_segments(training_set: pd.DataFrame, accounts: pd.DataFrame) -> pd.DataFrame:

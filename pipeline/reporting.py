@@ -69,11 +69,17 @@ def log_report_run(
     params: Mapping[str, object],
     metrics: Mapping[str, float],
     frames: Mapping[str, pd.DataFrame],
+    note: str = "",
+    pages: Mapping[str, str] | None = None,
 ) -> str:
-    """Log a report as an MLflow run: params, metrics, the HTML page and its tables (CSV)."""
+    """Log a report as an MLflow run: params, metrics, the HTML pages and tables (CSV).
+
+    ``note`` becomes the run's description in the MLflow UI; ``pages`` are
+    more HTML artifacts by file name.
+    """
     import mlflow
 
-    from models.tracking import ensure_experiment, tracking_lock, tracking_uri
+    from models.tracking import NOTE_TAG, ensure_experiment, tracking_lock, tracking_uri
 
     uri = tracking_uri()
     clean = {
@@ -87,6 +93,10 @@ def log_report_run(
             mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
             mlflow.log_metrics(clean)
             mlflow.log_text(page, page_name)
+            for name, extra in (pages or {}).items():
+                mlflow.log_text(extra, name)
+            if note:
+                mlflow.set_tag(NOTE_TAG, note[:5000])
             for name, frame in frames.items():
                 mlflow.log_text(frame.to_csv(), f"tables/{name}.csv")
             run_id = run.info.run_id

@@ -52,6 +52,28 @@ def train_before(tables: dict[str, pd.DataFrame], start: pd.Timestamp, months: i
     return train(training_set, load_config(), FeatureSpec.default()).model
 
 
+def _recorded(strategies: list, k: int, sink: list, record: bool, model) -> list:
+    """Return the strategies with the ``k``-th one's plans recorded into ``sink`` when asked."""
+    from pipeline.simulator.replay_plans import recording
+
+    if not record:
+        return strategies
+    name, plan = strategies[k]
+    return [*strategies[:k], (name, recording(plan, sink, model)), *strategies[k + 1 :]]
+
+
+def _publish(logged: list, run, truth: pd.DataFrame, out: Path, start, nights: int) -> str:
+    """Write the recorded plans and their run's tables; return the line saying how to train."""
+    from pipeline.simulator.replay_plans import publish_logged_plans
+
+    plans, data = publish_logged_plans(logged, run.tables, truth, out)
+    end = (start + pd.Timedelta(days=nights)).date()
+    return (
+        f"logged plans of {run.name} ({len(logged)} nights) -> {plans}; fit the treatment-effect "
+        f"model with: propensity train --data {data} --as-of {end} --plans {plans}"
+    )
+
+
 def run_replay_job(
     data_dir: Path,
     start: pd.Timestamp,
@@ -65,6 +87,7 @@ def run_replay_job(
     value: bool = False,
     learn_nights: int = 0,
     explore_share: float | None = None,
+    publish_plans: Path | None = None,
 ) -> ReplayJobResult:
     """Replay every policy (with the model) and baseline from ``start``, once per seed.
 
@@ -73,11 +96,14 @@ def run_replay_job(
     with ``learn_nights`` > 0 that strategy explores (``explore_share``) for
     those nights, fits its effect model, then plans with the learned effects,
     and the text reports the model's Qini on held-out explored units.
+    With ``publish_plans`` the plans of the value mode (else of the first
+    policy) on the first seed are written there as published runs, with the
+    tables they led to (:mod:`pipeline.simulator.replay_plans`).
     """
     from models import tracking
     from pipeline.jobs import load_valid_tables
     from pipeline.simulator.replay import run_replay
-    from pipeline.simulator.replay_report import comparison, headline, log_replay, render, summary
+    from pipeline.simulator.replay_report import comparisons, headline, log_replay, render, summary
     from pipeline.simulator.strategies import baseline_strategy, policy_strategy, value_strategy
 
     t0 = time.perf_counter()
@@ -98,18 +124,24 @@ def run_replay_job(
         first = policies[0] if policies else None
         strategies.append(value_strategy(first, model, True, learn_nights, explore_share))
     strategies += [baseline_strategy(b) for b in baselines]
-    runs = {s: run_replay(tables, truth, start, nights, strategies, seed=s) for s in seeds}
+    logged: list[pd.DataFrame] = []
+    k = len(policies) if value else 0  # the strategy whose plans are published
+    runs = {
+        s: run_replay(tables, truth, start, nights, _recorded(strategies, k, logged, publish_plans
+                      is not None and s == seeds[0], model), seed=s)
+        for s in seeds
+    }  # fmt: skip
     summ = summary(runs)
     names = [n for n, _ in strategies]
-    base = baselines[0] if baselines else names[-1]
-    comp = comparison(runs, base) if len(names) > 1 else pd.DataFrame()
-    lines = [summ.T.to_string(float_format=lambda v: f"{v:,.3f}")]
-    if len(names) > 1:
-        lines += [headline(comp, summ, n, base) for n in names if n != base]
-    if value and policies and baselines:  # value mode against its own fixed tiers, too
-        lines.append(
-            headline(comparison(runs, names[0]), summ, strategies[len(policies)][0], names[0])
-        )
+    # The reference: the first baseline; without one, value mode is compared with its fixed tiers.
+    base = baselines[0] if baselines else (names[0] if value and policies else names[-1])
+    against_fixed = value and bool(policies) and bool(baselines)  # value vs its fixed tiers
+    refs = [base, names[0]] if against_fixed else [base]
+    comp = comparisons(runs, refs) if len(names) > 1 else pd.DataFrame()
+    heads = [headline(comp, summ, n, base) for n in names if n != base and len(names) > 1]
+    if against_fixed:
+        heads.append(headline(comp, summ, strategies[len(policies)][0], names[0]))
+    lines = [summ.T.to_string(float_format=lambda v: f"{v:,.3f}"), *heads]
     if value and learn_nights > 0:
         from pipeline.simulator.learning import qini_text
 
@@ -124,15 +156,20 @@ def run_replay_job(
         "seeds": ",".join(map(str, seeds)),
         "accounts": n_accounts,
         "model": "trained in-process before --from" if train else (model_uri or "champion"),
+        "capacity": "value mode: the fixed tiers' planned calls and texts each night"
+        if value
+        else "each strategy's own plans",
         "seconds": round(seconds, 1),
         "nights_per_second": round(nights * len(seeds) * len(names) / seconds, 2),
     }
     page = render(runs, summ, comp, facts)
     run_id = None
     if log_to_mlflow:
-        run_id = log_replay(runs, summ, comp, page, facts)
+        run_id = log_replay(runs, summ, comp, page, facts, note="\n".join(heads))
     lines.append(
         f"replayed {n_accounts:,} accounts x {nights} nights x {len(names)} strategies x "
         f"{len(seeds)} seeds in {seconds:.0f}s"
     )
+    if publish_plans is not None:
+        lines.append(_publish(logged, runs[seeds[0]][k], truth, publish_plans, start, nights))
     return ReplayJobResult(summ, comp, "\n".join(lines), page, run_id, seconds)

@@ -53,9 +53,53 @@ def comparison(runs_by_seed: dict[int, list[StrategyRun]], baseline: str) -> pd.
     return pd.DataFrame(rows).set_index("strategy")
 
 
+def comparisons(runs_by_seed: dict[int, list[StrategyRun]], references: list[str]) -> pd.DataFrame:
+    """:func:`comparison` against each reference in turn, stacked (column ``vs`` names it).
+
+    Against the first reference every other strategy is compared; against a
+    later one only the strategies that are no reference (the first
+    reference's inverse figures would repeat).
+    """
+    refs = list(dict.fromkeys(references))
+    parts = [comparison(runs_by_seed, refs[0])]
+    for ref in refs[1:]:
+        comp = comparison(runs_by_seed, ref)
+        parts.append(comp[~comp.index.isin(refs)])
+    return pd.concat(parts)
+
+
+def per_seed(runs_by_seed: dict[int, list[StrategyRun]]) -> pd.DataFrame:
+    """Each seed's figures per strategy (the draws the paired intervals come from)."""
+    frames = [metrics_table(runs)[list(METRICS)].assign(seed=s) for s, runs in runs_by_seed.items()]
+    return pd.concat(frames).reset_index().set_index(["strategy", "seed"]).sort_index(level=1)
+
+
+def capacity(runs_by_seed: dict[int, list[StrategyRun]]) -> pd.DataFrame:
+    """Per strategy: calls and texts a day its plans allowed, mean over nights and seeds.
+
+    A plan's caps cover 7 days, so a night's allowance is the sum of
+    ``max_calls_7d`` (``max_sms_7d``) over its plans divided by 7.
+    """
+    rows: dict[str, list[dict[str, float]]] = {}
+    for runs in runs_by_seed.values():
+        for run in runs:
+            p = run.plans if run.plans is not None else pd.DataFrame({"as_of": []})
+            nightly = {
+                f"planned_{k}_per_day": (
+                    p.groupby("as_of")[col].sum().mean() / 7 if col in p.columns else np.nan
+                )
+                for k, col in (("calls", "max_calls_7d"), ("sms", "max_sms_7d"))
+            }
+            rows.setdefault(run.name, []).append(nightly)
+    return pd.DataFrame({n: pd.DataFrame(r).mean() for n, r in rows.items()}).T.rename_axis(
+        "strategy"
+    )
+
+
 def headline(comp: pd.DataFrame, summ: pd.DataFrame, strategy: str, baseline: str) -> str:
     """One paragraph: recovery per contact, recovered and contacts vs the baseline."""
-    c = comp.loc[[strategy]].set_index("figure")
+    c = comp.loc[[strategy]]
+    c = c[c["vs"] == baseline].set_index("figure")
 
     def pct(fig: str) -> str:
         r = c.loc[fig]
@@ -95,7 +139,8 @@ def render(
         "Closed-loop replay",
         [
             ("Figures per strategy (mean over seeds; violations summed)", table_html(summ.T)),
-            ("Change against the baseline (paired by seed)", table_html(comp)),
+            ("Change against the references (paired by seed)", table_html(comp)),
+            ("Calls and texts a day the plans allowed", table_html(capacity(runs_by_seed))),
             (f"Seed {min(runs_by_seed)}", figure_html(fig, "daily recovery and contacts")),
         ],
         note=note,
@@ -108,11 +153,30 @@ def log_replay(
     comp: pd.DataFrame,
     page: str,
     facts: dict,
+    note: str = "",
 ) -> str:
-    """Log the replay as an MLflow run: figures per strategy, comparison, the page."""
+    """Log the replay as an MLflow run: totals, paired intervals, seeds, capacity, the pages.
+
+    Metrics: ``<strategy>.<figure>`` (mean over seeds), per comparison
+    ``<strategy>.vs_<reference>.<figure>`` with ``.ci_low`` and ``.ci_high``
+    (paired 95% interval over the seeds), and ``<strategy>.planned_calls_per_day``
+    / ``planned_sms_per_day`` (:func:`capacity`). Artifacts: the report page,
+    ``comparison.html`` (the paired table alone) and the tables as CSV.
+    """
+    cap = capacity(runs_by_seed)
     metrics = {f"{s}.{m}": float(v) for s, row in summ.iterrows() for m, v in row.items()}
+    metrics.update({f"{s}.{m}": float(v) for s, row in cap.iterrows() for m, v in row.items()})
     for row in comp.reset_index().itertuples(index=False):
-        metrics[f"{row.strategy}.vs_baseline.{row.figure}"] = float(row.mean_change)
+        key = f"{row.strategy}.vs_{row.vs}.{row.figure}"
+        metrics[key] = float(row.mean_change)
+        metrics[f"{key}.ci_low"], metrics[f"{key}.ci_high"] = float(row.ci_low), float(row.ci_high)
+    frames = {"summary": summ, "comparison": comp, "per_seed": per_seed(runs_by_seed),
+              "capacity": cap}  # fmt: skip
+    pages = {"comparison.html": html_page("Replay: paired comparison", [
+        ("Change against each reference (paired by seed, 95% CI over the seeds)", table_html(comp)),
+        ("Figures per strategy (mean over seeds)", table_html(summ.T)),
+        ("Calls and texts a day the plans allowed (capacity)", table_html(cap)),
+    ], note=note)}  # fmt: skip
     return log_report_run(
         EXPERIMENT,
         f"replay {facts.get('from', '')} x{facts.get('nights', '')}",
@@ -120,5 +184,7 @@ def log_replay(
         "replay_report.html",
         facts,
         metrics,
-        {"summary": summ, "comparison": comp},
+        frames,
+        note=note,
+        pages=pages,
     )

@@ -11,8 +11,10 @@ from filelock import FileLock
 
 from models import registry, tracking
 from models.config import config_from_dict
+from models.effects import assess_effects
 from models.synthetic import make_training_set
 from models.training import train
+from models.uplift import planted_randomised_data
 
 CONFIG = config_from_dict({"lightgbm": {"num_threads": 1}, "gate": {"max_ece": 0.1}})
 # CONFIG's calibration bound is looser than the packaged one: promotions record why.
@@ -72,6 +74,8 @@ def test_train_log_register_reload_and_promote(store):
         tracking.load_model()  # nothing registered yet
     data = make_training_set(n_accounts=3000, n_months=8, seed=0)
     result = train(data.frame, CONFIG, data.spec)
+    X, t, y, _ = planted_randomised_data(2000, 0, ("none", "high"))
+    result.effects = assess_effects(X, t, y, ("none", "high"), "planted", n_boot=20)
     run_id, version = tracking.log_training_run(
         result, {"data": "synthetic"}, experiment="e2e", training_set=data.frame
     )
@@ -111,9 +115,24 @@ def test_train_log_register_reload_and_promote(store):
         "tables/model_vs_baselines.json",
         "config.yaml",
         "spec.json",
+        "uplift/uplift_model.json",
+        "uplift/qini.csv",
+        "uplift/qini_curves.csv",
+        "uplift/qini_high.png",
     ):
         assert path in artifacts, path
     assert any((store / "mlartifacts").rglob("model_report.html"))
+    # The treatment-effect model rides in the heads' run, named by the version's tag.
+    high = result.effects.table.iloc[0]
+    assert run.data.metrics["uplift_qini_high"] == pytest.approx(high["qini_coefficient"])
+    assert run.data.tags["uplift_model"] == "uplift/uplift_model.json"
+    assert client.get_model_version("repayment-propensity", "1").tags["uplift_model"] == (
+        "uplift/uplift_model.json"
+    )
+    uplift = tracking.load_uplift("1")
+    pd.testing.assert_frame_equal(uplift.effects(X), result.effects.model.effects(X))
+    report_html = (next((store / "mlartifacts").rglob("model_report.html"))).read_text()
+    assert "14. Treatment effects" in report_html and "high vs none: the model" in report_html
 
     # Loading back from the registry predicts exactly what the model in memory predicts.
     test = result.split.test
@@ -145,6 +164,9 @@ def test_train_log_register_reload_and_promote(store):
     weak = train(noisy, CONFIG, data.spec)
     _, weak_version = tracking.log_training_run(weak, experiment="e2e")
     assert weak_version == "2" and tracking.alias_version("challenger") == "2"
+    assert tracking.load_uplift("2") is None  # trained without randomised data
+    weak_tags = client.get_model_version("repayment-propensity", "2").tags
+    assert weak_tags["uplift_model"] == "none: no randomised data given"
     refused = registry.promote(eval_frame=test, config=CONFIG, approval=APPROVAL)
     assert not refused.accepted
     assert "REFUSED" in refused.summary() and "champion v1" in refused.summary()

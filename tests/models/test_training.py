@@ -227,6 +227,7 @@ def test_report_is_self_contained_with_every_section(result):
         "fair lending",
         "known limitations",
         "gate figures",
+        "treatment effects",
         "configuration",
     ):
         assert section in text, section
@@ -247,6 +248,7 @@ def test_report_is_self_contained_with_every_section(result):
         "Score distribution by age band",
         "Proxy check",
         "excluded from the features",
+        "No treatment-effect model: no randomised data was given to this run",
     ):
         assert words in html, words
     # Every month of every split has a row per head; counts are printed as integers.

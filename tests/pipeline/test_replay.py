@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -266,8 +268,11 @@ def test_replay_job_with_value_compares_three_strategies(tmp_path, monkeypatch):
 
     write_portfolio(simulate_portfolio(300, 14, seed=6, start="2024-01-01"), tmp_path)
     monkeypatch.setattr(tracking, "load_model", lambda uri: _SpreadModel())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     result = run_replay_job(tmp_path, START, 3, [None], ["dpd_buckets"], [0, 1],
-                            log_to_mlflow=False, value=True, learn_nights=2)  # fmt: skip
+                            log_to_mlflow=True, value=True, learn_nights=2,
+                            publish_plans=tmp_path / "logged")  # fmt: skip
     names = list(result.summary.index)
     assert len(names) == 3 and names[1].startswith("value-") and names[2] == "dpd_buckets"
     assert (result.summary["violations"] == 0).all()
@@ -277,6 +282,36 @@ def test_replay_job_with_value_compares_three_strategies(tmp_path, monkeypatch):
     # It explored for 2 nights, then tried to learn: 300 accounts are too few, said per seed.
     assert names[1].endswith("+learned2")
     assert "effect model, run 2:" in result.text and "not fitted: arm" in result.text
+
+    # The MLflow run holds the three-strategy comparison with its paired intervals.
+    logged = tracking.client().get_run(result.run_id).data
+    vs_fixed = result.comparison[result.comparison["vs"] == names[0]].set_index("figure")
+    # MLflow metric names take no @ or +.
+    key = re.sub(r"[@+]", "_", f"{names[1]}.vs_{names[0]}.recovery_per_contact")
+    assert logged.metrics[key] == pytest.approx(vs_fixed.loc["recovery_per_contact", "mean_change"])
+    assert (
+        f"{key}.ci_low" in logged.metrics
+        and f"{names[0]}.vs_dpd_buckets.contacts" in logged.metrics
+    )
+    assert logged.params["seeds"] == "0,1" and "fixed tiers" in logged.params["capacity"]
+    _check_logged_plans(tmp_path / "logged")
+
+
+def _check_logged_plans(out):
+    """The value mode's plans of seed 0 read like published runs, with the tables they led to."""
+    from pipeline.io import read_tables
+    from pipeline.uplift_units import plan_units
+
+    assert sorted(p.name for p in (out / "plans").iterdir()) == [
+        f"as_of={(START + pd.Timedelta(days=i)).date()}" for i in range(3)
+    ]
+    first = pd.read_parquet(out / "plans" / f"as_of={START.date()}" / "scores.parquet")
+    assert first[["dpd", "arrears", "p_willingness", "p_ability"]].notna().all().all()
+    assert first["control_group"].dtype == bool and (first["as_of_date"] == START).all()
+    tables = read_tables(out / "data").tables
+    assert tables["payments"]["paid_at"].max() >= START.tz_localize("UTC")  # replayed days
+    units = plan_units(first, tables["payments"], START + pd.Timedelta(days=30), 30)
+    assert len(units) == first["account_id"].nunique() and units["outcome"].between(0, 1).all()
 
 
 def test_value_strategy_explores_then_falls_back_to_priors_without_enough_units(portfolio):

@@ -1,0 +1,145 @@
+"""Randomised units for ``propensity train --plans DIR``: logged plans and what they recovered.
+
+A folder of published runs (``as_of=D/scores.parquet``) holds, per night,
+each account's plan and its randomised assignment. Rules:
+
+* **Arm**: the row's ``arm`` when the run publishes one (``control``, an
+  explored intensity ``none``/``low``/``medium``/``high``, or ``plan``: the
+  plan's own choice, randomised against the control group at the control
+  share); otherwise ``control`` for the control group and ``plan`` for the
+  rest. The baseline arm is ``control``. Rows of any other arm are left out.
+* **Unit**: an account's first published row whose horizon has closed by the
+  training date (``D + horizon_days <= as_of``); its later nights are not
+  new units.
+* **Outcome**: payments in ``[D, D + horizon_days)`` (UTC) over the arrears at
+  D, clipped to [0, 1].
+* **Features**: the columns every published row carries and the value mode
+  has at planning time (:data:`UNIT_FEATURES`).
+
+The learning-data builder of the value mode (``features.uplift_data``, issue
+#11) builds the same kind of units from features as of D; the two are to be
+unified.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.vocab import CONTACT_INTENSITIES
+from pipeline.effect import EffectInputError, _window_sum, read_published
+
+log = logging.getLogger(__name__)
+
+#: Features of a unit: published with every scored row (the data contract's scores columns).
+UNIT_FEATURES: tuple[str, ...] = ("dpd", "arrears", "p_willingness", "p_ability")
+#: The arms in report order: the baseline treatment first, ``plan`` last.
+ARM_ORDER: tuple[str, ...] = ("control", *CONTACT_INTENSITIES, "plan")
+
+
+def row_arms(scores: pd.DataFrame) -> np.ndarray:
+    """Return each published row's randomised arm (see the module's rules).
+
+    Examples
+    --------
+    >>> row_arms(pd.DataFrame({"control_group": [True, False]})).tolist()
+    ['control', 'plan']
+    >>> row_arms(pd.DataFrame({"control_group": [True, False, False],
+    ...                        "arm": ["control", "high", None]})).tolist()
+    ['control', 'high', 'plan']
+    """
+    fallback = np.where(scores["control_group"].to_numpy(dtype=bool), "control", "plan")
+    if "arm" not in scores.columns:
+        return fallback.astype(object)
+    arm = scores["arm"].astype(object).to_numpy()
+    return np.where(pd.isna(arm), fallback, arm).astype(object)
+
+
+def plan_units(
+    scores: pd.DataFrame, payments: pd.DataFrame, as_of: pd.Timestamp, horizon_days: int
+) -> pd.DataFrame:
+    """Return one randomised unit per account: features, arm and share of arrears recovered.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        Published rows (``account_id``, ``as_of_date``, ``control_group``,
+        :data:`UNIT_FEATURES`, optionally ``arm``).
+    payments : DataFrame
+        The contract's payments (``account_id``, ``paid_at``, ``amount``).
+    as_of : Timestamp
+        Training date: only rows whose horizon closed by then are units.
+    horizon_days : int
+
+    Returns
+    -------
+    DataFrame
+        ``account_id``, ``as_of`` (D), ``arm``, ``outcome``, then :data:`UNIT_FEATURES`.
+    """
+    missing = [c for c in ("account_id", "as_of_date", "control_group", *UNIT_FEATURES)
+               if c not in scores.columns]  # fmt: skip
+    if missing:
+        raise EffectInputError(f"published scores lack the columns {missing}")
+    d = pd.to_datetime(scores["as_of_date"]).dt.tz_localize(None).dt.normalize()
+    s = scores.assign(as_of=d.to_numpy(), arm=row_arms(scores))
+    s = s[(s["as_of"] + pd.Timedelta(days=horizon_days) <= as_of) & s["arm"].isin(ARM_ORDER)]
+    s = s.sort_values(["account_id", "as_of"], kind="stable").drop_duplicates("account_id")
+    units = s[["account_id", "as_of", "arm", *UNIT_FEATURES]].reset_index(drop=True)
+    paid = _window_sum(units, payments, "paid_at", "amount", horizon_days)
+    arrears = units["arrears"].to_numpy(dtype=np.float64)
+    share = np.divide(paid, arrears, out=np.full(len(units), np.nan), where=arrears > 0)
+    units.insert(3, "outcome", np.clip(share, 0.0, 1.0))
+    return units[np.isfinite(units["outcome"])].reset_index(drop=True)
+
+
+def effects_from_plans(
+    plans_dir: Path,
+    payments: pd.DataFrame,
+    as_of: pd.Timestamp,
+    horizon_days: int,
+    seed: int = 0,
+    since: pd.Timestamp | None = None,
+):
+    """Fit and evaluate the treatment-effect model on the logged plans of ``plans_dir``.
+
+    Runs dated from ``since`` (default: every run) until ``as_of - horizon_days`` are read.
+
+    Returns a :class:`models.effects.TreatmentEffects`, without a model (and
+    saying why) when the folder holds no run with a closed horizon or too few
+    randomised units.
+
+    Raises
+    ------
+    EffectInputError
+        When ``plans_dir`` is not a folder or its runs lack the needed columns.
+    """
+    from models.effects import assess_effects, no_effects
+
+    plans_dir = Path(plans_dir)
+    if not plans_dir.is_dir():
+        raise EffectInputError(f"--plans {plans_dir}: no such folder of published runs")
+    last = as_of - pd.Timedelta(days=horizon_days)
+    source = f"logged plans in {plans_dir.name}/ up to {last.date()}"
+    try:
+        scores = read_published(plans_dir, since or pd.Timestamp("1900-01-01"), last)
+    except EffectInputError:
+        return no_effects(source, f"no published run in {plans_dir} whose horizon closed by "
+                          f"{as_of.date()}")  # fmt: skip
+    units = plan_units(scores, payments, as_of, horizon_days)
+    runs = scores["as_of_date"].nunique()
+    source = (
+        f"{runs} published run(s) in {plans_dir.name}/ "
+        f"{pd.Timestamp(units['as_of'].min()).date() if len(units) else ''}.."
+        f"{pd.Timestamp(units['as_of'].max()).date() if len(units) else ''}, "
+        f"outcome = share of arrears paid within {horizon_days} days"
+    )
+    arms = tuple(a for a in ARM_ORDER if a in set(units["arm"]))
+    if len(arms) < 2 or arms[0] != "control":
+        return no_effects(source, f"the logged plans hold no randomised comparison (arms {arms})")
+    return assess_effects(
+        units[list(UNIT_FEATURES)], units["arm"].to_numpy(), units["outcome"].to_numpy(),
+        arms, source, seed=seed,
+    )  # fmt: skip
