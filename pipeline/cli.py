@@ -765,14 +765,17 @@ def replay(
     learn_nights: Annotated[
         int,
         typer.Option(
-            "--learn-nights", min=0,
+            "--learn-nights",
+            min=0,
             help="Value mode explores this many nights, then plans with learned effects (0: priors).",
         ),
     ] = 20,
     explore_share: Annotated[
         float,
         typer.Option(
-            "--explore-share", min=0.0, max=1.0,
+            "--explore-share",
+            min=0.0,
+            max=1.0,
             help="Share of eligible episodes explored while learning (a short replay needs most).",
         ),
     ] = 1.0,
