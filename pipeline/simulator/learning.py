@@ -13,7 +13,13 @@ would make ``none`` look better than it is), holds out a random share of them
 (by the episodes' own draw, :func:`pipeline.control.episode_uniform`), fits
 the T-learner (:func:`models.uplift.fit_t_learner`) on the rest and measures
 it on the held-out units (:func:`models.uplift.evaluate_uplift`, Qini per
-arm). From then on the strategy plans with the learned effects.
+arm). From then on the strategy plans with the learned effects
+(:meth:`EffectLearner.effects`): each arm's effect is centred on its
+randomised difference in means (training units), and the model's spread
+around it is kept only for an arm whose held-out Qini is positive. A
+few hundred units per arm estimate an arm's average well but each
+account's effect poorly: uncentred, a third of the accounts get an estimate
+at or below 0 by noise alone and are left uncontacted.
 
 One learner serves every seed of a replay: a night not after the last one
 seen starts a new run, and each run's result is kept in :attr:`EffectLearner.runs`.
@@ -58,6 +64,7 @@ class LearnResult:
     model: object | None = None
     evaluation: pd.DataFrame | None = None
     reason: str = ""
+    centre: pd.DataFrame | None = None
 
 
 @dataclass
@@ -126,11 +133,36 @@ class EffectLearner:
             log.warning("effect model not fitted (%s); the priors stay", exc)
         else:
             table, _ = evaluate_uplift(model, X[held], t[held], y[held])
-            result = LearnResult(counts, model, table)
-            log.info("effect model fitted on %s\n%s", counts, table.to_string())
+            centre = _centre(model, X[train], t[train], y[train], table)
+            result = LearnResult(counts, model, table, centre=centre)
+            log.info("effect model fitted on %s\n%s\n%s", counts, table, centre)
         self.model = result.model
         self.runs.append(result)
         return result
+
+    def effects(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Return ``effect_low/medium/high`` of the last fit: arm average + the kept spread."""
+        from pipeline.value_plan import effects_from_model
+
+        c = self.runs[-1].centre
+        raw = effects_from_model(self.model, X)
+        spread = raw - c["predicted_mean"].to_numpy()[None, :]
+        return spread * c["keep_spread"].to_numpy()[None, :] + c["ate"].to_numpy()[None, :]
+
+
+def _centre(model, X, t, y, table) -> pd.DataFrame:
+    """Per arm: the randomised difference in means, the model's mean effect, keep its spread."""
+    pred = model.effects(X)
+    base = y[t == ARMS[0]].mean()
+    qini = table.set_index("arm")["qini_coefficient"]
+    return pd.DataFrame(
+        {
+            "ate": [float(y[t == a].mean() - base) for a in ARMS[1:]],
+            "predicted_mean": [float(pred[a].mean()) for a in ARMS[1:]],
+            "keep_spread": [float(qini[a] > 0) for a in ARMS[1:]],
+        },
+        index=[f"effect_{a}" for a in ARMS[1:]],
+    )
 
 
 def qini_text(runs: list[LearnResult]) -> str:

@@ -113,7 +113,7 @@ def value_strategy(
         plans_at_equal_capacity,
         with_value_allocation,
     )
-    from pipeline.value_plan import effects_from_model, short_shock
+    from pipeline.value_plan import short_shock
 
     fixed, pversion = load_policy_and_version(policy_path)
     valued = with_value_allocation(fixed)
@@ -143,7 +143,7 @@ def value_strategy(
                 learner.fit(tables["payments"], night.as_of)
             policy = learning if i < learn_nights else exploiting
             if i >= learn_nights and learner.model is not None:
-                scored = scored.join(effects_from_model(learner.model, X))
+                scored = scored.join(learner.effects(X))
         args = (scored, tables["accounts"], tables["contacts"], night.as_of)
         promises = _promises(night, fixed)
         if equal_capacity:

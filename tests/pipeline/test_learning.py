@@ -51,5 +51,19 @@ def test_learner_fits_on_complete_horizons_and_measures_on_held_out_units():
     assert table.loc["high", "predicted_effect"] > table.loc["low", "predicted_effect"] > 0
     assert table.loc["high", "qini_coefficient"] > 0
     assert "held out: low: Qini" in qini_text(learner.runs)
+    # Planning effects: each arm centred on its randomised difference in means.
+    X = pd.DataFrame({c: np.zeros(4) for c in UPLIFT_FEATURES}).assign(p_willingness=0.5)
+    eff = learner.effects(X)
+    centre = result.centre
+    assert eff.columns.tolist() == ["effect_low", "effect_medium", "effect_high"]
+    assert 0 < centre.loc["effect_low", "ate"] < centre.loc["effect_high", "ate"] < 0.3
+    from pipeline.value_plan import effects_from_model  # noqa: PLC0415
+
+    raw = effects_from_model(result.model, X)
+    kept = raw - centre["predicted_mean"].to_numpy() + centre["ate"].to_numpy()
+    flat = centre["keep_spread"] == 0
+    np.testing.assert_allclose(eff.loc[:, ~flat].to_numpy(), kept.loc[:, ~flat].to_numpy())
+    np.testing.assert_allclose(eff.loc[:, flat].to_numpy(), np.broadcast_to(
+        centre.loc[flat, "ate"].to_numpy(), (4, int(flat.sum()))))  # fmt: skip
     # A night not after the last one starts a new run with an empty log.
     assert learner.night(D0) == 0 and learner.logs == [] and learner.model is None
