@@ -30,13 +30,24 @@ UNIT_KEYS: tuple[str, ...] = ("account_id", "as_of_date", "arrears")
 
 
 def _arms(plans: pd.DataFrame) -> pd.Series:
-    """The logged arm, or (older logs) ``control`` / ``plan`` from ``control_group``."""
-    if "arm" in plans.columns:
-        return plans["arm"].astype(object)
+    """The logged arm; where none is logged (older logs), ``control`` / ``plan`` from ``control_group``.
+
+    Examples
+    --------
+    >>> _arms(pd.DataFrame({"control_group": [True, False, False],
+    ...                     "arm": ["control", "high", None]})).tolist()
+    ['control', 'high', 'plan']
+    """
     if "control_group" in plans.columns:
         control = plans["control_group"].astype("boolean").fillna(False).to_numpy(bool)
-        return pd.Series(np.where(control, "control", "plan"), index=plans.index, dtype=object)
-    raise KeyError("table plans: give column arm (or control_group) to tell the arms apart")
+        fallback = pd.Series(np.where(control, "control", "plan"), index=plans.index, dtype=object)
+    elif "arm" in plans.columns:
+        fallback = pd.Series(None, index=plans.index, dtype=object)
+    else:
+        raise KeyError("table plans: give column arm (or control_group) to tell the arms apart")
+    if "arm" not in plans.columns:
+        return fallback
+    return plans["arm"].astype(object).where(plans["arm"].notna(), fallback)
 
 
 def episode_first_nights(plans: pd.DataFrame) -> np.ndarray:

@@ -8,17 +8,16 @@ each account's plan and its randomised assignment. Rules:
   plan's own choice, randomised against the control group at the control
   share); otherwise ``control`` for the control group and ``plan`` for the
   rest. The baseline arm is ``control``. Rows of any other arm are left out.
-* **Unit**: an account's first published row whose horizon has closed by the
-  training date (``D + horizon_days <= as_of``); its later nights are not
-  new units.
+* **Unit**: an account-episode's first published night (consecutive nights
+  of an account are one delinquency episode, whose arm is drawn once), if
+  its horizon has closed by the training date (``D + horizon_days <= as_of``).
 * **Outcome**: payments in ``[D, D + horizon_days)`` (UTC) over the arrears at
-  D, clipped to [0, 1].
+  D, clipped to [0, 1]; accounts without arrears at D are no unit.
 * **Features**: the columns every published row carries and the value mode
   has at planning time (:data:`UNIT_FEATURES`).
 
-The learning-data builder of the value mode (``features.uplift_data``, issue
-#11) builds the same kind of units from features as of D; the two are to be
-unified.
+The units come from the value mode's learning-data builder,
+:func:`features.uplift_data.uplift_units`.
 """
 
 from __future__ import annotations
@@ -26,11 +25,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from features.uplift_data import uplift_units
 from features.vocab import CONTACT_INTENSITIES
-from pipeline.effect import EffectInputError, _window_sum, read_published
+from pipeline.effect import EffectInputError, read_published
 
 log = logging.getLogger(__name__)
 
@@ -40,28 +39,14 @@ UNIT_FEATURES: tuple[str, ...] = ("dpd", "arrears", "p_willingness", "p_ability"
 ARM_ORDER: tuple[str, ...] = ("control", *CONTACT_INTENSITIES, "plan")
 
 
-def row_arms(scores: pd.DataFrame) -> np.ndarray:
-    """Return each published row's randomised arm (see the module's rules).
-
-    Examples
-    --------
-    >>> row_arms(pd.DataFrame({"control_group": [True, False]})).tolist()
-    ['control', 'plan']
-    >>> row_arms(pd.DataFrame({"control_group": [True, False, False],
-    ...                        "arm": ["control", "high", None]})).tolist()
-    ['control', 'high', 'plan']
-    """
-    fallback = np.where(scores["control_group"].to_numpy(dtype=bool), "control", "plan")
-    if "arm" not in scores.columns:
-        return fallback.astype(object)
-    arm = scores["arm"].astype(object).to_numpy()
-    return np.where(pd.isna(arm), fallback, arm).astype(object)
-
-
 def plan_units(
     scores: pd.DataFrame, payments: pd.DataFrame, as_of: pd.Timestamp, horizon_days: int
 ) -> pd.DataFrame:
-    """Return one randomised unit per account: features, arm and share of arrears recovered.
+    """Return one randomised unit per account-episode: features, arm and share of arrears recovered.
+
+    The units are :func:`features.uplift_data.uplift_units`' (the value
+    mode's learning data, one builder for both), on published rows read as
+    tz-naive dates, keeping the arms of :data:`ARM_ORDER`.
 
     Parameters
     ----------
@@ -77,22 +62,28 @@ def plan_units(
     Returns
     -------
     DataFrame
-        ``account_id``, ``as_of`` (D), ``arm``, ``outcome``, then :data:`UNIT_FEATURES`.
+        ``account_id``, ``as_of_date`` (D), ``arm``, ``outcome``, :data:`UNIT_FEATURES`.
+
+    Raises
+    ------
+    EffectInputError
+        When the published rows lack a needed column.
     """
     missing = [c for c in ("account_id", "as_of_date", "control_group", *UNIT_FEATURES)
                if c not in scores.columns]  # fmt: skip
     if missing:
         raise EffectInputError(f"published scores lack the columns {missing}")
-    d = pd.to_datetime(scores["as_of_date"]).dt.tz_localize(None).dt.normalize()
-    s = scores.assign(as_of=d.to_numpy(), arm=row_arms(scores))
-    s = s[(s["as_of"] + pd.Timedelta(days=horizon_days) <= as_of) & s["arm"].isin(ARM_ORDER)]
-    s = s.sort_values(["account_id", "as_of"], kind="stable").drop_duplicates("account_id")
-    units = s[["account_id", "as_of", "arm", *UNIT_FEATURES]].reset_index(drop=True)
-    paid = _window_sum(units, payments, "paid_at", "amount", horizon_days)
-    arrears = units["arrears"].to_numpy(dtype=np.float64)
-    share = np.divide(paid, arrears, out=np.full(len(units), np.nan), where=arrears > 0)
-    units.insert(3, "outcome", np.clip(share, 0.0, 1.0))
-    return units[np.isfinite(units["outcome"])].reset_index(drop=True)
+    day = pd.to_datetime(scores["as_of_date"])
+    if day.dt.tz is not None:
+        day = day.dt.tz_localize(None)
+    rows = scores.assign(as_of_date=day.dt.normalize())
+    units = uplift_units(rows, payments, horizon_days, as_of, UNIT_FEATURES)
+    units = units[units["arm"].isin(ARM_ORDER) & (units["arrears"] > 0)]
+    units = units.sort_values(
+        ["account_id", "as_of_date"], kind="stable"
+    )  # whatever the read order
+    cols = ["account_id", "as_of_date", "arm", "outcome", *UNIT_FEATURES]
+    return units.loc[:, list(dict.fromkeys(cols))].reset_index(drop=True)
 
 
 def effects_from_plans(
@@ -132,8 +123,8 @@ def effects_from_plans(
     runs = scores["as_of_date"].nunique()
     source = (
         f"{runs} published run(s) in {plans_dir.name}/ "
-        f"{pd.Timestamp(units['as_of'].min()).date() if len(units) else ''}.."
-        f"{pd.Timestamp(units['as_of'].max()).date() if len(units) else ''}, "
+        f"{pd.Timestamp(units['as_of_date'].min()).date() if len(units) else ''}.."
+        f"{pd.Timestamp(units['as_of_date'].max()).date() if len(units) else ''}, "
         f"outcome = share of arrears paid within {horizon_days} days"
     )
     arms = tuple(a for a in ARM_ORDER if a in set(units["arm"]))

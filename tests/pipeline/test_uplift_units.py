@@ -50,7 +50,7 @@ def test_units_are_first_nights_with_a_closed_horizon_and_their_share_paid():
     assert units["account_id"].tolist() == ["A1", "A2"]
     assert units["arm"].tolist() == ["control", "plan"]
     assert units["outcome"].tolist() == pytest.approx([0.3, 1.0])
-    assert units["as_of"].tolist() == [pd.Timestamp("2025-01-10")] * 2
+    assert units["as_of_date"].tolist() == [pd.Timestamp("2025-01-10")] * 2
     assert units["dpd"].tolist() == [10, 40]
 
 
