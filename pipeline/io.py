@@ -152,12 +152,13 @@ def arrow_text_columns(table: str) -> frozenset[str]:
 
     Examples
     --------
-    >>> sorted(arrow_text_columns("contacts")), sorted(arrow_text_columns("accounts"))
+    >>> sorted(arrow_text_columns("contacts")), sorted(arrow_text_columns("installments"))
     (['contact_id'], [])
     """
-    if table == "accounts" or table not in vocab.TABLE_KEYS:
+    if table == "accounts" or table not in TYPES:
         return frozenset()
-    return frozenset({vocab.TABLE_KEYS[table]})
+    key = vocab.TABLE_KEYS[table]
+    return frozenset({key}) if TYPES[table].get(key) == "str" else frozenset()
 
 
 def _read_parquet(
