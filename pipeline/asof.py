@@ -97,21 +97,18 @@ def combine_dates(records) -> dict[str, dict[str, str]]:
     return {name: out[name] for name in DATE_COLUMNS if name in out}
 
 
-def latest_event(tables: Mapping[str, pd.DataFrame]) -> tuple[pd.Timestamp, str] | None:
-    """Return the export's latest event date and the ``table.column`` it comes from (None if none).
+def _latest(dates: Mapping[str, Mapping[str, str]]) -> tuple[pd.Timestamp, str] | None:
+    """Return the latest event day of an :func:`export_dates` record and its ``table.column``.
+
+    None when the record has no event column; the first column wins a tie.
 
     Examples
     --------
     >>> t = {"payments": pd.DataFrame({"paid_at": pd.to_datetime(["2025-01-03"], utc=True)}),
     ...      "accounts": pd.DataFrame({"opened_date": pd.to_datetime(["2024-05-01"])})}
-    >>> latest_event(t)
+    >>> _latest(export_dates(t))
     (Timestamp('2025-01-03 00:00:00'), 'payments.paid_at')
     """
-    return _latest(export_dates(tables))
-
-
-def _latest(dates: Mapping[str, Mapping[str, str]]) -> tuple[pd.Timestamp, str] | None:
-    """The latest event day of an :func:`export_dates` record (the first column on a tie)."""
     best: tuple[pd.Timestamp, str] | None = None
     for table, column in EVENT_COLUMNS:
         span = dates.get(f"{table}.{column}")
@@ -123,23 +120,12 @@ def _latest(dates: Mapping[str, Mapping[str, str]]) -> tuple[pd.Timestamp, str] 
     return best
 
 
-def check_as_of(
-    tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp, max_days_after: int
-) -> None:
-    """Refuse an as-of date more than ``max_days_after`` after the latest event or before the schedule.
-
-    Raises
-    ------
-    AsOfImplausibleError
-        With a one-line message naming the date, the export's dates and the way out.
-    """
-    check_export_dates(export_dates(tables), as_of, max_days_after)
-
-
 def check_export_dates(
     dates: Mapping[str, Mapping[str, str]], as_of: pd.Timestamp, max_days_after: int
 ) -> None:
-    """:func:`check_as_of` on an :func:`export_dates` record (the whole export's, when sharded).
+    """Refuse an as-of date more than ``max_days_after`` after the latest event or before the schedule.
+
+    ``dates`` is an :func:`export_dates` record (the whole export's, when sharded).
 
     Raises
     ------
