@@ -96,9 +96,9 @@ def options_task(shard_dir: str, k: int, work: str, params: dict) -> dict:
     validation, accounts_all = _validate_shard(Path(shard_dir), k, Path(work), params)
     captured: dict = {}
 
-    def keep(inputs: dict, _policy) -> tuple[np.ndarray, dict]:
+    def keep(inputs: dict, _policy) -> tuple[dict, dict]:
         captured.update(inputs)
-        return np.zeros(len(inputs["value"]), dtype=np.int64), {}
+        return {"choice": np.zeros(len(inputs["value"]), dtype=np.int64)}, {}
 
     if len(validation.tables["accounts"]):
         score_tables(
@@ -120,7 +120,7 @@ def decide_book(records: list[dict], work: Path, policy) -> dict | None:
     """Step 2: decide the whole book's options at once; write each shard's choices; the record.
 
     The shards' scalars (fixed use) add up. The decision's per-account
-    result (the choices, or a dict of per-row arrays) is written back per
+    arrays (choice, explored arm and its probability) are written back per
     shard. Returns the allocation record of
     :func:`pipeline.value_mode.decide_by_value` (None when no shard has an
     account to plan).
@@ -140,9 +140,8 @@ def decide_book(records: list[dict], work: Path, policy) -> dict | None:
     keys = {key for r in records for key in r["value_scalars"]}
     scalars = {key: sum(int(r["value_scalars"].get(key, 0)) for r in records) for key in keys}
     picked, record = decide_by_value(frame_inputs(frame.iloc[order], scalars), policy)
-    # Per eligible account: the choice (or several per-row arrays), back in shard order.
-    columns = {"choice": picked} if isinstance(picked, np.ndarray) else dict(picked)
-    out = pd.DataFrame({name: np.asarray(v)[np.argsort(order)] for name, v in columns.items()})
+    # Per eligible account: the decision's arrays, back in shard order.
+    out = pd.DataFrame({name: np.asarray(v)[np.argsort(order)] for name, v in picked.items()})
     for r in records:
         mine = shard == r["shard"]
         if mine.any():
@@ -163,8 +162,6 @@ def given_choices(work: str, k: int):
             raise RuntimeError(
                 f"shard {k}: {n} accounts to plan by value, but {len(given)} decided for it"
             )
-        if list(given.columns) == ["choice"]:
-            return given["choice"].to_numpy(np.int64), {}
         return {c: given[c].to_numpy() for c in given.columns}, {}
 
     return decide

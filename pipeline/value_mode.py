@@ -114,26 +114,25 @@ def value_options(steps, scored, acc, history, as_of, policy: Policy):
     return value, calls, sms, feasible, offer, eligible
 
 
-def explore(steps, calls, sms, feasible, eligible, policy: Policy, cap_c: int, cap_s: int):
-    """Return per row the explored intensity (-1: none explored) and its probability.
+def explore(uniform, tier, calls, sms, feasible, policy: Policy, cap_c: int, cap_s: int):
+    """Return per eligible row the explored intensity (-1: none explored) and its probability.
 
     ``explore_share`` of the eligible accounts outside the control group get
     an intensity drawn uniformly among their lawful ones
-    (:func:`pipeline.control.explore_draw`, the control group's draw per
-    episode); an intensity is lawful when feasible (hardship's maximum) and,
-    above none, some contact remains after the law's caps. Explored rows use
-    the capacity first; if they need more than there is, those with the
-    smallest draws are kept while they fit (a random share, not by value).
+    (:func:`pipeline.control.explore_draw`, on ``uniform``: the control
+    group's draw per episode; ``tier`` sets the control share); an
+    intensity is lawful when feasible (hardship's maximum) and, above none,
+    some contact remains after the law's caps. Explored rows use the
+    capacity first; if they need more than there is, those with the smallest
+    draws are kept while they fit (a random share, not by value).
     """
     cfg = policy.value_allocation
     n, k_all = calls.shape
     if cfg.explore_share <= 0 or n == 0:
         return np.full(n, -1, dtype=np.int64), np.full(n, np.nan)
     lawful = feasible & ((calls + sms > 0) | (np.arange(k_all) == 0)[None, :])
-    lawful &= eligible[:, None]
-    u = steps["uniform"].to_numpy(np.float64)
-    share = tier_shares(policy, steps["tier"].to_numpy())
-    k, prob = explore_draw(u, share, cfg.explore_share, lawful)
+    u = np.asarray(uniform, dtype=np.float64)
+    k, prob = explore_draw(u, tier_shares(policy, np.asarray(tier)), cfg.explore_share, lawful)
     rows = np.flatnonzero(k >= 0)
     rows = rows[np.argsort(u[rows], kind="stable")]
     fits = (np.cumsum(calls[rows, k[rows]]) <= cap_c) & (np.cumsum(sms[rows, k[rows]]) <= cap_s)
@@ -180,8 +179,9 @@ def decide_by_value(inputs: dict, policy: Policy) -> tuple[dict, dict]:
     cap_s = max(cfg.sms_per_day * days - inputs["fixed_sms"], 0)
     value, calls, sms, feasible = (inputs[k] for k in ("value", "calls", "sms", "feasible"))
     n = len(value)
-    draws = pd.DataFrame({"uniform": inputs["uniform"], "tier": inputs["tier"]})
-    arm, arm_p = explore(draws, calls, sms, feasible, np.ones(n, bool), policy, cap_c, cap_s)
+    arm, arm_p = explore(
+        inputs["uniform"], inputs["tier"], calls, sms, feasible, policy, cap_c, cap_s
+    )
     explored = np.flatnonzero(arm >= 0)
     rows = np.flatnonzero(arm < 0)
     left_c = cap_c - int(calls[explored, arm[explored]].sum())
@@ -217,15 +217,15 @@ def choose_by_value(
     """Plan step (after compliance): re-choose intensity and offer of eligible accounts by value.
 
     ``decide`` takes :func:`value_inputs` and the policy and returns the
-    eligible rows' choices (an array, or a dict with ``choice``, ``arm``,
-    ``arm_probability``) and the allocation record (default
-    :func:`decide_by_value`; a sharded run decides once for the whole book).
+    eligible rows' ``choice`` (and, when it explored, ``arm`` and
+    ``arm_probability``) as a dict of arrays, and the allocation record
+    (default :func:`decide_by_value`; a sharded run decides once for the
+    whole book).
     """
     value, calls, sms, feasible, offer, eligible = value_options(
         steps, scored, acc, history, as_of, policy
     )
     picked, record = decide(value_inputs(steps, value, calls, sms, feasible, eligible), policy)
-    picked = picked if isinstance(picked, dict) else {"choice": picked}
     n = len(steps)
     choice = np.zeros(n, dtype=np.int64)
     choice[eligible] = picked["choice"]
