@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from features.vocab import CONTACT_INTENSITIES
 from pipeline.allocate import allocate
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ VALUE_OFFERS: tuple[str, ...] = (
     "settlement",
 )
 #: Intensities in escalation order (the first uses no contact).
-_INTENSITIES: tuple[str, ...] = ("none", "low", "medium", "high")
+_INTENSITIES: tuple[str, ...] = CONTACT_INTENSITIES
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
 Money = Annotated[float, Field(ge=0.0)]
 

@@ -33,10 +33,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from features.vocab import CONTACT_INTENSITIES
+
 log = logging.getLogger(__name__)
 
 #: The treatment arms of the effect model (the value mode's intensities, no contact first).
-ARMS: tuple[str, ...] = ("none", "low", "medium", "high")
+ARMS: tuple[str, ...] = CONTACT_INTENSITIES
 #: Features of the effect model, as of the night (scored columns, then features).
 UPLIFT_FEATURES: tuple[str, ...] = (
     "p_willingness",
