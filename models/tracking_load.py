@@ -167,6 +167,14 @@ def alias_version(alias: str, model_name: str = MODEL_NAME) -> str | None:
         raise
 
 
+def _required_version(alias: str, model_name: str, hint: str) -> str:
+    """Return the version an alias points to; ModelNotFoundError (with ``hint``) when unset."""
+    version = alias_version(alias, model_name)
+    if version is None:
+        raise ModelNotFoundError(f"model {model_name!r} has no alias {alias!r}: {hint}")
+    return version
+
+
 def resolve_version(uri: str) -> str:
     """Return a model URI's registered version (``models:/name@alias`` or ``models:/name/V``).
 
@@ -179,12 +187,7 @@ def resolve_version(uri: str) -> str:
     rest = uri[len(prefix) :]
     if "@" in rest:
         name, alias = rest.split("@", 1)
-        version = alias_version(alias, name)
-        if version is None:
-            raise ModelNotFoundError(
-                f"model {name!r} has no alias {alias!r}: train or promote first"
-            )
-        return version
+        return _required_version(alias, name, "train or promote first")
     if "/" in rest:
         return rest.rsplit("/", 1)[1]
     return uri
@@ -202,11 +205,7 @@ def version_info(version: str | int | None = None, model_name: str = MODEL_NAME)
         When the version (or the challenger alias) does not exist.
     """
     if version is None:
-        version = alias_version(CHALLENGER, model_name)
-        if version is None:
-            raise ModelNotFoundError(
-                f"model {model_name!r} has no {CHALLENGER!r} alias: train a model first"
-            )
+        version = _required_version(CHALLENGER, model_name, "train a model first")
     mlc = client()
     try:
         mv = with_retry(mlc.get_model_version, model_name, str(version))
@@ -236,9 +235,7 @@ def load_uplift(
         When the version (or the champion alias) does not exist.
     """
     if version is None:
-        version = alias_version(CHAMPION, model_name)
-        if version is None:
-            raise ModelNotFoundError(f"model {model_name!r} has no {CHAMPION!r} alias")
+        version = _required_version(CHAMPION, model_name, "promote a version first")
     info = version_info(version, model_name)
     artifact = info["tags"].get(UPLIFT_TAG, "")
     if not artifact.startswith("uplift/"):
