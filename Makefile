@@ -101,8 +101,8 @@ evaluate: setup ## Print the quality-bar figures on a fresh simulated portfolio
 
 # The headline replay: a fresh portfolio (not the demo's seed), a model trained on its
 # year before REPLAY_FROM, then the default policy (fixed tiers), the same policy in value
-# mode at the fixed tiers' capacity (--value: it explores for 20 nights, learns the effects
-# of contact, then plans with them), and the dpd_buckets baseline.
+# mode at the fixed tiers' capacity (--value: on the priors, as --learn-nights defaults to 0;
+# it explores 5% of episodes), and the dpd_buckets baseline.
 REPLAY_DIR ?= $(DEMO_DIR)/replay
 REPLAY_ACCOUNTS ?= 20000
 REPLAY_FROM ?= 2025-09-01
