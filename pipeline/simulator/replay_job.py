@@ -74,6 +74,27 @@ def _publish(logged: list, run, truth: pd.DataFrame, out: Path, start, nights: i
     )
 
 
+def _compare(runs, summ: pd.DataFrame, names: list[str], baselines: list[str], fixed_value):
+    """Return the paired comparison (:func:`comparisons`) and one headline per comparison.
+
+    The reference is the first baseline; without one, the value mode's fixed
+    tiers (``fixed_value``: the fixed-tier policy's and the value mode's
+    names, or None), else the last strategy. With a baseline and value mode,
+    value mode is also compared with its own fixed tiers.
+    """
+    from pipeline.simulator.replay_report import comparisons, headline
+
+    if len(names) < 2:
+        return pd.DataFrame(), []
+    base = baselines[0] if baselines else (fixed_value[0] if fixed_value else names[-1])
+    both = fixed_value is not None and bool(baselines)
+    comp = comparisons(runs, [base, fixed_value[0]] if both else [base])
+    heads = [headline(comp, summ, n, base) for n in names if n != base]
+    if both:
+        heads.append(headline(comp, summ, fixed_value[1], fixed_value[0]))
+    return comp, heads
+
+
 def run_replay_job(
     data_dir: Path,
     start: pd.Timestamp,
@@ -103,7 +124,7 @@ def run_replay_job(
     from models import tracking
     from pipeline.jobs import load_valid_tables
     from pipeline.simulator.replay import run_replay
-    from pipeline.simulator.replay_report import comparisons, headline, log_replay, render, summary
+    from pipeline.simulator.replay_report import log_replay, render, summary
     from pipeline.simulator.strategies import baseline_strategy, policy_strategy, value_strategy
 
     t0 = time.perf_counter()
@@ -133,14 +154,8 @@ def run_replay_job(
     }  # fmt: skip
     summ = summary(runs)
     names = [n for n, _ in strategies]
-    # The reference: the first baseline; without one, value mode is compared with its fixed tiers.
-    base = baselines[0] if baselines else (names[0] if value and policies else names[-1])
-    against_fixed = value and bool(policies) and bool(baselines)  # value vs its fixed tiers
-    refs = [base, names[0]] if against_fixed else [base]
-    comp = comparisons(runs, refs) if len(names) > 1 else pd.DataFrame()
-    heads = [headline(comp, summ, n, base) for n in names if n != base and len(names) > 1]
-    if against_fixed:
-        heads.append(headline(comp, summ, strategies[len(policies)][0], names[0]))
+    fixed_value = (names[0], names[len(policies)]) if value and policies else None
+    comp, heads = _compare(runs, summ, names, baselines, fixed_value)
     lines = [summ.T.to_string(float_format=lambda v: f"{v:,.3f}"), *heads]
     if value and learn_nights > 0:
         from pipeline.simulator.learning import qini_text
