@@ -18,6 +18,7 @@ import pandas as pd
 
 from pipeline.simulator.strategies import Night, Strategy
 from pipeline.simulator.tables import Portfolio, write_portfolio
+from pipeline.uplift_units import UNIT_FEATURES
 
 #: Columns of a plan kept in the logged runs (those present): keys, features, assignment.
 LOGGED_COLUMNS: tuple[str, ...] = (
@@ -30,17 +31,18 @@ LOGGED_COLUMNS: tuple[str, ...] = (
 def recording(strategy: Strategy, sink: list[pd.DataFrame], model=None) -> Strategy:
     """Return the strategy, appending each night's published rows to ``sink``.
 
-    A plan carries no scores; with ``model`` the night's ``dpd``, ``arrears``
-    and probabilities are computed as ``propensity score`` publishes them
-    (features of that night's tables), so the logged rows read like a
-    published run's.
+    A plan carries no scores; with ``model`` the night's
+    :data:`pipeline.uplift_units.UNIT_FEATURES` (``dpd``, ``arrears`` and the
+    probabilities, what ``train --plans`` reads) are computed as
+    ``propensity score`` publishes them (features of that night's tables), so
+    the logged rows read like a published run's.
     """
 
     def plan(night: Night) -> pd.DataFrame:
         rows = strategy(night)
         kept = rows.assign(as_of_date=night.as_of)
         if model is not None:
-            kept = kept.drop(columns=[c for c in SCORE_COLUMNS if c in kept.columns])
+            kept = kept.drop(columns=[c for c in UNIT_FEATURES if c in kept.columns])
             kept = kept.merge(_scores(night, model), on="account_id", how="left")
         sink.append(kept[[c for c in LOGGED_COLUMNS if c in kept.columns]])
         return rows
@@ -48,17 +50,13 @@ def recording(strategy: Strategy, sink: list[pd.DataFrame], model=None) -> Strat
     return plan
 
 
-#: Columns a published row takes from the night's scores rather than from the plan.
-SCORE_COLUMNS: tuple[str, ...] = ("dpd", "arrears", "p_willingness", "p_ability")
-
-
 def _scores(night: Night, model) -> pd.DataFrame:
-    """Return the night's ``account_id`` and :data:`SCORE_COLUMNS` as the scorer computes them."""
+    """Return the night's ``account_id`` and unit features as the scorer computes them."""
     from features.build import build_features
     from pipeline.score import scored_frame
 
     feats = build_features(night.tables, night.as_of, validate=False)
-    return scored_frame(feats, model.predict_proba(feats))[["account_id", *SCORE_COLUMNS]]
+    return scored_frame(feats, model.predict_proba(feats))[["account_id", *UNIT_FEATURES]]
 
 
 def publish_logged_plans(
