@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -383,7 +384,7 @@ def score_tables(
 
     ``tables`` is emptied of the schedule, payments and offers once the
     features are built (memory bound at a million accounts). ``decide``
-    replaces the value mode's decision (:func:`pipeline.value_mode.choose_by_value`;
+    replaces the value mode's decision (:func:`pipeline.value_mode.assign_value_plans`;
     a sharded run decides once for the book).
     """
     from features.build import build_features
@@ -408,16 +409,11 @@ def score_tables(
     scored = scored_frame(feats, preds)
     assign = assign_plans
     if policy.value_allocation is not None:  # value mode: intensity and offer by value
-        from pipeline.value_mode import assign_value_plans as assign
+        from pipeline.value_mode import assign_value_plans, decide_by_value
         from pipeline.value_plan import short_shock
 
         scored["short_shock"] = short_shock(feats)
-        if decide is not None:
-            from functools import partial
-
-            from pipeline.value_mode import choose_by_value
-
-            assign = partial(assign_plans, choose=partial(choose_by_value, decide=decide))
+        assign = partial(assign_value_plans, decide=decide or decide_by_value)
     plans = assign(
         scored, tables["accounts"], tables["contacts"], as_of, policy, pversion, promises
     )

@@ -15,6 +15,7 @@ are the law's.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from importlib import resources
 from pathlib import Path
 
@@ -282,8 +283,11 @@ def assign_value_plans(
     policy: Policy,
     policy_version: str,
     promises: pd.DataFrame | None = None,
+    decide=decide_by_value,
 ) -> pd.DataFrame:
     """Return :func:`pipeline.plan.assign_plans`'s plan with intensity and offer chosen by value.
+
+    ``decide``: as in :func:`choose_by_value` (a sharded run decides once for the book).
 
     Raises
     ------
@@ -292,8 +296,9 @@ def assign_value_plans(
     """
     if policy.value_allocation is None:
         raise ValueError("the policy has no value_allocation section; use the fixed-tier plan")
+    choose = partial(choose_by_value, decide=decide)
     return assign_plans(
-        scored, accounts, contacts, as_of, policy, policy_version, promises, choose=choose_by_value
+        scored, accounts, contacts, as_of, policy, policy_version, promises, choose=choose
     )
 
 
