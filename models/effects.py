@@ -62,6 +62,9 @@ class TreatmentEffects:
         Why there is no model; empty when there is one.
     dropped : dict
         Arms left out for too few units, with their unit counts.
+    images : dict
+        Arm -> Qini curve as PNG bytes, rendered once (the report and MLflow
+        share them; :func:`models.report.qini_pngs`).
     """
 
     source: str
@@ -71,6 +74,7 @@ class TreatmentEffects:
     model: UpliftModel | None = None
     reason: str = ""
     dropped: dict[str, int] = field(default_factory=dict)
+    images: dict[str, bytes] = field(default_factory=dict, repr=False)
 
 
 def no_effects(source: str, reason: str) -> TreatmentEffects:

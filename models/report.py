@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from models import report_sections as rs
-from models.effects import qini_figure, ranking_sentence
+from models.effects import TreatmentEffects, qini_figure, ranking_sentence
 from models.heads import HEADS
 from models.report_sections import limitations
 
@@ -79,6 +79,14 @@ def figure_pngs(result: TrainingResult) -> dict[str, bytes]:
         if name not in result.images:
             result.images[name] = figure_to_png(fig)
     return result.images
+
+
+def qini_pngs(effects: TreatmentEffects) -> dict[str, bytes]:
+    """Return each arm's Qini curve as PNG bytes, rendering each once (cached on ``effects``)."""
+    for arm, curve in effects.curves.items():
+        if arm not in effects.images:
+            effects.images[arm] = figure_to_png(qini_figure(curve, arm, effects.arms[0]))
+    return effects.images
 
 
 def _img(result: TrainingResult, name: str, alt: str) -> str:
@@ -309,7 +317,7 @@ def _effects_section(result: TrainingResult, add) -> None:
     sentences = (ranking_sentence(r, base) for _, r in eff.table.iterrows())
     add("<ul>" + "".join(f"<li>{html.escape(t)}</li>" for t in sentences) + "</ul>")
     add("<div class='figs'>")
-    for arm, curve in eff.curves.items():
-        png = base64.b64encode(figure_to_png(qini_figure(curve, arm, base))).decode("ascii")
+    for arm, png_bytes in qini_pngs(eff).items():
+        png = base64.b64encode(png_bytes).decode("ascii")
         add(f'<img alt="Qini curve {html.escape(arm)}" src="data:image/png;base64,{png}">')
     add("</div>")

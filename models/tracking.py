@@ -52,11 +52,11 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
-from models.effects import TreatmentEffects, effects_metrics, qini_figure
+from models.effects import TreatmentEffects, effects_metrics
 from models.packaging import entry_script, stage_code
 from models.propensity_model import PropensityModel
 from models.provenance import git_commit, package_versions, pinned_requirements
-from models.report import figure_pngs, render_report
+from models.report import figure_pngs, qini_pngs, render_report
 from models.report_sections import summary_lines
 from models.result import KEY_COLUMNS, LABEL_COLUMNS, TrainingResult
 from models.store import (  # noqa: F401 - DEFAULT_TRACKING_URI re-exported for callers
@@ -487,12 +487,6 @@ UPLIFT_ARTIFACT = "uplift/uplift_model.json"
 UPLIFT_TAG = "uplift_model"
 
 
-def _log_qini_plots(curves: Mapping[str, pd.DataFrame], baseline: str) -> None:
-    """Log each arm's Qini curve as ``uplift/qini_<arm>.png`` in the active run."""
-    for arm, curve in curves.items():
-        mlflow.log_figure(qini_figure(curve, arm, baseline), f"uplift/qini_{arm}.png")
-
-
 def _uplift_tag(effects: TreatmentEffects | None) -> str:
     """Return the ``uplift_model`` tag: the model's artifact path, or ``none: <why>``."""
     if effects is None or effects.model is None:
@@ -512,7 +506,10 @@ def _log_effects(effects: TreatmentEffects | None) -> None:
     _log_frame(curves, "uplift/qini_curves")
     mlflow.log_metrics(effects_metrics(effects))
     mlflow.log_params({"uplift.arms": ",".join(effects.arms), "uplift.source": effects.source})
-    _log_qini_plots(effects.curves, effects.arms[0])
+    with tempfile.TemporaryDirectory() as tmp:  # the report's own renderings
+        for arm, png in qini_pngs(effects).items():
+            (Path(tmp) / f"qini_{arm}.png").write_bytes(png)
+        mlflow.log_artifacts(tmp, "uplift")
 
 
 #: Names that live in :mod:`models.tracking_load` and :mod:`models.tracking_runs`.

@@ -15,6 +15,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
+from models.effects import qini_figure
 from models.gate import PromotionDecision
 from models.monitoring import alarm_role, drift_alarms
 from models.propensity_model import PropensityModel
@@ -29,7 +30,6 @@ from models.tracking import (
     WRITER_TAG,
     _log_frame,
     _log_pyfunc,
-    _log_qini_plots,
     _param,
     client,
     ensure_experiment,
@@ -281,5 +281,7 @@ def log_uplift_run(
                 for key in ("qini_coefficient", "observed_effect", "predicted_effect"):
                     name = "qini" if key == "qini_coefficient" else key
                     mlflow.log_metric(f"{name}_{row['arm']}", float(row[key]))
-            _log_qini_plots(curves, model.arms[0])
+            for arm, curve in curves.items():
+                figure = qini_figure(curve, arm, model.arms[0])
+                mlflow.log_figure(figure, f"uplift/qini_{arm}.png")
             return run.info.run_id
