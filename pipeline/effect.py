@@ -56,16 +56,25 @@ class EffectResult:
     units: pd.DataFrame
 
 
-def read_published(scores_dir: Path, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    """Concatenate the ``scores.parquet`` of every ``as_of=D`` folder with D in [start, end]."""
+def read_published(
+    scores_dir: Path, start: pd.Timestamp, end: pd.Timestamp, columns: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """Concatenate the ``scores.parquet`` of every ``as_of=D`` folder with D in [start, end].
+
+    With ``columns``, only those a run has are read (an older run may lack some).
+    """
+    import pyarrow.parquet as pq
+
     frames = []
     for folder in sorted(Path(scores_dir).glob("as_of=*")):
         try:
             d = pd.Timestamp(folder.name.split("=", 1)[1])
         except ValueError:
             continue
-        if start <= d <= end and (folder / "scores.parquet").exists():
-            frames.append(pd.read_parquet(folder / "scores.parquet"))
+        path = folder / "scores.parquet"
+        if start <= d <= end and path.exists():
+            names = set(pq.read_schema(path).names) if columns else set()
+            frames.append(pd.read_parquet(path, columns=[c for c in columns if c in names] or None))
     if not frames:
         raise EffectInputError(
             f"no published run (as_of=D/scores.parquet) in {scores_dir} between "

@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 
 #: Features of a unit: published with every scored row (the data contract's scores columns).
 UNIT_FEATURES: tuple[str, ...] = ("dpd", "arrears", "p_willingness", "p_ability")
+#: Columns of a published run the units are built from (``arm`` and its probability when logged).
+PUBLISHED_COLUMNS: tuple[str, ...] = (
+    "account_id", "as_of_date", "control_group", "arm", "arm_probability", *UNIT_FEATURES,
+)  # fmt: skip
 #: The arms in report order: the baseline treatment first, ``plan`` last.
 ARM_ORDER: tuple[str, ...] = ("control", *CONTACT_INTENSITIES, "plan")
 
@@ -115,7 +119,9 @@ def effects_from_plans(
     last = as_of - pd.Timedelta(days=horizon_days)
     source = f"logged plans in {plans_dir.name}/ up to {last.date()}"
     try:
-        scores = read_published(plans_dir, since or pd.Timestamp("1900-01-01"), last)
+        scores = read_published(
+            plans_dir, since or pd.Timestamp("1900-01-01"), last, PUBLISHED_COLUMNS
+        )
     except EffectInputError:
         return no_effects(source, f"no published run in {plans_dir} whose horizon closed by "
                           f"{as_of.date()}")  # fmt: skip

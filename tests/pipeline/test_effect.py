@@ -92,6 +92,17 @@ def test_effect_needs_both_arms_and_runs_in_the_window(tmp_path):
     assert len(read_published(tmp_path, D1, D1)) == len(scores)
 
 
+def test_read_published_reads_only_the_asked_columns_a_run_has(tmp_path):
+    scores, _, _ = _world()
+    folder = tmp_path / "as_of=2025-03-01"
+    folder.mkdir()
+    scores.to_parquet(folder / "scores.parquet")
+    assert "arm" not in scores.columns  # a run from before the arms were logged
+    got = read_published(tmp_path, D1, D1, ("control_group", "arm", "account_id"))
+    assert list(got.columns) == ["control_group", "account_id"]
+    pd.testing.assert_frame_equal(got, scores[["control_group", "account_id"]])
+
+
 def test_cli_effect_without_runs_exits_2_with_one_sentence(tmp_path):
     from typer.testing import CliRunner
 
