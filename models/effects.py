@@ -24,7 +24,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from models.uplift import UpliftModel, evaluate_uplift, fit_t_learner, qini_coefficient, qini_curve
+from models.uplift import (
+    MIN_ARM_ROWS,
+    UpliftModel,
+    evaluate_uplift,
+    fit_t_learner,
+    qini_coefficient,
+    qini_curve,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -33,8 +40,6 @@ if TYPE_CHECKING:
 HOLDOUT_SHARE = 0.3
 #: Bootstrap replicates of the Qini coefficient.
 QINI_BOOT = 200
-#: Fewest randomised units an arm needs in the fitting part (as :func:`fit_t_learner`).
-MIN_ARM_UNITS = 50
 #: Columns of :attr:`TreatmentEffects.table`, in order.
 EFFECT_TABLE_COLUMNS: tuple[str, ...] = (
     "arm", "units", "baseline_units", "observed_effect", "ci_low", "ci_high",
@@ -112,11 +117,9 @@ def qini_interval(
 
 
 def _too_few(arm: np.ndarray, fit: np.ndarray, arms: tuple[str, ...]) -> list[str]:
-    """Return the arms with fewer than :data:`MIN_ARM_UNITS` fitting or 10 held-out units."""
+    """Return the arms with fewer than :data:`models.uplift.MIN_ARM_ROWS` fitting or 10 held-out units."""
     return [
-        a
-        for a in arms
-        if ((arm == a) & fit).sum() < MIN_ARM_UNITS or ((arm == a) & ~fit).sum() < 10
+        a for a in arms if ((arm == a) & fit).sum() < MIN_ARM_ROWS or ((arm == a) & ~fit).sum() < 10
     ]
 
 
@@ -167,7 +170,7 @@ def assess_effects(
         return no_effects(
             source,
             f"too few randomised units to fit and hold out (per arm {counts}; at least "
-            f"{MIN_ARM_UNITS / (1 - holdout):.0f} in the baseline and one other arm)",
+            f"{MIN_ARM_ROWS / (1 - holdout):.0f} in the baseline and one other arm)",
         )
     arms = tuple(a for a in arms if a not in short)
     keep = np.isin(arm, arms) & np.isfinite(y)

@@ -39,6 +39,8 @@ UPLIFT_PARAMS: dict[str, object] = {
     "num_threads": 2,
 }
 UPLIFT_ROUNDS = 200
+#: Fewest randomised rows an arm needs to fit its outcome model.
+MIN_ARM_ROWS = 50
 
 
 @dataclass(frozen=True)
@@ -129,9 +131,10 @@ def fit_t_learner(
     boosters = {}
     for arm in arms:
         rows = t == arm
-        if rows.sum() < 50:
+        if rows.sum() < MIN_ARM_ROWS:
             raise ValueError(
-                f"arm {arm!r} has {int(rows.sum())} randomised rows; at least 50 are needed"
+                f"arm {arm!r} has {int(rows.sum())} randomised rows; "
+                f"at least {MIN_ARM_ROWS} are needed"
             )
         data = lgb.Dataset(X.loc[rows], label=y[rows], free_raw_data=True)
         booster = lgb.train(params, data, num_boost_round=rounds)
@@ -257,6 +260,7 @@ def planted_randomised_data(
 
 
 __all__ = [
+    "MIN_ARM_ROWS",
     "UpliftModel",
     "evaluate_uplift",
     "fit_t_learner",
