@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -162,6 +163,30 @@ def recover(out_dir: Path, as_of_label: str) -> None:
             shutil.rmtree(leftover, ignore_errors=True)
 
 
+def _json_safe(obj: object) -> object:
+    """Return ``obj`` with NaN and infinite floats as None: JSON has no token for them."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
 def write_json(obj: object, path: Path) -> None:
-    """Write JSON with sorted keys and a trailing newline (stable, diffable)."""
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    """Write strict JSON with sorted keys and a trailing newline (stable, diffable).
+
+    Missing figures (NaN, infinities, numpy's included) are written as ``null``,
+    so any JSON reader can parse the manifest.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> out = Path(tempfile.mkdtemp()) / "m.json"
+    >>> write_json({"ece": float("nan"), "rows": [np.float64("inf"), 1.5]}, out)
+    >>> json.loads(out.read_text())
+    {'ece': None, 'rows': [None, 1.5]}
+    """
+    text = json.dumps(_json_safe(obj), indent=2, sort_keys=True, default=str, allow_nan=False)
+    path.write_text(text + "\n", encoding="utf-8")
