@@ -184,56 +184,61 @@ def run_size(n: int, args, env: dict[str, str], uri: str) -> dict:
     n_shards = args.shards or max(1, -(-n // args.accounts_per_shard))
     parts = work / f"parts_{n}_{n_shards}"
     res: dict[str, object] = {"accounts": n, "rows": sum(rows.values()), "shards": n_shards}
-    res["partition"] = _figures(
-        measure(
-            [exe, "partition", "--data", str(book), "--out", str(parts), "--shards", str(n_shards)],
-            env,
-            work,
+    if "partition" in args.jobs or not (parts / "shards.json").is_file():
+        res["partition"] = _figures(
+            measure(
+                [exe, "partition", "--data", str(book), "--out", str(parts)]
+                + ["--shards", str(n_shards)],
+                env,
+                work,
+            )
         )
-    )
     common = ["--workers", str(args.workers)]
-    res["score"] = _figures(
-        measure(
-            [
-                exe,
-                "score",
-                "--data",
-                str(parts),
-                "--as-of",
-                AS_OF,
-                "--out",
-                str(work / "out"),
-                "--model-uri",
-                uri,
-                "--no-mlflow",
-                *common,
-            ],
-            env,
-            work,
+    if "score" in args.jobs:
+        res["score"] = _figures(
+            measure(
+                [
+                    exe,
+                    "score",
+                    "--data",
+                    str(parts),
+                    "--as-of",
+                    AS_OF,
+                    "--out",
+                    str(work / "out"),
+                    "--model-uri",
+                    uri,
+                    "--no-mlflow",
+                    *common,
+                ],
+                env,
+                work,
+            )
         )
-    )
     if args.score_only:
         return res
-    res["features"] = _figures(
-        measure(
-            [
-                exe,
-                "features",
-                "--data",
-                str(parts),
-                "--as-of",
-                AS_OF,
-                "--out",
-                str(work / "features.parquet"),
-                *common,
-            ],
-            env,
-            work,
+    if "features" in args.jobs:
+        res["features"] = _figures(
+            measure(
+                [
+                    exe,
+                    "features",
+                    "--data",
+                    str(parts),
+                    "--as-of",
+                    AS_OF,
+                    "--out",
+                    str(work / "features.parquet"),
+                    *common,
+                ],
+                env,
+                work,
+            )
         )
-    )
-    m = measure([sys.executable, __file__, "--duckdb", str(book)], env, work)
-    # The query's own time (DuckDB's start-up and Python's are left out), the process's CPU.
-    res["duckdb"] = [json.loads(m[2].strip().splitlines()[-1])["seconds"], *_figures(m)[1:]]
+    if "duckdb" in args.jobs:
+        m = measure([sys.executable, __file__, "--duckdb", str(book)], env, work)
+        # The query's own time (DuckDB's start-up and Python's are left out), the process's CPU.
+        res["duckdb"] = [json.loads(m[2].strip().splitlines()[-1])["seconds"], *_figures(m)[1:]]
     return res
 
 
@@ -254,7 +259,7 @@ def print_table(results: list[dict]) -> None:
             for k in JOBS
         ]
         ratio = "-"
-        if "duckdb" in r:
+        if "duckdb" in r and "features" in r:
             wall = r["features"][0] / r["duckdb"][0]
             cpu = r["features"][2] / r["duckdb"][2]
             ratio = f"{wall:.1f}x, {cpu:.1f}x"
@@ -268,6 +273,13 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=None, help="default: by --accounts-per-shard")
     parser.add_argument("--accounts-per-shard", type=int, default=62_500)
     parser.add_argument("--score-only", action="store_true", help="skip features and DuckDB")
+    parser.add_argument(
+        "--jobs",
+        nargs="+",
+        choices=JOBS,
+        default=list(JOBS),
+        help="jobs to run (default all); without partition, a layout already written is reused",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--work", type=Path, default=ROOT / "bench_out" / "scale")
     parser.add_argument("--duckdb", help=argparse.SUPPRESS)
@@ -285,7 +297,7 @@ def main() -> None:
     }
     os.environ.update(env)
     os.chdir(args.work)
-    uri = train_model(args.work)
+    uri = train_model(args.work) if "score" in args.jobs else ""
     print(
         f"machine: {os.cpu_count()} cores, "
         f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 1024**3:.0f} GB; "

@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features import vocab
-from pipeline.contract import COLUMNS, DEFAULTS, OPTIONAL_COLUMNS, TYPES
+from pipeline.contract_columns import COLUMNS, DEFAULTS, OPTIONAL_COLUMNS, TYPES
 
 log = logging.getLogger(__name__)
 
