@@ -19,8 +19,10 @@ the input files. Each job runs in a fresh process; its peak memory is the
 largest sum of the resident memory of the process and its workers, sampled
 every 0.1 s; its CPU time is the user + system time of the process and its
 workers (on a shared machine, wall times are upper bounds and CPU times the
-steadier figure); the 1-minute load average is printed at each job's start. A model is trained once on a 20,000-account simulated portfolio
-into a throw-away MLflow store under ``--work``.
+steadier figure); the 1-minute load average is printed at each job's start.
+The modules are compiled to bytecode first, as a deployed environment has
+them (:func:`compile_bytecode`). A model is trained once on a 20,000-account
+simulated portfolio into a throw-away MLflow store under ``--work``.
 
 Targets (issue 15): score under 90 s and 4 GB at 1M accounts on 2 cores;
 memory flat within 20% from 1M to 2M; features within 4x of DuckDB.
@@ -92,6 +94,25 @@ def train_model(work: Path) -> str:
     uri = f"models:/repayment-propensity/{job.model_version}"
     marker.write_text(uri)
     return uri
+
+
+def compile_bytecode() -> None:
+    """Compile the environment's and the project's modules to bytecode, once.
+
+    A deployed environment has it (``uv sync --compile-bytecode``, or Python
+    writes it on the first import); without it, as where
+    ``PYTHONDONTWRITEBYTECODE`` is set, every process of every job compiles
+    some 1,500 modules again (about 1 s of CPU each), which is not the job's time.
+    """
+    python = ROOT / ".venv" / "bin" / "python"
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    dirs = [site, *(str(ROOT / p) for p in ("features", "models", "pipeline"))]
+    subprocess.run([str(python), "-m", "compileall", "-q", *dirs], capture_output=True, check=False)
 
 
 def _children_cpu() -> float:
@@ -184,56 +205,61 @@ def run_size(n: int, args, env: dict[str, str], uri: str) -> dict:
     n_shards = args.shards or max(1, -(-n // args.accounts_per_shard))
     parts = work / f"parts_{n}_{n_shards}"
     res: dict[str, object] = {"accounts": n, "rows": sum(rows.values()), "shards": n_shards}
-    res["partition"] = _figures(
-        measure(
-            [exe, "partition", "--data", str(book), "--out", str(parts), "--shards", str(n_shards)],
-            env,
-            work,
+    if "partition" in args.jobs or not (parts / "shards.json").is_file():
+        res["partition"] = _figures(
+            measure(
+                [exe, "partition", "--data", str(book), "--out", str(parts)]
+                + ["--shards", str(n_shards)],
+                env,
+                work,
+            )
         )
-    )
     common = ["--workers", str(args.workers)]
-    res["score"] = _figures(
-        measure(
-            [
-                exe,
-                "score",
-                "--data",
-                str(parts),
-                "--as-of",
-                AS_OF,
-                "--out",
-                str(work / "out"),
-                "--model-uri",
-                uri,
-                "--no-mlflow",
-                *common,
-            ],
-            env,
-            work,
+    if "score" in args.jobs:
+        res["score"] = _figures(
+            measure(
+                [
+                    exe,
+                    "score",
+                    "--data",
+                    str(parts),
+                    "--as-of",
+                    AS_OF,
+                    "--out",
+                    str(work / "out"),
+                    "--model-uri",
+                    uri,
+                    "--no-mlflow",
+                    *common,
+                ],
+                env,
+                work,
+            )
         )
-    )
     if args.score_only:
         return res
-    res["features"] = _figures(
-        measure(
-            [
-                exe,
-                "features",
-                "--data",
-                str(parts),
-                "--as-of",
-                AS_OF,
-                "--out",
-                str(work / "features.parquet"),
-                *common,
-            ],
-            env,
-            work,
+    if "features" in args.jobs:
+        res["features"] = _figures(
+            measure(
+                [
+                    exe,
+                    "features",
+                    "--data",
+                    str(parts),
+                    "--as-of",
+                    AS_OF,
+                    "--out",
+                    str(work / "features.parquet"),
+                    *common,
+                ],
+                env,
+                work,
+            )
         )
-    )
-    m = measure([sys.executable, __file__, "--duckdb", str(book)], env, work)
-    # The query's own time (DuckDB's start-up and Python's are left out), the process's CPU.
-    res["duckdb"] = [json.loads(m[2].strip().splitlines()[-1])["seconds"], *_figures(m)[1:]]
+    if "duckdb" in args.jobs:
+        m = measure([sys.executable, __file__, "--duckdb", str(book)], env, work)
+        # The query's own time (DuckDB's start-up and Python's are left out), the process's CPU.
+        res["duckdb"] = [json.loads(m[2].strip().splitlines()[-1])["seconds"], *_figures(m)[1:]]
     return res
 
 
@@ -254,7 +280,7 @@ def print_table(results: list[dict]) -> None:
             for k in JOBS
         ]
         ratio = "-"
-        if "duckdb" in r:
+        if "duckdb" in r and "features" in r:
             wall = r["features"][0] / r["duckdb"][0]
             cpu = r["features"][2] / r["duckdb"][2]
             ratio = f"{wall:.1f}x, {cpu:.1f}x"
@@ -268,6 +294,13 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=None, help="default: by --accounts-per-shard")
     parser.add_argument("--accounts-per-shard", type=int, default=62_500)
     parser.add_argument("--score-only", action="store_true", help="skip features and DuckDB")
+    parser.add_argument(
+        "--jobs",
+        nargs="+",
+        choices=JOBS,
+        default=list(JOBS),
+        help="jobs to run (default all); without partition, a layout already written is reused",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--work", type=Path, default=ROOT / "bench_out" / "scale")
     parser.add_argument("--duckdb", help=argparse.SUPPRESS)
@@ -285,7 +318,8 @@ def main() -> None:
     }
     os.environ.update(env)
     os.chdir(args.work)
-    uri = train_model(args.work)
+    compile_bytecode()
+    uri = train_model(args.work) if "score" in args.jobs else ""
     print(
         f"machine: {os.cpu_count()} cores, "
         f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 1024**3:.0f} GB; "

@@ -20,7 +20,6 @@ from features import vocab
 from features.catalogue import CATEGORICAL_FEATURES, FEATURE_COLUMNS, FEATURES
 from features.context import AsOfContext
 from features.prepare import Prepared, as_of_timestamp, prepare_tables
-from features.schema import validate_features
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +176,8 @@ def build_features(
     out = features_from_prepared(prep, as_of, materiality, overdue_only, n_partitions)
     t2 = time.perf_counter()
     if validate:
+        from features.schema import validate_features  # pandera, loaded when used
+
         validate_features(out)
     log.info(
         "features as_of=%s accounts_in=%s rows_out=%s prepare_s=%.2f compute_s=%.2f validate_s=%.2f",

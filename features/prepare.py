@@ -221,24 +221,39 @@ def _sort_order(code: np.ndarray, time: np.ndarray, tie: np.ndarray) -> np.ndarr
 
     The tie-breaker makes the order, hence every result, independent of the
     order of the input rows (e.g. which of two simultaneous payments is "the last").
+    Non-negative codes are sorted by a stable radix sort, then only the accounts
+    whose rows are still out of (time, tie) order are lexsorted: the same order
+    as ``numpy.lexsort((tie, time, code))``, without sorting the whole table on
+    three keys (an export in time order, or several such parts one after the
+    other, needs no lexsort at all).
     """
     if code.size < 2:
         return None
-    dc = np.diff(code)
-    dt = np.diff(time)
-    same = (dc == 0) & (dt == 0)
-    if bool(np.all((dc > 0) | ((dc == 0) & (dt > 0)) | (same & (tie[1:] >= tie[:-1])))):
+    if not _out_of_order(code, time, tie).any():
         return None
-    if bool(np.all(dt >= 0)) and code.min() >= 0:
-        # Rows in time order already (an export sorted by time): a stable radix sort
-        # by code alone is the lexsort's order unless two rows of an account share
-        # a time out of tie order (checked on the result).
-        order = stable_argsort_codes(code)
-        c, t, k = code[order], time[order], tie[order]
-        dc, dt = np.diff(c), np.diff(t)
-        if bool(np.all((dc > 0) | ((dc == 0) & ((dt > 0) | ((dt == 0) & (k[1:] >= k[:-1])))))):
-            return order
-    return np.lexsort((tie, time, code))
+    if code.min() < 0 or code.max() >= 2**32:
+        return np.lexsort((tie, time, code))
+    order = stable_argsort_codes(code)
+    c, t, k = code[order], time[order], tie[order]
+    bad = _out_of_order(c, t, k)
+    if bad.any():
+        # Rows of the accounts out of order, at their (contiguous) places in ``order``;
+        # a stable lexsort of them keeps ties in input order, as the lexsort of all would.
+        rows = np.flatnonzero(np.isin(c, np.unique(c[1:][bad])))
+        order[rows] = order[rows][np.lexsort((k[rows], t[rows], c[rows]))]
+    return order
+
+
+def _out_of_order(code: np.ndarray, time: np.ndarray, tie: np.ndarray) -> np.ndarray:
+    """Per pair of neighbouring rows, True where the second sorts before the first.
+
+    Examples
+    --------
+    >>> _out_of_order(np.array([0, 0, 1]), np.array([5, 3, 1]), np.array([0, 0, 0])).tolist()
+    [True, False]
+    """
+    dc, dt = np.diff(code), np.diff(time)
+    return (dc < 0) | ((dc == 0) & ((dt < 0) | ((dt == 0) & (tie[1:] < tie[:-1]))))
 
 
 def stable_argsort_codes(code: np.ndarray) -> np.ndarray:

@@ -73,8 +73,10 @@ def _validate_shard(
     uniqueness rule here as in the whole-book validation. Repeated text is
     read as categoricals (see :func:`pipeline.io.read_tables`); the clean
     tables keep them only with ``keep_categories`` (the feature-only tasks).
+    The shard's files are not checksummed: the merged manifest carries the
+    export's checksums, recorded by the partition.
     """
-    raw = read_tables(shard_dir, categories=True)
+    raw = read_tables(shard_dir, categories=True, checksums=False)
     for table, values in params.get("duplicates", {}).items():
         key = vocab.TABLE_KEYS[table]
         if table in raw.tables:
@@ -96,6 +98,7 @@ def _shard_record(k: int, validation: ValidationResult, seconds: float, **extra)
         "rows_read": validation.rows_read,
         "input_accounts": int(validation.input_accounts),
         "rejected_accounts": [str(a) for a in validation.rejected_accounts],
+        "ignored_columns": {t: f.get("ignored_columns", []) for t, f in validation.files.items()},
         "seconds": round(seconds, 3),
         **extra,
     }
@@ -320,9 +323,13 @@ def merged_validation(records: list[dict], work: Path, layout: dict) -> Validati
             rows_read[table] = rows_read.get(table, 0) + int(n)
     rejected = [a for r in records for a in r["rejected_accounts"]]
     files = {
-        t: {"path": f["path"], "rows": f["rows"], "sha256": f["sha256"]}
+        t: {"path": f["path"], "rows": f["rows"], "sha256": f["sha256"], "ignored_columns": []}
         for t, f in layout.get("tables", {}).items()
     }
+    for r in records:  # every shard holds the export's columns: the first names them
+        for t, ignored in r.get("ignored_columns", {}).items():
+            if t in files and not files[t]["ignored_columns"]:
+                files[t]["ignored_columns"] = list(ignored)
     return ValidationResult(
         tables={},
         rejects=rejects[list(REJECT_COLUMNS)],

@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features import vocab
-from pipeline.contract import COLUMNS, DEFAULTS, OPTIONAL_COLUMNS, TYPES
+from pipeline.contract_columns import COLUMNS, DEFAULTS, OPTIONAL_COLUMNS, TYPES
 
 log = logging.getLogger(__name__)
 
@@ -542,7 +542,9 @@ def extra_columns(table: str, columns) -> list[str]:
     return [str(c).strip() for c in columns if str(c).strip() not in known]
 
 
-def read_tables(data_dir: Path | str, categories: bool = False) -> RawTables:
+def read_tables(
+    data_dir: Path | str, categories: bool = False, checksums: bool = True
+) -> RawTables:
     """Read and coerce every contract table in ``data_dir``.
 
     Parameters
@@ -555,12 +557,17 @@ def read_tables(data_dir: Path | str, categories: bool = False) -> RawTables:
         strings (same values, far less memory and hashing); CSV text stays
         ``object``. :func:`pipeline.validation.validate_tables` accepts
         both and hands back ``object`` columns unless told to keep them.
+    checksums : bool
+        Record each file's sha256 (the manifest's input checksum). A shard
+        task leaves it out: its manifest carries the export's checksums,
+        computed once by the partition (:mod:`pipeline.shards`).
 
     Returns
     -------
     RawTables
         The coerced tables (``offers`` only if present), the cells that failed
-        coercion, and per table its path, row count and checksum.
+        coercion, and per table its path, row count and (with ``checksums``)
+        checksum.
 
     Raises
     ------
@@ -588,12 +595,10 @@ def read_tables(data_dir: Path | str, categories: bool = False) -> RawTables:
         del raw
         result.tables[table] = frame
         result.parse_failures.extend(failures)
-        result.files[table] = {
-            "path": str(path),
-            "rows": len(frame),
-            "sha256": file_checksum(path),
-            "ignored_columns": ignored,
-        }
+        result.files[table] = {"path": str(path), "rows": len(frame)}
+        if checksums:
+            result.files[table]["sha256"] = file_checksum(path)
+        result.files[table]["ignored_columns"] = ignored
     return result
 
 

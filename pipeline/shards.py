@@ -344,7 +344,7 @@ def scan_export_dates(data_dir: Path | str) -> dict[str, dict[str, str]]:
     DataReadError
         When a table cannot be read.
     """
-    from pipeline.contract import COLUMNS, TYPES
+    from pipeline.contract_columns import COLUMNS, TYPES
     from pipeline.io import _COERCERS
 
     data_dir = Path(data_dir)

@@ -10,15 +10,18 @@ partial data; a row whose ``account_id`` is not in accounts is an orphan.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 
 from features import vocab
-from pipeline.contract import as_object, table_schema
+from pipeline.contract_columns import as_object
 from pipeline.io import DataReadError, ParseFailure, RawTables
 from pipeline.text import printable
+
+if TYPE_CHECKING:  # pandera and the rules load when a table is validated, not on import
+    import pandera.pandas as pa
 
 REJECT_COLUMNS: tuple[str, ...] = ("table", "key", "account_id", "column", "check", "value")
 
@@ -94,6 +97,8 @@ def _row_rule_failures(err: pa.errors.SchemaErrors, n_rows: int) -> dict[str, np
     pandera's failure cases of these rules are capped (see
     :data:`pipeline.contract.ROW_RULE_EXAMPLES`); the check output is not.
     """
+    import pandera.pandas as pa
+
     rows: dict[str, np.ndarray] = {}
     for e in err.schema_errors:
         out = e.check_output
@@ -243,6 +248,10 @@ def validate_tables(raw: RawTables, keep_categories: bool = False) -> Validation
     rejected rows can be freed. Read what you need from ``raw`` before, as the
     scorer does.
     """
+    import pandera.pandas as pa
+
+    from pipeline.contract import table_schema
+
     tables = raw.tables
     accounts = tables["accounts"]
     rows_read = {t: len(df) for t, df in tables.items()}

@@ -33,3 +33,16 @@ def test_sort_order_is_the_lexsort(rows, time_sorted, wide):
 def test_radix_argsort_is_numpys_stable_argsort(values):
     code = np.array(values, dtype=np.int64)
     assert stable_argsort_codes(code).tolist() == np.argsort(code, kind="stable").tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(first=rows, second=rows, negative=st.booleans())
+def test_sort_order_of_parts_each_in_time_order_is_the_lexsort(first, second, negative):
+    # An export written in parts (blocks of accounts or of months), each in time order.
+    rows = sorted(first, key=lambda r: r[1]) + sorted(second, key=lambda r: r[1])
+    code = np.array([r[0] for r in rows], dtype=np.int64) - (2 if negative else 0)
+    time = np.array([r[1] for r in rows], dtype=np.int64)
+    tie = np.array([r[2] for r in rows], dtype=np.float64)
+    order = _sort_order(code, time, tie)
+    got = np.arange(len(rows)) if order is None else order
+    assert got.tolist() == np.lexsort((tie, time, code)).tolist()

@@ -14,6 +14,7 @@ from features.build import build_features
 from features.prepare import _codes
 from features.training_set import build_training_set
 from pipeline.io import RawTables, read_tables, write_parquet
+from pipeline.jobs import load_valid_tables
 from pipeline.simulator import simulate_portfolio, write_portfolio
 from pipeline.validation import as_object, validate_tables
 
@@ -87,6 +88,20 @@ def test_kept_categories_hold_the_same_cells(tmp_path):
     for table, df in plain.tables.items():
         back = pd.DataFrame({c: as_object(s) for c, s in kept.tables[table].items()})
         pd.testing.assert_frame_equal(back, df)
+
+
+def test_load_valid_tables_reads_compactly_and_hands_back_the_object_tables(tmp_path):
+    for name, df in _defective_tables().items():
+        write_parquet(df, tmp_path / f"{name}.parquet")
+    plain = validate_tables(read_tables(tmp_path))
+    loaded = load_valid_tables(tmp_path)
+    pd.testing.assert_frame_equal(loaded.rejects, plain.rejects)
+    assert list(loaded.rejected_accounts) == list(plain.rejected_accounts)
+    assert loaded.files == plain.files
+    for table, df in plain.tables.items():
+        pd.testing.assert_frame_equal(loaded.tables[table], df)
+    kept = load_valid_tables(tmp_path, keep_categories=True).tables
+    assert isinstance(kept["contacts"]["channel"].dtype, pd.CategoricalDtype)
 
 
 def test_features_and_training_set_from_categories_equal_the_object_ones(tmp_path):

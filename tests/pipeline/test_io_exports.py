@@ -77,3 +77,17 @@ def test_manifest_inputs_list_the_ignored_columns(tmp_path):
     assert manifest["inputs"]["contacts"]["ignored_columns"] == ["extra"]
     assert manifest["inputs"]["payments"]["ignored_columns"] == []
     assert isinstance(pd.Timestamp(manifest["as_of_date"]), pd.Timestamp)
+
+
+def test_sharded_manifest_inputs_list_the_ignored_columns_as_unsharded(tmp_path):
+    from pipeline.engine import run_sharded_to_file
+
+    data = tmp_path / "data"
+    for name, df in f.tables().items():
+        write_parquet(df.assign(extra=1) if name == "contacts" else df, data / f"{name}.parquet")
+    plain = validate_tables(read_tables(data)).files
+    sharded, _ = run_sharded_to_file("validate", data, None, {}, n_shards=2)
+    for table, facts in plain.items():
+        assert sharded.files[table]["ignored_columns"] == facts["ignored_columns"], table
+        assert sharded.files[table]["sha256"] == facts["sha256"], table
+    assert sharded.files["contacts"]["ignored_columns"] == ["extra"]

@@ -279,6 +279,17 @@ def test_file_checksum_is_the_sha256_of_the_bytes(tmp_path):
     assert file_checksum(path) == hashlib.sha256(b"abc" * 1000).hexdigest()
 
 
+def test_read_tables_checksums_each_file_unless_told_not_to(tmp_path):
+    for name, frame in f.tables().items():
+        write_parquet(frame, tmp_path / f"{name}.parquet")
+    with_sums = read_tables(tmp_path).files
+    without = read_tables(tmp_path, checksums=False).files
+    for name, facts in with_sums.items():
+        assert facts["sha256"] == file_checksum(tmp_path / f"{name}.parquet")
+        assert "sha256" not in without[name]
+        assert {k: v for k, v in facts.items() if k != "sha256"} == without[name]
+
+
 def test_benchmark_portfolio_is_valid_and_its_bad_rows_are_caught():
     path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_validate.py"
     spec = importlib.util.spec_from_file_location("bench_validate", path)
