@@ -43,13 +43,13 @@ help: ## List the targets with one line each
 	.tools/bin/pip install --quiet "uv>=0.5,<1"
 
 $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --locked --python $(PYTHON)
+	$(UV) sync --locked --compile-bytecode --python $(PYTHON)
 	@touch $@
 
 setup: $(VENV)/.installed ## Create .venv and install the locked dependencies (idempotent)
 
 setup-spark: setup ## Add the Spark extra (pyspark) for --engine spark outside the dev setup
-	$(UV) sync --locked --extra spark --python $(PYTHON)
+	$(UV) sync --locked --compile-bytecode --extra spark --python $(PYTHON)
 
 test: setup ## Run the test suite (unit, data, model, notebooks)
 	OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest

@@ -237,7 +237,7 @@ def _load_or_exit(data: Path):
     from pipeline.jobs import load_valid_tables
 
     try:
-        result = load_valid_tables(data)
+        result = load_valid_tables(data, keep_categories=True)
     except DataReadError as exc:
         raise _fail(EXIT_INPUT, str(exc)) from None
     _warn_rejected(result)

@@ -268,7 +268,7 @@ def run_scoring(
     with pub.run_lock(out_dir, label, timeout=wait_seconds):
         pub.recover(out_dir, label)
         stages.begin("read", f"tables in {data_dir}")
-        raw = read_tables(data_dir)
+        raw = read_tables(data_dir, categories=True)
         accounts_all = raw.tables["accounts"][["account_id"]].copy()
         stages.done("read", rows_out=sum(len(t) for t in raw.tables.values()))
         dates = export_dates(raw.tables)
