@@ -43,7 +43,7 @@ import pyarrow.parquet as pq
 from features import vocab
 from pipeline import shards as sh
 from pipeline.io import ParseFailure, read_tables, write_parquet
-from pipeline.shard_value import given_choices, options_task
+from pipeline.shard_value import CHOICES, OPTIONS, inputs_frame
 from pipeline.validation import REJECT_COLUMNS, ValidationResult, validate_tables
 
 log = logging.getLogger(__name__)
@@ -204,6 +204,51 @@ def score_task(shard_dir: str, k: int, work: str, params: dict) -> dict:
     return _shard_record(
         k, validation, time.perf_counter() - t0, counts=counts, stage_seconds=stages.seconds
     )
+
+
+def options_task(shard_dir: str, k: int, work: str, params: dict) -> dict:
+    """Shard task of a sharded value-mode score, step 1 (:mod:`pipeline.shard_value`): write its eligible accounts' options and their export rows."""
+    from pipeline.score import _Stages, score_tables
+
+    t0 = time.perf_counter()
+    model, policy, pversion = _loaded(params)
+    validation, accounts_all = _validate_shard(Path(shard_dir), k, Path(work), params)
+    captured: dict = {}
+
+    def keep(inputs: dict, _policy) -> tuple[dict, dict]:
+        captured.update(inputs)
+        return {"choice": np.zeros(len(inputs["value"]), dtype=np.int64)}, {}
+
+    if len(validation.tables["accounts"]):
+        score_tables(
+            validation.tables, pd.Timestamp(params["as_of"]), model, policy, pversion, _Stages(),
+            decide=keep,
+        )  # fmt: skip
+    scalars: dict[str, int] = {}
+    if captured:
+        frame, scalars = inputs_frame(captured)
+        ids = accounts_all.to_numpy(dtype=object)
+        first = ~pd.Index(ids).duplicated()
+        row_of = pd.Series(sh.account_rows(shard_dir)[first], index=ids[first])
+        frame["_row"] = row_of.reindex(frame["account_id"].to_numpy()).to_numpy(np.int64)
+        write_parquet(frame, part_path(work, OPTIONS, k))
+    return _shard_record(k, validation, time.perf_counter() - t0, value_scalars=scalars)
+
+
+def given_choices(work: str, k: int):
+    """Step 3 of a sharded value-mode score: a ``decide`` for :func:`pipeline.value_mode.choose_by_value` returning shard k's choices."""
+    path = part_path(work, CHOICES, k)
+
+    def decide(inputs: dict, _policy):
+        n = len(inputs["value"])
+        given = pq.read_table(path).to_pandas() if path.exists() else pd.DataFrame({"choice": []})
+        if len(given) != n:  # the shard's options must be those of step 1
+            raise RuntimeError(
+                f"shard {k}: {n} accounts to plan by value, but {len(given)} decided for it"
+            )
+        return {c: given[c].to_numpy() for c in given.columns}, {}
+
+    return decide
 
 
 TASKS: dict[str, Callable[[str, int, str, dict], dict]] = {

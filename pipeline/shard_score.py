@@ -15,18 +15,54 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from pipeline import shards as sh
 from pipeline.engine import (
     concat_parts,
     merged_validation,
+    part_path,
     run_tasks,
     shard_layout,
     shard_seconds,
     sum_counts,
 )
-from pipeline.shard_value import decide_book
+from pipeline.io import write_parquet
+from pipeline.shard_value import CHOICES, OPTIONS, frame_inputs
+
+
+def decide_book(records: list[dict], work: Path, policy) -> dict | None:
+    """Step 2: decide the whole book's options at once; write each shard's choices; the record.
+
+    The shards' scalars (fixed use) add up. The decision's per-account
+    arrays (choice, explored arm and its probability) are written back per
+    shard. Returns the allocation record of
+    :func:`pipeline.value_mode.decide_by_value` (None when no shard has an
+    account to plan).
+    """
+    from pipeline.value_mode import decide_by_value
+
+    frame = concat_parts(work, OPTIONS, len(records))
+    if frame is None:
+        return None
+    shard = np.repeat(
+        [r["shard"] for r in records],
+        [pq.read_metadata(p).num_rows if (p := part_path(work, OPTIONS, r["shard"])).exists()
+         else 0 for r in records],
+    )  # fmt: skip
+    order = np.argsort(frame.pop("_row").to_numpy(), kind="stable")  # the book's order
+    keys = {key for r in records for key in r["value_scalars"]}
+    scalars = {key: sum(int(r["value_scalars"].get(key, 0)) for r in records) for key in keys}
+    picked, record = decide_by_value(frame_inputs(frame.iloc[order], scalars), policy)
+    # Per eligible account: the decision's arrays, back in shard order.
+    out = pd.DataFrame({name: np.asarray(v)[np.argsort(order)] for name, v in picked.items()})
+    for r in records:
+        mine = shard == r["shard"]
+        if mine.any():
+            write_parquet(out[mine].reset_index(drop=True), part_path(work, CHOICES, r["shard"]))
+    return record
 
 
 def run_scoring_sharded(

@@ -19,19 +19,16 @@ plans it in three steps, with the unsharded run's own functions:
 
 Step 3 reads, validates and predicts each shard again: the price of keeping
 one shard in memory at a time. The results are those of the unsharded run.
+Steps 1 and 3 are shard tasks (:func:`pipeline.engine.options_task`,
+:func:`pipeline.engine.given_choices`), step 2 is the driver's
+(:func:`pipeline.shard_score.decide_book`); this module holds what they
+share: the part kinds and the codec of the decision's inputs as a frame.
 """
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
-
-from pipeline import shards as sh
-from pipeline.io import write_parquet
 
 #: Part kinds in the run's work folder.
 OPTIONS = "value_options"
@@ -84,84 +81,3 @@ def frame_inputs(frame: pd.DataFrame, scalars: dict[str, int]) -> dict:
         names.sort(key=lambda n: int(n.rpartition(_SEP)[2]))
         out[key] = np.column_stack([frame[n].to_numpy() for n in names])
     return {**out, **scalars}
-
-
-def options_task(shard_dir: str, k: int, work: str, params: dict) -> dict:
-    """Step 1 for one shard: write its eligible accounts' options and their export rows."""
-    from pipeline.engine import _loaded, _shard_record, _validate_shard, part_path
-    from pipeline.score import _Stages, score_tables
-
-    t0 = time.perf_counter()
-    model, policy, pversion = _loaded(params)
-    validation, accounts_all = _validate_shard(Path(shard_dir), k, Path(work), params)
-    captured: dict = {}
-
-    def keep(inputs: dict, _policy) -> tuple[dict, dict]:
-        captured.update(inputs)
-        return {"choice": np.zeros(len(inputs["value"]), dtype=np.int64)}, {}
-
-    if len(validation.tables["accounts"]):
-        score_tables(
-            validation.tables, pd.Timestamp(params["as_of"]), model, policy, pversion, _Stages(),
-            decide=keep,
-        )  # fmt: skip
-    scalars: dict[str, int] = {}
-    if captured:
-        frame, scalars = inputs_frame(captured)
-        ids = accounts_all.to_numpy(dtype=object)
-        first = ~pd.Index(ids).duplicated()
-        row_of = pd.Series(sh.account_rows(shard_dir)[first], index=ids[first])
-        frame["_row"] = row_of.reindex(frame["account_id"].to_numpy()).to_numpy(np.int64)
-        write_parquet(frame, part_path(work, OPTIONS, k))
-    return _shard_record(k, validation, time.perf_counter() - t0, value_scalars=scalars)
-
-
-def decide_book(records: list[dict], work: Path, policy) -> dict | None:
-    """Step 2: decide the whole book's options at once; write each shard's choices; the record.
-
-    The shards' scalars (fixed use) add up. The decision's per-account
-    arrays (choice, explored arm and its probability) are written back per
-    shard. Returns the allocation record of
-    :func:`pipeline.value_mode.decide_by_value` (None when no shard has an
-    account to plan).
-    """
-    from pipeline.engine import concat_parts, part_path
-    from pipeline.value_mode import decide_by_value
-
-    frame = concat_parts(work, OPTIONS, len(records))
-    if frame is None:
-        return None
-    shard = np.repeat(
-        [r["shard"] for r in records],
-        [pq.read_metadata(p).num_rows if (p := part_path(work, OPTIONS, r["shard"])).exists()
-         else 0 for r in records],
-    )  # fmt: skip
-    order = np.argsort(frame.pop("_row").to_numpy(), kind="stable")  # the book's order
-    keys = {key for r in records for key in r["value_scalars"]}
-    scalars = {key: sum(int(r["value_scalars"].get(key, 0)) for r in records) for key in keys}
-    picked, record = decide_by_value(frame_inputs(frame.iloc[order], scalars), policy)
-    # Per eligible account: the decision's arrays, back in shard order.
-    out = pd.DataFrame({name: np.asarray(v)[np.argsort(order)] for name, v in picked.items()})
-    for r in records:
-        mine = shard == r["shard"]
-        if mine.any():
-            write_parquet(out[mine].reset_index(drop=True), part_path(work, CHOICES, r["shard"]))
-    return record
-
-
-def given_choices(work: str, k: int):
-    """Step 3: a ``decide`` for :func:`pipeline.value_mode.choose_by_value` returning shard k's choices."""
-    from pipeline.engine import part_path
-
-    path = part_path(work, CHOICES, k)
-
-    def decide(inputs: dict, _policy):
-        n = len(inputs["value"])
-        given = pq.read_table(path).to_pandas() if path.exists() else pd.DataFrame({"choice": []})
-        if len(given) != n:  # the shard's options must be those of step 1
-            raise RuntimeError(
-                f"shard {k}: {n} accounts to plan by value, but {len(given)} decided for it"
-            )
-        return {c: given[c].to_numpy() for c in given.columns}, {}
-
-    return decide
