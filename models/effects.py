@@ -176,8 +176,8 @@ def assess_effects(
     keep = np.isin(arm, arms) & np.isfinite(y)
     X, arm, y, fit = X.loc[keep].reset_index(drop=True), arm[keep], y[keep], fit[keep]
     model = fit_t_learner(X.loc[fit], arm[fit], y[fit], arms, seed=seed)
-    held, curves = evaluate_uplift(model, X.loc[~fit], arm[~fit], y[~fit])
     effects = model.effects(X.loc[~fit])
+    held, curves = evaluate_uplift(model, X.loc[~fit], arm[~fit], y[~fit], effects)
     rows = []
     for i, a in enumerate(arms[1:], start=1):
         pair = (arm == a) | (arm == arms[0])

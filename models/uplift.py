@@ -191,17 +191,22 @@ def qini_coefficient(curve: pd.DataFrame) -> float:
 
 
 def evaluate_uplift(
-    model: UpliftModel, X: pd.DataFrame, treatment: np.ndarray, outcome: np.ndarray
+    model: UpliftModel,
+    X: pd.DataFrame,
+    treatment: np.ndarray,
+    outcome: np.ndarray,
+    effects: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Return per arm the Qini coefficient and the observed average effect, and the curves.
 
     Each non-baseline arm is compared with the baseline on the rows
     randomised to either. ``qini_coefficient`` above 0 means the model ranks
-    accounts by effect better than chance.
+    accounts by effect better than chance. ``effects``: the model's
+    :meth:`UpliftModel.effects` on ``X`` when the caller has them already.
     """
     t = np.asarray(treatment, dtype=object)
     y = np.asarray(outcome, dtype=np.float64)
-    effects = model.effects(X)
+    effects = model.effects(X) if effects is None else effects
     base = model.arms[0]
     rows, curves = [], {}
     for arm in model.arms[1:]:
