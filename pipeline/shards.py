@@ -44,6 +44,10 @@ LAYOUT_FILE = "shards.json"
 ACCOUNT_ROWS = "account_rows.parquet"
 SHARD_KEY = "customer_id"
 _BATCH_ROWS = 1 << 18
+#: Rows per row group of a shard's files (see :class:`_ShardWriters`).
+ROW_GROUP_ROWS = 1 << 19
+#: Rows the split may buffer for all shards together, in bytes of arrow data.
+SPLIT_BUFFER_BYTES = 512 * 2**20
 MAX_SHARDS = 32_767  # shard numbers are sorted as 16-bit integers
 
 
@@ -232,17 +236,73 @@ def _batches(path: Path):
     return schema, gen()
 
 
+class _ShardWriters:
+    """One parquet writer per shard that buffers its rows into large row groups.
+
+    The split cuts each input batch into ``n_shards`` slices; written as they
+    come, a shard's file would hold one small row group per input batch (about
+    16k rows at 16 shards), and every job reading it would pay per row group:
+    unifying the dictionaries of its categoricals, decoding many small pages.
+    Buffered, a shard's rows are written in row groups of ``row_group_rows``;
+    all buffers are flushed when together they pass ``budget_bytes``, which
+    bounds the split's memory whatever the number of shards.
+    """
+
+    def __init__(
+        self, files: list[Path], schema: pa.Schema, row_group_rows: int, budget_bytes: int
+    ):
+        self.writers = [pq.ParquetWriter(f, schema) for f in files]
+        self.buffers: list[list[pa.RecordBatch]] = [[] for _ in files]
+        self.rows = [0] * len(files)
+        self.bytes = 0
+        self.row_group_rows = row_group_rows
+        self.budget_bytes = budget_bytes
+
+    def add(self, k: int, part: pa.RecordBatch) -> None:
+        """Buffer a slice of shard ``k``; write its row group once it is large enough."""
+        self.buffers[k].append(part)
+        self.rows[k] += part.num_rows
+        self.bytes += part.nbytes
+        if self.rows[k] >= self.row_group_rows:
+            self.flush(k)
+        if self.bytes > self.budget_bytes:
+            for j in range(len(self.buffers)):
+                self.flush(j)
+
+    def flush(self, k: int) -> None:
+        """Write shard ``k``'s buffered rows as row groups of at most ``row_group_rows``."""
+        if not self.buffers[k]:
+            return
+        table = pa.Table.from_batches(self.buffers[k])
+        self.writers[k].write_table(table, row_group_size=self.row_group_rows)
+        self.bytes -= sum(b.nbytes for b in self.buffers[k])
+        self.buffers[k], self.rows[k] = [], 0
+
+    def close(self, ok: bool = True) -> None:
+        """Flush every buffer (when ``ok``) and close every file."""
+        try:
+            if ok:
+                for k in range(len(self.buffers)):
+                    self.flush(k)
+        finally:
+            for w in self.writers:
+                w.close()
+
+
 def _split_table(path: Path, table: str, out: Path, by_account: pd.Series, n_shards: int) -> int:
     """Stream one table into its shard files; return the rows written."""
     try:
         schema, batches = _batches(path)
-        writers = [
-            pq.ParquetWriter(out / shard_dir_name(k) / f"{table}.parquet", schema)
-            for k in range(n_shards)
-        ]
+        writers = _ShardWriters(
+            [out / shard_dir_name(k) / f"{table}.parquet" for k in range(n_shards)],
+            schema,
+            ROW_GROUP_ROWS,
+            SPLIT_BUFFER_BYTES,
+        )
         rows = 0
         value_set = pa.array(by_account.index.to_numpy(dtype=object), type=pa.string())
         shards = by_account.to_numpy()
+        ok = False
         try:
             for batch in batches:
                 id_col = next((c for c in batch.schema.names if c.strip() == "account_id"), None)
@@ -255,12 +315,11 @@ def _split_table(path: Path, table: str, out: Path, by_account: pd.Series, n_sha
                 taken = batch.take(pa.array(order))
                 for k in range(n_shards):
                     if bounds[k + 1] > bounds[k]:
-                        part = taken.slice(bounds[k], bounds[k + 1] - bounds[k])
-                        writers[k].write_batch(part)
+                        writers.add(k, taken.slice(bounds[k], bounds[k + 1] - bounds[k]))
                 rows += batch.num_rows
+            ok = True
         finally:
-            for w in writers:
-                w.close()
+            writers.close(ok)
     except (OSError, ValueError, pa.ArrowException) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataReadError(f"{path}: cannot partition table {table!r}: {first}") from exc
