@@ -279,23 +279,39 @@ def run_tasks(
     params: dict,
     engine: str = "local",
     workers: int = 1,
+    on_record: Callable[[dict], None] | None = None,
 ) -> list[dict]:
-    """Run ``task`` on every shard folder and return the records in shard order."""
+    """Run ``task`` on every shard folder and return the records in shard order.
+
+    ``on_record`` is called with each record in shard order as soon as that
+    shard and those before it are done (on Spark, once all are), so the
+    driver can merge outputs while the workers compute.
+    """
     if engine not in ENGINES:
         raise ValueError(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     args = [(task, str(d), k, str(work), params) for k, d in enumerate(dirs)]
+    records: list[dict] = []
     if engine == "spark":
         from pipeline.spark_engine import run_on_spark
 
-        records = run_on_spark(args)
-    elif workers <= 1 or len(args) <= 1:
-        records = [_run_one(*a) for a in args]
+        records = sorted(run_on_spark(args), key=lambda r: r["shard"])
+        for record in records if on_record else ():
+            on_record(record)
+        return records
+    if workers <= 1 or len(args) <= 1:
+        for a in args:
+            records.append(_run_one(*a))
+            if on_record:
+                on_record(records[-1])
         _CACHE.clear()  # this run's model and policy, loaded from its work folder
-    else:
-        # spawn: a fresh interpreter per worker (no fork of arrow or OpenMP threads).
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            records = list(pool.map(_run_one, *zip(*args, strict=True)))
-    return sorted(records, key=lambda r: r["shard"])
+        return records
+    # spawn: a fresh interpreter per worker (no fork of arrow or OpenMP threads).
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        for record in pool.map(_run_one, *zip(*args, strict=True)):  # in shard order
+            records.append(record)
+            if on_record:
+                on_record(record)
+    return records
 
 
 @contextmanager
@@ -340,21 +356,36 @@ def concat_parts(work: Path, kind: str, n_shards: int) -> pd.DataFrame | None:
     return table.to_pandas()
 
 
-def write_parts(work: Path, kind: str, n_shards: int, out: Path) -> int:
-    """Stream the parts of one kind into one parquet file, a part at a time; return rows."""
-    files = [part_path(work, kind, k) for k in range(n_shards)]
-    files = [f for f in files if f.exists()]
-    if not files:
-        return 0
-    out.parent.mkdir(parents=True, exist_ok=True)
-    schema = pq.read_schema(files[0])
-    rows = 0
-    with pq.ParquetWriter(out, schema) as writer:
-        for f in files:
-            table = pq.read_table(f, schema=schema)
-            writer.write_table(table)
-            rows += table.num_rows
-    return rows
+class PartsWriter:
+    """Append the parts of one kind, shard after shard, to one parquet file.
+
+    Used as ``run_tasks``'s ``on_record``, it writes each shard's part while
+    later shards are still computing, instead of reading every part again at
+    the end. Parts are appended in the order they are given (shard order).
+    """
+
+    def __init__(self, work: Path, kind: str, out: Path):
+        self.work, self.kind, self.out = work, kind, out
+        self.rows = 0
+        self._writer: pq.ParquetWriter | None = None
+
+    def __call__(self, record: dict) -> None:
+        """Append the part of ``record``'s shard, when it wrote one."""
+        f = part_path(self.work, self.kind, record["shard"])
+        if not f.exists():
+            return
+        if self._writer is None:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = pq.ParquetWriter(self.out, pq.read_schema(f))
+        table = pq.read_table(f, schema=self._writer.schema)
+        self._writer.write_table(table)
+        self.rows += table.num_rows
+
+    def close(self) -> int:
+        """Close the file; return the rows written."""
+        if self._writer is not None:
+            self._writer.close()
+        return self.rows
 
 
 def merged_validation(records: list[dict], work: Path, layout: dict) -> ValidationResult:
@@ -435,12 +466,14 @@ def run_sharded_to_file(
     try:
         with shard_layout(data_dir, n_shards, work) as (dirs, layout):
             params = {**params, "duplicates": layout.get("cross_shard_duplicates", {})}
-            records = run_tasks(task, dirs, work, params, engine, workers)
-        validation = merged_validation(records, work, layout)
-        rows = 0
-        if out is not None:
             tmp = work / "out.parquet"
-            rows = write_parts(work, task, len(records), tmp)
+            writer = PartsWriter(work, task, tmp) if out is not None else None
+            try:
+                records = run_tasks(task, dirs, work, params, engine, workers, writer)
+            finally:
+                rows = writer.close() if writer is not None else 0
+        validation = merged_validation(records, work, layout)
+        if out is not None:
             os.replace(tmp, out)
         return validation, rows
     finally:
