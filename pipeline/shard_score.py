@@ -100,6 +100,7 @@ def run_scoring_sharded(
     from pipeline.policy import _read_bytes, load_policy_and_version
     from pipeline.score import (
         DEFAULT_MODEL_URI,
+        RunOutputs,
         _manifest_base,
         _Stages,
         check_reject_limit,
@@ -169,20 +170,11 @@ def run_scoring_sharded(
             rows = concat_parts(work, "citl", len(records)) if log_to_mlflow else None
             citl = None if rows is None else citl_table(rows, as_of, model)
             stages.done("merge", rows_out=len(scores))
-            return publish_run(
-                out_dir,
-                label,
-                scores,
-                validation.rejects,
-                feats,
-                counts,
-                manifest,
-                model,
-                stages,
-                log_to_mlflow,
-                citl=citl,
-                policy_path=policy_path,
-            )
+            outputs = RunOutputs(
+                scores=scores, rejects=validation.rejects, features=feats, counts=counts,
+                manifest=manifest, model=model, citl=citl,
+            )  # fmt: skip
+            return publish_run(outputs, out_dir, label, stages, log_to_mlflow, policy_path)
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
