@@ -335,8 +335,6 @@ def recalibrate_job(
     models.recalibrate.RecalibrationRefused
         Too few labelled rows, or a shift too large for a recalibration.
     """
-    import json
-
     from models import tracking
     from models.config import load_config
     from models.gate import evaluate_gate
@@ -363,10 +361,23 @@ def recalibrate_job(
         config.gate.max_ece,
         threshold,
         champion_version=str(source),
+        challenger_probs=rec.probs_after,  # the month as recalibrate scored it
+        champion_probs=rec.probs_before,
     )
     out = RecalibrateJobResult(rec, decision)
-    if not decision.accepted:
-        return out
+    if decision.accepted:
+        out.run_id, out.model_version = _register_recalibration(
+            rec, decision, source, data_dir, as_of, labelled
+        )
+    return out
+
+
+def _register_recalibration(rec, decision, source: str, data_dir, as_of, labelled):
+    """Log a recalibration that passed its gate and register it as challenger; (run, version)."""
+    import json
+
+    from models import tracking
+
     tags = tracking.version_info(source)["tags"]
     window = {
         **json.loads(tags.get("data_window", "{}")),
@@ -374,10 +385,7 @@ def recalibrate_job(
         "as_of": as_of.date().isoformat(),
         "recalibration_month": rec.month,
     }
-    out.run_id, out.model_version = tracking.log_recalibration(
-        rec, decision, window, labelled.head(5)
-    )
-    return out
+    return tracking.log_recalibration(rec, decision, window, labelled.head(5))
 
 
 def portfolio_or_simulate(
