@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -50,6 +52,30 @@ def fail(code: int, message: str) -> typer.Exit:
     stamp = time.strftime(ISO_FORMAT, time.gmtime())
     typer.echo(f"{stamp} error: {printable(str(message))}", err=True)
     return typer.Exit(code)
+
+
+def no_spark(exc: ImportError) -> typer.Exit:
+    """Exit 2 saying how to install Spark, which ``--engine spark`` could not import."""
+    return fail(EXIT_INPUT, f"{exc}; install the Spark extra (make setup-spark) for --engine spark")
+
+
+def unreadable(exc: OSError, path: Path) -> typer.Exit:
+    """Exit 2 naming the file a job could not read or write (``path`` when the error names none)."""
+    return fail(EXIT_INPUT, f"cannot read or write {exc.filename or path}: {exc.strerror or exc}")
+
+
+@contextmanager
+def store_errors() -> Iterator[None]:
+    """Turn an unavailable model store into exit 4 and a model not found into exit 3."""
+    from models.store import StoreUnavailableError
+    from models.tracking import ModelNotFoundError
+
+    try:
+        yield
+    except StoreUnavailableError as exc:
+        raise fail(EXIT_STORE, str(exc)) from None
+    except ModelNotFoundError as exc:
+        raise fail(EXIT_MODEL, str(exc)) from None
 
 
 def parse_date(value: str, option: str):
@@ -103,9 +129,7 @@ def run_sharded(task: str, data: Path, out: Path | None, params: dict, shards, w
     except DataReadError as exc:
         raise fail(EXIT_INPUT, str(exc)) from None
     except ImportError as exc:
-        raise fail(
-            EXIT_INPUT, f"{exc}; install the Spark extra (make setup-spark) for --engine spark"
-        ) from None
+        raise no_spark(exc) from None
 
 
 def load_or_exit(data: Path):

@@ -20,6 +20,7 @@ from pipeline.cli_common import (
     load_or_exit,
     parse_date,
     run_sharded,
+    unreadable,
     warn_rejected,
 )
 
@@ -189,9 +190,7 @@ def partition(
     except DataReadError as exc:
         raise fail(EXIT_INPUT, str(exc)) from None
     except OSError as exc:
-        raise fail(
-            EXIT_INPUT, f"cannot read or write {exc.filename or out}: {exc.strerror or exc}"
-        ) from None
+        raise unreadable(exc, out) from None
     for table, facts in layout["tables"].items():
         typer.echo(f"{table:<13} {facts['rows']:>12,} rows")
     typer.echo(

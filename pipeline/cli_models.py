@@ -10,8 +10,6 @@ import typer
 from pipeline.cli_common import (
     EXIT_DATA,
     EXIT_INPUT,
-    EXIT_MODEL,
-    EXIT_STORE,
     ApproverOpt,
     DataOpt,
     NoteOpt,
@@ -19,6 +17,7 @@ from pipeline.cli_common import (
     open_store_or_exit,
     parse_date,
     require_approval,
+    store_errors,
 )
 
 
@@ -41,7 +40,6 @@ def train(
     ] = None,
 ) -> None:
     """Train both heads on snapshots before D, log to MLflow, register a challenger."""
-    from models.store import StoreUnavailableError
     from pipeline.io import DataReadError
     from pipeline.jobs import train_job
 
@@ -49,17 +47,14 @@ def train(
     if plans is not None and not plans.is_dir():  # before hours of training, not after
         raise fail(EXIT_INPUT, f"--plans {plans}: no such folder of published runs")
     open_store_or_exit(must_exist=False)
-    try:
-        job = train_job(
-            data, d, months=months, horizon_days=horizon, config_path=config,
-            experiment=experiment, plans_dir=plans,
-        )  # fmt: skip
-    except StoreUnavailableError as exc:
-        raise fail(EXIT_STORE, str(exc)) from None
-    except DataReadError as exc:
-        raise fail(EXIT_INPUT, str(exc)) from None
-    except ValueError as exc:
-        raise fail(EXIT_INPUT, str(exc)) from None
+    with store_errors():
+        try:
+            job = train_job(
+                data, d, months=months, horizon_days=horizon, config_path=config,
+                experiment=experiment, plans_dir=plans,
+            )  # fmt: skip
+        except (DataReadError, ValueError) as exc:
+            raise fail(EXIT_INPUT, str(exc)) from None
     r = job.result
     typer.echo(
         f"trained on snapshots {job.window[0].date()}..{job.window[1].date()}: "
@@ -105,32 +100,27 @@ def promote(
     """Move alias champion to the challenger if it is no worse out of time; else refuse."""
     require_approval(approver, note, "promote")
     from models.registry import PromotionRefused
-    from models.store import StoreUnavailableError
 
     d = parse_date(as_of, "--as-of") if as_of else None
     open_store_or_exit(must_exist=True)
-    from models.tracking import ModelNotFoundError
     from pipeline.io import DataReadError
     from pipeline.jobs import promote_job
 
-    try:
-        decision = promote_job(
-            version,
-            data_dir=data,
-            as_of=d,
-            config_path=config,
-            approver=approver,
-            note=note,
-            override_reason=override_reason,
-        )
-    except PromotionRefused as exc:
-        raise fail(EXIT_DATA, str(exc)) from None
-    except StoreUnavailableError as exc:
-        raise fail(EXIT_STORE, str(exc)) from None
-    except ModelNotFoundError as exc:
-        raise fail(EXIT_MODEL, str(exc)) from None
-    except (DataReadError, ValueError) as exc:
-        raise fail(EXIT_INPUT, str(exc)) from None
+    with store_errors():
+        try:
+            decision = promote_job(
+                version,
+                data_dir=data,
+                as_of=d,
+                config_path=config,
+                approver=approver,
+                note=note,
+                override_reason=override_reason,
+            )
+        except PromotionRefused as exc:
+            raise fail(EXIT_DATA, str(exc)) from None
+        except (DataReadError, ValueError) as exc:
+            raise fail(EXIT_INPUT, str(exc)) from None
     typer.echo(decision.summary())
     already = decision.champion_version is not None and (
         decision.champion_version == decision.challenger_version
@@ -148,21 +138,15 @@ def rollback(
 ) -> None:
     """Point alias champion back at an earlier, once-promoted version; record who and why."""
     require_approval(approver, note, "rollback")
-    from models.store import StoreUnavailableError
-
     open_store_or_exit(must_exist=True)
     from models.registry import Approval, PromotionRefused
     from models.registry import rollback as do_rollback
-    from models.tracking import ModelNotFoundError
 
-    try:
-        done = do_rollback(to, approval=Approval(approver or "", note or ""))
-    except PromotionRefused as exc:
-        raise fail(EXIT_DATA, str(exc)) from None
-    except StoreUnavailableError as exc:
-        raise fail(EXIT_STORE, str(exc)) from None
-    except ModelNotFoundError as exc:
-        raise fail(EXIT_MODEL, str(exc)) from None
+    with store_errors():
+        try:
+            done = do_rollback(to, approval=Approval(approver or "", note or ""))
+        except PromotionRefused as exc:
+            raise fail(EXIT_DATA, str(exc)) from None
     typer.echo(
         f"Rolled back: champion {done['from']} -> {done['to']} at {done['decided_at']}, "
         f"approved by {done['approver']} ({done['reason']})"
@@ -183,21 +167,16 @@ def recalibrate(
     d = parse_date(as_of, "--as-of")
     open_store_or_exit(must_exist=True)
     from models.recalibrate import RecalibrationRefused
-    from models.store import StoreUnavailableError
-    from models.tracking import ModelNotFoundError
     from pipeline.io import DataReadError
     from pipeline.jobs import recalibrate_job
 
-    try:
-        job = recalibrate_job(data, d, version=version, config_path=config)
-    except StoreUnavailableError as exc:
-        raise fail(EXIT_STORE, str(exc)) from None
-    except ModelNotFoundError as exc:
-        raise fail(EXIT_MODEL, str(exc)) from None
-    except RecalibrationRefused as exc:
-        raise fail(EXIT_DATA, f"recalibration refused: {exc}") from None
-    except (DataReadError, ValueError) as exc:
-        raise fail(EXIT_INPUT, str(exc)) from None
+    with store_errors():
+        try:
+            job = recalibrate_job(data, d, version=version, config_path=config)
+        except RecalibrationRefused as exc:
+            raise fail(EXIT_DATA, f"recalibration refused: {exc}") from None
+        except (DataReadError, ValueError) as exc:
+            raise fail(EXIT_INPUT, str(exc)) from None
     typer.echo(job.recalibration.summary())
     typer.echo(job.decision.summary())
     if job.model_version is None:
@@ -217,18 +196,11 @@ def report(
     ),
 ) -> None:
     """Copy a version's self-contained HTML model report to <out>/model_report_v<N>.html."""
-    from models.store import StoreUnavailableError
-
     open_store_or_exit(must_exist=True)
     from models.registry import download_report
-    from models.tracking import ModelNotFoundError
 
-    try:
+    with store_errors():
         path = download_report(version, out)
-    except StoreUnavailableError as exc:
-        raise fail(EXIT_STORE, str(exc)) from None
-    except ModelNotFoundError as exc:
-        raise fail(EXIT_MODEL, str(exc)) from None
     typer.echo(f"model report: {path}")
 
 

@@ -18,8 +18,10 @@ from pipeline.cli_common import (
     WorkersOpt,
     fail,
     is_sharded,
+    no_spark,
     open_store_or_exit,
     parse_date,
+    unreadable,
 )
 
 
@@ -52,18 +54,11 @@ def score(
     engine: EngineOpt = "local",
 ) -> None:
     """Score every account overdue at D and publish scores, rejects and a manifest."""
-    from pipeline.asof import AsOfImplausibleError
-    from pipeline.io import DataReadError
-    from pipeline.policy import PolicyError
-    from pipeline.publish import RunLockedError
-    from pipeline.score import DEFAULT_MODEL_URI, RejectLimitError, run_scoring
+    from pipeline.score import DEFAULT_MODEL_URI
 
     d = parse_date(as_of, "--as-of")
     if not no_mlflow or (model_uri or DEFAULT_MODEL_URI).startswith(("models:/", "runs:/")):
         open_store_or_exit(must_exist=True)  # before reading the export: a store fault fails fast
-    from models.store import StoreUnavailableError
-    from models.tracking import ModelNotFoundError
-
     kwargs = {
         "model_uri": model_uri,
         "policy_path": policy,
@@ -71,15 +66,27 @@ def score(
         "log_to_mlflow": not no_mlflow,
         "allow_stale": allow_stale,
     }
+    _print_published(_score_or_exit(data, d, out, kwargs, shards, workers, engine))
+
+
+def _score_or_exit(data: Path, d, out: Path, kwargs: dict, shards, workers, engine):
+    """Run the scoring, shard by shard or whole; each failure ends in its exit code and one line."""
+    from models.store import StoreUnavailableError
+    from models.tracking import ModelNotFoundError
+    from pipeline.asof import AsOfImplausibleError
+    from pipeline.io import DataReadError
+    from pipeline.policy import PolicyError
+    from pipeline.publish import RunLockedError
+    from pipeline.score import RejectLimitError, run_scoring
+
     try:
         if is_sharded(data, shards, engine):
             from pipeline.shard_score import run_scoring_sharded
 
-            outcome = run_scoring_sharded(
+            return run_scoring_sharded(
                 data, d, out, n_shards=shards, workers=workers, engine=engine, **kwargs
             )
-        else:
-            outcome = run_scoring(data, d, out, **kwargs)
+        return run_scoring(data, d, out, **kwargs)
     except StoreUnavailableError as exc:
         raise fail(EXIT_STORE, str(exc)) from None
     except AsOfImplausibleError as exc:
@@ -93,9 +100,7 @@ def score(
     except RejectLimitError as exc:
         raise fail(EXIT_DATA, str(exc)) from None
     except ImportError as exc:
-        raise fail(
-            EXIT_INPUT, f"{exc}; install the Spark extra (make setup-spark) for --engine spark"
-        ) from None
+        raise no_spark(exc) from None
     except ModelNotFoundError as exc:
         raise fail(
             EXIT_MODEL,
@@ -103,14 +108,16 @@ def score(
             "or pass --model-uri",
         ) from None
     except OSError as exc:
-        raise fail(
-            EXIT_INPUT, f"cannot read or write {exc.filename or out}: {exc.strerror or exc}"
-        ) from None
+        raise unreadable(exc, out) from None
     except Exception as exc:
         if type(exc).__name__ != "MlflowException":
             raise
         cause = (str(exc).strip().splitlines() or ["no detail"])[0]
         raise fail(EXIT_STORE, f"model store unavailable or refused the request: {cause}") from None
+
+
+def _print_published(outcome) -> None:
+    """Print what a published run holds: its counts, its plans per kind, its versions."""
     m = outcome.manifest
     c = m["counts"]
     typer.echo(
