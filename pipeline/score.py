@@ -241,6 +241,25 @@ def _manifest_base(validation: ValidationResult, as_of_label: str) -> dict:
     }
 
 
+def _run_manifest(
+    validation: ValidationResult,
+    label: str,
+    policy,
+    pversion: str,
+    dates: dict,
+    uri: str,
+    allow_stale: bool,
+) -> dict:
+    """The manifest of a run before scoring: inputs, validation, policy, as-of check, model URI."""
+    manifest = _manifest_base(validation, label)
+    manifest["policy_version"] = pversion
+    manifest["as_of_check"] = "skipped (--allow-stale)" if allow_stale else "passed"
+    manifest["export_dates"] = dates
+    manifest["policy_jurisdiction"] = policy.jurisdiction
+    manifest["model_uri"] = uri
+    return manifest
+
+
 def run_scoring(
     data_dir: Path,
     as_of: pd.Timestamp,
@@ -315,13 +334,8 @@ def run_scoring(
         stages.done(
             "validate", rows_in=sum(validation.rows_read.values()), rows_out=len(validation.rejects)
         )
-        manifest = _manifest_base(validation, label)
-        manifest["policy_version"] = pversion
-        manifest["as_of_check"] = "skipped (--allow-stale)" if allow_stale else "passed"
-        manifest["export_dates"] = dates
-        manifest["policy_jurisdiction"] = policy.jurisdiction
         uri = model_uri or DEFAULT_MODEL_URI
-        manifest["model_uri"] = uri
+        manifest = _run_manifest(validation, label, policy, pversion, dates, uri, allow_stale)
         check_reject_limit(validation, manifest, policy.reject_limit, out_dir, label, stages)
         model = tracking.load_model(uri)
         stages.done("model")

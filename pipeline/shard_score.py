@@ -101,7 +101,7 @@ def run_scoring_sharded(
     from pipeline.score import (
         DEFAULT_MODEL_URI,
         RunOutputs,
-        _manifest_base,
+        _run_manifest,
         _Stages,
         check_reject_limit,
         citl_table,
@@ -149,12 +149,7 @@ def run_scoring_sharded(
                 rows_in=sum(validation.rows_read.values()),
                 rows_out=sum(r["counts"]["scored"] for r in records),
             )
-            manifest = _manifest_base(validation, label)
-            manifest["policy_version"] = pversion
-            manifest["as_of_check"] = "skipped (--allow-stale)" if allow_stale else "passed"
-            manifest["export_dates"] = dates
-            manifest["policy_jurisdiction"] = policy.jurisdiction
-            manifest["model_uri"] = uri
+            manifest = _run_manifest(validation, label, policy, pversion, dates, uri, allow_stale)
             manifest["engine"] = {
                 "name": engine,
                 "shards": len(records),
