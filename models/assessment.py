@@ -96,6 +96,7 @@ def evaluate(fitted: FitResult, bands: rv.PolicyBands | None = None) -> Training
             config.gate.max_ece,
             threshold,
             stability=(config.gate.stability_top_features, config.gate.max_top_feature_psi),
+            challenger_probs=predictions["test"],  # the test months, scored above
         )
 
     with clock("explain"):

@@ -31,6 +31,7 @@ import pandas as pd
 from models.config import GateConfig
 from models.evaluation import auc, expected_calibration_error, psi_against
 from models.heads import HEADS, ability_target
+from models.monitoring import predicted
 from models.propensity_model import PropensityModel
 
 
@@ -98,9 +99,16 @@ class PromotionDecision:
 
 
 def model_figures(
-    model: PropensityModel, frame: pd.DataFrame, threshold: float = 0.999, n_bins: int = 10
+    model: PropensityModel,
+    frame: pd.DataFrame,
+    threshold: float = 0.999,
+    n_bins: int = 10,
+    probs: pd.DataFrame | None = None,
 ) -> dict[str, float]:
     """Return AUC and ECE of each head of ``model`` (and of its baselines) on a labelled frame.
+
+    ``probs`` is ``model.predict_proba(frame)`` when the caller has it: the
+    frame is then not predicted again.
 
     Returns
     -------
@@ -110,7 +118,7 @@ def model_figures(
         ``auc_<head>_<b>``.
     """
     _require_labels(frame)
-    probs = model.predict_proba(frame)
+    probs = predicted(model, frame, probs)
     y_will = frame["paid_any"].to_numpy(dtype="float64")
     payers = y_will == 1
     targets = {
@@ -215,6 +223,9 @@ def evaluate_gate(
     challenger_version: str | None = None,
     champion_version: str | None = None,
     stability: tuple[int, float] = (0, 0.25),
+    *,
+    challenger_probs: pd.DataFrame | None = None,
+    champion_probs: pd.DataFrame | None = None,
 ) -> PromotionDecision:
     """Score both models on the same labelled out-of-time frame and apply the gate.
 
@@ -233,13 +244,21 @@ def evaluate_gate(
         ``(top, max_psi)``: each head's ``top`` features by gain must have a
         PSI below ``max_psi`` from the challenger's drift reference to
         ``frame`` (``top`` 0: no stability check).
+    challenger_probs, champion_probs : DataFrame, optional
+        Each model's ``predict_proba(frame)`` when the caller has scored the
+        frame already (the recalibration, the training's test months): the
+        gate then does not predict it again, and its figures are the same.
 
     Returns
     -------
     PromotionDecision
     """
-    figures = model_figures(challenger, frame, threshold)
-    champ = model_figures(champion, frame, threshold) if champion is not None else None
+    figures = model_figures(challenger, frame, threshold, probs=challenger_probs)
+    champ = (
+        model_figures(champion, frame, threshold, probs=champion_probs)
+        if champion is not None
+        else None
+    )
     checks = decide(figures, champ, tolerance, max_ece)
     table = top_feature_stability(challenger, frame, stability[0])
     merged = {f"challenger_{k}": v for k, v in figures.items()}

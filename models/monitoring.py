@@ -39,8 +39,31 @@ CITL_NOISE_Z: float = 2.0
 ALERT_SCORES: tuple[str, ...] = ("p_willingness", "p_ability")
 
 
+def predicted(
+    model: PropensityModel, frame: pd.DataFrame, probs: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Return ``model.predict_proba(frame)``, or ``probs`` when the caller has scored it already.
+
+    Raises
+    ------
+    ValueError
+        ``probs`` is not one row per row of ``frame`` (same index, same order).
+    """
+    if probs is None:
+        return model.predict_proba(frame)
+    if not probs.index.equals(frame.index):
+        raise ValueError(
+            f"the predictions given are not those of the frame's rows ({len(probs):,} rows "
+            f"for {len(frame):,}, or another index): pass model.predict_proba(frame)"
+        )
+    return probs
+
+
 def calibration_in_the_large(
-    model: PropensityModel, labelled: pd.DataFrame, threshold: float = 0.999
+    model: PropensityModel,
+    labelled: pd.DataFrame,
+    threshold: float = 0.999,
+    probs: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Return each head's mean prediction against the observed rate on a labelled frame.
 
@@ -51,6 +74,8 @@ def calibration_in_the_large(
         Features plus ``paid_any`` and ``coverage`` (a training-set slice).
     threshold : float
         Full-coverage threshold of the ability target.
+    probs : DataFrame, optional
+        ``model.predict_proba(labelled)`` when the caller has it (not predicted again).
 
     Returns
     -------
@@ -59,21 +84,24 @@ def calibration_in_the_large(
         ``over_prediction`` (``mean_prediction - observed_rate``). The
         willingness head is judged on every row, the ability head on payers.
     """
-    return citl_summary(citl_rows(model, labelled, threshold))
+    return citl_summary(citl_rows(model, labelled, threshold, probs))
 
 
 def citl_rows(
-    model: PropensityModel, labelled: pd.DataFrame, threshold: float = 0.999
+    model: PropensityModel,
+    labelled: pd.DataFrame,
+    threshold: float = 0.999,
+    probs: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Return per labelled row what :func:`citl_summary` adds up: predictions and outcomes.
 
     Columns ``p_willingness``, ``p_ability``, ``paid`` (bool: the row pays,
     so it judges the ability head) and ``full_coverage`` (the ability
     target, 0.0 or 1.0). Rows of parts of a book (shards) concatenate into
-    the book's, in any order.
+    the book's, in any order. ``probs``: as in :func:`calibration_in_the_large`.
     """
     n = len(labelled)
-    probs = model.predict_proba(labelled) if n else pd.DataFrame()
+    probs = predicted(model, labelled, probs) if n else pd.DataFrame()
     paid = labelled["paid_any"].to_numpy() == 1
     return pd.DataFrame(
         {

@@ -23,7 +23,7 @@ retrain and a review should look at, not a quiet recalibration.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -54,6 +54,9 @@ class Recalibration:
         The as-of date of the labelled snapshots.
     rows : int
         Snapshots in the month.
+    probs_before, probs_after : DataFrame
+        The old and the new model's ``predict_proba`` of the month, so that
+        the gate judges them without predicting the month again.
     """
 
     model: PropensityModel
@@ -62,6 +65,8 @@ class Recalibration:
     after: pd.DataFrame
     month: str
     rows: int
+    probs_before: pd.DataFrame = field(repr=False, compare=False)
+    probs_after: pd.DataFrame = field(repr=False, compare=False)
 
     def summary(self) -> str:
         """Return the step as printable lines."""
@@ -172,11 +177,14 @@ def recalibrate(
         version=None,
         _tree_splits={},
     )
+    new_probs = new.predict_proba(labelled)
     return Recalibration(
         model=new,
         shifts=shifts,
-        before=calibration_in_the_large(model, labelled, threshold),
-        after=calibration_in_the_large(new, labelled, threshold),
+        before=calibration_in_the_large(model, labelled, threshold, probs),
+        after=calibration_in_the_large(new, labelled, threshold, new_probs),
         month=month,
         rows=len(labelled),
+        probs_before=probs,
+        probs_after=new_probs,
     )

@@ -114,17 +114,37 @@ def train_job(
         the treatment-effect model, logged in the same run
         (:func:`pipeline.uplift_units.effects_from_plans`).
     """
-    from features.training_set import build_training_set
-    from models import tracking
     from models.config import load_config
     from models.training import train
 
     validation = load_valid_tables(data_dir)
     start, end = training_window(as_of, months, horizon_days)
+    training_set = _labelled_snapshots(validation.tables, start, end, horizon_days, as_of)
+    config = load_config(config_path, overrides=config_overrides)
+    spec = _spec(feature_columns)
+    window = _data_window(data_dir, as_of, (start, end), months, horizon_days)
     t0 = time.perf_counter()
-    training_set = build_training_set(
-        validation.tables, start, end, horizon_days=horizon_days, data_end=as_of
+    result = train(training_set, config, spec, data_window=window, bands=policy_bands())
+    log.info(
+        "stage train rows_in=%s seconds=%.2f", f"{len(training_set):,}", time.perf_counter() - t0
     )
+    result.effects = _effects(plans_dir, validation.tables["payments"], as_of, horizon_days, start)
+    run_id, version = _log_and_register(result, window, experiment, training_set)
+    return TrainJobResult(run_id, version, result, (start, end))
+
+
+def _labelled_snapshots(
+    tables: dict[str, pd.DataFrame],
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    horizon_days: int,
+    as_of: pd.Timestamp,
+) -> pd.DataFrame:
+    """Build the training set of the month ends ``start..end``, with the accounts' segments."""
+    from features.training_set import build_training_set
+
+    t0 = time.perf_counter()
+    training_set = build_training_set(tables, start, end, horizon_days=horizon_days, data_end=as_of)
     log.info(
         "stage training_set window=%s..%s rows_out=%s seconds=%.2f",
         start.date(),
@@ -132,23 +152,31 @@ def train_job(
         f"{len(training_set):,}",
         time.perf_counter() - t0,
     )
-    training_set = _with_segments(training_set, validation.tables["accounts"])
-    config = load_config(config_path, overrides=config_overrides)
-    spec = _spec(feature_columns)
-    window = {
+    return _with_segments(training_set, tables["accounts"])
+
+
+def _data_window(
+    data_dir: Path | str,
+    as_of: pd.Timestamp,
+    snapshots: tuple[pd.Timestamp, pd.Timestamp],
+    months: int,
+    horizon_days: int,
+) -> dict:
+    """The data a model was trained on, as its run records it (``data_window``)."""
+    return {
         "data_dir": str(Path(data_dir).resolve()),
         "as_of": as_of.date().isoformat(),
-        "first_snapshot": start.date().isoformat(),
-        "last_snapshot": end.date().isoformat(),
+        "first_snapshot": snapshots[0].date().isoformat(),
+        "last_snapshot": snapshots[1].date().isoformat(),
         "months": months,
         "horizon_days": horizon_days,
     }
-    t0 = time.perf_counter()
-    result = train(training_set, config, spec, data_window=window, bands=policy_bands())
-    log.info(
-        "stage train rows_in=%s seconds=%.2f", f"{len(training_set):,}", time.perf_counter() - t0
-    )
-    result.effects = _effects(plans_dir, validation.tables["payments"], as_of, horizon_days, start)
+
+
+def _log_and_register(result, window: dict, experiment: str | None, training_set: pd.DataFrame):
+    """Log the training run to MLflow and register its model as challenger; (run id, version)."""
+    from models import tracking
+
     t0 = time.perf_counter()
     run_id, version = tracking.log_training_run(
         result, data_window=window, experiment=experiment, training_set=training_set
@@ -156,7 +184,7 @@ def train_job(
     log.info(
         "stage log run_id=%s version=%s seconds=%.2f", run_id, version, time.perf_counter() - t0
     )
-    return TrainJobResult(run_id, version, result, (start, end))
+    return run_id, version
 
 
 def _effects(plans_dir: Path | None, payments: pd.DataFrame, as_of, horizon_days: int, since):
@@ -307,8 +335,6 @@ def recalibrate_job(
     models.recalibrate.RecalibrationRefused
         Too few labelled rows, or a shift too large for a recalibration.
     """
-    import json
-
     from models import tracking
     from models.config import load_config
     from models.gate import evaluate_gate
@@ -335,10 +361,23 @@ def recalibrate_job(
         config.gate.max_ece,
         threshold,
         champion_version=str(source),
+        challenger_probs=rec.probs_after,  # the month as recalibrate scored it
+        champion_probs=rec.probs_before,
     )
     out = RecalibrateJobResult(rec, decision)
-    if not decision.accepted:
-        return out
+    if decision.accepted:
+        out.run_id, out.model_version = _register_recalibration(
+            rec, decision, source, data_dir, as_of, labelled
+        )
+    return out
+
+
+def _register_recalibration(rec, decision, source: str, data_dir, as_of, labelled):
+    """Log a recalibration that passed its gate and register it as challenger; (run, version)."""
+    import json
+
+    from models import tracking
+
     tags = tracking.version_info(source)["tags"]
     window = {
         **json.loads(tags.get("data_window", "{}")),
@@ -346,10 +385,7 @@ def recalibrate_job(
         "as_of": as_of.date().isoformat(),
         "recalibration_month": rec.month,
     }
-    out.run_id, out.model_version = tracking.log_recalibration(
-        rec, decision, window, labelled.head(5)
-    )
-    return out
+    return tracking.log_recalibration(rec, decision, window, labelled.head(5))
 
 
 def portfolio_or_simulate(

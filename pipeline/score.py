@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -77,6 +78,41 @@ DEFAULT_MODEL_URI = "models:/repayment-propensity@champion"
 
 class RejectLimitError(RuntimeError):
     """The share of rejected accounts is above the policy's limit; nothing was published."""
+
+
+@dataclass(frozen=True)
+class RunOutputs:
+    """What a scoring run publishes, built once when its accounts are scored.
+
+    The unsharded and the sharded run both end in :func:`publish_run` with
+    one of these, so the folder, the manifest and the monitoring run they
+    publish come from the same fields.
+
+    Attributes
+    ----------
+    scores, rejects : DataFrame
+        ``scores.parquet`` and ``rejects.parquet`` (``scores.attrs`` may hold
+        the value mode's ``allocation``).
+    features : DataFrame
+        The scored accounts' features (the monitoring run's feature drift).
+    counts : dict
+        Every input account once: scored, rejected, out of scope.
+    manifest : dict
+        The manifest so far (inputs, validation, policy, model URI); completed
+        in place by :func:`publish_run`.
+    model : PropensityModel
+        The model that scored the run.
+    citl : DataFrame, optional
+        The newest labelled month's calibration (None: not computed).
+    """
+
+    scores: pd.DataFrame
+    rejects: pd.DataFrame
+    features: pd.DataFrame
+    counts: dict[str, int]
+    manifest: dict
+    model: Any
+    citl: pd.DataFrame | None = None
 
 
 @dataclass
@@ -205,6 +241,25 @@ def _manifest_base(validation: ValidationResult, as_of_label: str) -> dict:
     }
 
 
+def _run_manifest(
+    validation: ValidationResult,
+    label: str,
+    policy,
+    pversion: str,
+    dates: dict,
+    uri: str,
+    allow_stale: bool,
+) -> dict:
+    """The manifest of a run before scoring: inputs, validation, policy, as-of check, model URI."""
+    manifest = _manifest_base(validation, label)
+    manifest["policy_version"] = pversion
+    manifest["as_of_check"] = "skipped (--allow-stale)" if allow_stale else "passed"
+    manifest["export_dates"] = dates
+    manifest["policy_jurisdiction"] = policy.jurisdiction
+    manifest["model_uri"] = uri
+    return manifest
+
+
 def run_scoring(
     data_dir: Path,
     as_of: pd.Timestamp,
@@ -279,13 +334,8 @@ def run_scoring(
         stages.done(
             "validate", rows_in=sum(validation.rows_read.values()), rows_out=len(validation.rejects)
         )
-        manifest = _manifest_base(validation, label)
-        manifest["policy_version"] = pversion
-        manifest["as_of_check"] = "skipped (--allow-stale)" if allow_stale else "passed"
-        manifest["export_dates"] = dates
-        manifest["policy_jurisdiction"] = policy.jurisdiction
         uri = model_uri or DEFAULT_MODEL_URI
-        manifest["model_uri"] = uri
+        manifest = _run_manifest(validation, label, policy, pversion, dates, uri, allow_stale)
         check_reject_limit(validation, manifest, policy.reject_limit, out_dir, label, stages)
         model = tracking.load_model(uri)
         stages.done("model")
@@ -298,20 +348,11 @@ def run_scoring(
         del raw
         scores, feats = score_tables(tables, as_of, model, policy, pversion, stages)
         counts = _scope(validation, accounts_all, pd.Index(scores["account_id"]), as_of)
-        return publish_run(
-            out_dir,
-            label,
-            scores,
-            validation.rejects,
-            feats,
-            counts,
-            manifest,
-            model,
-            stages,
-            log_to_mlflow,
-            citl=citl,
-            policy_path=policy_path,
-        )
+        outputs = RunOutputs(
+            scores=scores, rejects=validation.rejects, features=feats, counts=counts,
+            manifest=manifest, model=model, citl=citl,
+        )  # fmt: skip
+        return publish_run(outputs, out_dir, label, stages, log_to_mlflow, policy_path)
 
 
 def check_reject_limit(
@@ -427,49 +468,31 @@ def score_tables(
 
 
 def publish_run(
-    out_dir,
-    label,
-    scores,
-    rejects,
-    feats,
-    counts,
-    manifest,
-    model,
-    stages,
-    log_to_mlflow,
-    citl=None,
-    policy_path=None,
+    outputs: RunOutputs,
+    out_dir: Path,
+    label: str,
+    stages: _Stages,
+    log_to_mlflow: bool,
+    policy_path: Path | None = None,
 ) -> ScoringOutcome:
-    """Write scores, rejects and the manifest to a staging folder and publish it whole.
+    """Write a run's outputs to a staging folder and publish it whole as ``<out>/as_of=D``.
 
     With ``log_to_mlflow`` the monitoring run gets the scores' drift, the
-    newest labelled month's calibration (``citl``, when computed) and the
-    policy file applied (``policy_path``; None is the packaged policy).
+    newest labelled month's calibration (``outputs.citl``, when computed) and
+    the policy file applied (``policy_path``; None is the packaged policy).
     """
     from models import tracking
 
+    scores, manifest, citl = outputs.scores, outputs.manifest, outputs.citl
     staging = pub.staging_dir(out_dir, label)
     write_parquet(scores, staging / "scores.parquet")
-    write_parquet(rejects, staging / "rejects.parquet")
+    write_parquet(outputs.rejects, staging / "rejects.parquet")
     stages.done("write", rows_out=len(scores))
     manifest.update(
         status="published",
-        model_version=model.version,
-        counts=counts,
-        outputs={
-            "scores_rows": int(len(scores)),
-            "rejects_rows": int(len(rejects)),
-            "per_tier": scores["risk_tier"].value_counts().sort_index().to_dict(),
-            "per_intensity": scores["contact_intensity"].value_counts().sort_index().to_dict(),
-            "per_offer": scores["offer"].value_counts().sort_index().to_dict(),
-            "per_suppressed_reason": scores["suppressed_reason"]
-            .value_counts()
-            .sort_index()
-            .to_dict(),
-            "control_group": int(scores["control_group"].sum()),
-            "per_jurisdiction": scores["jurisdiction"].value_counts().sort_index().to_dict(),
-            "per_approach": scores["approach"].value_counts().sort_index().to_dict(),
-        },
+        model_version=outputs.model.version,
+        counts=outputs.counts,
+        outputs=_outputs_summary(scores, outputs.rejects),
     )
     if "allocation" in scores.attrs:
         manifest["allocation"] = scores.attrs["allocation"]
@@ -481,7 +504,7 @@ def publish_run(
     if log_to_mlflow:
         try:
             manifest["mlflow_run_id"] = tracking.log_scoring_run(
-                scores, feats, model, manifest, citl=citl
+                scores, outputs.features, outputs.model, manifest, citl=citl
             )
             _log_policy(manifest["mlflow_run_id"], policy_path, manifest["policy_version"])
         except Exception as exc:  # monitoring must not lose a night's scores
@@ -497,6 +520,21 @@ def publish_run(
         path.unlink(missing_ok=True)
     log.info("published %s (%s accounts scored)", final, f"{len(scores):,}")
     return ScoringOutcome(final, manifest, scores, stages.seconds)
+
+
+def _outputs_summary(scores: pd.DataFrame, rejects: pd.DataFrame) -> dict:
+    """The manifest's ``outputs``: rows written and the scores counted per tier, plan and group."""
+    return {
+        "scores_rows": int(len(scores)),
+        "rejects_rows": int(len(rejects)),
+        "per_tier": scores["risk_tier"].value_counts().sort_index().to_dict(),
+        "per_intensity": scores["contact_intensity"].value_counts().sort_index().to_dict(),
+        "per_offer": scores["offer"].value_counts().sort_index().to_dict(),
+        "per_suppressed_reason": scores["suppressed_reason"].value_counts().sort_index().to_dict(),
+        "control_group": int(scores["control_group"].sum()),
+        "per_jurisdiction": scores["jurisdiction"].value_counts().sort_index().to_dict(),
+        "per_approach": scores["approach"].value_counts().sort_index().to_dict(),
+    }
 
 
 def latest_month_calibration(

@@ -100,7 +100,8 @@ def run_scoring_sharded(
     from pipeline.policy import _read_bytes, load_policy_and_version
     from pipeline.score import (
         DEFAULT_MODEL_URI,
-        _manifest_base,
+        RunOutputs,
+        _run_manifest,
         _Stages,
         check_reject_limit,
         citl_table,
@@ -148,12 +149,7 @@ def run_scoring_sharded(
                 rows_in=sum(validation.rows_read.values()),
                 rows_out=sum(r["counts"]["scored"] for r in records),
             )
-            manifest = _manifest_base(validation, label)
-            manifest["policy_version"] = pversion
-            manifest["as_of_check"] = "skipped (--allow-stale)" if allow_stale else "passed"
-            manifest["export_dates"] = dates
-            manifest["policy_jurisdiction"] = policy.jurisdiction
-            manifest["model_uri"] = uri
+            manifest = _run_manifest(validation, label, policy, pversion, dates, uri, allow_stale)
             manifest["engine"] = {
                 "name": engine,
                 "shards": len(records),
@@ -169,20 +165,11 @@ def run_scoring_sharded(
             rows = concat_parts(work, "citl", len(records)) if log_to_mlflow else None
             citl = None if rows is None else citl_table(rows, as_of, model)
             stages.done("merge", rows_out=len(scores))
-            return publish_run(
-                out_dir,
-                label,
-                scores,
-                validation.rejects,
-                feats,
-                counts,
-                manifest,
-                model,
-                stages,
-                log_to_mlflow,
-                citl=citl,
-                policy_path=policy_path,
-            )
+            outputs = RunOutputs(
+                scores=scores, rejects=validation.rejects, features=feats, counts=counts,
+                manifest=manifest, model=model, citl=citl,
+            )  # fmt: skip
+            return publish_run(outputs, out_dir, label, stages, log_to_mlflow, policy_path)
         finally:
             shutil.rmtree(work, ignore_errors=True)
 

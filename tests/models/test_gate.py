@@ -142,3 +142,27 @@ def test_drift_exempt_features_are_left_out_of_stability(models_and_frame):
     exempt = replace(good, spec=replace(good.spec, drift_exempt={top: "counts time"}))
     assert top not in set(top_feature_stability(exempt, frame, 3)["feature"])
     assert top_feature_stability(good, frame, 0).empty
+
+
+def test_given_predictions_are_not_predicted_again_and_give_the_same_figures(models_and_frame):
+    good, bad, frame = models_and_frame
+    settings = {"tolerance": 0.005, "max_ece": 1.0, "stability": (5, 0.25)}
+    predicted_by_gate = evaluate_gate(bad, good, frame, **settings)
+    challenger, champion = replace(bad), replace(good)  # same boosters, own instances
+    calls = []
+    for model in (challenger, champion):
+        model.predict_proba = lambda f, m=model: calls.append(m) or type(m).predict_proba(m, f)
+    given = evaluate_gate(
+        challenger,
+        champion,
+        frame,
+        **settings,
+        challenger_probs=bad.predict_proba(frame),
+        champion_probs=good.predict_proba(frame),
+    )
+    assert calls == []
+    assert given.figures == predicted_by_gate.figures
+    assert [c.passed for c in given.checks] == [c.passed for c in predicted_by_gate.checks]
+    # Predictions of other rows are refused, not silently misaligned.
+    with pytest.raises(ValueError, match="not those of the frame's rows"):
+        evaluate_gate(good, None, frame, challenger_probs=good.predict_proba(frame.iloc[1:]))

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from models.config import config_from_dict
 from models.evaluation import auc
+from models.gate import evaluate_gate
+from models.monitoring import calibration_in_the_large
 from models.propensity_model import PropensityModel
 from models.recalibrate import RecalibrationRefused, recalibrate
 from models.synthetic import make_training_set
@@ -83,3 +86,31 @@ def test_refused_on_too_few_rows_too_large_a_shift_or_several_months(trained):
         recalibrate(trained.model, _drifted_month(trained, drop=0.8), min_rows=50)
     with pytest.raises(RecalibrationRefused, match="exactly one month"):
         recalibrate(trained.model, trained.split.test, min_rows=50)
+
+
+def test_the_month_is_predicted_once_per_model_and_the_gate_reuses_it(trained, monkeypatch):
+    month = _drifted_month(trained, drop=0.2)
+    calls = []
+    predict = PropensityModel.predict_proba
+
+    def counted(self, frame):
+        calls.append(self)
+        return predict(self, frame)
+
+    monkeypatch.setattr(PropensityModel, "predict_proba", counted)
+    rec = recalibrate(trained.model, month, min_rows=50, z=0.0)
+    assert [id(m) for m in calls] == [id(trained.model), id(rec.model)]  # once each
+    # Its calibration tables are those of predicting again.
+    pd.testing.assert_frame_equal(rec.before, calibration_in_the_large(trained.model, month))
+    pd.testing.assert_frame_equal(rec.after, calibration_in_the_large(rec.model, month))
+    calls.clear()
+    gate = evaluate_gate(
+        rec.model,
+        trained.model,
+        month,
+        max_ece=0.05,
+        challenger_probs=rec.probs_after,
+        champion_probs=rec.probs_before,
+    )
+    assert calls == []
+    assert gate.figures == evaluate_gate(rec.model, trained.model, month, max_ece=0.05).figures
