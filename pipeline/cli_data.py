@@ -182,7 +182,7 @@ def partition(
 ) -> None:
     """Lay an export out by shard once (a stable hash of customer_id), for sharded jobs."""
     from pipeline.io import DataReadError
-    from pipeline.shards import partition_data
+    from pipeline.partition import partition_data
 
     t0 = time.perf_counter()
     try:

@@ -43,6 +43,7 @@ import pyarrow.parquet as pq
 from features import vocab
 from pipeline import shards as sh
 from pipeline.io import ParseFailure, read_tables, write_parquet
+from pipeline.partition import partition_data
 from pipeline.shard_value import CHOICES, OPTIONS, inputs_frame
 from pipeline.validation import REJECT_COLUMNS, ValidationResult, validate_tables
 
@@ -336,7 +337,7 @@ def shard_layout(
     tmp = Path(tempfile.mkdtemp(prefix=".shards-", dir=work_root))
     try:
         t0 = time.perf_counter()
-        layout = sh.partition_data(data_dir, tmp / "layout", n_shards or 1, dates)
+        layout = partition_data(data_dir, tmp / "layout", n_shards or 1, dates)
         log.info(
             "stage partition shards=%s seconds=%.2f", layout["n_shards"], time.perf_counter() - t0
         )

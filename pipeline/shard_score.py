@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from pipeline import shards as sh
 from pipeline.engine import (
     concat_parts,
     merged_validation,
@@ -30,6 +29,7 @@ from pipeline.engine import (
     sum_counts,
 )
 from pipeline.io import write_parquet
+from pipeline.partition import scan_export_dates
 from pipeline.shard_value import CHOICES, OPTIONS, frame_inputs
 
 
@@ -117,7 +117,7 @@ def run_scoring_sharded(
     with pub.run_lock(out_dir, label, timeout=wait_seconds):
         pub.recover(out_dir, label)
         # One as-of check over the whole export's dates, before any shard runs.
-        dates = sh.scan_export_dates(data_dir)
+        dates = scan_export_dates(data_dir)
         if not allow_stale:
             check_export_dates(dates, as_of, policy.max_days_after_export)
         stages.done("as_of_check")

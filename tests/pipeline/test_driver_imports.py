@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_driver_modules_do_not_import_pandera_until_a_table_is_validated():
     code = (
         "import sys\n"
-        "import pipeline.engine, pipeline.jobs, pipeline.shards, pipeline.io, pipeline.validation\n"
+        "import pipeline.engine, pipeline.jobs, pipeline.shards, pipeline.partition\n"
+        "import pipeline.io, pipeline.validation\n"
         "print(sorted(m for m in ('pandera', 'pyspark') if m in sys.modules))\n"
         "import pandas as pd\n"
         "from tests import factories as f\n"

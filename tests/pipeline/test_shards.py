@@ -23,9 +23,10 @@ from typer.testing import CliRunner
 from pipeline.asof import AsOfImplausibleError, combine_dates, export_dates
 from pipeline.cli import app
 from pipeline.io import read_tables, write_parquet
+from pipeline.partition import partition_data, scan_export_dates
 from pipeline.score import RejectLimitError, run_scoring
 from pipeline.shard_score import run_scoring_sharded
-from pipeline.shards import account_shards, partition_data, scan_export_dates, shard_dirs
+from pipeline.shards import account_shards, shard_dirs
 from pipeline.simulator import simulate_portfolio, write_portfolio
 from pipeline.validation import ORPHAN_CHECK, validate_tables
 
