@@ -45,6 +45,35 @@ def _reject_keys(df: pd.DataFrame) -> pd.DataFrame:
 # --- the layout ---------------------------------------------------------------
 
 
+def test_partition_buffers_rows_into_large_row_groups_in_input_order(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    from pipeline import partition
+
+    # Input batches of 7 rows, row groups of up to 40 rows, and a buffer budget that a
+    # few batches pass: row groups are filled across batches, flushed early when the
+    # budget is passed, and each shard's rows keep their input order.
+    monkeypatch.setattr(partition, "_BATCH_ROWS", 7)
+    monkeypatch.setattr(partition, "ROW_GROUP_ROWS", 40)
+    monkeypatch.setattr(partition, "SPLIT_BUFFER_BYTES", 2_000)
+    portfolio = simulate_portfolio(60, 6, seed=4, start="2025-01-01")
+    write_portfolio(portfolio, tmp_path / "data")
+    partition_data(tmp_path / "data", tmp_path / "parts", 2)
+    payments = portfolio.tables["payments"]
+    groups = []
+    for d in shard_dirs(tmp_path / "parts"):
+        meta = pq.ParquetFile(d / "payments.parquet").metadata
+        groups += [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
+        assert meta.row_group(0).column(0).compression == "LZ4"
+        ids = pd.read_parquet(d / "payments.parquet")["payment_id"]
+        expected = payments["payment_id"][payments["payment_id"].isin(ids)]
+        assert ids.tolist() == expected.tolist()
+    assert sum(groups) == len(payments) > 200
+    assert max(groups) <= 40
+    assert max(groups) > 7  # rows of several input batches share a row group
+    assert len(groups) < len(payments) / 7  # fewer row groups than one per batch and shard
+
+
 def test_partition_keeps_every_row_once_with_its_account_and_customer(tmp_path):
     tables = f.tables()
     accounts = tables["accounts"]
