@@ -12,8 +12,8 @@ Peak memory is that of one shard per worker plus the merged outputs (the
 scored accounts, not the book). Engines:
 
 - ``local`` with ``workers=1``: the shards one after the other in this process;
-- ``local`` with ``workers=N``: N worker processes (``spawn``), one shard each
-  at a time;
+- ``local`` with ``workers=N``: this process and N - 1 spawned worker
+  processes, one shard each at a time (:mod:`pipeline.shard_pool`);
 - ``spark``: one Spark task per shard through ``mapInPandas``
   (:mod:`pipeline.spark_engine`); the shard folders and the work folder must
   be on a path every executor reads and writes (a shared file system).
@@ -30,9 +30,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +42,7 @@ from features import vocab
 from pipeline import shards as sh
 from pipeline.io import ParseFailure, read_tables, write_parquet
 from pipeline.partition import partition_data
+from pipeline.shard_pool import run_calls
 from pipeline.shard_value import CHOICES, OPTIONS, inputs_frame
 from pipeline.validation import REJECT_COLUMNS, ValidationResult, validate_tables
 
@@ -291,7 +290,6 @@ def run_tasks(
     if engine not in ENGINES:
         raise ValueError(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     args = [(task, str(d), k, str(work), params) for k, d in enumerate(dirs)]
-    records: list[dict] = []
     if engine == "spark":
         from pipeline.spark_engine import run_on_spark
 
@@ -299,20 +297,11 @@ def run_tasks(
         for record in records if on_record else ():
             on_record(record)
         return records
-    if workers <= 1 or len(args) <= 1:
-        for a in args:
-            records.append(_run_one(*a))
-            if on_record:
-                on_record(records[-1])
+    try:
+        # This process runs shards beside workers - 1 spawned workers (pipeline.shard_pool).
+        return run_calls(_run_one, args, workers, on_record)
+    finally:
         _CACHE.clear()  # this run's model and policy, loaded from its work folder
-        return records
-    # spawn: a fresh interpreter per worker (no fork of arrow or OpenMP threads).
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        for record in pool.map(_run_one, *zip(*args, strict=True)):  # in shard order
-            records.append(record)
-            if on_record:
-                on_record(record)
-    return records
 
 
 @contextmanager

@@ -1,0 +1,39 @@
+"""The driver runs shards beside its workers: results in order, every call once, errors raised."""
+
+from __future__ import annotations
+
+import operator
+import os
+import time
+
+import pytest
+
+from pipeline.shard_pool import run_calls
+
+
+def _slow_pid(i: int) -> tuple[int, int]:
+    time.sleep(0.25)
+    return i, os.getpid()
+
+
+def test_this_process_and_a_worker_share_the_calls_and_results_come_back_in_order():
+    handed: list[tuple[int, int]] = []
+    results = run_calls(_slow_pid, [(i,) for i in range(8)], workers=2, on_result=handed.append)
+    assert [i for i, _ in results] == list(range(8))
+    assert handed == results  # on_result saw every result once, in call order
+    pids = {pid for _, pid in results}
+    assert os.getpid() in pids  # the driver ran some calls itself
+    assert len(pids) == 2  # and one spawned worker the others
+
+
+def test_one_worker_runs_every_call_here():
+    results = run_calls(_slow_pid, [(i,) for i in range(3)], workers=1)
+    assert results == [(i, os.getpid()) for i in range(3)]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_failing_call_raises_its_error(workers):
+    calls = [(6, 3), (1, 0), (8, 2), (9, 3)]
+    with pytest.raises(ZeroDivisionError):
+        run_calls(operator.truediv, calls, workers=workers)
+    assert run_calls(operator.truediv, [(6, 3), (8, 2)], workers=workers) == [2.0, 4.0]
