@@ -138,24 +138,32 @@ class _ShardWriters:
         self.budget_bytes = budget_bytes
 
     def add(self, k: int, part: pa.RecordBatch) -> None:
-        """Buffer a slice of shard ``k``; write its row group once it is large enough."""
+        """Buffer a slice of shard ``k``; write its full row groups once it has some."""
         self.buffers[k].append(part)
         self.rows[k] += part.num_rows
         self.bytes += part.nbytes
         if self.rows[k] >= self.row_group_rows:
-            self.flush(k)
+            self.flush(k, whole_groups=True)
         if self.bytes > self.budget_bytes:
             for j in range(len(self.buffers)):
                 self.flush(j)
 
-    def flush(self, k: int) -> None:
-        """Write shard ``k``'s buffered rows as row groups of at most ``row_group_rows``."""
+    def flush(self, k: int, whole_groups: bool = False) -> None:
+        """Write shard ``k``'s buffered rows in row groups of ``row_group_rows``.
+
+        With ``whole_groups``, only full row groups are written and the rest
+        stays buffered (so a row group is not cut short at every flush).
+        """
         if not self.buffers[k]:
             return
         table = pa.Table.from_batches(self.buffers[k])
-        self.writers[k].write_table(table, row_group_size=self.row_group_rows)
-        self.bytes -= sum(b.nbytes for b in self.buffers[k])
-        self.buffers[k], self.rows[k] = [], 0
+        n = table.num_rows
+        if whole_groups:
+            n -= n % self.row_group_rows
+        self.writers[k].write_table(table.slice(0, n), row_group_size=self.row_group_rows)
+        rest = table.slice(n).to_batches()
+        self.bytes += sum(b.nbytes for b in rest) - sum(b.nbytes for b in self.buffers[k])
+        self.buffers[k], self.rows[k] = rest, table.num_rows - n
 
     def close(self, ok: bool = True) -> None:
         """Flush every buffer (when ``ok``) and close every file."""

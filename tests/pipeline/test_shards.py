@@ -45,33 +45,36 @@ def _reject_keys(df: pd.DataFrame) -> pd.DataFrame:
 # --- the layout ---------------------------------------------------------------
 
 
-def test_partition_buffers_rows_into_large_row_groups_in_input_order(tmp_path, monkeypatch):
+@pytest.mark.parametrize("budget", [10**9, 2_000])
+def test_partition_buffers_rows_into_large_row_groups_in_input_order(tmp_path, monkeypatch, budget):
     import pyarrow.parquet as pq
 
     from pipeline import partition
 
-    # Input batches of 7 rows, row groups of up to 40 rows, and a buffer budget that a
-    # few batches pass: row groups are filled across batches, flushed early when the
-    # budget is passed, and each shard's rows keep their input order.
+    # Input batches of 7 rows and row groups of up to 40: row groups are filled across
+    # batches; a small buffer budget flushes every shard early (shorter row groups);
+    # either way each shard's rows keep their input order.
     monkeypatch.setattr(partition, "_BATCH_ROWS", 7)
     monkeypatch.setattr(partition, "ROW_GROUP_ROWS", 40)
-    monkeypatch.setattr(partition, "SPLIT_BUFFER_BYTES", 2_000)
+    monkeypatch.setattr(partition, "SPLIT_BUFFER_BYTES", budget)
     portfolio = simulate_portfolio(60, 6, seed=4, start="2025-01-01")
     write_portfolio(portfolio, tmp_path / "data")
     partition_data(tmp_path / "data", tmp_path / "parts", 2)
     payments = portfolio.tables["payments"]
-    groups = []
+    n_rows = 0
     for d in shard_dirs(tmp_path / "parts"):
         meta = pq.ParquetFile(d / "payments.parquet").metadata
-        groups += [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
+        groups = [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
         assert meta.row_group(0).column(0).compression == "LZ4"
         ids = pd.read_parquet(d / "payments.parquet")["payment_id"]
         expected = payments["payment_id"][payments["payment_id"].isin(ids)]
         assert ids.tolist() == expected.tolist()
-    assert sum(groups) == len(payments) > 200
-    assert max(groups) <= 40
-    assert max(groups) > 7  # rows of several input batches share a row group
-    assert len(groups) < len(payments) / 7  # fewer row groups than one per batch and shard
+        assert max(groups) <= 40
+        assert len(groups) < sum(groups) / 7  # fewer row groups than one per input batch
+        if budget > 10**6:
+            assert groups[:-1] == [40] * (len(groups) - 1)  # every row group full but the last
+        n_rows += sum(groups)
+    assert n_rows == len(payments) > 200
 
 
 def test_partition_keeps_every_row_once_with_its_account_and_customer(tmp_path):
