@@ -33,7 +33,12 @@ ShardsOpt = Annotated[
     ),
 ]
 WorkersOpt = Annotated[
-    int, typer.Option("--workers", min=1, help="Worker processes over the shards (local engine).")
+    int,
+    typer.Option(
+        "--workers",
+        min=1,
+        help="Shards at a time: this process and N-1 worker processes (local engine).",
+    ),
 ]
 EngineOpt = Annotated[
     str, typer.Option("--engine", help="local, or spark (one Spark task per shard).")
