@@ -260,16 +260,42 @@ TASKS: dict[str, Callable[[str, int, str, dict], dict]] = {
 }
 
 
+#: Loggers of the code a shard task runs: quiet below WARNING while a task runs.
+_TASK_LOGGERS = ("pipeline", "features", "models")
+
+
+@contextmanager
+def _quiet_shard():
+    """Leave out a shard's own stage lines wherever it runs (this process or a worker).
+
+    The driver runs shards itself beside its workers, whose lines are not
+    shown; so that the log does not show some shards' stages and not others',
+    every shard's progress is the one line :func:`run_tasks` logs per shard.
+    """
+    loggers = [logging.getLogger(name) for name in _TASK_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(max(logger.getEffectiveLevel(), logging.WARNING))
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
 def _run_one(task: str, shard_dir: str, k: int, work: str, params: dict) -> dict:
-    record = TASKS[task](shard_dir, k, work, params)
+    with _quiet_shard():
+        return TASKS[task](shard_dir, k, work, params)
+
+
+def _log_record(record: dict, task: str) -> None:
     log.info(
         "shard %s task=%s accounts=%s seconds=%.2f",
-        k,
+        record["shard"],
         task,
         f"{record['input_accounts']:,}",
         record["seconds"],
     )
-    return record
 
 
 def run_tasks(
@@ -290,16 +316,22 @@ def run_tasks(
     if engine not in ENGINES:
         raise ValueError(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     args = [(task, str(d), k, str(work), params) for k, d in enumerate(dirs)]
+
+    def handed(record: dict) -> None:
+        _log_record(record, task)
+        if on_record is not None:
+            on_record(record)
+
     if engine == "spark":
         from pipeline.spark_engine import run_on_spark
 
         records = sorted(run_on_spark(args), key=lambda r: r["shard"])
-        for record in records if on_record else ():
-            on_record(record)
+        for record in records:
+            handed(record)
         return records
     try:
         # This process runs shards beside workers - 1 spawned workers (pipeline.shard_pool).
-        return run_calls(_run_one, args, workers, on_record)
+        return run_calls(_run_one, args, workers, handed)
     finally:
         _CACHE.clear()  # this run's model and policy, loaded from its work folder
 

@@ -617,3 +617,26 @@ def test_calibration_figures_do_not_depend_on_the_order_of_rows(rows, seed):
     a, b = citl_summary(frame), citl_summary(shuffled)
     pd.testing.assert_frame_equal(a, b, check_exact=True)
     assert a.loc[0, "rows"] == len(frame)
+
+
+def test_each_shard_logs_one_line_wherever_it_runs(world, tmp_path, caplog):
+    import logging
+
+    from pipeline.engine import run_tasks
+
+    partition_data(world["bad"], tmp_path / "parts", 3)
+    dirs = shard_dirs(tmp_path / "parts")
+    params = {"as_of": "2025-06-30"}
+    for workers in (1, 2):
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            records = run_tasks(
+                "features", dirs, tmp_path / f"w{workers}", params, "local", workers
+            )
+        assert [r["shard"] for r in records] == [0, 1, 2]
+        lines = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+        # One line per shard, in shard order, and none of a shard's own stage lines,
+        # whether the shard ran in this process or in a worker.
+        assert [line.split(" task=")[0] for line in lines] == ["shard 0", "shard 1", "shard 2"]
+        assert all("task=features accounts=" in line for line in lines)
+    assert logging.getLogger("pipeline").level == logging.NOTSET  # levels restored
