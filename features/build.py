@@ -19,6 +19,7 @@ import pandas as pd
 from features import vocab
 from features.catalogue import CATEGORICAL_FEATURES, FEATURE_COLUMNS, FEATURES
 from features.context import AsOfContext
+from features.ledger import effective_threshold, overdue_at
 from features.prepare import Prepared, as_of_timestamp, prepare_tables
 
 log = logging.getLogger(__name__)
@@ -46,16 +47,24 @@ def partition_of(account_ids: np.ndarray, n_partitions: int) -> np.ndarray:
 def _columns(
     prep: Prepared, as_of: pd.Timestamp, materiality: float, overdue_only: bool
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Feature columns (numpy arrays) of one (partition of the) portfolio, and their account codes."""
-    ctx = AsOfContext(prep, as_of, materiality)
-    eligible = prep.opened_ns <= ctx.d
+    """Feature columns (numpy arrays) of one (partition of the) portfolio, and their account codes.
+
+    The population (opened by D, overdue at D) is decided first from the
+    balances alone; the features are then computed for those accounts only.
+    Every feature of an account depends on that account's rows alone, so this
+    gives exactly the values computed over the whole portfolio.
+    """
+    d = as_of_timestamp(as_of).value
+    eligible = prep.opened_ns <= d
     if overdue_only:
-        eligible &= ctx.ledger.overdue
+        eligible &= overdue_at(prep, d, effective_threshold(materiality))
     rows = np.flatnonzero(eligible)
-    data: dict[str, np.ndarray] = {"account_id": prep.account_ids[rows]}
+    ctx = AsOfContext(prep if rows.size == prep.n else prep.take(eligible), as_of, materiality)
+    data: dict[str, np.ndarray] = {"account_id": ctx.prep.account_ids.copy()}
     for name in FEATURE_COLUMNS:
         spec = FEATURES[name]
-        values = np.asarray(spec.compute(ctx))[rows]
+        # A copy: a column never shares memory with the prepared arrays or another column.
+        values = np.array(spec.compute(ctx), copy=True)
         data[name] = values if spec.dtype == "category" else values.astype(spec.dtype, copy=False)
     return data, rows
 
