@@ -44,20 +44,28 @@ def partition_of(account_ids: np.ndarray, n_partitions: int) -> np.ndarray:
     return (hashed % np.uint64(n_partitions)).astype(np.int64)
 
 
-def _columns(
-    prep: Prepared, as_of: pd.Timestamp, materiality: float, overdue_only: bool
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Feature columns (numpy arrays) of one (partition of the) portfolio, and their account codes.
+def population(prep: Prepared, as_of: object, materiality: float, overdue_only: bool) -> np.ndarray:
+    """Per account, whether it is in the feature table at D: opened by D (and overdue at D).
 
-    The population (opened by D, overdue at D) is decided first from the
-    balances alone; the features are then computed for those accounts only.
-    Every feature of an account depends on that account's rows alone, so this
-    gives exactly the values computed over the whole portfolio.
+    Decided from the balances alone (see :func:`features.ledger.overdue_at`).
     """
     d = as_of_timestamp(as_of).value
     eligible = prep.opened_ns <= d
     if overdue_only:
         eligible &= overdue_at(prep, d, effective_threshold(materiality))
+    return eligible
+
+
+def _columns(
+    prep: Prepared, as_of: pd.Timestamp, materiality: float, overdue_only: bool
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Feature columns (numpy arrays) of one (partition of the) portfolio, and their account codes.
+
+    The population is decided first; the features are then computed for those
+    accounts only. Every feature of an account depends on that account's rows
+    alone, so this gives exactly the values computed over the whole portfolio.
+    """
+    eligible = population(prep, as_of, materiality, overdue_only)
     rows = np.flatnonzero(eligible)
     ctx = AsOfContext(prep if rows.size == prep.n else prep.take(eligible), as_of, materiality)
     data: dict[str, np.ndarray] = {"account_id": ctx.prep.account_ids.copy()}
@@ -180,7 +188,9 @@ def build_features(
 
     """
     t0 = time.perf_counter()
-    prep = prepare_tables(tables)
+    as_of = as_of_timestamp(as_of)
+    # Only the population is prepared further than the ledger's balances need.
+    prep = prepare_tables(tables, select=lambda p: population(p, as_of, materiality, overdue_only))
     t1 = time.perf_counter()
     out = features_from_prepared(prep, as_of, materiality, overdue_only, n_partitions)
     t2 = time.perf_counter()
@@ -190,8 +200,8 @@ def build_features(
         validate_features(out)
     log.info(
         "features as_of=%s accounts_in=%s rows_out=%s prepare_s=%.2f compute_s=%.2f validate_s=%.2f",
-        as_of_timestamp(as_of).date(),
-        f"{prep.n:,}",
+        as_of.date(),
+        f"{len(tables['accounts']):,}",
         f"{len(out):,}",
         t1 - t0,
         t2 - t1,

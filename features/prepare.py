@@ -15,7 +15,9 @@ UTC midnights), so comparisons are exact.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -271,23 +273,29 @@ def stable_argsort_codes(code: np.ndarray) -> np.ndarray:
     return order[np.argsort(high, kind="stable")]
 
 
-def _codes(index: pd.Index, column: pd.Series) -> np.ndarray:
+def _codes(index: pd.Index, column: pd.Series, recode: np.ndarray | None = None) -> np.ndarray:
     """Integer code of each row's account (-1 for an account not in ``index``).
 
     A categorical column is looked up once per distinct value, then mapped
-    through its codes (a null has code -1 and maps to -1).
+    through its codes (a null has code -1 and maps to -1). ``recode`` maps a
+    position in ``index`` to the code to return (-1 to leave the account out).
 
     Examples
     --------
     >>> idx = pd.Index(["A", "B"])
     >>> _codes(idx, pd.Series(["B", None, "C", "A"], dtype="category")).tolist()
     [1, -1, -1, 0]
+    >>> _codes(idx, pd.Series(["B", "A"]), recode=np.array([-1, 0])).tolist()
+    [0, -1]
     """
     dtype = np.int32 if len(index) < 2**31 else np.int64
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        per_value = np.append(index.get_indexer(column.cat.categories), -1).astype(dtype)
-        return per_value[column.cat.codes.to_numpy()]
-    return index.get_indexer(column).astype(dtype)
+    categorical = isinstance(column.dtype, pd.CategoricalDtype)
+    found = index.get_indexer(column.cat.categories if categorical else column)
+    if recode is not None:
+        found = np.append(recode, -1)[found]
+    if categorical:
+        return np.append(found, -1).astype(dtype)[column.cat.codes.to_numpy()]
+    return found.astype(dtype)
 
 
 @dataclass(frozen=True)
@@ -296,8 +304,9 @@ class Prepared:
 
     Account-level arrays have one entry per account (code = position);
     event arrays are sorted by account code, then time. ``inst_cum`` and
-    ``pay_cum`` are each account's running sums. ``has_offers`` is False when
-    no offers table was given (the offer features are then null).
+    ``pay_cum`` are each account's running sums, computed on first use (a
+    subset made by :meth:`take` computes only its own). ``has_offers`` is
+    False when no offers table was given (the offer features are then null).
     """
 
     account_ids: np.ndarray
@@ -310,11 +319,9 @@ class Prepared:
     inst_no: np.ndarray
     inst_due: np.ndarray
     inst_amount: np.ndarray
-    inst_cum: np.ndarray
     pay_code: np.ndarray
     pay_ns: np.ndarray
     pay_amount: np.ndarray
-    pay_cum: np.ndarray
     con_code: np.ndarray
     con_ns: np.ndarray
     con_channel: np.ndarray
@@ -335,11 +342,21 @@ class Prepared:
         """Number of accounts."""
         return int(self.account_ids.size)
 
+    @cached_property
+    def inst_cum(self) -> np.ndarray:
+        """Each account's running sum of the amounts due (computed on first use)."""
+        return grouped_cumsum(self.inst_code, self.inst_amount)
+
+    @cached_property
+    def pay_cum(self) -> np.ndarray:
+        """Each account's running sum of the payments (computed on first use)."""
+        return grouped_cumsum(self.pay_code, self.pay_amount)
+
     def take(self, keep: np.ndarray) -> Prepared:
         """Return the arrays of the accounts where ``keep`` is True, recoded 0..k-1.
 
-        Used to process a portfolio in partitions; the running sums stay valid
-        because they never cross accounts.
+        Used to process a portfolio in partitions or a population; the running
+        sums of the subset are those of the whole, because they never cross accounts.
         """
         keep = np.asarray(keep, dtype=bool)
         new_code = np.cumsum(keep) - 1
@@ -363,7 +380,124 @@ def _optional_float(accounts: pd.DataFrame, column: str) -> np.ndarray:
     return pd.to_numeric(accounts[column], errors="coerce").to_numpy(dtype=np.float64)
 
 
-def prepare_tables(tables: dict[str, pd.DataFrame]) -> Prepared:
+def _account_arrays(accounts: pd.DataFrame, index: pd.Index) -> dict[str, np.ndarray]:
+    """The account-level arrays, one entry per row of ``accounts``."""
+    return {
+        "account_ids": index.to_numpy(dtype=object),
+        "opened_ns": to_ns(accounts["opened_date"]),
+        "product": pd.Categorical(accounts["product"], categories=vocab.PRODUCTS).codes.astype(
+            np.int8
+        ),
+        "principal": accounts["principal"].to_numpy(dtype=np.float64),
+        "monthly_income": _optional_float(accounts, "monthly_income"),
+        "age": _optional_float(accounts, "age"),
+    }
+
+
+def _installment_arrays(index: pd.Index, inst: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Installments of known accounts, with a due date and a positive amount, sorted."""
+    code = _codes(index, inst["account_id"])
+    due = to_ns(inst["due_date"])
+    amount = inst["amount_due"].to_numpy(dtype=np.float64)
+    inst_no = inst["installment_no"].to_numpy(dtype=np.int64).astype(np.int32)
+    # Non-positive amounts break the contract (validation rejects them); they
+    # are dropped here so that running sums stay increasing.
+    ok = (code >= 0) & (due != NAT_NS) & (amount > 0)
+    code, due, amount, inst_no = code[ok], due[ok], amount[ok], inst_no[ok]
+    # The contract orders installments by due date; installment_no breaks ties.
+    order = _sort_order(code, due, inst_no)
+    if order is not None:
+        code, due, amount, inst_no = code[order], due[order], amount[order], inst_no[order]
+    return {"inst_code": code, "inst_no": inst_no, "inst_due": due, "inst_amount": amount}
+
+
+def _payment_arrays(index: pd.Index, pay: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Payments of known accounts, with a time and a positive amount, sorted."""
+    code = _codes(index, pay["account_id"])
+    ns = to_ns(pay["paid_at"])
+    amount = pay["amount"].to_numpy(dtype=np.float64)
+    ok = (code >= 0) & (ns != NAT_NS) & (amount > 0)
+    code, ns, amount = code[ok], ns[ok], amount[ok]
+    order = _sort_order(code, ns, amount)
+    if order is not None:
+        code, ns, amount = code[order], ns[order], amount[order]
+    return {"pay_code": code, "pay_ns": ns, "pay_amount": amount}
+
+
+def _contact_arrays(
+    index: pd.Index, con: pd.DataFrame, recode: np.ndarray | None
+) -> dict[str, np.ndarray]:
+    """Contacts of the kept accounts with a time (input order), and their valid promises."""
+    c_code = _codes(index, con["account_id"], recode)
+    c_ns = to_ns(con["contact_at"])
+    channel = pd.Categorical(con["channel"], categories=vocab.CONTACT_CHANNELS).codes
+    direction = pd.Categorical(con["direction"], categories=vocab.DIRECTIONS).codes
+    outbound = direction == vocab.DIRECTIONS.index("outbound")
+    inbound = direction == vocab.DIRECTIONS.index("inbound")
+    outcome = pd.Categorical(con["outcome"], categories=vocab.OUTCOMES).codes
+    ok = (c_code >= 0) & (c_ns != NAT_NS)
+    promise = ok & (outcome == vocab.OUTCOMES.index("promise_to_pay"))
+    prom_amount = con["promised_amount"].to_numpy(dtype=np.float64)[promise]
+    prom_date = to_ns(con["promised_date"])[promise]
+    valid = np.isfinite(prom_amount) & (prom_date != NAT_NS)
+    return {
+        "con_code": c_code[ok],
+        "con_ns": c_ns[ok],
+        "con_channel": channel[ok].astype(np.int8),
+        "con_outbound": outbound[ok],
+        "con_inbound": inbound[ok],
+        "con_outcome": outcome[ok].astype(np.int8),
+        "prom_code": c_code[promise][valid],
+        "prom_ns": c_ns[promise][valid],
+        "prom_amount": prom_amount[valid],
+        "prom_date": prom_date[valid],
+    }
+
+
+def _no_contacts() -> dict[str, np.ndarray]:
+    """Empty contact and promise arrays (replaced once the accounts to keep are known)."""
+    i32, i64 = np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64)
+    i8, no = np.zeros(0, dtype=np.int8), np.zeros(0, dtype=bool)
+    return {
+        "con_code": i32,
+        "con_ns": i64,
+        "con_channel": i8,
+        "con_outbound": no,
+        "con_inbound": no,
+        "con_outcome": i8,
+        "prom_code": i32,
+        "prom_ns": i64,
+        "prom_amount": np.zeros(0),
+        "prom_date": i64,
+    }
+
+
+def _offer_arrays(
+    index: pd.Index, offers: pd.DataFrame | None, recode: np.ndarray | None
+) -> dict[str, object]:
+    """Offers of the kept accounts with a time (input order); empty without an offers table."""
+    if offers is None:
+        return {
+            "has_offers": False,
+            "off_code": np.zeros(0, dtype=np.int32),
+            "off_ns": np.zeros(0, dtype=np.int64),
+            "off_accepted": np.zeros(0, dtype=bool),
+        }
+    o_code = _codes(index, offers["account_id"], recode)
+    o_ns = to_ns(offers["offered_at"])
+    o_acc = offers["accepted"].fillna(False).to_numpy(dtype=bool)
+    ok = (o_code >= 0) & (o_ns != NAT_NS)
+    return {
+        "has_offers": True,
+        "off_code": o_code[ok],
+        "off_ns": o_ns[ok],
+        "off_accepted": o_acc[ok],
+    }
+
+
+def prepare_tables(
+    tables: dict[str, pd.DataFrame], select: Callable[[Prepared], np.ndarray] | None = None
+) -> Prepared:
     """Factorise, clean and sort the contract's tables for the feature code.
 
     Rows whose ``account_id`` is not in ``accounts``, event rows without a
@@ -375,6 +509,10 @@ def prepare_tables(tables: dict[str, pd.DataFrame]) -> Prepared:
     tables : dict of str to DataFrame
         ``accounts``, ``installments``, ``payments`` and ``contacts`` in the
         contract's columns and canonical dtypes; ``offers`` optional.
+    select : callable, optional
+        Given the prepared accounts, installments and payments (contacts and
+        offers still empty), returns a boolean mask of the accounts to keep;
+        only those are prepared further (e.g. the accounts overdue at D).
 
     Returns
     -------
@@ -396,89 +534,21 @@ def prepare_tables(tables: dict[str, pd.DataFrame]) -> Prepared:
     if not index.is_unique:
         dup = index[index.duplicated()][:3].tolist()
         raise ValueError(f"accounts.account_id must be unique: duplicates e.g. {dup}")
-    product = pd.Categorical(accounts["product"], categories=vocab.PRODUCTS).codes.astype(np.int8)
-
-    inst = tables["installments"]
-    code = _codes(index, inst["account_id"])
-    due = to_ns(inst["due_date"])
-    amount = inst["amount_due"].to_numpy(dtype=np.float64)
-    inst_no = inst["installment_no"].to_numpy(dtype=np.int64).astype(np.int32)
-    # Non-positive amounts break the contract (validation rejects them); they
-    # are dropped here so that running sums stay increasing.
-    ok = (code >= 0) & (due != NAT_NS) & (amount > 0)
-    code, due, amount, inst_no = code[ok], due[ok], amount[ok], inst_no[ok]
-    # The contract orders installments by due date; installment_no breaks ties.
-    order = _sort_order(code, due, inst_no)
-    if order is not None:
-        code, due, amount, inst_no = code[order], due[order], amount[order], inst_no[order]
-    inst_cum = grouped_cumsum(code, amount)
-
-    pay = tables["payments"]
-    p_code = _codes(index, pay["account_id"])
-    p_ns = to_ns(pay["paid_at"])
-    p_amount = pay["amount"].to_numpy(dtype=np.float64)
-    ok = (p_code >= 0) & (p_ns != NAT_NS) & (p_amount > 0)
-    p_code, p_ns, p_amount = p_code[ok], p_ns[ok], p_amount[ok]
-    order = _sort_order(p_code, p_ns, p_amount)
-    if order is not None:
-        p_code, p_ns, p_amount = p_code[order], p_ns[order], p_amount[order]
-    pay_cum = grouped_cumsum(p_code, p_amount)
-
-    con = tables["contacts"]
-    c_code = _codes(index, con["account_id"])
-    c_ns = to_ns(con["contact_at"])
-    channel = pd.Categorical(con["channel"], categories=vocab.CONTACT_CHANNELS).codes
-    direction = pd.Categorical(con["direction"], categories=vocab.DIRECTIONS).codes
-    outbound = direction == vocab.DIRECTIONS.index("outbound")
-    inbound = direction == vocab.DIRECTIONS.index("inbound")
-    outcome = pd.Categorical(con["outcome"], categories=vocab.OUTCOMES).codes
-    ok = (c_code >= 0) & (c_ns != NAT_NS)
-    promise = ok & (outcome == vocab.OUTCOMES.index("promise_to_pay"))
-    prom_amount = con["promised_amount"].to_numpy(dtype=np.float64)[promise]
-    prom_date = to_ns(con["promised_date"])[promise]
-    valid = np.isfinite(prom_amount) & (prom_date != NAT_NS)
-
-    offers = tables.get("offers")
-    has_offers = offers is not None
-    if has_offers:
-        o_code = _codes(index, offers["account_id"])
-        o_ns = to_ns(offers["offered_at"])
-        o_acc = offers["accepted"].fillna(False).to_numpy(dtype=bool)
-        ok_o = (o_code >= 0) & (o_ns != NAT_NS)
-        o_code, o_ns, o_acc = o_code[ok_o], o_ns[ok_o], o_acc[ok_o]
-    else:
-        o_code = np.zeros(0, dtype=np.int32)
-        o_ns = np.zeros(0, dtype=np.int64)
-        o_acc = np.zeros(0, dtype=bool)
-
-    return Prepared(
-        account_ids=index.to_numpy(dtype=object),
-        opened_ns=to_ns(accounts["opened_date"]),
-        product=product,
-        principal=accounts["principal"].to_numpy(dtype=np.float64),
-        monthly_income=_optional_float(accounts, "monthly_income"),
-        age=_optional_float(accounts, "age"),
-        inst_code=code,
-        inst_no=inst_no,
-        inst_due=due,
-        inst_amount=amount,
-        inst_cum=inst_cum,
-        pay_code=p_code,
-        pay_ns=p_ns,
-        pay_amount=p_amount,
-        pay_cum=pay_cum,
-        con_code=c_code[ok],
-        con_ns=c_ns[ok],
-        con_channel=channel[ok].astype(np.int8),
-        con_outbound=outbound[ok],
-        con_inbound=inbound[ok],
-        con_outcome=outcome[ok].astype(np.int8),
-        prom_code=c_code[promise][valid],
-        prom_ns=c_ns[promise][valid],
-        prom_amount=prom_amount[valid],
-        prom_date=prom_date[valid],
-        has_offers=has_offers,
-        off_code=o_code,
-        off_ns=o_ns,
-        off_accepted=o_acc,
+    prep = Prepared(
+        **_account_arrays(accounts, index),
+        **_installment_arrays(index, tables["installments"]),
+        **_payment_arrays(index, tables["payments"]),
+        **_no_contacts(),
+        **_offer_arrays(index, None, None),
+    )
+    recode = None
+    if select is not None:
+        keep = np.asarray(select(prep), dtype=bool)
+        if not keep.all():
+            prep = prep.take(keep)
+            recode = np.where(keep, np.cumsum(keep) - 1, -1)
+    return replace(
+        prep,
+        **_contact_arrays(index, tables["contacts"], recode),
+        **_offer_arrays(index, tables.get("offers"), recode),
     )
