@@ -88,8 +88,9 @@ def to_ns(values: pd.Series | pd.Index | np.ndarray) -> np.ndarray:
     """
     s = pd.Series(values, copy=False)
     if isinstance(s.dtype, pd.DatetimeTZDtype):
-        s = s.dt.tz_convert("UTC").dt.tz_localize(None)
-    elif not pd.api.types.is_datetime64_dtype(s.dtype):
+        # A tz-aware column holds UTC instants: as datetime64 they are the UTC wall times.
+        return s.to_numpy(dtype="datetime64[ns]").view(np.int64)
+    if not pd.api.types.is_datetime64_dtype(s.dtype):
         s = pd.to_datetime(s, utc=True).dt.tz_localize(None)
     return s.to_numpy(dtype="datetime64[ns]").view(np.int64)
 
@@ -430,27 +431,28 @@ def _contact_arrays(
     """Contacts of the kept accounts with a time (input order), and their valid promises."""
     c_code = _codes(index, con["account_id"], recode)
     c_ns = to_ns(con["contact_at"])
-    channel = pd.Categorical(con["channel"], categories=vocab.CONTACT_CHANNELS).codes
-    direction = pd.Categorical(con["direction"], categories=vocab.DIRECTIONS).codes
-    outbound = direction == vocab.DIRECTIONS.index("outbound")
-    inbound = direction == vocab.DIRECTIONS.index("inbound")
-    outcome = pd.Categorical(con["outcome"], categories=vocab.OUTCOMES).codes
-    ok = (c_code >= 0) & (c_ns != NAT_NS)
-    promise = ok & (outcome == vocab.OUTCOMES.index("promise_to_pay"))
-    prom_amount = con["promised_amount"].to_numpy(dtype=np.float64)[promise]
-    prom_date = to_ns(con["promised_date"])[promise]
-    valid = np.isfinite(prom_amount) & (prom_date != NAT_NS)
+    # Only the rows kept are read further (a fraction of the log when a population is selected).
+    rows = np.flatnonzero((c_code >= 0) & (c_ns != NAT_NS))
+    c_code, c_ns = c_code[rows], c_ns[rows]
+    channel = pd.Categorical(con["channel"], categories=vocab.CONTACT_CHANNELS).codes[rows]
+    direction = pd.Categorical(con["direction"], categories=vocab.DIRECTIONS).codes[rows]
+    outcome = pd.Categorical(con["outcome"], categories=vocab.OUTCOMES).codes[rows]
+    promise = np.flatnonzero(outcome == vocab.OUTCOMES.index("promise_to_pay"))
+    prom_amount = con["promised_amount"].to_numpy(dtype=np.float64)[rows[promise]]
+    prom_date = to_ns(con["promised_date"])[rows[promise]]
+    complete = np.isfinite(prom_amount) & (prom_date != NAT_NS)
+    valid = promise[complete]
     return {
-        "con_code": c_code[ok],
-        "con_ns": c_ns[ok],
-        "con_channel": channel[ok].astype(np.int8),
-        "con_outbound": outbound[ok],
-        "con_inbound": inbound[ok],
-        "con_outcome": outcome[ok].astype(np.int8),
-        "prom_code": c_code[promise][valid],
-        "prom_ns": c_ns[promise][valid],
-        "prom_amount": prom_amount[valid],
-        "prom_date": prom_date[valid],
+        "con_code": c_code,
+        "con_ns": c_ns,
+        "con_channel": channel.astype(np.int8),
+        "con_outbound": direction == vocab.DIRECTIONS.index("outbound"),
+        "con_inbound": direction == vocab.DIRECTIONS.index("inbound"),
+        "con_outcome": outcome.astype(np.int8),
+        "prom_code": c_code[valid],
+        "prom_ns": c_ns[valid],
+        "prom_amount": prom_amount[complete],
+        "prom_date": prom_date[complete],
     }
 
 

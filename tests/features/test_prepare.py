@@ -1,4 +1,4 @@
-"""``prepare_tables(select=...)`` prepares exactly the selected accounts of the full preparation."""
+"""Preparation: the selected accounts, running sums, and times as UTC nanoseconds."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.prepare import Prepared, prepare_tables
+from features.prepare import NAT_NS, Prepared, prepare_tables, to_ns
 
 
 def _tables(categorical: bool) -> dict[str, pd.DataFrame]:
@@ -65,3 +65,17 @@ def test_running_sums_are_computed_per_account_on_first_use():
     assert prep.inst_cum.tolist() == [100.0, 200.0, 300.0] * 3
     assert prep.pay_cum.tolist() == [100.0, 150.0, 100.0]
     assert prep.take(np.array([False, True, True])).pay_cum.tolist() == [100.0]
+
+
+def test_times_in_any_zone_or_unit_are_utc_nanoseconds_and_nat_is_the_sentinel():
+    utc = pd.to_datetime(["2024-01-01 10:00", None, "2024-07-01 23:30"], utc=True)
+    expected = [1704103200 * 10**9, NAT_NS, 1719876600 * 10**9]
+    for values in (
+        pd.Series(utc),
+        pd.Series(utc.tz_convert("America/New_York")),
+        pd.Series(utc.tz_convert("Asia/Kolkata")).astype("datetime64[us, Asia/Kolkata]"),
+        pd.Series(utc.tz_localize(None)),  # naive times are read as UTC
+    ):
+        got = to_ns(values)
+        assert got.dtype == np.int64
+        assert got.tolist() == expected, values.dtype
