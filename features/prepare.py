@@ -230,12 +230,18 @@ def _sort_order(code: np.ndarray, time: np.ndarray, tie: np.ndarray) -> np.ndarr
     three keys (an export in time order, or several such parts one after the
     other, needs no lexsort at all).
     """
-    if code.size < 2:
-        return None
-    if not _out_of_order(code, time, tie).any():
-        return None
+    return _sorted_keys(code, time, tie)[0]
+
+
+def _sorted_keys(
+    code: np.ndarray, time: np.ndarray, tie: np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_sort_order` and the three keys in that order (gathered once, not twice)."""
+    if code.size < 2 or not _out_of_order(code, time, tie).any():
+        return None, code, time, tie
     if code.min() < 0 or code.max() >= 2**32:
-        return np.lexsort((tie, time, code))
+        order = np.lexsort((tie, time, code))
+        return order, code[order], time[order], tie[order]
     order = stable_argsort_codes(code)
     c, t, k = code[order], time[order], tie[order]
     bad = _out_of_order(c, t, k)
@@ -243,8 +249,10 @@ def _sort_order(code: np.ndarray, time: np.ndarray, tie: np.ndarray) -> np.ndarr
         # Rows of the accounts out of order, at their (contiguous) places in ``order``;
         # a stable lexsort of them keeps ties in input order, as the lexsort of all would.
         rows = np.flatnonzero(np.isin(c, np.unique(c[1:][bad])))
-        order[rows] = order[rows][np.lexsort((k[rows], t[rows], c[rows]))]
-    return order
+        fix = np.lexsort((k[rows], t[rows], c[rows]))
+        order[rows] = order[rows][fix]
+        t[rows], k[rows] = t[rows][fix], k[rows][fix]
+    return order, c, t, k
 
 
 def _out_of_order(code: np.ndarray, time: np.ndarray, tie: np.ndarray) -> np.ndarray:
@@ -364,7 +372,7 @@ class Prepared:
         out: dict[str, object] = {}
         for prefix in ("inst", "pay", "con", "prom", "off"):
             code = getattr(self, f"{prefix}_code")
-            rows = keep[code] if code.size else np.zeros(0, dtype=bool)
+            rows = np.flatnonzero(keep[code]) if code.size else np.zeros(0, dtype=np.int64)
             for f in fields(self):
                 if f.name.startswith(prefix + "_"):
                     out[f.name] = getattr(self, f.name)[rows]
@@ -404,11 +412,12 @@ def _installment_arrays(index: pd.Index, inst: pd.DataFrame) -> dict[str, np.nda
     # Non-positive amounts break the contract (validation rejects them); they
     # are dropped here so that running sums stay increasing.
     ok = (code >= 0) & (due != NAT_NS) & (amount > 0)
-    code, due, amount, inst_no = code[ok], due[ok], amount[ok], inst_no[ok]
+    if not ok.all():
+        code, due, amount, inst_no = code[ok], due[ok], amount[ok], inst_no[ok]
     # The contract orders installments by due date; installment_no breaks ties.
-    order = _sort_order(code, due, inst_no)
+    order, code, due, inst_no = _sorted_keys(code, due, inst_no)
     if order is not None:
-        code, due, amount, inst_no = code[order], due[order], amount[order], inst_no[order]
+        amount = amount[order]
     return {"inst_code": code, "inst_no": inst_no, "inst_due": due, "inst_amount": amount}
 
 
@@ -418,10 +427,9 @@ def _payment_arrays(index: pd.Index, pay: pd.DataFrame) -> dict[str, np.ndarray]
     ns = to_ns(pay["paid_at"])
     amount = pay["amount"].to_numpy(dtype=np.float64)
     ok = (code >= 0) & (ns != NAT_NS) & (amount > 0)
-    code, ns, amount = code[ok], ns[ok], amount[ok]
-    order = _sort_order(code, ns, amount)
-    if order is not None:
-        code, ns, amount = code[order], ns[order], amount[order]
+    if not ok.all():
+        code, ns, amount = code[ok], ns[ok], amount[ok]
+    _, code, ns, amount = _sorted_keys(code, ns, amount)
     return {"pay_code": code, "pay_ns": ns, "pay_amount": amount}
 
 

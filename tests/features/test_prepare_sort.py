@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.prepare import _sort_order, stable_argsort_codes
+from features.prepare import _sort_order, _sorted_keys, stable_argsort_codes
 
 rows = st.lists(
     st.tuples(st.integers(0, 5), st.integers(0, 4), st.integers(0, 3)), min_size=0, max_size=40
@@ -26,6 +26,10 @@ def test_sort_order_is_the_lexsort(rows, time_sorted, wide):
     expected = np.lexsort((tie, time, code))
     got = np.arange(len(rows)) if order is None else order
     assert got.tolist() == expected.tolist()
+    # The keys come back gathered in that order.
+    _, c, t, k = _sorted_keys(code, time, tie)
+    for key, sorted_key in ((code, c), (time, t), (tie, k)):
+        assert sorted_key.tolist() == key[expected].tolist()
 
 
 @settings(max_examples=100, deadline=None)
