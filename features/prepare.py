@@ -152,9 +152,10 @@ def segmented_searchsorted(
 ) -> np.ndarray:
     """Binary-search each query inside its own sorted slice ``values[lo:hi]``.
 
-    A vectorised bisection: each step halves every query's slice at once, so
-    the number of steps is log2 of the largest slice (a handful), never the
-    number of accounts.
+    A vectorised binary search by powers of two: each step tries to advance
+    every query at once by the same power of two, from the largest slice's
+    down to 1, so the number of steps is log2 of the largest slice (a
+    handful), never the number of accounts.
 
     Parameters
     ----------
@@ -179,23 +180,20 @@ def segmented_searchsorted(
     >>> segmented_searchsorted(v, np.array([0, 3]), np.array([3, 5]), np.array([3.0, 3.0])).tolist()
     [1, 4]
     """
-    lo = np.asarray(lo, dtype=np.int64).copy()
-    hi = np.asarray(hi, dtype=np.int64).copy()
-    active = np.flatnonzero(lo < hi)
-    while active.size:
-        a_lo = lo[active]
-        a_hi = hi[active]
-        mid = (a_lo + a_hi) >> 1
-        if side == "left":
-            go_right = values[mid] < queries[active]
-        else:
-            go_right = values[mid] <= queries[active]
-        a_lo = np.where(go_right, mid + 1, a_lo)
-        a_hi = np.where(go_right, a_hi, mid)
-        lo[active] = a_lo
-        hi[active] = a_hi
-        active = active[a_lo < a_hi]
-    return lo
+    pos = np.array(lo, dtype=np.int64)
+    hi = np.asarray(hi, dtype=np.int64)
+    longest = int((hi - pos).max()) if pos.size else 0
+    step = 1 << (longest.bit_length() - 1) if longest > 0 else 0
+    below = np.less if side == "left" else np.less_equal
+    while step:
+        # Advance by ``step`` where the slice is long enough and its value there is below the query;
+        # the advances taken add up to the count of the slice's values below the query.
+        last = pos + (step - 1)
+        ok = last < hi
+        ok &= below(values.take(last, mode="clip"), queries)
+        pos += ok * step
+        step >>= 1
+    return pos
 
 
 def grouped_cumsum(sorted_codes: np.ndarray, amounts: np.ndarray) -> np.ndarray:
