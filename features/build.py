@@ -20,7 +20,7 @@ from features import vocab
 from features.catalogue import CATEGORICAL_FEATURES, FEATURE_COLUMNS, FEATURES
 from features.context import AsOfContext
 from features.ledger import effective_threshold, overdue_at
-from features.prepare import Prepared, as_of_timestamp, prepare_tables
+from features.prepare import Population, Prepared, as_of_timestamp, prepare_tables
 
 log = logging.getLogger(__name__)
 
@@ -189,8 +189,10 @@ def build_features(
     """
     t0 = time.perf_counter()
     as_of = as_of_timestamp(as_of)
-    # Only the population is prepared further than the ledger's balances need.
-    prep = prepare_tables(tables, select=lambda p: population(p, as_of, materiality, overdue_only))
+    threshold = effective_threshold(materiality) if overdue_only else None
+    # Only the accounts that may be in the table are sorted and coded; the
+    # population is then decided exactly on them (see _columns).
+    prep = prepare_tables(tables, Population(as_of.value, threshold))
     t1 = time.perf_counter()
     out = features_from_prepared(prep, as_of, materiality, overdue_only, n_partitions)
     t2 = time.perf_counter()

@@ -15,7 +15,6 @@ UTC midnights), so comparisons are exact.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from functools import cached_property
 
@@ -401,8 +400,8 @@ def _account_arrays(accounts: pd.DataFrame, index: pd.Index) -> dict[str, np.nda
     }
 
 
-def _installment_arrays(index: pd.Index, inst: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Installments of known accounts, with a due date and a positive amount, sorted."""
+def _installment_rows(index: pd.Index, inst: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Installments of known accounts with a due date and a positive amount, in input order."""
     code = _codes(index, inst["account_id"])
     due = to_ns(inst["due_date"])
     amount = inst["amount_due"].to_numpy(dtype=np.float64)
@@ -412,23 +411,81 @@ def _installment_arrays(index: pd.Index, inst: pd.DataFrame) -> dict[str, np.nda
     ok = (code >= 0) & (due != NAT_NS) & (amount > 0)
     if not ok.all():
         code, due, amount, inst_no = code[ok], due[ok], amount[ok], inst_no[ok]
-    # The contract orders installments by due date; installment_no breaks ties.
-    order, code, due, inst_no = _sorted_keys(code, due, inst_no)
-    if order is not None:
-        amount = amount[order]
     return {"inst_code": code, "inst_no": inst_no, "inst_due": due, "inst_amount": amount}
 
 
-def _payment_arrays(index: pd.Index, pay: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Payments of known accounts, with a time and a positive amount, sorted."""
+def _payment_rows(index: pd.Index, pay: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Payments of known accounts with a time and a positive amount, in input order."""
     code = _codes(index, pay["account_id"])
     ns = to_ns(pay["paid_at"])
     amount = pay["amount"].to_numpy(dtype=np.float64)
     ok = (code >= 0) & (ns != NAT_NS) & (amount > 0)
     if not ok.all():
         code, ns, amount = code[ok], ns[ok], amount[ok]
-    _, code, ns, amount = _sorted_keys(code, ns, amount)
     return {"pay_code": code, "pay_ns": ns, "pay_amount": amount}
+
+
+def _sort_installments(rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Installments sorted by account, then due date; installment_no breaks ties (the contract's order)."""
+    order, code, due, inst_no = _sorted_keys(rows["inst_code"], rows["inst_due"], rows["inst_no"])
+    amount = rows["inst_amount"] if order is None else rows["inst_amount"][order]
+    return {"inst_code": code, "inst_no": inst_no, "inst_due": due, "inst_amount": amount}
+
+
+def _sort_payments(rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Payments sorted by account, then time; the amount breaks ties."""
+    _, code, ns, amount = _sorted_keys(rows["pay_code"], rows["pay_ns"], rows["pay_amount"])
+    return {"pay_code": code, "pay_ns": ns, "pay_amount": amount}
+
+
+@dataclass(frozen=True)
+class Population:
+    """The accounts a feature table at D is for: opened by D and, with a threshold, overdue at D.
+
+    ``d`` is D in nanoseconds; ``threshold`` the amount arrears must exceed
+    (None: every account opened by D).
+    """
+
+    d: int
+    threshold: float | None = None
+
+
+def may_be_in(
+    population: Population,
+    opened_ns: np.ndarray,
+    inst: dict[str, np.ndarray],
+    pay: dict[str, np.ndarray],
+) -> np.ndarray:
+    """Per account, False only when it is certainly not in ``population`` (rows in input order).
+
+    The exact rule (:func:`features.ledger.overdue_at`) sums each account's
+    rows in (account, time) order; summing them in input order instead changes
+    each sum by less than ``(rows + 1) * 2**-52 * sum`` (rounding of a sum of
+    positive terms, in any order). Accounts whose arrears are below the
+    threshold by more than four times that bound are left out; the others are
+    decided exactly once sorted.
+    """
+    keep = opened_ns <= population.d
+    if population.threshold is None:
+        return keep
+    n = opened_ns.size
+    inst_w = np.where(inst["inst_due"] < population.d, inst["inst_amount"], 0.0)
+    pay_w = np.where(pay["pay_ns"] < population.d, pay["pay_amount"], 0.0)
+    due = np.bincount(inst["inst_code"], weights=inst_w, minlength=n)
+    paid = np.bincount(pay["pay_code"], weights=pay_w, minlength=n)
+    rows = inst_w.size + pay_w.size + 1
+    margin = rows * 2.0**-50 * (due + paid)
+    # NaN (an infinite amount) is kept: the exact rule decides it.
+    return keep & ~(due - paid <= population.threshold - margin)
+
+
+def _keep_rows(rows: dict[str, np.ndarray], code: str, recode: np.ndarray) -> dict[str, np.ndarray]:
+    """The rows of the kept accounts (``recode`` >= 0), in their order, with their new codes."""
+    new = recode[rows[code]]
+    idx = np.flatnonzero(new >= 0)
+    out = {name: values[idx] for name, values in rows.items()}
+    out[code] = new[idx].astype(rows[code].dtype)
+    return out
 
 
 def _contact_arrays(
@@ -462,24 +519,6 @@ def _contact_arrays(
     }
 
 
-def _no_contacts() -> dict[str, np.ndarray]:
-    """Empty contact and promise arrays (replaced once the accounts to keep are known)."""
-    i32, i64 = np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64)
-    i8, no = np.zeros(0, dtype=np.int8), np.zeros(0, dtype=bool)
-    return {
-        "con_code": i32,
-        "con_ns": i64,
-        "con_channel": i8,
-        "con_outbound": no,
-        "con_inbound": no,
-        "con_outcome": i8,
-        "prom_code": i32,
-        "prom_ns": i64,
-        "prom_amount": np.zeros(0),
-        "prom_date": i64,
-    }
-
-
 def _offer_arrays(
     index: pd.Index, offers: pd.DataFrame | None, recode: np.ndarray | None
 ) -> dict[str, object]:
@@ -504,7 +543,7 @@ def _offer_arrays(
 
 
 def prepare_tables(
-    tables: dict[str, pd.DataFrame], select: Callable[[Prepared], np.ndarray] | None = None
+    tables: dict[str, pd.DataFrame], population: Population | None = None
 ) -> Prepared:
     """Factorise, clean and sort the contract's tables for the feature code.
 
@@ -517,10 +556,10 @@ def prepare_tables(
     tables : dict of str to DataFrame
         ``accounts``, ``installments``, ``payments`` and ``contacts`` in the
         contract's columns and canonical dtypes; ``offers`` optional.
-    select : callable, optional
-        Given the prepared accounts, installments and payments (contacts and
-        offers still empty), returns a boolean mask of the accounts to keep;
-        only those are prepared further (e.g. the accounts overdue at D).
+    population : Population, optional
+        Prepare only the accounts that may be in it (see :func:`may_be_in`):
+        a superset of the population, decided before sorting, so that the
+        events of the other accounts are neither sorted nor copied.
 
     Returns
     -------
@@ -542,21 +581,23 @@ def prepare_tables(
     if not index.is_unique:
         dup = index[index.duplicated()][:3].tolist()
         raise ValueError(f"accounts.account_id must be unique: duplicates e.g. {dup}")
-    prep = Prepared(
-        **_account_arrays(accounts, index),
-        **_installment_arrays(index, tables["installments"]),
-        **_payment_arrays(index, tables["payments"]),
-        **_no_contacts(),
-        **_offer_arrays(index, None, None),
-    )
+    acc = _account_arrays(accounts, index)
+    inst = _installment_rows(index, tables["installments"])
+    pay = _payment_rows(index, tables["payments"])
     recode = None
-    if select is not None:
-        keep = np.asarray(select(prep), dtype=bool)
+    if population is not None:
+        keep = may_be_in(population, acc["opened_ns"], inst, pay)
         if not keep.all():
-            prep = prep.take(keep)
+            # Codes stay in the accounts' order, so sorting the kept rows gives the
+            # order they have among all rows sorted.
             recode = np.where(keep, np.cumsum(keep) - 1, -1)
-    return replace(
-        prep,
+            acc = {name: values[keep] for name, values in acc.items()}
+            inst = _keep_rows(inst, "inst_code", recode)
+            pay = _keep_rows(pay, "pay_code", recode)
+    return Prepared(
+        **acc,
+        **_sort_installments(inst),
+        **_sort_payments(pay),
         **_contact_arrays(index, tables["contacts"], recode),
         **_offer_arrays(index, tables.get("offers"), recode),
     )
