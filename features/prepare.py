@@ -489,13 +489,16 @@ def _keep_rows(rows: dict[str, np.ndarray], code: str, recode: np.ndarray) -> di
 
 
 def _contact_arrays(
-    index: pd.Index, con: pd.DataFrame, recode: np.ndarray | None
+    index: pd.Index, con: pd.DataFrame, recode: np.ndarray | None, before: int | None
 ) -> dict[str, np.ndarray]:
-    """Contacts of the kept accounts with a time (input order), and their valid promises."""
+    """Contacts of the kept accounts with a time before ``before`` (input order), and their valid promises."""
     c_code = _codes(index, con["account_id"], recode)
     c_ns = to_ns(con["contact_at"])
     # Only the rows kept are read further (a fraction of the log when a population is selected).
-    rows = np.flatnonzero((c_code >= 0) & (c_ns != NAT_NS))
+    ok = (c_code >= 0) & (c_ns != NAT_NS)
+    if before is not None:
+        ok &= c_ns < before
+    rows = np.flatnonzero(ok)
     c_code, c_ns = c_code[rows], c_ns[rows]
     channel = pd.Categorical(con["channel"], categories=vocab.CONTACT_CHANNELS).codes[rows]
     direction = pd.Categorical(con["direction"], categories=vocab.DIRECTIONS).codes[rows]
@@ -520,9 +523,9 @@ def _contact_arrays(
 
 
 def _offer_arrays(
-    index: pd.Index, offers: pd.DataFrame | None, recode: np.ndarray | None
+    index: pd.Index, offers: pd.DataFrame | None, recode: np.ndarray | None, before: int | None
 ) -> dict[str, object]:
-    """Offers of the kept accounts with a time (input order); empty without an offers table."""
+    """Offers of the kept accounts with a time before ``before`` (input order); empty without a table."""
     if offers is None:
         return {
             "has_offers": False,
@@ -534,6 +537,8 @@ def _offer_arrays(
     o_ns = to_ns(offers["offered_at"])
     o_acc = offers["accepted"].fillna(False).to_numpy(dtype=bool)
     ok = (o_code >= 0) & (o_ns != NAT_NS)
+    if before is not None:
+        ok &= o_ns < before
     return {
         "has_offers": True,
         "off_code": o_code[ok],
@@ -559,7 +564,9 @@ def prepare_tables(
     population : Population, optional
         Prepare only the accounts that may be in it (see :func:`may_be_in`):
         a superset of the population, decided before sorting, so that the
-        events of the other accounts are neither sorted nor copied.
+        events of the other accounts are neither sorted nor copied. Contacts
+        and offers from D on are left out too: the result serves as-of date D
+        (or earlier), not later dates.
 
     Returns
     -------
@@ -585,6 +592,8 @@ def prepare_tables(
     inst = _installment_rows(index, tables["installments"])
     pay = _payment_rows(index, tables["payments"])
     recode = None
+    # No feature at D reads a contact or an offer from D on: they are not kept.
+    before = None if population is None else population.d
     if population is not None:
         keep = may_be_in(population, acc["opened_ns"], inst, pay)
         if not keep.all():
@@ -598,6 +607,6 @@ def prepare_tables(
         **acc,
         **_sort_installments(inst),
         **_sort_payments(pay),
-        **_contact_arrays(index, tables["contacts"], recode),
-        **_offer_arrays(index, tables.get("offers"), recode),
+        **_contact_arrays(index, tables["contacts"], recode, before),
+        **_offer_arrays(index, tables.get("offers"), recode, before),
     )

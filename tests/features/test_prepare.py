@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import factories
 import numpy as np
@@ -18,13 +18,28 @@ D = pd.Timestamp("2024-03-01").value
 
 def _tables(categorical: bool) -> dict[str, pd.DataFrame]:
     tables = factories.tables()
-    # A second promise (A3) and a contact of an unknown account, so the recoding is exercised.
-    extra = factories.contacts().iloc[:2].assign(contact_id=["K8", "K9"], account_id=["A3", "ZZ"])
+    # A second promise (A3), a contact of an unknown account and one at D (A2).
+    extra = factories.contacts().assign(
+        contact_id=["K7", "K8", "K9"],
+        account_id=["A3", "ZZ", "A2"],
+        contact_at=factories.utc("2024-02-07T10:00", "2024-02-08T10:00", "2024-03-01T00:00"),
+    )
     tables["contacts"] = pd.concat([tables["contacts"], extra], ignore_index=True)
     if categorical:  # the reader's compact text: account_id as a categorical
         for name in ("installments", "payments", "contacts", "offers"):
             tables[name]["account_id"] = tables[name]["account_id"].astype("category")
     return tables
+
+
+def _before(prep: Prepared, d: int) -> Prepared:
+    """``prep`` without the contacts, promises and offers from ``d`` on."""
+    out = {}
+    for prefix, ns in (("con", prep.con_ns), ("prom", prep.prom_ns), ("off", prep.off_ns)):
+        rows = ns < d
+        for f in fields(Prepared):
+            if f.name.startswith(prefix + "_"):
+                out[f.name] = getattr(prep, f.name)[rows]
+    return replace(prep, **out)
 
 
 def _assert_same(got: Prepared, expected: Prepared) -> None:
@@ -47,7 +62,9 @@ def test_a_population_prepares_the_accounts_that_may_be_in_it_as_take_does(thres
     arrears = {"A1": 50.0, "A2": 100.0, "A3": 200.0}
     kept = [a for a, x in arrears.items() if threshold is None or x > threshold - 1e-6]
     assert got.account_ids.tolist() == kept
-    _assert_same(got, full.take(np.isin(full.account_ids, kept)))
+    # The same arrays as those accounts' in the full preparation, without the contact at D.
+    assert (got.con_ns < D).all() and (full.con_ns >= D).sum() == 1
+    _assert_same(got, _before(full.take(np.isin(full.account_ids, kept)), D))
 
 
 def test_an_account_exactly_at_the_threshold_is_prepared_and_left_to_the_exact_rule():
