@@ -44,7 +44,7 @@ def partition_of(account_ids: np.ndarray, n_partitions: int) -> np.ndarray:
     return (hashed % np.uint64(n_partitions)).astype(np.int64)
 
 
-def population(prep: Prepared, as_of: object, materiality: float, overdue_only: bool) -> np.ndarray:
+def in_population(prep: Prepared, as_of: object, materiality: float, overdue_only: bool) -> np.ndarray:
     """Per account, whether it is in the feature table at D: opened by D (and overdue at D).
 
     Decided from the balances alone (see :func:`features.ledger.overdue_at`).
@@ -65,7 +65,7 @@ def _columns(
     accounts only. Every feature of an account depends on that account's rows
     alone, so this gives exactly the values computed over the whole portfolio.
     """
-    eligible = population(prep, as_of, materiality, overdue_only)
+    eligible = in_population(prep, as_of, materiality, overdue_only)
     rows = np.flatnonzero(eligible)
     ctx = AsOfContext(prep if rows.size == prep.n else prep.take(eligible), as_of, materiality)
     data: dict[str, np.ndarray] = {"account_id": ctx.prep.account_ids.copy()}

@@ -450,6 +450,12 @@ class Population:
     threshold: float | None = None
 
 
+def _before(rows: dict[str, np.ndarray], time: str, amount: str, d: int) -> np.ndarray:
+    """The amounts of the rows before ``d``, 0 for the others (no copy when all are before)."""
+    before = rows[time] < d
+    return rows[amount] if before.all() else np.where(before, rows[amount], 0.0)
+
+
 def may_be_in(
     population: Population,
     opened_ns: np.ndarray,
@@ -469,11 +475,15 @@ def may_be_in(
     if population.threshold is None:
         return keep
     n = opened_ns.size
-    inst_w = np.where(inst["inst_due"] < population.d, inst["inst_amount"], 0.0)
-    pay_w = np.where(pay["pay_ns"] < population.d, pay["pay_amount"], 0.0)
-    due = np.bincount(inst["inst_code"], weights=inst_w, minlength=n)
-    paid = np.bincount(pay["pay_code"], weights=pay_w, minlength=n)
-    rows = inst_w.size + pay_w.size + 1
+    due = np.bincount(
+        inst["inst_code"],
+        weights=_before(inst, "inst_due", "inst_amount", population.d),
+        minlength=n,
+    )
+    paid = np.bincount(
+        pay["pay_code"], weights=_before(pay, "pay_ns", "pay_amount", population.d), minlength=n
+    )
+    rows = inst["inst_code"].size + pay["pay_code"].size + 1
     margin = rows * 2.0**-50 * (due + paid)
     # NaN (an infinite amount) is kept: the exact rule decides it.
     return keep & ~(due - paid <= population.threshold - margin)
