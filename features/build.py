@@ -44,7 +44,9 @@ def partition_of(account_ids: np.ndarray, n_partitions: int) -> np.ndarray:
     return (hashed % np.uint64(n_partitions)).astype(np.int64)
 
 
-def in_population(prep: Prepared, as_of: object, materiality: float, overdue_only: bool) -> np.ndarray:
+def in_population(
+    prep: Prepared, as_of: object, materiality: float, overdue_only: bool
+) -> np.ndarray:
     """Per account, whether it is in the feature table at D: opened by D (and overdue at D).
 
     Decided from the balances alone (see :func:`features.ledger.overdue_at`).
