@@ -20,7 +20,8 @@ from features import vocab
 from features.catalogue import CATEGORICAL_FEATURES, FEATURE_COLUMNS, FEATURES
 from features.context import AsOfContext
 from features.ledger import effective_threshold, overdue_at
-from features.prepare import Population, Prepared, as_of_timestamp, prepare_tables
+from features.population import Population
+from features.prepare import Prepared, as_of_timestamp, prepare_tables
 
 log = logging.getLogger(__name__)
 

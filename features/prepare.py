@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 
 from features import vocab
+from features.event_order import sorted_keys
+from features.population import Population, may_be_in
 
 #: One day in nanoseconds.
 DAY_NS: int = 86_400 * 10**9
@@ -216,69 +218,6 @@ def grouped_cumsum(sorted_codes: np.ndarray, amounts: np.ndarray) -> np.ndarray:
     )
 
 
-def _sort_order(code: np.ndarray, time: np.ndarray, tie: np.ndarray) -> np.ndarray | None:
-    """Return the order sorting rows by (code, time, tie), or None when already sorted.
-
-    The tie-breaker makes the order, hence every result, independent of the
-    order of the input rows (e.g. which of two simultaneous payments is "the last").
-    Non-negative codes are sorted by a stable radix sort, then only the accounts
-    whose rows are still out of (time, tie) order are lexsorted: the same order
-    as ``numpy.lexsort((tie, time, code))``, without sorting the whole table on
-    three keys (an export in time order, or several such parts one after the
-    other, needs no lexsort at all).
-    """
-    return _sorted_keys(code, time, tie)[0]
-
-
-def _sorted_keys(
-    code: np.ndarray, time: np.ndarray, tie: np.ndarray
-) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_sort_order` and the three keys in that order (gathered once, not twice)."""
-    if code.size < 2 or not _out_of_order(code, time, tie).any():
-        return None, code, time, tie
-    if code.min() < 0 or code.max() >= 2**32:
-        order = np.lexsort((tie, time, code))
-        return order, code[order], time[order], tie[order]
-    order = stable_argsort_codes(code)
-    c, t, k = code[order], time[order], tie[order]
-    bad = _out_of_order(c, t, k)
-    if bad.any():
-        # Rows of the accounts out of order, at their (contiguous) places in ``order``;
-        # a stable lexsort of them keeps ties in input order, as the lexsort of all would.
-        rows = np.flatnonzero(np.isin(c, np.unique(c[1:][bad])))
-        fix = np.lexsort((k[rows], t[rows], c[rows]))
-        order[rows] = order[rows][fix]
-        t[rows], k[rows] = t[rows][fix], k[rows][fix]
-    return order, c, t, k
-
-
-def _out_of_order(code: np.ndarray, time: np.ndarray, tie: np.ndarray) -> np.ndarray:
-    """Per pair of neighbouring rows, True where the second sorts before the first.
-
-    Examples
-    --------
-    >>> _out_of_order(np.array([0, 0, 1]), np.array([5, 3, 1]), np.array([0, 0, 0])).tolist()
-    [True, False]
-    """
-    dc, dt = np.diff(code), np.diff(time)
-    return (dc < 0) | ((dc == 0) & ((dt < 0) | ((dt == 0) & (tie[1:] < tie[:-1]))))
-
-
-def stable_argsort_codes(code: np.ndarray) -> np.ndarray:
-    """``numpy.argsort(code, kind="stable")`` for codes in ``[0, 2**32)``, by two 16-bit radix passes.
-
-    Examples
-    --------
-    >>> stable_argsort_codes(np.array([70000, 3, 70000, 0, 3])).tolist()
-    [3, 1, 4, 0, 2]
-    """
-    if code.size == 0 or int(code.max()) < 2**16:
-        return np.argsort(code.astype(np.uint16), kind="stable")
-    order = np.argsort((code & 0xFFFF).astype(np.uint16), kind="stable")
-    high = (code[order] >> 16).astype(np.uint16)
-    return order[np.argsort(high, kind="stable")]
-
-
 def _codes(index: pd.Index, column: pd.Series, recode: np.ndarray | None = None) -> np.ndarray:
     """Integer code of each row's account (-1 for an account not in ``index``).
 
@@ -427,66 +366,15 @@ def _payment_rows(index: pd.Index, pay: pd.DataFrame) -> dict[str, np.ndarray]:
 
 def _sort_installments(rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Installments sorted by account, then due date; installment_no breaks ties (the contract's order)."""
-    order, code, due, inst_no = _sorted_keys(rows["inst_code"], rows["inst_due"], rows["inst_no"])
+    order, code, due, inst_no = sorted_keys(rows["inst_code"], rows["inst_due"], rows["inst_no"])
     amount = rows["inst_amount"] if order is None else rows["inst_amount"][order]
     return {"inst_code": code, "inst_no": inst_no, "inst_due": due, "inst_amount": amount}
 
 
 def _sort_payments(rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Payments sorted by account, then time; the amount breaks ties."""
-    _, code, ns, amount = _sorted_keys(rows["pay_code"], rows["pay_ns"], rows["pay_amount"])
+    _, code, ns, amount = sorted_keys(rows["pay_code"], rows["pay_ns"], rows["pay_amount"])
     return {"pay_code": code, "pay_ns": ns, "pay_amount": amount}
-
-
-@dataclass(frozen=True)
-class Population:
-    """The accounts a feature table at D is for: opened by D and, with a threshold, overdue at D.
-
-    ``d`` is D in nanoseconds; ``threshold`` the amount arrears must exceed
-    (None: every account opened by D).
-    """
-
-    d: int
-    threshold: float | None = None
-
-
-def _before(rows: dict[str, np.ndarray], time: str, amount: str, d: int) -> np.ndarray:
-    """The amounts of the rows before ``d``, 0 for the others (no copy when all are before)."""
-    before = rows[time] < d
-    return rows[amount] if before.all() else np.where(before, rows[amount], 0.0)
-
-
-def may_be_in(
-    population: Population,
-    opened_ns: np.ndarray,
-    inst: dict[str, np.ndarray],
-    pay: dict[str, np.ndarray],
-) -> np.ndarray:
-    """Per account, False only when it is certainly not in ``population`` (rows in input order).
-
-    The exact rule (:func:`features.ledger.overdue_at`) sums each account's
-    rows in (account, time) order; summing them in input order instead changes
-    each sum by less than ``(rows + 1) * 2**-52 * sum`` (rounding of a sum of
-    positive terms, in any order). Accounts whose arrears are below the
-    threshold by more than four times that bound are left out; the others are
-    decided exactly once sorted.
-    """
-    keep = opened_ns <= population.d
-    if population.threshold is None:
-        return keep
-    n = opened_ns.size
-    due = np.bincount(
-        inst["inst_code"],
-        weights=_before(inst, "inst_due", "inst_amount", population.d),
-        minlength=n,
-    )
-    paid = np.bincount(
-        pay["pay_code"], weights=_before(pay, "pay_ns", "pay_amount", population.d), minlength=n
-    )
-    rows = inst["inst_code"].size + pay["pay_code"].size + 1
-    margin = rows * 2.0**-50 * (due + paid)
-    # NaN (an infinite amount) is kept: the exact rule decides it.
-    return keep & ~(due - paid <= population.threshold - margin)
 
 
 def _keep_rows(rows: dict[str, np.ndarray], code: str, recode: np.ndarray) -> dict[str, np.ndarray]:

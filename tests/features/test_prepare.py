@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from features.ledger import overdue_at
-from features.prepare import NAT_NS, Population, Prepared, may_be_in, prepare_tables, to_ns
+from features.population import Population, may_be_in
+from features.prepare import NAT_NS, Prepared, prepare_tables, to_ns
 
 D = pd.Timestamp("2024-03-01").value
 

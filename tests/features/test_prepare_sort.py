@@ -1,4 +1,4 @@
-"""The event order of :func:`features.prepare._sort_order` is numpy's lexsort by (account, time,
+"""The event order of :func:`features.event_order.sort_order` is numpy's lexsort by (account, time,
 tie) whatever shortcut it takes."""
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.prepare import _sort_order, _sorted_keys, segmented_searchsorted, stable_argsort_codes
+from features.event_order import sort_order, sorted_keys, stable_argsort_codes
+from features.prepare import segmented_searchsorted
 
 rows = st.lists(
     st.tuples(st.integers(0, 5), st.integers(0, 4), st.integers(0, 3)), min_size=0, max_size=40
@@ -22,12 +23,12 @@ def test_sort_order_is_the_lexsort(rows, time_sorted, wide):
     code = np.array([r[0] for r in rows], dtype=np.int64) * (70_000 if wide else 1)
     time = np.array([r[1] for r in rows], dtype=np.int64)
     tie = np.array([r[2] for r in rows], dtype=np.float64)
-    order = _sort_order(code, time, tie)
+    order = sort_order(code, time, tie)
     expected = np.lexsort((tie, time, code))
     got = np.arange(len(rows)) if order is None else order
     assert got.tolist() == expected.tolist()
     # The keys come back gathered in that order.
-    _, c, t, k = _sorted_keys(code, time, tie)
+    _, c, t, k = sorted_keys(code, time, tie)
     for key, sorted_key in ((code, c), (time, t), (tie, k)):
         assert sorted_key.tolist() == key[expected].tolist()
 
@@ -47,7 +48,7 @@ def test_sort_order_of_parts_each_in_time_order_is_the_lexsort(first, second, ne
     code = np.array([r[0] for r in rows], dtype=np.int64) - (2 if negative else 0)
     time = np.array([r[1] for r in rows], dtype=np.int64)
     tie = np.array([r[2] for r in rows], dtype=np.float64)
-    order = _sort_order(code, time, tie)
+    order = sort_order(code, time, tie)
     got = np.arange(len(rows)) if order is None else order
     assert got.tolist() == np.lexsort((tie, time, code)).tolist()
 
