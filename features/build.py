@@ -19,6 +19,8 @@ import pandas as pd
 from features import vocab
 from features.catalogue import CATEGORICAL_FEATURES, FEATURE_COLUMNS, FEATURES
 from features.context import AsOfContext
+from features.ledger import effective_threshold, overdue_at
+from features.population import Population
 from features.prepare import Prepared, as_of_timestamp, prepare_tables
 
 log = logging.getLogger(__name__)
@@ -43,19 +45,37 @@ def partition_of(account_ids: np.ndarray, n_partitions: int) -> np.ndarray:
     return (hashed % np.uint64(n_partitions)).astype(np.int64)
 
 
+def in_population(
+    prep: Prepared, as_of: object, materiality: float, overdue_only: bool
+) -> np.ndarray:
+    """Per account, whether it is in the feature table at D: opened by D (and overdue at D).
+
+    Decided from the balances alone (see :func:`features.ledger.overdue_at`).
+    """
+    d = as_of_timestamp(as_of).value
+    eligible = prep.opened_ns <= d
+    if overdue_only:
+        eligible &= overdue_at(prep, d, effective_threshold(materiality))
+    return eligible
+
+
 def _columns(
     prep: Prepared, as_of: pd.Timestamp, materiality: float, overdue_only: bool
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Feature columns (numpy arrays) of one (partition of the) portfolio, and their account codes."""
-    ctx = AsOfContext(prep, as_of, materiality)
-    eligible = prep.opened_ns <= ctx.d
-    if overdue_only:
-        eligible &= ctx.ledger.overdue
+    """Feature columns (numpy arrays) of one (partition of the) portfolio, and their account codes.
+
+    The population is decided first; the features are then computed for those
+    accounts only. Every feature of an account depends on that account's rows
+    alone, so this gives exactly the values computed over the whole portfolio.
+    """
+    eligible = in_population(prep, as_of, materiality, overdue_only)
     rows = np.flatnonzero(eligible)
-    data: dict[str, np.ndarray] = {"account_id": prep.account_ids[rows]}
+    ctx = AsOfContext(prep if rows.size == prep.n else prep.take(eligible), as_of, materiality)
+    data: dict[str, np.ndarray] = {"account_id": ctx.prep.account_ids.copy()}
     for name in FEATURE_COLUMNS:
         spec = FEATURES[name]
-        values = np.asarray(spec.compute(ctx))[rows]
+        # A copy: a column never shares memory with the prepared arrays or another column.
+        values = np.array(spec.compute(ctx), copy=True)
         data[name] = values if spec.dtype == "category" else values.astype(spec.dtype, copy=False)
     return data, rows
 
@@ -171,7 +191,11 @@ def build_features(
 
     """
     t0 = time.perf_counter()
-    prep = prepare_tables(tables)
+    as_of = as_of_timestamp(as_of)
+    threshold = effective_threshold(materiality) if overdue_only else None
+    # Only the accounts that may be in the table are sorted and coded; the
+    # population is then decided exactly on them (see _columns).
+    prep = prepare_tables(tables, Population(as_of.value, threshold))
     t1 = time.perf_counter()
     out = features_from_prepared(prep, as_of, materiality, overdue_only, n_partitions)
     t2 = time.perf_counter()
@@ -181,8 +205,8 @@ def build_features(
         validate_features(out)
     log.info(
         "features as_of=%s accounts_in=%s rows_out=%s prepare_s=%.2f compute_s=%.2f validate_s=%.2f",
-        as_of_timestamp(as_of).date(),
-        f"{prep.n:,}",
+        as_of.date(),
+        f"{len(tables['accounts']):,}",
         f"{len(out):,}",
         t1 - t0,
         t2 - t1,

@@ -116,15 +116,17 @@ class AsOfContext:
         """Contacts before D."""
         p = self.prep
         keep = p.con_ns < self.d
-        ns = p.con_ns[keep]
+        # A log that ends before D (the nightly case) is used as it is, not copied.
+        rows = slice(None) if keep.all() else np.flatnonzero(keep)
+        ns = p.con_ns[rows]
         return ContactsBefore(
-            code=p.con_code[keep],
+            code=p.con_code[rows],
             ns=ns,
             age=self.d - ns,
-            channel=p.con_channel[keep],
-            outbound=p.con_outbound[keep],
-            inbound=p.con_inbound[keep],
-            outcome=p.con_outcome[keep],
+            channel=p.con_channel[rows],
+            outbound=p.con_outbound[rows],
+            inbound=p.con_inbound[rows],
+            outcome=p.con_outcome[rows],
         )
 
     @cached_property

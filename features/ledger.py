@@ -186,13 +186,43 @@ def effective_threshold(materiality: float) -> float:
     return max(float(materiality), AMOUNT_TOL)
 
 
-def ledger_arrays(n: int, d: int, due: Due, paid: Paid, threshold: float) -> LedgerArrays:
-    """Compute the per-account ledger at ``d`` from installments due and payments before it."""
-    due_to_date = np.bincount(due.code, weights=due.amount, minlength=n)
-    paid_to_date = np.bincount(paid.code, weights=paid.amount, minlength=n)
+def balances(
+    n: int, due_code: np.ndarray, due_amount: np.ndarray, paid_code: np.ndarray, paid_amount
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-account amount due, amount paid and arrears (rows sorted by account, then time).
+
+    Each account's sums add its own rows in order, so they do not depend on
+    which other accounts are present (a subset of accounts gives the same sums).
+    """
+    due_to_date = np.bincount(due_code, weights=due_amount, minlength=n)
+    paid_to_date = np.bincount(paid_code, weights=paid_amount, minlength=n)
     arrears = np.maximum(due_to_date - paid_to_date, 0.0)
     # Floating sums of cents leave residues like 1e-13: they are not arrears.
     arrears[arrears <= AMOUNT_TOL] = 0.0
+    return due_to_date, paid_to_date, arrears
+
+
+def overdue_at(prep: Prepared, d: int, threshold: float) -> np.ndarray:
+    """Per account, whether its arrears at ``d`` exceed ``threshold`` (the ledger's ``overdue``).
+
+    The same sums as :func:`ledger_arrays`, without clearing times, DPD or
+    episodes: what deciding the population needs, at a fraction of the cost.
+    """
+    inst = prep.inst_due < d
+    pay = prep.pay_ns < d
+    _, _, arrears = balances(
+        prep.n,
+        prep.inst_code[inst],
+        prep.inst_amount[inst],
+        prep.pay_code[pay],
+        prep.pay_amount[pay],
+    )
+    return arrears > threshold
+
+
+def ledger_arrays(n: int, d: int, due: Due, paid: Paid, threshold: float) -> LedgerArrays:
+    """Compute the per-account ledger at ``d`` from installments due and payments before it."""
+    due_to_date, paid_to_date, arrears = balances(n, due.code, due.amount, paid.code, paid.amount)
     n_due = np.bincount(due.code, minlength=n).astype(np.int64)
     n_overdue = np.bincount(due.code[due.unpaid], minlength=n).astype(np.int64)
     # Unpaid installments are a suffix of each account's schedule (the

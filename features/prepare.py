@@ -16,11 +16,14 @@ UTC midnights), so comparisons are exact.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
 from features import vocab
+from features.event_order import sorted_keys
+from features.population import Population, may_be_in
 
 #: One day in nanoseconds.
 DAY_NS: int = 86_400 * 10**9
@@ -86,8 +89,9 @@ def to_ns(values: pd.Series | pd.Index | np.ndarray) -> np.ndarray:
     """
     s = pd.Series(values, copy=False)
     if isinstance(s.dtype, pd.DatetimeTZDtype):
-        s = s.dt.tz_convert("UTC").dt.tz_localize(None)
-    elif not pd.api.types.is_datetime64_dtype(s.dtype):
+        # A tz-aware column holds UTC instants: as datetime64 they are the UTC wall times.
+        return s.to_numpy(dtype="datetime64[ns]").view(np.int64)
+    if not pd.api.types.is_datetime64_dtype(s.dtype):
         s = pd.to_datetime(s, utc=True).dt.tz_localize(None)
     return s.to_numpy(dtype="datetime64[ns]").view(np.int64)
 
@@ -149,9 +153,10 @@ def segmented_searchsorted(
 ) -> np.ndarray:
     """Binary-search each query inside its own sorted slice ``values[lo:hi]``.
 
-    A vectorised bisection: each step halves every query's slice at once, so
-    the number of steps is log2 of the largest slice (a handful), never the
-    number of accounts.
+    A vectorised binary search by powers of two: each step tries to advance
+    every query at once by the same power of two, from the largest slice's
+    down to 1, so the number of steps is log2 of the largest slice (a
+    handful), never the number of accounts.
 
     Parameters
     ----------
@@ -176,23 +181,20 @@ def segmented_searchsorted(
     >>> segmented_searchsorted(v, np.array([0, 3]), np.array([3, 5]), np.array([3.0, 3.0])).tolist()
     [1, 4]
     """
-    lo = np.asarray(lo, dtype=np.int64).copy()
-    hi = np.asarray(hi, dtype=np.int64).copy()
-    active = np.flatnonzero(lo < hi)
-    while active.size:
-        a_lo = lo[active]
-        a_hi = hi[active]
-        mid = (a_lo + a_hi) >> 1
-        if side == "left":
-            go_right = values[mid] < queries[active]
-        else:
-            go_right = values[mid] <= queries[active]
-        a_lo = np.where(go_right, mid + 1, a_lo)
-        a_hi = np.where(go_right, a_hi, mid)
-        lo[active] = a_lo
-        hi[active] = a_hi
-        active = active[a_lo < a_hi]
-    return lo
+    pos = np.array(lo, dtype=np.int64)
+    hi = np.asarray(hi, dtype=np.int64)
+    longest = int((hi - pos).max()) if pos.size else 0
+    step = 1 << (longest.bit_length() - 1) if longest > 0 else 0
+    below = np.less if side == "left" else np.less_equal
+    while step:
+        # Advance by ``step`` where the slice is long enough and its value there is below the query;
+        # the advances taken add up to the count of the slice's values below the query.
+        last = pos + (step - 1)
+        ok = last < hi
+        ok &= below(values.take(last, mode="clip"), queries)
+        pos += ok * step
+        step >>= 1
+    return pos
 
 
 def grouped_cumsum(sorted_codes: np.ndarray, amounts: np.ndarray) -> np.ndarray:
@@ -216,78 +218,29 @@ def grouped_cumsum(sorted_codes: np.ndarray, amounts: np.ndarray) -> np.ndarray:
     )
 
 
-def _sort_order(code: np.ndarray, time: np.ndarray, tie: np.ndarray) -> np.ndarray | None:
-    """Return the order sorting rows by (code, time, tie), or None when already sorted.
-
-    The tie-breaker makes the order, hence every result, independent of the
-    order of the input rows (e.g. which of two simultaneous payments is "the last").
-    Non-negative codes are sorted by a stable radix sort, then only the accounts
-    whose rows are still out of (time, tie) order are lexsorted: the same order
-    as ``numpy.lexsort((tie, time, code))``, without sorting the whole table on
-    three keys (an export in time order, or several such parts one after the
-    other, needs no lexsort at all).
-    """
-    if code.size < 2:
-        return None
-    if not _out_of_order(code, time, tie).any():
-        return None
-    if code.min() < 0 or code.max() >= 2**32:
-        return np.lexsort((tie, time, code))
-    order = stable_argsort_codes(code)
-    c, t, k = code[order], time[order], tie[order]
-    bad = _out_of_order(c, t, k)
-    if bad.any():
-        # Rows of the accounts out of order, at their (contiguous) places in ``order``;
-        # a stable lexsort of them keeps ties in input order, as the lexsort of all would.
-        rows = np.flatnonzero(np.isin(c, np.unique(c[1:][bad])))
-        order[rows] = order[rows][np.lexsort((k[rows], t[rows], c[rows]))]
-    return order
-
-
-def _out_of_order(code: np.ndarray, time: np.ndarray, tie: np.ndarray) -> np.ndarray:
-    """Per pair of neighbouring rows, True where the second sorts before the first.
-
-    Examples
-    --------
-    >>> _out_of_order(np.array([0, 0, 1]), np.array([5, 3, 1]), np.array([0, 0, 0])).tolist()
-    [True, False]
-    """
-    dc, dt = np.diff(code), np.diff(time)
-    return (dc < 0) | ((dc == 0) & ((dt < 0) | ((dt == 0) & (tie[1:] < tie[:-1]))))
-
-
-def stable_argsort_codes(code: np.ndarray) -> np.ndarray:
-    """``numpy.argsort(code, kind="stable")`` for codes in ``[0, 2**32)``, by two 16-bit radix passes.
-
-    Examples
-    --------
-    >>> stable_argsort_codes(np.array([70000, 3, 70000, 0, 3])).tolist()
-    [3, 1, 4, 0, 2]
-    """
-    if code.size == 0 or int(code.max()) < 2**16:
-        return np.argsort(code.astype(np.uint16), kind="stable")
-    order = np.argsort((code & 0xFFFF).astype(np.uint16), kind="stable")
-    high = (code[order] >> 16).astype(np.uint16)
-    return order[np.argsort(high, kind="stable")]
-
-
-def _codes(index: pd.Index, column: pd.Series) -> np.ndarray:
+def _codes(index: pd.Index, column: pd.Series, recode: np.ndarray | None = None) -> np.ndarray:
     """Integer code of each row's account (-1 for an account not in ``index``).
 
     A categorical column is looked up once per distinct value, then mapped
-    through its codes (a null has code -1 and maps to -1).
+    through its codes (a null has code -1 and maps to -1). ``recode`` maps a
+    position in ``index`` to the code to return (-1 to leave the account out).
 
     Examples
     --------
     >>> idx = pd.Index(["A", "B"])
     >>> _codes(idx, pd.Series(["B", None, "C", "A"], dtype="category")).tolist()
     [1, -1, -1, 0]
+    >>> _codes(idx, pd.Series(["B", "A"]), recode=np.array([-1, 0])).tolist()
+    [0, -1]
     """
     dtype = np.int32 if len(index) < 2**31 else np.int64
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        per_value = np.append(index.get_indexer(column.cat.categories), -1).astype(dtype)
-        return per_value[column.cat.codes.to_numpy()]
-    return index.get_indexer(column).astype(dtype)
+    categorical = isinstance(column.dtype, pd.CategoricalDtype)
+    found = index.get_indexer(column.cat.categories if categorical else column)
+    if recode is not None:
+        found = np.append(recode, -1)[found]
+    if categorical:
+        return np.append(found, -1).astype(dtype)[column.cat.codes.to_numpy()]
+    return found.astype(dtype)
 
 
 @dataclass(frozen=True)
@@ -296,8 +249,9 @@ class Prepared:
 
     Account-level arrays have one entry per account (code = position);
     event arrays are sorted by account code, then time. ``inst_cum`` and
-    ``pay_cum`` are each account's running sums. ``has_offers`` is False when
-    no offers table was given (the offer features are then null).
+    ``pay_cum`` are each account's running sums, computed on first use (a
+    subset made by :meth:`take` computes only its own). ``has_offers`` is
+    False when no offers table was given (the offer features are then null).
     """
 
     account_ids: np.ndarray
@@ -310,11 +264,9 @@ class Prepared:
     inst_no: np.ndarray
     inst_due: np.ndarray
     inst_amount: np.ndarray
-    inst_cum: np.ndarray
     pay_code: np.ndarray
     pay_ns: np.ndarray
     pay_amount: np.ndarray
-    pay_cum: np.ndarray
     con_code: np.ndarray
     con_ns: np.ndarray
     con_channel: np.ndarray
@@ -335,18 +287,28 @@ class Prepared:
         """Number of accounts."""
         return int(self.account_ids.size)
 
+    @cached_property
+    def inst_cum(self) -> np.ndarray:
+        """Each account's running sum of the amounts due (computed on first use)."""
+        return grouped_cumsum(self.inst_code, self.inst_amount)
+
+    @cached_property
+    def pay_cum(self) -> np.ndarray:
+        """Each account's running sum of the payments (computed on first use)."""
+        return grouped_cumsum(self.pay_code, self.pay_amount)
+
     def take(self, keep: np.ndarray) -> Prepared:
         """Return the arrays of the accounts where ``keep`` is True, recoded 0..k-1.
 
-        Used to process a portfolio in partitions; the running sums stay valid
-        because they never cross accounts.
+        Used to process a portfolio in partitions or a population; the running
+        sums of the subset are those of the whole, because they never cross accounts.
         """
         keep = np.asarray(keep, dtype=bool)
         new_code = np.cumsum(keep) - 1
         out: dict[str, object] = {}
         for prefix in ("inst", "pay", "con", "prom", "off"):
             code = getattr(self, f"{prefix}_code")
-            rows = keep[code] if code.size else np.zeros(0, dtype=bool)
+            rows = np.flatnonzero(keep[code]) if code.size else np.zeros(0, dtype=np.int64)
             for f in fields(self):
                 if f.name.startswith(prefix + "_"):
                     out[f.name] = getattr(self, f.name)[rows]
@@ -363,7 +325,129 @@ def _optional_float(accounts: pd.DataFrame, column: str) -> np.ndarray:
     return pd.to_numeric(accounts[column], errors="coerce").to_numpy(dtype=np.float64)
 
 
-def prepare_tables(tables: dict[str, pd.DataFrame]) -> Prepared:
+def _account_arrays(accounts: pd.DataFrame, index: pd.Index) -> dict[str, np.ndarray]:
+    """The account-level arrays, one entry per row of ``accounts``."""
+    return {
+        "account_ids": index.to_numpy(dtype=object),
+        "opened_ns": to_ns(accounts["opened_date"]),
+        "product": pd.Categorical(accounts["product"], categories=vocab.PRODUCTS).codes.astype(
+            np.int8
+        ),
+        "principal": accounts["principal"].to_numpy(dtype=np.float64),
+        "monthly_income": _optional_float(accounts, "monthly_income"),
+        "age": _optional_float(accounts, "age"),
+    }
+
+
+def _installment_rows(index: pd.Index, inst: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Installments of known accounts with a due date and a positive amount, in input order."""
+    code = _codes(index, inst["account_id"])
+    due = to_ns(inst["due_date"])
+    amount = inst["amount_due"].to_numpy(dtype=np.float64)
+    inst_no = inst["installment_no"].to_numpy(dtype=np.int64).astype(np.int32)
+    # Non-positive amounts break the contract (validation rejects them); they
+    # are dropped here so that running sums stay increasing.
+    ok = (code >= 0) & (due != NAT_NS) & (amount > 0)
+    if not ok.all():
+        code, due, amount, inst_no = code[ok], due[ok], amount[ok], inst_no[ok]
+    return {"inst_code": code, "inst_no": inst_no, "inst_due": due, "inst_amount": amount}
+
+
+def _payment_rows(index: pd.Index, pay: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Payments of known accounts with a time and a positive amount, in input order."""
+    code = _codes(index, pay["account_id"])
+    ns = to_ns(pay["paid_at"])
+    amount = pay["amount"].to_numpy(dtype=np.float64)
+    ok = (code >= 0) & (ns != NAT_NS) & (amount > 0)
+    if not ok.all():
+        code, ns, amount = code[ok], ns[ok], amount[ok]
+    return {"pay_code": code, "pay_ns": ns, "pay_amount": amount}
+
+
+def _sort_installments(rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Installments sorted by account, then due date; installment_no breaks ties (the contract's order)."""
+    order, code, due, inst_no = sorted_keys(rows["inst_code"], rows["inst_due"], rows["inst_no"])
+    amount = rows["inst_amount"] if order is None else rows["inst_amount"][order]
+    return {"inst_code": code, "inst_no": inst_no, "inst_due": due, "inst_amount": amount}
+
+
+def _sort_payments(rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Payments sorted by account, then time; the amount breaks ties."""
+    _, code, ns, amount = sorted_keys(rows["pay_code"], rows["pay_ns"], rows["pay_amount"])
+    return {"pay_code": code, "pay_ns": ns, "pay_amount": amount}
+
+
+def _keep_rows(rows: dict[str, np.ndarray], code: str, recode: np.ndarray) -> dict[str, np.ndarray]:
+    """The rows of the kept accounts (``recode`` >= 0), in their order, with their new codes."""
+    new = recode[rows[code]]
+    idx = np.flatnonzero(new >= 0)
+    out = {name: values[idx] for name, values in rows.items()}
+    out[code] = new[idx].astype(rows[code].dtype)
+    return out
+
+
+def _contact_arrays(
+    index: pd.Index, con: pd.DataFrame, recode: np.ndarray | None, before: int | None
+) -> dict[str, np.ndarray]:
+    """Contacts of the kept accounts with a time before ``before`` (input order), and their valid promises."""
+    c_code = _codes(index, con["account_id"], recode)
+    c_ns = to_ns(con["contact_at"])
+    # Only the rows kept are read further (a fraction of the log when a population is selected).
+    ok = (c_code >= 0) & (c_ns != NAT_NS)
+    if before is not None:
+        ok &= c_ns < before
+    rows = np.flatnonzero(ok)
+    c_code, c_ns = c_code[rows], c_ns[rows]
+    channel = pd.Categorical(con["channel"], categories=vocab.CONTACT_CHANNELS).codes[rows]
+    direction = pd.Categorical(con["direction"], categories=vocab.DIRECTIONS).codes[rows]
+    outcome = pd.Categorical(con["outcome"], categories=vocab.OUTCOMES).codes[rows]
+    promise = np.flatnonzero(outcome == vocab.OUTCOMES.index("promise_to_pay"))
+    prom_amount = con["promised_amount"].to_numpy(dtype=np.float64)[rows[promise]]
+    prom_date = to_ns(con["promised_date"])[rows[promise]]
+    complete = np.isfinite(prom_amount) & (prom_date != NAT_NS)
+    valid = promise[complete]
+    return {
+        "con_code": c_code,
+        "con_ns": c_ns,
+        "con_channel": channel.astype(np.int8),
+        "con_outbound": direction == vocab.DIRECTIONS.index("outbound"),
+        "con_inbound": direction == vocab.DIRECTIONS.index("inbound"),
+        "con_outcome": outcome.astype(np.int8),
+        "prom_code": c_code[valid],
+        "prom_ns": c_ns[valid],
+        "prom_amount": prom_amount[complete],
+        "prom_date": prom_date[complete],
+    }
+
+
+def _offer_arrays(
+    index: pd.Index, offers: pd.DataFrame | None, recode: np.ndarray | None, before: int | None
+) -> dict[str, object]:
+    """Offers of the kept accounts with a time before ``before`` (input order); empty without a table."""
+    if offers is None:
+        return {
+            "has_offers": False,
+            "off_code": np.zeros(0, dtype=np.int32),
+            "off_ns": np.zeros(0, dtype=np.int64),
+            "off_accepted": np.zeros(0, dtype=bool),
+        }
+    o_code = _codes(index, offers["account_id"], recode)
+    o_ns = to_ns(offers["offered_at"])
+    o_acc = offers["accepted"].fillna(False).to_numpy(dtype=bool)
+    ok = (o_code >= 0) & (o_ns != NAT_NS)
+    if before is not None:
+        ok &= o_ns < before
+    return {
+        "has_offers": True,
+        "off_code": o_code[ok],
+        "off_ns": o_ns[ok],
+        "off_accepted": o_acc[ok],
+    }
+
+
+def prepare_tables(
+    tables: dict[str, pd.DataFrame], population: Population | None = None
+) -> Prepared:
     """Factorise, clean and sort the contract's tables for the feature code.
 
     Rows whose ``account_id`` is not in ``accounts``, event rows without a
@@ -375,6 +459,12 @@ def prepare_tables(tables: dict[str, pd.DataFrame]) -> Prepared:
     tables : dict of str to DataFrame
         ``accounts``, ``installments``, ``payments`` and ``contacts`` in the
         contract's columns and canonical dtypes; ``offers`` optional.
+    population : Population, optional
+        Prepare only the accounts that may be in it (see :func:`may_be_in`):
+        a superset of the population, decided before sorting, so that the
+        events of the other accounts are neither sorted nor copied. Contacts
+        and offers from D on are left out too: the result serves as-of date D
+        (or earlier), not later dates.
 
     Returns
     -------
@@ -396,89 +486,25 @@ def prepare_tables(tables: dict[str, pd.DataFrame]) -> Prepared:
     if not index.is_unique:
         dup = index[index.duplicated()][:3].tolist()
         raise ValueError(f"accounts.account_id must be unique: duplicates e.g. {dup}")
-    product = pd.Categorical(accounts["product"], categories=vocab.PRODUCTS).codes.astype(np.int8)
-
-    inst = tables["installments"]
-    code = _codes(index, inst["account_id"])
-    due = to_ns(inst["due_date"])
-    amount = inst["amount_due"].to_numpy(dtype=np.float64)
-    inst_no = inst["installment_no"].to_numpy(dtype=np.int64).astype(np.int32)
-    # Non-positive amounts break the contract (validation rejects them); they
-    # are dropped here so that running sums stay increasing.
-    ok = (code >= 0) & (due != NAT_NS) & (amount > 0)
-    code, due, amount, inst_no = code[ok], due[ok], amount[ok], inst_no[ok]
-    # The contract orders installments by due date; installment_no breaks ties.
-    order = _sort_order(code, due, inst_no)
-    if order is not None:
-        code, due, amount, inst_no = code[order], due[order], amount[order], inst_no[order]
-    inst_cum = grouped_cumsum(code, amount)
-
-    pay = tables["payments"]
-    p_code = _codes(index, pay["account_id"])
-    p_ns = to_ns(pay["paid_at"])
-    p_amount = pay["amount"].to_numpy(dtype=np.float64)
-    ok = (p_code >= 0) & (p_ns != NAT_NS) & (p_amount > 0)
-    p_code, p_ns, p_amount = p_code[ok], p_ns[ok], p_amount[ok]
-    order = _sort_order(p_code, p_ns, p_amount)
-    if order is not None:
-        p_code, p_ns, p_amount = p_code[order], p_ns[order], p_amount[order]
-    pay_cum = grouped_cumsum(p_code, p_amount)
-
-    con = tables["contacts"]
-    c_code = _codes(index, con["account_id"])
-    c_ns = to_ns(con["contact_at"])
-    channel = pd.Categorical(con["channel"], categories=vocab.CONTACT_CHANNELS).codes
-    direction = pd.Categorical(con["direction"], categories=vocab.DIRECTIONS).codes
-    outbound = direction == vocab.DIRECTIONS.index("outbound")
-    inbound = direction == vocab.DIRECTIONS.index("inbound")
-    outcome = pd.Categorical(con["outcome"], categories=vocab.OUTCOMES).codes
-    ok = (c_code >= 0) & (c_ns != NAT_NS)
-    promise = ok & (outcome == vocab.OUTCOMES.index("promise_to_pay"))
-    prom_amount = con["promised_amount"].to_numpy(dtype=np.float64)[promise]
-    prom_date = to_ns(con["promised_date"])[promise]
-    valid = np.isfinite(prom_amount) & (prom_date != NAT_NS)
-
-    offers = tables.get("offers")
-    has_offers = offers is not None
-    if has_offers:
-        o_code = _codes(index, offers["account_id"])
-        o_ns = to_ns(offers["offered_at"])
-        o_acc = offers["accepted"].fillna(False).to_numpy(dtype=bool)
-        ok_o = (o_code >= 0) & (o_ns != NAT_NS)
-        o_code, o_ns, o_acc = o_code[ok_o], o_ns[ok_o], o_acc[ok_o]
-    else:
-        o_code = np.zeros(0, dtype=np.int32)
-        o_ns = np.zeros(0, dtype=np.int64)
-        o_acc = np.zeros(0, dtype=bool)
-
+    acc = _account_arrays(accounts, index)
+    inst = _installment_rows(index, tables["installments"])
+    pay = _payment_rows(index, tables["payments"])
+    recode = None
+    # No feature at D reads a contact or an offer from D on: they are not kept.
+    before = None if population is None else population.d
+    if population is not None:
+        keep = may_be_in(population, acc["opened_ns"], inst, pay)
+        if not keep.all():
+            # Codes stay in the accounts' order, so sorting the kept rows gives the
+            # order they have among all rows sorted.
+            recode = np.where(keep, np.cumsum(keep) - 1, -1)
+            acc = {name: values[keep] for name, values in acc.items()}
+            inst = _keep_rows(inst, "inst_code", recode)
+            pay = _keep_rows(pay, "pay_code", recode)
     return Prepared(
-        account_ids=index.to_numpy(dtype=object),
-        opened_ns=to_ns(accounts["opened_date"]),
-        product=product,
-        principal=accounts["principal"].to_numpy(dtype=np.float64),
-        monthly_income=_optional_float(accounts, "monthly_income"),
-        age=_optional_float(accounts, "age"),
-        inst_code=code,
-        inst_no=inst_no,
-        inst_due=due,
-        inst_amount=amount,
-        inst_cum=inst_cum,
-        pay_code=p_code,
-        pay_ns=p_ns,
-        pay_amount=p_amount,
-        pay_cum=pay_cum,
-        con_code=c_code[ok],
-        con_ns=c_ns[ok],
-        con_channel=channel[ok].astype(np.int8),
-        con_outbound=outbound[ok],
-        con_inbound=inbound[ok],
-        con_outcome=outcome[ok].astype(np.int8),
-        prom_code=c_code[promise][valid],
-        prom_ns=c_ns[promise][valid],
-        prom_amount=prom_amount[valid],
-        prom_date=prom_date[valid],
-        has_offers=has_offers,
-        off_code=o_code,
-        off_ns=o_ns,
-        off_accepted=o_acc,
+        **acc,
+        **_sort_installments(inst),
+        **_sort_payments(pay),
+        **_contact_arrays(index, tables["contacts"], recode, before),
+        **_offer_arrays(index, tables.get("offers"), recode, before),
     )

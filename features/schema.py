@@ -111,8 +111,12 @@ def training_set_schema() -> pa.DataFrameSchema:
 
 
 def validate_features(frame: pd.DataFrame) -> pd.DataFrame:
-    """Validate a feature table (lazily: every failure is reported at once)."""
-    return feature_schema().validate(frame, lazy=True)
+    """Validate a feature table (lazily: every failure is reported at once).
+
+    In place: the schema coerces nothing, so the table is checked without a copy
+    and returned unchanged.
+    """
+    return feature_schema().validate(frame, lazy=True, inplace=True)
 
 
 def validate_labels(frame: pd.DataFrame) -> pd.DataFrame:
@@ -121,5 +125,5 @@ def validate_labels(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def validate_training_set(frame: pd.DataFrame) -> pd.DataFrame:
-    """Validate a training set: features, labels and the label consistency rule."""
-    return training_set_schema().validate(frame, lazy=True)
+    """Validate a training set: features, labels and the label consistency rule (in place, no copy)."""
+    return training_set_schema().validate(frame, lazy=True, inplace=True)

@@ -11,7 +11,8 @@ from features.catalogue.base import FeatureSpec, _count_spec
 from features.context import AsOfContext, safe_divide
 from features.prepare import DAY_NS
 
-_RPC = np.array(sorted(vocab.OUTCOMES.index(o) for o in vocab.RPC_OUTCOMES), dtype=np.int8)
+#: Per outcome code, whether it is a right-party contact; the last entry is an unknown outcome (-1).
+_RPC = np.array([o in vocab.RPC_OUTCOMES for o in vocab.OUTCOMES] + [False])
 
 
 def _con_window(days: int, ctx: AsOfContext) -> np.ndarray:
@@ -19,7 +20,7 @@ def _con_window(days: int, ctx: AsOfContext) -> np.ndarray:
 
 
 def _rpc(ctx: AsOfContext) -> np.ndarray:
-    return ctx.memo("rpc", lambda: np.isin(ctx.contacts.outcome, _RPC))
+    return ctx.memo("rpc", lambda: _RPC[ctx.contacts.outcome])
 
 
 def _attempt_matrix(days: int, ctx: AsOfContext) -> np.ndarray:

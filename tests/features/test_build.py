@@ -121,7 +121,9 @@ def test_missing_required_table_names_it():
 
 def test_schema_rejects_duplicate_keys_bad_ranges_and_missing_columns():
     feats = build_features(factories.tables(), D)
-    validate_features(feats)
+    before = feats.copy()
+    assert validate_features(feats) is feats  # validated in place, without a copy
+    pd.testing.assert_frame_equal(feats, before, check_exact=True)
     with pytest.raises(pandera.errors.SchemaErrors, match="account_id"):
         validate_features(pd.concat([feats, feats.iloc[:1]], ignore_index=True))
     bad = feats.copy()

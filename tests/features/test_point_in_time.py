@@ -191,6 +191,33 @@ def test_events_on_or_after_d_never_change_a_feature_for_d(
 
 @SETTINGS
 @given(
+    schedules=st.lists(schedule, min_size=1, max_size=3),
+    pays=st.lists(payment, max_size=10),
+    cons=st.lists(contact, max_size=12),
+    offs=st.lists(offer, max_size=4),
+    materiality=st.sampled_from([0.0, 1.0, 50.0]),
+    seed=st.integers(0, 2**16),
+)
+def test_the_overdue_population_has_the_features_computed_over_every_account(
+    schedules, pays, cons, offs, materiality, seed
+):
+    # build_features prepares and computes only the accounts overdue at D; their rows must
+    # equal the rows of the same accounts computed together with every other account.
+    tables = {
+        "accounts": accounts_frame(),
+        "installments": shuffled(installments_frame(schedules), seed),
+        "payments": shuffled(payments_frame(pays), seed),
+        "contacts": shuffled(contacts_frame(cons), seed),
+        "offers": shuffled(offers_frame(offs), seed),
+    }
+    everyone = build_features(tables, D, materiality=materiality, overdue_only=False)
+    overdue = build_features(tables, D, materiality=materiality)
+    expected = everyone[everyone["arrears"] > max(materiality, 1e-6)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(overdue, expected, check_exact=True)
+
+
+@SETTINGS
+@given(
     inside=st.lists(st.tuples(account, st.integers(0, 30 * DAY_S - 1), amount), max_size=6),
     outside=st.lists(
         st.tuples(
