@@ -652,6 +652,7 @@ def _assemble(scored, plans, preds, as_of, model_version, pversion, approach) ->
             **{c: plans[c].to_numpy() for c in TREATED_COLUMNS},
             "arm": plans["arm"].to_numpy(),
             "arm_probability": plans["arm_probability"].to_numpy().astype("float64"),
+            "lawful_arms": pd.array(plans["lawful_arms"], dtype="Int64"),
         }
     )
     return out[list(SCORE_COLUMNS)]
