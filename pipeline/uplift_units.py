@@ -28,6 +28,7 @@ The units come from the value mode's learning-data builder,
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -157,10 +158,13 @@ def effects_from_plans(
         return no_effects(
             source, f"the logged plans hold no randomised comparison (arms {arms}); {note}"
         )
-    return assess_effects(
+    effects = assess_effects(
         units[list(UNIT_FEATURES)], units["arm"].to_numpy(), units["outcome"].to_numpy(),
         arms, source, seed=seed,
     )  # fmt: skip
+    if effects.model is None:  # the uplift_model tag logs the reason, not the source
+        effects = replace(effects, reason=f"{effects.reason}; {note}")
+    return effects
 
 
 def _explored_note(counts: dict[str, int]) -> str:

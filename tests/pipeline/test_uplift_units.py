@@ -106,6 +106,11 @@ def test_train_plans_says_how_many_restricted_explored_units_it_left_out(tmp_pat
     table = eff.table.set_index("arm")
     assert table["units"].sum() + table["baseline_units"].iloc[0] == 3000 - fewer
     assert any(f"{fewer} left out" in r.getMessage() for r in caplog.records)
+    # Too few units for a model: the reason, which MLflow's uplift_model tag logs, says it too.
+    few = _publish(tmp_path / "few", 40, 7, lawful=True)
+    small = effects_from_plans(tmp_path / "few", few, pd.Timestamp("2025-03-01"), 30)
+    assert small.model is None and "too few" in small.reason
+    assert "left out (drawn among fewer than 4 lawful intensities)" in small.reason
     # Runs published before lawful_arms: every explored unit kept, and a warning says so.
     old = _publish(tmp_path / "old", 3000, 7)
     caplog.clear()
