@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from features.labels import build_labels
+from features.vocab import CONTACT_INTENSITIES
 
 #: Columns every logged plan row needs.
 UNIT_KEYS: tuple[str, ...] = ("account_id", "as_of_date", "arrears")
@@ -89,7 +90,7 @@ def uplift_units(
     plans : pandas.DataFrame
         Logged plan rows: ``account_id``, ``as_of_date`` (tz-naive midnight D),
         ``arrears`` at D, ``arm`` (or ``control_group``), optionally
-        ``arm_probability`` and the ``features`` columns.
+        ``arm_probability``, ``lawful_arms`` and the ``features`` columns.
     payments : pandas.DataFrame
         The contract's payments (``account_id``, ``paid_at`` UTC, ``amount``).
     horizon_days : int
@@ -104,7 +105,8 @@ def uplift_units(
     -------
     pandas.DataFrame
         ``account_id``, ``as_of_date``, ``arm``, ``arm_probability`` (NaN when
-        not logged), ``arrears``, the features, ``outcome``, ``paid_amount``;
+        not logged), ``lawful_arms`` (Int64, null when not logged), ``arrears``,
+        the features, ``outcome``, ``paid_amount``;
         ``attrs["counts"]`` says how many rows were read, how many units
         found and how many left out because their horizon is not complete.
 
@@ -130,12 +132,14 @@ def uplift_units(
     arm = _arms(plans)
     first = episode_first_nights(plans)
     prob = plans["arm_probability"] if "arm_probability" in plans.columns else np.nan
+    lawful = plans["lawful_arms"] if "lawful_arms" in plans.columns else np.full(len(plans), np.nan)
     units = pd.DataFrame(
         {
             "account_id": plans["account_id"].astype(object),
             "as_of_date": pd.to_datetime(plans["as_of_date"]),
             "arm": arm,
             "arm_probability": prob,
+            "lawful_arms": pd.array(lawful, dtype="Int64"),
             "arrears": plans["arrears"].astype(np.float64),
             **{c: plans[c] for c in features},
         }
@@ -153,4 +157,27 @@ def uplift_units(
     return out
 
 
-__all__ = ["UNIT_KEYS", "episode_first_nights", "uplift_units"]
+def lawful_draws(units: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Return per unit whether its explored intensity was drawn among all four, and among fewer.
+
+    A unit is explored when its ``arm`` is an intensity; it was drawn among
+    ``lawful_arms`` of them. A unit whose law, hardship or open promise left
+    fewer is drawn among the low arms only (a promise holder only gets
+    ``none``), so comparing arms over such units confounds the effects.
+    Where the count was not logged (runs from before it was published) a
+    unit is neither.
+
+    Examples
+    --------
+    >>> units = pd.DataFrame({"arm": ["low", "none", "control", "high"],
+    ...                       "lawful_arms": pd.array([4, 1, None, None], dtype="Int64")})
+    >>> [m.tolist() for m in lawful_draws(units)]
+    [[True, False, False, False], [False, True, False, False]]
+    """
+    explored = units["arm"].isin(CONTACT_INTENSITIES).to_numpy()
+    count = pd.array(units["lawful_arms"], dtype="Int64").to_numpy(np.float64, na_value=np.nan)
+    k = len(CONTACT_INTENSITIES)
+    return explored & (count == k), explored & (count < k)
+
+
+__all__ = ["UNIT_KEYS", "episode_first_nights", "lawful_draws", "uplift_units"]

@@ -41,8 +41,10 @@ TREATED_COLUMNS: tuple[str, ...] = (
 #: ``arm`` is ``control`` (the baseline treatment), an explored intensity
 #: (``none``, ``low``, ``medium``, ``high``, value mode's ``explore_share``) or
 #: ``plan`` (chosen by the plan, not randomised); ``arm_probability`` is the
-#: chance of that arm under the randomisation (NaN for ``plan``).
-ARM_COLUMNS: tuple[str, ...] = ("arm", "arm_probability")
+#: chance of that arm under the randomisation (NaN for ``plan``); ``lawful_arms`` is
+#: how many intensities were lawful for the row when value mode planned it (an
+#: explored arm is drawn among them; null where value mode did not plan the row).
+ARM_COLUMNS: tuple[str, ...] = ("arm", "arm_probability", "lawful_arms")
 
 
 def episode_start(scored: pd.DataFrame, as_of: pd.Timestamp) -> pd.Series:

@@ -291,6 +291,7 @@ def assign_control_group(
         **{c: draw[c].to_numpy() for c in TREATED_COLUMNS},
         arm=np.where(control, "control", "plan").astype(object),
         arm_probability=np.where(control, draw["control_probability"].to_numpy(), np.nan),
+        lawful_arms=pd.array(np.full(len(steps), np.nan), dtype="Int64"),  # set by value mode
         uniform=draw["uniform"].to_numpy(),
         intensity=np.where(control, baseline, steps["intensity"]),
         calls=np.where(control, _caps_table(policy, "max_calls_7d")[baseline], steps["calls"]),

@@ -13,7 +13,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -98,15 +100,8 @@ def run_scoring_sharded(
     from pipeline import publish as pub
     from pipeline.asof import check_export_dates
     from pipeline.policy import _read_bytes, load_policy_and_version
-    from pipeline.score import (
-        DEFAULT_MODEL_URI,
-        RunOutputs,
-        _run_manifest,
-        _Stages,
-        check_reject_limit,
-        citl_table,
-        publish_run,
-    )
+    from pipeline.score import DEFAULT_MODEL_URI
+    from pipeline.score_outputs import _Stages, check_reject_limit, publish_run
 
     label = as_of.strftime("%Y-%m-%d")
     stages = _Stages()
@@ -114,6 +109,8 @@ def run_scoring_sharded(
     policy_bytes = _read_bytes(policy_path)[0]
     stages.done("load_policy")
     out_dir = Path(out_dir)
+    uri = model_uri or DEFAULT_MODEL_URI
+    run = _Run(label, policy, pversion, uri, allow_stale, engine, workers)
     with pub.run_lock(out_dir, label, timeout=wait_seconds):
         pub.recover(out_dir, label)
         # One as-of check over the whole export's dates, before any shard runs.
@@ -121,57 +118,101 @@ def run_scoring_sharded(
         if not allow_stale:
             check_export_dates(dates, as_of, policy.max_days_after_export)
         stages.done("as_of_check")
-        uri = model_uri or DEFAULT_MODEL_URI
-        model = tracking.load_model(uri)
+        model = tracking.load_model(run.uri)
         stages.done("model")
         work = Path(tempfile.mkdtemp(prefix=f".{pub.run_dir_name(label)}.shards-", dir=out_dir))
         try:
-            # The workers read the very policy bytes the driver validated and hashed, and
-            # the very model it loaded (text and JSON files: no registry call per worker).
-            (work / "policy.yaml").write_bytes(policy_bytes)
-            model.save(work / "model")
-            params = {
-                "as_of": label,
-                "model_dir": str(work / "model"),
-                "model_version": model.version,
-                "policy": str(work / "policy.yaml"),
-                "citl": log_to_mlflow,
-                "num_threads": max(1, (os.cpu_count() or 1) // max(workers, 1))
-                if engine == "local"
-                else None,
-            }
+            params = _shard_params(work, label, model, policy_bytes, log_to_mlflow, workers, engine)
             records, layout, allocation = _score_shards(
                 data_dir, n_shards, work, dates, params, policy, engine, workers, stages
             )
-            validation = merged_validation(records, work, layout)
-            stages.done(
-                "shards",
-                rows_in=sum(validation.rows_read.values()),
-                rows_out=sum(r["counts"]["scored"] for r in records),
-            )
-            manifest = _run_manifest(validation, label, policy, pversion, dates, uri, allow_stale)
-            manifest["engine"] = {
-                "name": engine,
-                "shards": len(records),
-                "workers": workers,
-                "shard_seconds": shard_seconds(records),
-            }
+            validation, manifest = _book_manifest(records, work, layout, dates, run, stages)
+            # The reject limit over the whole book.
             check_reject_limit(validation, manifest, policy.reject_limit, out_dir, label, stages)
-            scores = concat_parts(work, "scores", len(records))
-            feats = concat_parts(work, "features", len(records))
-            if allocation is not None:
-                scores.attrs["allocation"] = allocation
-            counts = sum_counts(records)
-            rows = concat_parts(work, "citl", len(records)) if log_to_mlflow else None
-            citl = None if rows is None else citl_table(rows, as_of, model)
-            stages.done("merge", rows_out=len(scores))
-            outputs = RunOutputs(
-                scores=scores, rejects=validation.rejects, features=feats, counts=counts,
-                manifest=manifest, model=model, citl=citl,
-            )  # fmt: skip
+            outputs = _book_outputs(
+                work, records, validation, manifest, model, allocation, as_of, log_to_mlflow
+            )
+            stages.done("merge", rows_out=len(outputs.scores))
             return publish_run(outputs, out_dir, label, stages, log_to_mlflow, policy_path)
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What the driver knows of the run before any shard: date, policy, model URI, engine."""
+
+    label: str
+    policy: Any
+    pversion: str
+    uri: str
+    allow_stale: bool
+    engine: str
+    workers: int
+
+
+def _shard_params(work, label, model, policy_bytes, log_to_mlflow, workers, engine) -> dict:
+    """Write the policy and model the workers read into ``work``; the shard tasks' parameters.
+
+    The workers read the very policy bytes the driver validated and hashed,
+    and the very model it loaded (text and JSON files: no registry call per
+    worker).
+    """
+    (work / "policy.yaml").write_bytes(policy_bytes)
+    model.save(work / "model")
+    return {
+        "as_of": label,
+        "model_dir": str(work / "model"),
+        "model_version": model.version,
+        "policy": str(work / "policy.yaml"),
+        "citl": log_to_mlflow,
+        "num_threads": max(1, (os.cpu_count() or 1) // max(workers, 1))
+        if engine == "local"
+        else None,
+    }
+
+
+def _book_manifest(records, work, layout, dates, run: _Run, stages):
+    """The shards' validation merged over the book, and the run's manifest started from it.
+
+    The manifest is the unsharded run's (:func:`pipeline.score_outputs._run_manifest`)
+    plus ``engine``: its name, the shards, the workers and each shard's seconds.
+    """
+    from pipeline.score_outputs import _run_manifest
+
+    validation = merged_validation(records, work, layout)
+    stages.done(
+        "shards",
+        rows_in=sum(validation.rows_read.values()),
+        rows_out=sum(r["counts"]["scored"] for r in records),
+    )
+    manifest = _run_manifest(
+        validation, run.label, run.policy, run.pversion, dates, run.uri, run.allow_stale
+    )
+    manifest["engine"] = {
+        "name": run.engine,
+        "shards": len(records),
+        "workers": run.workers,
+        "shard_seconds": shard_seconds(records),
+    }
+    return validation, manifest
+
+
+def _book_outputs(work, records, validation, manifest, model, allocation, as_of, log_to_mlflow):
+    """Merge the shards' parts into the run's outputs: scores, features, counts, calibration."""
+    from pipeline.score import citl_table
+    from pipeline.score_outputs import RunOutputs
+
+    scores = concat_parts(work, "scores", len(records))
+    feats = concat_parts(work, "features", len(records))
+    if allocation is not None:
+        scores.attrs["allocation"] = allocation
+    rows = concat_parts(work, "citl", len(records)) if log_to_mlflow else None
+    citl = None if rows is None else citl_table(rows, as_of, model)
+    return RunOutputs(
+        scores=scores, rejects=validation.rejects, features=feats, counts=sum_counts(records),
+        manifest=manifest, model=model, citl=citl,
+    )  # fmt: skip
 
 
 def _score_shards(data_dir, n_shards, work, dates, params, policy, engine, workers, stages):

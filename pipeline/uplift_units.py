@@ -8,6 +8,11 @@ each account's plan and its randomised assignment. Rules:
   plan's own choice, randomised against the control group at the control
   share); otherwise ``control`` for the control group and ``plan`` for the
   rest. The baseline arm is ``control``. Rows of any other arm are left out.
+* **Explored among all four**: an explored unit counts only when all four
+  intensities were lawful for it (the published ``lawful_arms``): one whose
+  law, hardship or open promise left fewer was drawn among the low arms
+  only and would confound their effects. Those left out are counted; runs
+  published before ``lawful_arms`` keep their explored units (logged).
 * **Unit**: an account-episode's first published night (consecutive nights
   of an account are one delinquency episode, whose arm is drawn once), if
   its horizon has closed by the training date (``D + horizon_days <= as_of``).
@@ -23,11 +28,12 @@ The units come from the value mode's learning-data builder,
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
-from features.uplift_data import uplift_units
+from features.uplift_data import lawful_draws, uplift_units
 from features.vocab import CONTACT_INTENSITIES
 from pipeline.effect import EffectInputError, read_published
 
@@ -37,7 +43,8 @@ log = logging.getLogger(__name__)
 UNIT_FEATURES: tuple[str, ...] = ("dpd", "arrears", "p_willingness", "p_ability")
 #: Columns of a published run the units are built from (``arm`` and its probability when logged).
 PUBLISHED_COLUMNS: tuple[str, ...] = (
-    "account_id", "as_of_date", "control_group", "arm", "arm_probability", *UNIT_FEATURES,
+    "account_id", "as_of_date", "control_group", "arm", "arm_probability", "lawful_arms",
+    *UNIT_FEATURES,
 )  # fmt: skip
 #: The arms in report order: the baseline treatment first, ``plan`` last.
 ARM_ORDER: tuple[str, ...] = ("control", *CONTACT_INTENSITIES, "plan")
@@ -66,7 +73,10 @@ def plan_units(
     Returns
     -------
     DataFrame
-        ``account_id``, ``as_of_date`` (D), ``arm``, ``outcome``, :data:`UNIT_FEATURES`.
+        ``account_id``, ``as_of_date`` (D), ``arm``, ``outcome``, :data:`UNIT_FEATURES`;
+        ``attrs["explored"]`` counts the explored units kept, those left out
+        (``fewer_lawful``: drawn among fewer than four intensities) and those
+        kept without a logged count (``lawful_unknown``).
 
     Raises
     ------
@@ -83,11 +93,20 @@ def plan_units(
     rows = scores.assign(as_of_date=day.dt.normalize())
     units = uplift_units(rows, payments, horizon_days, as_of, UNIT_FEATURES)
     units = units[units["arm"].isin(ARM_ORDER) & (units["arrears"] > 0)]
-    units = units.sort_values(
+    full, fewer = lawful_draws(units)
+    unknown = units["arm"].isin(CONTACT_INTENSITIES).to_numpy() & ~full & ~fewer
+    explored = {
+        "kept": int(full.sum() + unknown.sum()),
+        "fewer_lawful": int(fewer.sum()),
+        "lawful_unknown": int(unknown.sum()),
+    }
+    units = units[~fewer].sort_values(
         ["account_id", "as_of_date"], kind="stable"
     )  # whatever the read order
     cols = ["account_id", "as_of_date", "arm", "outcome", *UNIT_FEATURES]
-    return units.loc[:, list(dict.fromkeys(cols))].reset_index(drop=True)
+    out = units.loc[:, list(dict.fromkeys(cols))].reset_index(drop=True)
+    out.attrs["explored"] = explored
+    return out
 
 
 def effects_from_plans(
@@ -127,16 +146,37 @@ def effects_from_plans(
                           f"{as_of.date()}")  # fmt: skip
     units = plan_units(scores, payments, as_of, horizon_days)
     runs = scores["as_of_date"].nunique()
+    note = _explored_note(units.attrs["explored"])
     source = (
         f"{runs} published run(s) in {plans_dir.name}/ "
         f"{pd.Timestamp(units['as_of_date'].min()).date() if len(units) else ''}.."
         f"{pd.Timestamp(units['as_of_date'].max()).date() if len(units) else ''}, "
-        f"outcome = share of arrears paid within {horizon_days} days"
+        f"outcome = share of arrears paid within {horizon_days} days; {note}"
     )
     arms = tuple(a for a in ARM_ORDER if a in set(units["arm"]))
     if len(arms) < 2 or arms[0] != "control":
-        return no_effects(source, f"the logged plans hold no randomised comparison (arms {arms})")
-    return assess_effects(
+        return no_effects(
+            source, f"the logged plans hold no randomised comparison (arms {arms}); {note}"
+        )
+    effects = assess_effects(
         units[list(UNIT_FEATURES)], units["arm"].to_numpy(), units["outcome"].to_numpy(),
         arms, source, seed=seed,
     )  # fmt: skip
+    if effects.model is None:  # the uplift_model tag logs the reason, not the source
+        effects = replace(effects, reason=f"{effects.reason}; {note}")
+    return effects
+
+
+def _explored_note(counts: dict[str, int]) -> str:
+    """Say (and log) how many explored units were kept, left out, or kept without a lawful count."""
+    note = (
+        f"explored units: {counts['kept']} kept, {counts['fewer_lawful']} left out "
+        f"(drawn among fewer than {len(CONTACT_INTENSITIES)} lawful intensities)"
+    )
+    if counts["lawful_unknown"]:
+        note += (
+            f", {counts['lawful_unknown']} kept without lawful_arms (runs published before "
+            "it): restricted draws among them cannot be told apart"
+        )
+    (log.warning if counts["lawful_unknown"] else log.info)("train --plans: %s", note)
+    return note

@@ -115,6 +115,18 @@ def value_options(steps, scored, acc, history, as_of, policy: Policy):
     return value, calls, sms, feasible, offer, eligible
 
 
+def lawful_intensities(calls: np.ndarray, sms: np.ndarray, feasible: np.ndarray) -> np.ndarray:
+    """Return (n, K) bool: feasible (hardship's maximum) and, above none, with contact left by the law.
+
+    Examples
+    --------
+    >>> calls, sms = np.array([[0, 1, 2, 3], [0, 0, 0, 0]]), np.zeros((2, 4), dtype=int)
+    >>> lawful_intensities(calls, sms, np.ones((2, 4), dtype=bool)).sum(axis=1).tolist()
+    [4, 1]
+    """
+    return feasible & ((calls + sms > 0) | (np.arange(calls.shape[1]) == 0)[None, :])
+
+
 def explore(uniform, tier, calls, sms, feasible, policy: Policy, cap_c: int, cap_s: int):
     """Return per eligible row the explored intensity (-1: none explored) and its probability.
 
@@ -123,15 +135,15 @@ def explore(uniform, tier, calls, sms, feasible, policy: Policy, cap_c: int, cap
     (:func:`pipeline.control.explore_draw`, on ``uniform``: the control
     group's draw per episode; ``tier`` sets the control share); an
     intensity is lawful when feasible (hardship's maximum) and, above none,
-    some contact remains after the law's caps. Explored rows use the
+    some contact remains after the law's caps (:func:`lawful_intensities`). Explored rows use the
     capacity first; if they need more than there is, those with the smallest
     draws are kept while they fit (a random share, not by value).
     """
     cfg = policy.value_allocation
-    n, k_all = calls.shape
+    n = len(calls)
     if cfg.explore_share <= 0 or n == 0:
         return np.full(n, -1, dtype=np.int64), np.full(n, np.nan)
-    lawful = feasible & ((calls + sms > 0) | (np.arange(k_all) == 0)[None, :])
+    lawful = lawful_intensities(calls, sms, feasible)
     u = np.asarray(uniform, dtype=np.float64)
     k, prob = explore_draw(u, tier_shares(policy, np.asarray(tier)), cfg.explore_share, lawful)
     rows = np.flatnonzero(k >= 0)
@@ -221,7 +233,9 @@ def choose_by_value(
     eligible rows' ``choice`` (and, when it explored, ``arm`` and
     ``arm_probability``) as a dict of arrays, and the allocation record
     (default :func:`decide_by_value`; a sharded run decides once for the
-    whole book).
+    whole book). Every eligible row gets ``lawful_arms``, how many
+    intensities were lawful for it (:func:`lawful_intensities`; null for
+    the control group and the suppressed).
     """
     value, calls, sms, feasible, offer, eligible = value_options(
         steps, scored, acc, history, as_of, policy
@@ -235,9 +249,11 @@ def choose_by_value(
     arm_p[eligible] = picked.get("arm_probability", np.nan)
     out = _apply_choice(steps, acc, history, as_of, policy, choice, offer, calls, sms, eligible)
     names = np.array(CONTACT_INTENSITIES, dtype=object)
+    count = lawful_intensities(calls, sms, feasible).sum(axis=1).astype(np.int64)
     out = out.assign(
         arm=np.where(arm >= 0, names[np.maximum(arm, 0)], out["arm"].to_numpy()),
         arm_probability=np.where(arm >= 0, arm_p, out["arm_probability"].to_numpy()),
+        lawful_arms=pd.arrays.IntegerArray(count, ~eligible),
     )
     out.attrs["allocation"] = record
     return out
@@ -380,6 +396,7 @@ __all__ = [
     "choose_by_value",
     "decide_by_value",
     "explore",
+    "lawful_intensities",
     "plans_at_equal_capacity",
     "value_inputs",
     "value_options",

@@ -6,7 +6,8 @@ logged (``arm``, ``arm_probability``, the arrears and the features of
 turns them into units (:func:`features.uplift_data.uplift_units`: one per
 account-episode, outcome = share of arrears paid within ``horizon_days``,
 only horizons complete before that night), keeps the explored arms
-(``none``, ``low``, ``medium``, ``high``) **drawn among all four** (an
+(``none``, ``low``, ``medium``, ``high``) **drawn among all four** (the
+plans' ``lawful_arms``, :func:`features.uplift_data.lawful_draws`; an
 account whose law, hardship or open promise leaves fewer lawful intensities
 is drawn among fewer: a promise holder can only be ``none``, so such units
 would make ``none`` look better than it is), holds out a random share of them
@@ -75,7 +76,6 @@ class EffectLearner:
 
     learn_nights: int
     horizon_days: int
-    explore_share: float
     seed: int = 0
     logs: list[pd.DataFrame] = field(default_factory=list, repr=False)
     runs: list[LearnResult] = field(default_factory=list)
@@ -91,31 +91,27 @@ class EffectLearner:
         return int((as_of - self.first).days)
 
     def record(self, as_of: pd.Timestamp, plans: pd.DataFrame, X: pd.DataFrame) -> None:
-        """Keep a night's logged arms with the features the plan was made from."""
-        width = self.explore_share * (1.0 - plans["control_probability"].to_numpy(np.float64))
-        prob = plans["arm_probability"].to_numpy(np.float64)
+        """Keep a night's logged arms (with ``lawful_arms``) and the features the plan was made from."""
         rows = pd.DataFrame(
             {
                 "account_id": plans["account_id"].to_numpy(),
                 "as_of_date": as_of,
                 "arm": plans["arm"].to_numpy(),
-                "arm_probability": prob,
-                "lawful_arms": np.rint(width / np.where(prob > 0, prob, np.nan)),
+                "arm_probability": plans["arm_probability"].to_numpy(np.float64),
+                "lawful_arms": pd.array(plans["lawful_arms"], dtype="Int64"),
             }
         )
         self.logs.append(pd.concat([rows, X.reset_index(drop=True)], axis=1))
 
     def fit(self, payments: pd.DataFrame, as_of: pd.Timestamp) -> LearnResult:
         """Fit the T-learner on the explored units whose horizon closed before ``as_of``."""
-        from features.uplift_data import uplift_units
+        from features.uplift_data import lawful_draws, uplift_units
         from models.uplift import evaluate_uplift, fit_t_learner
         from pipeline.control import episode_uniform
 
         logged = pd.concat(self.logs, ignore_index=True)
-        units = uplift_units(
-            logged, payments, self.horizon_days, as_of, (*UPLIFT_FEATURES, "lawful_arms")
-        )
-        full = units["arm"].isin(ARMS) & (units["lawful_arms"] == len(ARMS))
+        units = uplift_units(logged, payments, self.horizon_days, as_of, UPLIFT_FEATURES)
+        full, _ = lawful_draws(units)
         explored = units[full].reset_index(drop=True)
         held = episode_uniform(explored["account_id"], explored["as_of_date"], HOLDOUT_SEED)
         held = held < HOLDOUT_SHARE

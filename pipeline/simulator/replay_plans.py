@@ -24,7 +24,7 @@ from pipeline.uplift_units import UNIT_FEATURES
 LOGGED_COLUMNS: tuple[str, ...] = (
     "account_id", "as_of_date", "dpd", "arrears", "p_willingness", "p_ability",
     "expected_recovery", "risk_tier", "contact_intensity", "offer", "control_group",
-    "control_probability", "arm", "arm_probability",
+    "control_probability", "arm", "arm_probability", "lawful_arms",
 )  # fmt: skip
 
 

@@ -126,7 +126,7 @@ def value_strategy(
     exploiting = valued.model_copy(
         update={"value_allocation": cfg.model_copy(update={"explore_share": 0.0})}
     )
-    learner = EffectLearner(learn_nights, cfg.horizon_days, share) if learn_nights > 0 else None
+    learner = EffectLearner(learn_nights, cfg.horizon_days) if learn_nights > 0 else None
 
     def plan(night: Night) -> pd.DataFrame:
         tables = night.tables

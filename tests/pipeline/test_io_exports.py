@@ -67,7 +67,7 @@ def test_control_characters_in_ids_stay_on_one_report_line():
 
 
 def test_manifest_inputs_list_the_ignored_columns(tmp_path):
-    from pipeline.score import _manifest_base
+    from pipeline.score_outputs import _manifest_base
 
     for name, df in f.tables().items():
         write_parquet(

@@ -21,9 +21,9 @@ def _night(learner, day, n, seed):
     as_of = D0 + pd.Timedelta(days=day)
     assert learner.night(as_of) == day
     # Every fourth account has only two lawful arms: drawn with probability 1/2, left out.
-    prob = np.where(np.arange(n) % 4 == 0, 0.5, 0.25)
+    lawful = np.where(np.arange(n) % 4 == 0, 2, 4)
     plans = pd.DataFrame(
-        {"account_id": ids, "arm": t, "arm_probability": prob, "control_probability": 0.0}
+        {"account_id": ids, "arm": t, "arm_probability": 1.0 / lawful, "lawful_arms": lawful}
     )
     learner.record(as_of, plans, feats)
     return pd.DataFrame(
@@ -36,7 +36,7 @@ def _night(learner, day, n, seed):
 
 
 def test_learner_fits_on_complete_horizons_and_measures_on_held_out_units():
-    learner = EffectLearner(learn_nights=10, horizon_days=7, explore_share=1.0)
+    learner = EffectLearner(learn_nights=10, horizon_days=7)
     pays = [
         _night(learner, day, 900, seed=day + 1) for day in range(5)
     ]  # day 4's horizon is not over

@@ -311,7 +311,12 @@ def _check_logged_plans(out):
     tables = read_tables(out / "data").tables
     assert tables["payments"]["paid_at"].max() >= START.tz_localize("UTC")  # replayed days
     units = plan_units(first, tables["payments"], START + pd.Timedelta(days=30), 30)
-    assert len(units) == first["account_id"].nunique() and units["outcome"].between(0, 1).all()
+    # Every account is a unit but the explored ones drawn among fewer than four (left out).
+    explored = first["arm"].isin(["none", "low", "medium", "high"])
+    fewer = int((explored & (first["lawful_arms"] < 4)).sum())
+    assert units.attrs["explored"]["fewer_lawful"] == fewer
+    assert len(units) == first["account_id"].nunique() - fewer
+    assert units["outcome"].between(0, 1).all()
 
 
 def test_value_strategy_explores_then_falls_back_to_priors_without_enough_units(portfolio):

@@ -517,6 +517,11 @@ def test_value_mode_policy_plans_within_capacity(world):
     assert scores["max_calls_7d"].sum() <= 20 * 7
     assert scores["max_sms_7d"].sum() <= 40 * 7
     assert (scores.loc[scores["suppressed_reason"].notna(), "contact_intensity"] == "none").all()
+    # How many intensities were lawful per planned row, published as Int64 (null: not planned).
+    lawful = pd.read_parquet(outcome.output_dir / "scores.parquet")["lawful_arms"]
+    planned = (~scores["control_group"] & scores["suppressed_reason"].isna()).to_numpy()
+    assert str(lawful.dtype) == "Int64" and lawful[~planned].isna().all()
+    assert lawful[planned].between(1, 4).all() and (lawful[planned] == 4).any()
     allocation = outcome.manifest["allocation"]
     assert allocation["calls_used"] <= allocation["calls_capacity"] <= 20 * 7
     assert 0 <= allocation["gap"] < 0.01

@@ -71,7 +71,56 @@ def test_published_arms_are_read_and_unknown_ones_left_out():
         plan_units(scores.drop(columns="p_ability"), _payments([]), pd.Timestamp("2025-03-01"), 30)
 
 
-def _publish(root: Path, n: int, seed: int) -> pd.DataFrame:
+def test_explored_units_drawn_among_fewer_than_four_lawful_are_left_out_and_counted():
+    scores = _scores(
+        [["A1", "2025-01-10", True, 10, 100.0, 0.5, 0.5],
+         ["A2", "2025-01-10", False, 40, 200.0, 0.3, 0.6],
+         ["A3", "2025-01-10", False, 40, 200.0, 0.3, 0.6],
+         ["A4", "2025-01-10", False, 40, 200.0, 0.3, 0.6],
+         ["A5", "2025-01-10", False, 40, 200.0, 0.3, 0.6]]
+    )  # fmt: skip
+    scores["arm"] = ["control", "high", "none", "low", "plan"]
+    # A3 under a promise hold (none only), A4 in hardship (none, low): restricted draws.
+    scores["lawful_arms"] = pd.array([None, 4, 1, 2, None], dtype="Int64")
+    units = plan_units(scores, _payments([]), pd.Timestamp("2025-03-01"), 30)
+    assert units["account_id"].tolist() == ["A1", "A2", "A5"]
+    assert units.attrs["explored"] == {"kept": 1, "fewer_lawful": 2, "lawful_unknown": 0}
+    # A run from before lawful_arms was published keeps its explored units.
+    older = plan_units(
+        scores.drop(columns="lawful_arms"), _payments([]), pd.Timestamp("2025-03-01"), 30
+    )
+    assert older["account_id"].tolist() == ["A1", "A2", "A3", "A4", "A5"]
+    assert older.attrs["explored"] == {"kept": 3, "fewer_lawful": 0, "lawful_unknown": 3}
+
+
+def test_train_plans_says_how_many_restricted_explored_units_it_left_out(tmp_path, caplog):
+    payments = _publish(tmp_path / "runs", 3000, 7, lawful=True)
+    published = pd.concat(pd.read_parquet(p) for p in (tmp_path / "runs").glob("*/scores.parquet"))
+    fewer = int((published["lawful_arms"] < 4).sum())
+    explored = int(published["arm"].isin(["low", "high"]).sum())
+    assert 300 < fewer < 500 and fewer < explored / 4  # a fifth of the explored two thirds
+    with caplog.at_level("INFO", logger="pipeline.uplift_units"):
+        eff = effects_from_plans(tmp_path / "runs", payments, pd.Timestamp("2025-03-01"), 30)
+    assert eff.model is not None
+    assert f"{explored - fewer} kept, {fewer} left out (drawn among fewer than 4" in eff.source
+    table = eff.table.set_index("arm")
+    assert table["units"].sum() + table["baseline_units"].iloc[0] == 3000 - fewer
+    assert any(f"{fewer} left out" in r.getMessage() for r in caplog.records)
+    # Too few units for a model: the reason, which MLflow's uplift_model tag logs, says it too.
+    few = _publish(tmp_path / "few", 40, 7, lawful=True)
+    small = effects_from_plans(tmp_path / "few", few, pd.Timestamp("2025-03-01"), 30)
+    assert small.model is None and "too few" in small.reason
+    assert "left out (drawn among fewer than 4 lawful intensities)" in small.reason
+    # Runs published before lawful_arms: every explored unit kept, and a warning says so.
+    old = _publish(tmp_path / "old", 3000, 7)
+    caplog.clear()
+    eff = effects_from_plans(tmp_path / "old", old, pd.Timestamp("2025-03-01"), 30)
+    assert "0 left out" in eff.source and "kept without lawful_arms" in eff.source
+    assert any(r.levelname == "WARNING" and "without lawful_arms" in r.getMessage()
+               for r in caplog.records)  # fmt: skip
+
+
+def _publish(root: Path, n: int, seed: int, lawful: bool = False) -> pd.DataFrame:
     """Write planted randomised plans as two published runs; return the payments they led to."""
     X, t, y, _ = planted_randomised_data(n, seed, ("control", "low", "high"))
     days = np.where(np.arange(n) % 2 == 0, "2025-01-10", "2025-01-20")
@@ -83,6 +132,9 @@ def _publish(root: Path, n: int, seed: int) -> pd.DataFrame:
             "p_willingness": X["p_willingness"], "p_ability": X["paid_ratio_180d"], "arm": t,
         }
     )  # fmt: skip
+    if lawful:  # every fifth account had two lawful intensities; the control group none logged
+        count = np.where(t == "control", np.nan, np.where(np.arange(n) % 5 == 0, 2.0, 4.0))
+        scores["lawful_arms"] = pd.array(count, dtype="Int64")
     for day, part in scores.groupby("as_of_date"):
         folder = root / f"as_of={day.date()}"
         folder.mkdir(parents=True)

@@ -319,3 +319,39 @@ def test_effects_from_an_uplift_model_need_the_four_intensity_arms():
     )
     with pytest.raises(ValueError, match="must be \\['none', 'low', 'medium', 'high'\\]"):
         effects_from_model(other, X.head(3))
+
+
+def test_lawful_arms_counts_the_intensities_the_law_leaves_each_account():
+    from features.vocab import CONTACT_INTENSITIES  # noqa: PLC0415
+
+    hardship = [False, True, False, False, False, False]
+    suppressed = [False, False, True, False, False, False]
+    scored, accounts = _world(6, hardship, suppressed)
+    promises = pd.DataFrame(
+        {
+            "account_id": ["A4"],
+            "promised_date": pd.to_datetime(["2024-03-18"]),
+            "deadline": pd.to_datetime(["2024-03-22"]),
+            "state": ["pending"],
+        }
+    )  # an open promise holds every contact of A4 until the 22nd
+    policy = _policy({**VALUE, "explore_share": 1.0, "calls_per_day": 100})
+    plans = assign_value_plans(scored, accounts, None, D, policy, "v", promises)
+    lawful = plans.set_index("account_id")["lawful_arms"]
+    assert str(lawful.dtype) == "Int64"
+    assert lawful[["A1", "A5", "A6"]].tolist() == [4, 4, 4]
+    assert lawful["A2"] == 2  # hardship: none and low only
+    assert lawful["A4"] == 1  # promise hold: none only
+    assert pd.isna(lawful["A3"])  # suppressed: value mode did not plan it
+    # Every explored arm was drawn uniformly among the lawful ones.
+    explored = plans["arm"].isin(CONTACT_INTENSITIES)
+    assert explored.sum() == 5 and plans.set_index("account_id").loc["A4", "arm"] == "none"
+    np.testing.assert_allclose(
+        plans.loc[explored, "arm_probability"], 1.0 / plans.loc[explored, "lawful_arms"]
+    )
+    # The control group, and the fixed-tier plan, have no count.
+    half = assign_value_plans(scored, accounts, None, D, _policy(control_share=0.5), "v")
+    assert (
+        half["control_group"].any() and half.loc[half["control_group"], "lawful_arms"].isna().all()
+    )
+    assert assign_plans(scored, accounts, None, D, _policy(), "v")["lawful_arms"].isna().all()
