@@ -44,18 +44,8 @@ import numpy as np
 import pandas as pd
 
 from features import vocab
-from features.prepare import (
-    AMOUNT_TOL,
-    DAY_NS,
-    NAT_NS,
-    Prepared,
-    as_of_timestamp,
-    group_bounds,
-    group_ends,
-    group_starts,
-    prepare_tables,
-    segmented_searchsorted,
-)
+from features.groups import group_bounds, group_ends, group_starts, segmented_searchsorted
+from features.prepare import AMOUNT_TOL, DAY_NS, NAT_NS, Prepared, as_of_timestamp, prepare_tables
 
 #: Clearing time of an installment that can never be unpaid (its whole
 #: cumulative amount is within materiality): before any date.
