@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from features import vocab
+from features.arrears import effective_threshold, overdue_at
 from features.catalogue import CATEGORICAL_FEATURES, FEATURE_COLUMNS, FEATURES
 from features.context import AsOfContext
-from features.ledger import effective_threshold, overdue_at
 from features.population import Population
 from features.prepare import Prepared, as_of_timestamp, prepare_tables
 
@@ -50,7 +50,7 @@ def in_population(
 ) -> np.ndarray:
     """Per account, whether it is in the feature table at D: opened by D (and overdue at D).
 
-    Decided from the balances alone (see :func:`features.ledger.overdue_at`).
+    Decided from the balances alone (see :func:`features.arrears.overdue_at`).
     """
     d = as_of_timestamp(as_of).value
     eligible = prep.opened_ns <= d

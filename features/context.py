@@ -17,20 +17,11 @@ import numpy as np
 import pandas as pd
 
 from features import vocab
-from features.ledger import (
-    Due,
-    EpisodeArrays,
-    LedgerArrays,
-    Paid,
-    PromiseArrays,
-    due_before,
-    effective_threshold,
-    episode_arrays,
-    ledger_arrays,
-    paid_before,
-    promise_arrays,
-)
+from features.arrears import LedgerArrays, effective_threshold, ledger_arrays
+from features.clearing import Due, Paid, due_before, paid_before
+from features.episodes import EpisodeArrays, episode_arrays
 from features.prepare import DAY_NS, NAT_NS, Prepared, as_of_timestamp
+from features.promises import PromiseArrays, promise_arrays
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.ledger import Paid, all_paid, prepare_partial
+from features.clearing import Paid, all_paid
+from features.ledger import prepare_partial
 from features.prepare import DAY_NS, to_ns
 
 

@@ -43,7 +43,7 @@ def may_be_in(
     ``inst`` and ``pay`` are the coded installment and payment rows in input
     order (``inst_code``, ``inst_due``, ``inst_amount``; ``pay_code``,
     ``pay_ns``, ``pay_amount``). The exact rule
-    (:func:`features.ledger.overdue_at`) adds each account's amounts in
+    (:func:`features.arrears.overdue_at`) adds each account's amounts in
     (account, time) order; adding them in input order instead moves the
     arrears ``due - paid`` by less than ``(rows + 1) * 2**-52 * (due + paid)``,
     ``rows`` being the rows of both tables (a bound on any order of a sum of

@@ -18,8 +18,8 @@ import pandas as pd
 
 from features import vocab
 from features.build import assemble, concat_columns, feature_columns
+from features.clearing import all_paid
 from features.labels import horizon_payments, label_frame
-from features.ledger import all_paid
 from features.prepare import DAY_NS, as_of_timestamp, prepare_tables
 from features.schema import LABEL_COLUMNS, validate_training_set
 

@@ -5,7 +5,7 @@ Design (``docs/policy.md``, "Control group"):
 * **What is randomised**: whether an overdue account gets its tier's plan
   (treated) or the stage's baseline treatment (control).
 * **The unit**: the account's delinquency episode, from its first day past
-  due until the payment that cures it (:mod:`features.ledger`'s episodes,
+  due until the payment that cures it (:mod:`features.episodes`,
   with the materiality rule). The draw hashes
   ``"{control_seed}|{account_id}|{episode start}"``, so it is the same on
   every night of an episode, fresh for the account's next episode, and needs

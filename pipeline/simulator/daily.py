@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from features.prepare import segmented_searchsorted
+from features.groups import segmented_searchsorted
 from features.vocab import PROMISE_GRACE_DAYS
 from pipeline.simulator.parameters import _DAY, _OUT, SERIAL, SOPHISTICATED, Parameters
 

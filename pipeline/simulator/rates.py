@@ -5,16 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.ledger import (
-    due_before,
-    effective_threshold,
-    ledger_arrays,
-    paid_before,
-    prepare_partial,
-    promise_deadline,
-    promise_states,
-)
+from features.arrears import effective_threshold, ledger_arrays
+from features.clearing import due_before, paid_before
+from features.ledger import prepare_partial, promise_states
 from features.prepare import as_of_timestamp
+from features.promises import promise_deadline
 from features.vocab import DEFAULT_MATERIALITY, RPC_OUTCOMES
 
 
@@ -163,7 +158,7 @@ def promise_kept(promises: pd.DataFrame, payments: pd.DataFrame) -> pd.Series:
     """
     if promises.empty:
         return pd.Series(False, index=promises.index, dtype=bool)
-    # The rule lives in features.ledger; judge every promise once all windows closed.
+    # The rule lives in features.promises; judge every promise once all windows closed.
     keys = ["account_id", "contact_at", "promised_amount", "promised_date"]
     contacts = promises.assign(outcome="promise_to_pay")
     for col, value in (("channel", "call"), ("direction", "outbound")):

@@ -11,9 +11,9 @@ from features.ledger import (
     build_ledger,
     delinquency_episodes,
     installment_states,
-    promise_deadline,
     promise_states,
 )
+from features.promises import promise_deadline
 
 
 def schedule(*rows: tuple[str, int, str, float]) -> pd.DataFrame:

@@ -10,7 +10,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.ledger import overdue_at
+from features.arrears import overdue_at
 from features.population import Population, may_be_in
 from features.prepare import NAT_NS, Prepared, prepare_tables, to_ns
 

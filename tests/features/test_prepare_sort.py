@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from features.event_order import sort_order, sorted_keys, stable_argsort_codes
-from features.prepare import segmented_searchsorted
+from features.groups import segmented_searchsorted
 
 rows = st.lists(
     st.tuples(st.integers(0, 5), st.integers(0, 4), st.integers(0, 3)), min_size=0, max_size=40
