@@ -16,7 +16,10 @@ few are computed by vectorised code rather than pandera's generic built-ins:
 string columns use the :class:`Text` dtype (one inference pass instead of a
 Python call per cell); unique ids and unique (account_id, installment_no)
 pairs, the due-date order and the foreign key work on integer codes (one
-hash pass over the strings, no string sort); row rules hand pandera at most
+hash pass over the strings, no string sort); the closed vocabularies
+(pandera's ``isin``) and the foreign key look each distinct value up once
+(a categorical's categories) and map the answer to the rows by their codes;
+row rules hand pandera at most
 :data:`ROW_RULE_EXAMPLES` failure cases and :mod:`pipeline.validation` reads
 all failing rows from the check output. Each rule keeps its name, so a reject
 reads the same. ``benchmarks/bench_validate.py`` measures it.
@@ -222,12 +225,52 @@ def _flag_pairs(pair_bad: np.ndarray, order: np.ndarray | None) -> np.ndarray:
     return ok
 
 
+def _in_vocabulary(values: pd.Series, allowed: tuple[str, ...]) -> pd.Series:
+    """True for each cell in ``allowed`` or null (not_nullable reports nulls): ``isin`` on distinct values.
+
+    The rule of pandera's ``isin`` with its default ``ignore_na``, answered
+    once per distinct value and mapped to the rows by their codes: a
+    categorical's own codes, or those of one hash pass over other columns.
+
+    Examples
+    --------
+    >>> _in_vocabulary(pd.Series(["sms", None, "fax", "sms"]), ("sms",)).tolist()
+    [True, True, False, True]
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        known = values.cat.categories.isin(allowed)
+        codes = values.cat.codes.to_numpy()
+    else:
+        codes, uniques = pd.factorize(values)
+        known = pd.Index(uniques).isin(allowed)
+    # Code -1 is a null: it passes here, as pandera's isin drops nulls.
+    return pd.Series(np.append(known, True)[codes], index=values.index)
+
+
+def _vocabulary(column: str, allowed: tuple[str, ...]) -> classmethod:
+    """Return the check method "``column`` is one of ``allowed``" for a DataFrameModel.
+
+    It reads as pandera's ``isin`` rule (its name and error text), so a
+    reject is the same as with ``pa.Field(isin=allowed)``.
+    """
+
+    def in_vocabulary(cls, values: Series[Text]) -> Series[bool]:
+        return _in_vocabulary(values, allowed)
+
+    in_vocabulary.__doc__ = f"{column} is one of the contract's list."
+    error = f"isin({allowed})"
+    stats = {"allowed_values": allowed}
+    return pa.check(column, name="isin", error=error, ignore_na=False, statistics=stats)(
+        in_vocabulary
+    )
+
+
 class AccountsSchema(pa.DataFrameModel):
     """``accounts``: one row per loan account."""
 
     account_id: Series[Text] = pa.Field(nullable=False)
     customer_id: Series[Text] = pa.Field(nullable=False)
-    product: Series[Text] = pa.Field(isin=vocab.PRODUCTS)
+    product: Series[Text] = pa.Field(nullable=False)
     opened_date: Series[pa.DateTime] = pa.Field(nullable=False)
     principal: Series[float] = pa.Field(gt=0)
     currency: Series[Text] = pa.Field(nullable=False)
@@ -242,7 +285,10 @@ class AccountsSchema(pa.DataFrameModel):
     age: Series[float] | None = pa.Field(nullable=True, ge=16, le=120)
     region: Series[Text] | None = pa.Field(nullable=True)
     # The account's legal profile; null means the policy's default jurisdiction.
-    jurisdiction: Series[Text] | None = pa.Field(nullable=True, isin=tuple(PROFILES))
+    jurisdiction: Series[Text] | None = pa.Field(nullable=True)
+
+    _product_known = _vocabulary("product", vocab.PRODUCTS)
+    _jurisdiction_known = _vocabulary("jurisdiction", tuple(PROFILES))
 
     @pa.check("account_id", name="field_uniqueness", ignore_na=False)
     def _account_id_unique(cls, ids: Series[Text]) -> Series[bool]:
@@ -356,7 +402,9 @@ class PaymentsSchema(pa.DataFrameModel):
     account_id: Series[Text] = pa.Field(nullable=False)
     paid_at: Series[_UTC] = pa.Field(nullable=False)  # type: ignore[valid-type]
     amount: Series[float] = pa.Field(gt=0)
-    channel: Series[Text] = pa.Field(isin=vocab.PAYMENT_CHANNELS)
+    channel: Series[Text] = pa.Field(nullable=False)
+
+    _channel_known = _vocabulary("channel", vocab.PAYMENT_CHANNELS)
 
     @pa.check("payment_id", name="field_uniqueness", ignore_na=False)
     def _payment_id_unique(cls, ids: Series[Text]) -> Series[bool]:
@@ -374,13 +422,17 @@ class ContactsSchema(pa.DataFrameModel):
     contact_id: Series[Text] = pa.Field(nullable=False)
     account_id: Series[Text] = pa.Field(nullable=False)
     contact_at: Series[_UTC] = pa.Field(nullable=False)  # type: ignore[valid-type]
-    channel: Series[Text] = pa.Field(isin=vocab.CONTACT_CHANNELS)
-    direction: Series[Text] = pa.Field(isin=vocab.DIRECTIONS)
-    outcome: Series[Text] = pa.Field(isin=vocab.OUTCOMES)
+    channel: Series[Text] = pa.Field(nullable=False)
+    direction: Series[Text] = pa.Field(nullable=False)
+    outcome: Series[Text] = pa.Field(nullable=False)
     promised_amount: Series[float] = pa.Field(nullable=True, gt=0)
     promised_date: Series[pa.DateTime] = pa.Field(nullable=True)
     agent_id: Series[Text] = pa.Field(nullable=True)
     plan_id: Series[Text] | None = pa.Field(nullable=True)
+
+    _channel_known = _vocabulary("channel", vocab.CONTACT_CHANNELS)
+    _direction_known = _vocabulary("direction", vocab.DIRECTIONS)
+    _outcome_known = _vocabulary("outcome", vocab.OUTCOMES)
 
     @pa.dataframe_check(
         name="promise_fields_iff_promise_to_pay", ignore_na=False, n_failure_cases=ROW_RULE_EXAMPLES
@@ -424,10 +476,12 @@ class OffersSchema(pa.DataFrameModel):
     offer_id: Series[Text] = pa.Field(nullable=False)
     account_id: Series[Text] = pa.Field(nullable=False)
     offered_at: Series[_UTC] = pa.Field(nullable=False)  # type: ignore[valid-type]
-    offer_type: Series[Text] = pa.Field(isin=vocab.OFFER_TYPES)
+    offer_type: Series[Text] = pa.Field(nullable=False)
     accepted: Series[bool] = pa.Field(nullable=False)
     discount_pct: Series[float] = pa.Field(nullable=True, ge=0, le=100)
     n_installments: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1)
+
+    _offer_type_known = _vocabulary("offer_type", vocab.OFFER_TYPES)
 
     @pa.dataframe_check(
         name="discount_pct_for_settlement_only", ignore_na=False, n_failure_cases=ROW_RULE_EXAMPLES
@@ -495,9 +549,13 @@ def table_schema(table: str, account_ids: pd.Index | None = None) -> pa.DataFram
             allowed = allowed.unique()
 
         def in_accounts(s: pd.Series) -> pd.Series:
-            # Hash each row's string once (factorize) and look the distinct values up
-            # in the accounts' own hash table (built once per Index, shared by tables).
-            codes, uniques = pd.factorize(s)
+            # Look each distinct value up once in the accounts' own hash table (built
+            # once per Index, shared by tables): a categorical's categories, or the
+            # uniques of one hash pass over the rows' strings (factorize).
+            if isinstance(s.dtype, pd.CategoricalDtype):
+                codes, uniques = s.cat.codes.to_numpy(), s.cat.categories
+            else:
+                codes, uniques = pd.factorize(s)
             # Code -1 is a null: it passes here and fails not_nullable instead.
             known = np.append(allowed.get_indexer(uniques) >= 0, True)
             return pd.Series(known[codes], index=s.index)

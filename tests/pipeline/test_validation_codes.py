@@ -1,0 +1,138 @@
+"""Rules answered once per distinct value (vocabularies, the foreign key) reject exactly as
+pandera's own checks do, on text read as objects, categoricals or arrow strings, and on a
+corrupted portfolio read from parquet parts of many row groups."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+import pyarrow as pa_arrow
+import pyarrow.parquet as pq
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from features import vocab
+from pipeline.contract import _in_vocabulary, table_schema
+from pipeline.io import read_tables
+from pipeline.simulator import simulate_portfolio
+from pipeline.validation import validate_tables
+
+TABLES = ("accounts", "installments", "payments", "contacts", "offers")
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    cells=st.lists(st.sampled_from(["sms", "call", "fax", "SMS", "", None]), max_size=25),
+    unused=st.lists(st.sampled_from(["pigeon", "sms", "zz"]), unique=True, max_size=3),
+)
+def test_vocabulary_rule_equals_isin_with_nulls_passing(cells, unused):
+    allowed = ("sms", "call")
+    text = pd.Series(cells, dtype=object)
+    expected = (text.isin(allowed) | text.isna()).tolist()
+    assert _in_vocabulary(text, allowed).tolist() == expected
+    # Categories in another order, some of them unused, give the same answer.
+    categories = list(dict.fromkeys([*unused, *[c for c in cells if c is not None]]))[::-1]
+    cat = pd.Series(pd.Categorical(cells, categories=categories))
+    assert _in_vocabulary(cat, allowed).tolist() == expected
+    assert _in_vocabulary(text.astype("string[pyarrow]"), allowed).tolist() == expected
+
+
+def _reference_schema(table: str, account_ids: pd.Index) -> pa.DataFrameSchema:
+    """The contract's schema with pandera's built-in ``isin`` for the vocabularies and the key."""
+    schema = table_schema(table, account_ids)
+    for name, column in schema.columns.items():
+        checks = []
+        for check in column.checks:
+            if check.name == "isin":
+                check = pa.Check.isin(check.statistics["allowed_values"])
+            elif check.name == "foreign_key_accounts":
+                check = pa.Check(
+                    lambda s: s.isin(account_ids) | s.isna(),
+                    name="foreign_key_accounts",
+                    ignore_na=False,
+                )
+            checks.append(check)
+        schema = schema.update_column(name, checks=checks)
+    return schema
+
+
+def _failures(schema: pa.DataFrameSchema, df: pd.DataFrame) -> list[tuple]:
+    try:
+        schema.validate(df, lazy=True)
+    except pa.errors.SchemaErrors as err:
+        fc = err.failure_cases
+        return sorted(
+            zip(
+                fc["column"].astype(str),
+                fc["check"].astype(str),
+                fc["index"].astype("Int64").astype(str),
+                fc["failure_case"].astype(str),
+                strict=True,
+            )
+        )
+    return []
+
+
+def _corrupt(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """One of each defect the distinct-value rules see, at a few rows of each table."""
+    rng = np.random.default_rng(4)
+    t = {k: v.copy() for k, v in tables.items()}
+
+    def rows(df: pd.DataFrame, n: int) -> np.ndarray:
+        return rng.choice(len(df), n, replace=False)
+
+    acc = t["accounts"]
+    r = rows(acc, 4)
+    acc.loc[r[0], "product"] = "boat_loan"
+    acc.loc[r[1], "product"] = None
+    acc["jurisdiction"] = pd.Series([None] * len(acc), dtype=object)
+    acc.loc[r[2], "jurisdiction"] = "atlantis"
+    acc.loc[r[3], "jurisdiction"] = "uk_conc"
+    for name, defects in [
+        ("payments", {"channel": ["cheque", None], "account_id": ["X1", None]}),
+        ("contacts", {"direction": ["sideways"], "outcome": [None, "maybe"], "account_id": ["X2"]}),
+        ("installments", {"account_id": ["X3", None]}),
+    ]:
+        df = t[name]
+        for column, values in defects.items():
+            df.loc[rows(df, len(values)), column] = values
+    return t
+
+
+def test_distinct_value_rules_fail_the_cells_pandera_isin_fails(tmp_path):
+    clean = simulate_portfolio(150, 8, seed=12, start="2024-01-01").tables
+    tables = _corrupt({k: clean[k] for k in TABLES if k in clean})
+    for name, df in tables.items():
+        # Small row groups: each holds its own dictionary of the repeated text.
+        pq.write_table(
+            pa_arrow.Table.from_pandas(df, preserve_index=False),
+            tmp_path / f"{name}.parquet",
+            row_group_size=97,
+        )
+    for categories in (False, True):
+        raw = read_tables(tmp_path, categories=categories)
+        if categories:
+            assert isinstance(raw.tables["contacts"]["outcome"].dtype, pd.CategoricalDtype)
+        ids = pd.Index(raw.tables["accounts"]["account_id"].dropna().unique())
+        n_failures = 0
+        for name, df in raw.tables.items():
+            fast = _failures(table_schema(name, ids if name != "accounts" else None), df)
+            reference = _failures(_reference_schema(name, ids if name != "accounts" else None), df)
+            assert fast == reference, name
+            n_failures += len(fast)
+        assert n_failures >= 12
+    plain = validate_tables(read_tables(tmp_path))
+    cats = validate_tables(read_tables(tmp_path, categories=True))
+    checks = set(plain.rejects["check"])
+    assert {"isin(contract list)", "foreign_key_accounts", "not_nullable"} <= checks
+    pd.testing.assert_frame_equal(cats.rejects, plain.rejects)
+    for table, df in plain.tables.items():
+        pd.testing.assert_frame_equal(cats.tables[table], df)
+
+
+def test_vocabulary_checks_read_as_pandera_isin():
+    column = table_schema("contacts").columns["channel"]
+    (check,) = [c for c in column.checks if c.name == "isin"]
+    assert check.error == f"isin({vocab.CONTACT_CHANNELS})"
+    assert check.statistics["allowed_values"] == vocab.CONTACT_CHANNELS
