@@ -126,6 +126,35 @@ def _strings_to_pandas(arr: pa.ChunkedArray) -> pd.Series:
     return arr.to_pandas(deduplicate_objects=2 * distinct <= len(head))
 
 
+def _dictionary_to_pandas(arr: pa.ChunkedArray) -> pd.Series:
+    """Convert a dictionary-encoded arrow column to a pandas ``Categorical`` Series.
+
+    The same categories (the chunks' dictionaries unified in chunk order) and
+    codes as arrow's own ``to_pandas``, in fewer passes: the dictionaries are
+    unified once, the distinct strings become Python objects once, and the
+    codes are the concatenated indices (a null as -1), which pandas narrows
+    to the smallest integer type for the number of categories.
+
+    Examples
+    --------
+    >>> parts = [pa.array(["b", None, "b"]).dictionary_encode(), pa.array(["a"]).dictionary_encode()]
+    >>> s = _dictionary_to_pandas(pa.chunked_array(parts))
+    >>> s.tolist(), list(s.cat.categories), str(s.cat.codes.dtype)
+    (['b', nan, 'b', 'a'], ['b', 'a'], 'int8')
+    """
+    arr = arr.unify_dictionaries()
+    if arr.num_chunks == 0:
+        return arr.to_pandas()
+    indices = pa.chunked_array([c.indices for c in arr.chunks], type=arr.type.index_type)
+    if indices.null_count:
+        indices = indices.fill_null(-1)
+    dictionary = arr.chunk(0).dictionary
+    categories = pd.Index(dictionary.to_numpy(zero_copy_only=False), dtype=object)
+    dtype = pd.CategoricalDtype(categories, ordered=False)
+    values = pd.Categorical.from_codes(indices.to_numpy(), dtype=dtype, validate=False)
+    return pd.Series(values, copy=False)
+
+
 def categorical_columns(table: str) -> frozenset[str]:
     """Return the text columns of ``table`` that :func:`read_tables` can read as categoricals.
 
@@ -234,7 +263,7 @@ def _read_parquet_columns(
                 arr = pending.result()
                 pending = worker.submit(decode, fields[i + 1]) if i + 1 < len(fields) else None
                 if pa.types.is_dictionary(arr.type):
-                    columns[field_.name] = arr.to_pandas()
+                    columns[field_.name] = _dictionary_to_pandas(arr)
                     text.add(field_.name)
                 elif is_text(field_) and field_.name.strip() in arrow:
                     columns[field_.name] = pd.Series(pd.arrays.ArrowStringArray(arr), copy=False)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from features import vocab
 from pipeline.contract import _in_vocabulary, table_schema
-from pipeline.io import read_tables
+from pipeline.io import _dictionary_to_pandas, read_tables
 from pipeline.simulator import simulate_portfolio
 from pipeline.validation import validate_tables
 
@@ -136,3 +136,25 @@ def test_vocabulary_checks_read_as_pandera_isin():
     (check,) = [c for c in column.checks if c.name == "isin"]
     assert check.error == f"isin({vocab.CONTACT_CHANNELS})"
     assert check.statistics["allowed_values"] == vocab.CONTACT_CHANNELS
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    chunks=st.lists(
+        st.lists(st.sampled_from(["A7", "A1", "B", "", None]), max_size=8), min_size=0, max_size=5
+    ),
+    unused=st.booleans(),
+)
+def test_dictionary_columns_convert_as_arrow_converts_them(chunks, unused):
+    parts = []
+    for cells in chunks:
+        part = pa_arrow.array(cells, type=pa_arrow.string()).dictionary_encode()
+        if unused:  # a dictionary entry no row uses (parquet keeps such entries)
+            extra = pa_arrow.array(["zz", *part.dictionary.to_pylist()], type=pa_arrow.string())
+            shifted = pa_arrow.compute.add(part.indices, pa_arrow.scalar(1, pa_arrow.int32()))
+            part = pa_arrow.DictionaryArray.from_arrays(shifted, extra)
+        parts.append(part)
+    arr = pa_arrow.chunked_array(
+        parts, type=pa_arrow.dictionary(pa_arrow.int32(), pa_arrow.string())
+    )
+    pd.testing.assert_series_equal(_dictionary_to_pandas(arr), arr.to_pandas())
