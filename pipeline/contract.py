@@ -19,7 +19,8 @@ pairs, the due-date order and the foreign key work on integer codes (one
 hash pass over the strings, no string sort); the closed vocabularies
 (pandera's ``isin``) and the foreign key look each distinct value up once
 (a categorical's categories) and map the answer to the rows by their codes;
-row rules hand pandera at most
+the string dtype rule of a categorical reads its categories only
+(:class:`_TextColumnBackend`); row rules hand pandera at most
 :data:`ROW_RULE_EXAMPLES` failure cases and :mod:`pipeline.validation` reads
 all failing rows from the check output. Each rule keeps its name, so a reject
 reads the same. ``benchmarks/bench_validate.py`` measures it.
@@ -27,6 +28,7 @@ reads the same. ``benchmarks/bench_validate.py`` measures it.
 
 from __future__ import annotations
 
+import copy
 from functools import cache
 from zoneinfo import available_timezones
 
@@ -36,8 +38,12 @@ import pandera.pandas as pa
 import pyarrow as pa_arrow
 import pyarrow.compute as pc
 from pandera import dtypes
+from pandera.backends.base import CoreCheckResult
+from pandera.backends.pandas.components import ColumnBackend
+from pandera.config import ValidationScope
 from pandera.engines import pandas_engine
 from pandera.typing import Series
+from pandera.validation_depth import validate_scope
 
 from features import vocab
 from pipeline.compliance import PROFILES
@@ -99,8 +105,7 @@ class Text(pandas_engine.NpString):
         if data_container is not None and isinstance(data_container.dtype, pd.StringDtype):
             return True  # arrow strings: every cell is a string or null
         if data_container is not None and isinstance(data_container.dtype, pd.CategoricalDtype):
-            categories = data_container.cat.categories
-            if pd.api.types.infer_dtype(categories, skipna=False) in ("string", "empty"):
+            if _string_categories(data_container.dtype):
                 return True
             return super().check(pandera_dtype, data_container.astype(object))
         if (
@@ -110,6 +115,47 @@ class Text(pandas_engine.NpString):
         ):
             return True
         return super().check(pandera_dtype, data_container)
+
+
+def _string_categories(dtype: pd.CategoricalDtype) -> bool:
+    """True when every category is a ``str`` (or there are none): each cell is a string or null."""
+    return pd.api.types.infer_dtype(dtype.categories, skipna=False) in ("string", "empty")
+
+
+class _TextColumnBackend(ColumnBackend):
+    """pandera's column backend, with the dtype rule of a categorical of strings read directly.
+
+    pandera converts a column's pandas dtype to its own before the
+    :class:`Text` rule sees it; for a categorical that copies and hashes every
+    category (some 15 ms for the 60,000 account ids of a shard's table). The
+    rule itself needs only the categories: when they are all strings it
+    passes, as :meth:`Text.check` would; anything else takes pandera's path.
+    """
+
+    @validate_scope(scope=ValidationScope.SCHEMA)
+    def check_dtype(self, check_obj: pd.Series, schema) -> CoreCheckResult:
+        if (
+            isinstance(schema.dtype, Text)
+            and isinstance(check_obj.dtype, pd.CategoricalDtype)
+            and _string_categories(check_obj.dtype)
+        ):
+            return CoreCheckResult(passed=True, check=f"dtype('{schema.dtype}')")
+        return super().check_dtype(check_obj, schema)
+
+
+class _TextColumn(pa.Column):
+    """A pandera ``Column`` validated by :class:`_TextColumnBackend` (the same rules)."""
+
+
+def _with_text_backend(schema: pa.DataFrameSchema) -> pa.DataFrameSchema:
+    """Return a copy of ``schema`` whose :class:`Text` columns use :class:`_TextColumnBackend`."""
+    _TextColumn.register_backend(pd.DataFrame, _TextColumnBackend)
+    schema = copy.copy(schema)
+    schema.columns = {
+        name: _TextColumn(**column.properties) if isinstance(column.dtype, Text) else column
+        for name, column in schema.columns.items()
+    }
+    return schema
 
 
 def _not_duplicated(s: pd.Series) -> pd.Series:
@@ -563,4 +609,4 @@ def table_schema(table: str, account_ids: pd.Index | None = None) -> pa.DataFram
         fk = pa.Check(in_accounts, name="foreign_key_accounts", ignore_na=False)
         column = schema.columns["account_id"]
         schema = schema.update_column("account_id", checks=[*column.checks, fk])
-    return schema
+    return _with_text_backend(schema)

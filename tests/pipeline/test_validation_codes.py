@@ -9,11 +9,12 @@ import pandas as pd
 import pandera.pandas as pa
 import pyarrow as pa_arrow
 import pyarrow.parquet as pq
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from features import vocab
-from pipeline.contract import _in_vocabulary, table_schema
+from pipeline.contract import PaymentsSchema, _in_vocabulary, table_schema
 from pipeline.io import _dictionary_to_pandas, read_tables
 from pipeline.simulator import simulate_portfolio
 from pipeline.validation import validate_tables
@@ -158,3 +159,32 @@ def test_dictionary_columns_convert_as_arrow_converts_them(chunks, unused):
         parts, type=pa_arrow.dictionary(pa_arrow.int32(), pa_arrow.string())
     )
     pd.testing.assert_series_equal(_dictionary_to_pandas(arr), arr.to_pandas())
+
+
+@pytest.mark.parametrize(
+    "account_ids",
+    [
+        ["A1", "A1", "A2", None],  # strings: the dtype rule passes on the categories alone
+        ["A1", 7, "A2", None],  # a number among the ids: pandera's own dtype rule names it
+        [1.0, 2.0, 2.0, None],  # no strings at all
+    ],
+)
+def test_text_dtype_rule_of_categoricals_fails_as_pandera_does(account_ids):
+    payments = pd.DataFrame(
+        {
+            "payment_id": ["P1", "P2", "P3", "P4"],
+            "account_id": pd.Series(account_ids, dtype=object),
+            "paid_at": pd.Series(pd.to_datetime(["2024-01-01"] * 4, utc=True)),
+            "amount": [1.0, 2.0, 3.0, 4.0],
+            "channel": ["card"] * 4,
+        }
+    )
+    schema = table_schema("payments")
+    assert type(schema.columns["account_id"]) is not pa.Column  # the categorical-aware backend
+    reference = PaymentsSchema.to_schema()
+    for frame in (payments, payments.astype({"account_id": "category"})):
+        assert _failures(schema, frame) == _failures(reference, frame)
+    failures = _failures(schema, payments.astype({"account_id": "category"}))
+    dtype_failures = [case for case in failures if case[1].startswith("dtype")]
+    strings = all(isinstance(a, str) or a is None for a in account_ids)
+    assert (dtype_failures == []) == strings
