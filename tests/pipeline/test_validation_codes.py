@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from features import vocab
 from pipeline.contract import PaymentsSchema, _in_vocabulary, table_schema
-from pipeline.io import _dictionary_to_pandas, read_tables
+from pipeline.io import _dictionary_to_pandas, _utc_to_pandas, read_tables
 from pipeline.simulator import simulate_portfolio
 from pipeline.validation import validate_tables
 
@@ -188,3 +188,15 @@ def test_text_dtype_rule_of_categoricals_fails_as_pandera_does(account_ids):
     dtype_failures = [case for case in failures if case[1].startswith("dtype")]
     strings = all(isinstance(a, str) or a is None for a in account_ids)
     assert (dtype_failures == []) == strings
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    chunks=st.lists(
+        st.lists(st.one_of(st.none(), st.integers(-(2**62), 2**62)), max_size=6), max_size=4
+    )
+)
+def test_utc_timestamps_convert_as_arrow_converts_them(chunks):
+    utc = pa_arrow.timestamp("ns", tz="UTC")
+    arr = pa_arrow.chunked_array([pa_arrow.array(c, type=utc) for c in chunks], type=utc)
+    pd.testing.assert_series_equal(_utc_to_pandas(arr), arr.to_pandas())
