@@ -225,8 +225,9 @@ def _schedule_key(df: pd.DataFrame) -> tuple[np.ndarray, int, np.ndarray | None]
     """Return one integer key per installment row, sorted, with its stride and the sort order.
 
     ``key = (account code + 1) * stride + (installment_no - min)``, where the
-    account code comes from one hash pass over the account_id strings (-1 for
-    a null: rows without an account share code 0 of ``key // stride``, as
+    account code is a categorical's own code or comes from one hash pass over
+    the account_id strings (-1 for a null: rows without an account share code
+    0 of ``key // stride``, as
     ``None == None`` groups them in pandas). Sorting by the
     key sorts by (account, installment_no), stably. The order is None when the
     rows are already sorted (the usual layout of an export), so the common case
@@ -238,7 +239,11 @@ def _schedule_key(df: pd.DataFrame) -> tuple[np.ndarray, int, np.ndarray | None]
     no = df["installment_no"].to_numpy()
     if no.dtype.kind not in "iu" or df["due_date"].dtype != "datetime64[ns]":
         return None
-    codes = pd.factorize(df["account_id"])[0]
+    account = df["account_id"]
+    if isinstance(account.dtype, pd.CategoricalDtype):
+        codes = account.cat.codes.to_numpy()
+    else:
+        codes = pd.factorize(account)[0]
     if len(codes) == 0:
         return codes.astype(np.int64), 1, None
     low, high = int(no.min()), int(no.max())
@@ -271,6 +276,19 @@ def _flag_pairs(pair_bad: np.ndarray, order: np.ndarray | None) -> np.ndarray:
     return ok
 
 
+def _rows_pass(known: np.ndarray, codes: np.ndarray, index: pd.Index) -> pd.Series:
+    """Map a verdict per distinct value (its code) to the rows; a null (code -1) passes.
+
+    Examples
+    --------
+    >>> _rows_pass(np.array([True, False]), np.array([0, 1, -1, 0]), pd.RangeIndex(4)).tolist()
+    [True, False, True, True]
+    """
+    if known.all():  # the usual case: no row to look up
+        return pd.Series(np.ones(len(codes), dtype=bool), index=index)
+    return pd.Series(np.append(known, True)[codes], index=index)
+
+
 def _in_vocabulary(values: pd.Series, allowed: tuple[str, ...]) -> pd.Series:
     """True for each cell in ``allowed`` or null (not_nullable reports nulls): ``isin`` on distinct values.
 
@@ -290,7 +308,7 @@ def _in_vocabulary(values: pd.Series, allowed: tuple[str, ...]) -> pd.Series:
         codes, uniques = pd.factorize(values)
         known = pd.Index(uniques).isin(allowed)
     # Code -1 is a null: it passes here, as pandera's isin drops nulls.
-    return pd.Series(np.append(known, True)[codes], index=values.index)
+    return _rows_pass(known, codes, values.index)
 
 
 def _vocabulary(column: str, allowed: tuple[str, ...]) -> classmethod:
@@ -347,7 +365,7 @@ class AccountsSchema(pa.DataFrameModel):
         codes, uniques = pd.factorize(currency)
         matched = pd.Series(uniques, dtype=object).str.match(CURRENCY_PATTERN)
         ok = matched.fillna(False).to_numpy(dtype=bool)
-        return pd.Series(np.append(ok, True)[codes], index=currency.index)
+        return _rows_pass(ok, codes, currency.index)
 
     @pa.check("timezone", name="iana_timezone")
     def _iana_timezone(cls, tz: Series[Text]) -> Series[bool]:
@@ -502,8 +520,11 @@ class ContactsSchema(pa.DataFrameModel):
         nat = np.iinfo(np.int64).min
         at = df["contact_at"].to_numpy(dtype="datetime64[ns]").view(np.int64)  # UTC instants
         promised = df["promised_date"].to_numpy().view(np.int64)
+        ok = promised == nat
+        rows = np.flatnonzero(~ok)  # the contacts with a promised date (a few percent)
+        at, promised = at[rows], promised[rows]
         day = at - at % _DAY_NS  # floor to the UTC midnight
-        ok = (promised == nat) | ((promised >= day) & (at != nat))
+        ok[rows] = (promised >= day) & (at != nat)
         return pd.Series(ok, index=df.index)
 
     @pa.check("contact_id", name="field_uniqueness", ignore_na=False)
@@ -603,8 +624,7 @@ def table_schema(table: str, account_ids: pd.Index | None = None) -> pa.DataFram
             else:
                 codes, uniques = pd.factorize(s)
             # Code -1 is a null: it passes here and fails not_nullable instead.
-            known = np.append(allowed.get_indexer(uniques) >= 0, True)
-            return pd.Series(known[codes], index=s.index)
+            return _rows_pass(allowed.get_indexer(uniques) >= 0, codes, s.index)
 
         fk = pa.Check(in_accounts, name="foreign_key_accounts", ignore_na=False)
         column = schema.columns["account_id"]

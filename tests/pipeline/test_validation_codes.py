@@ -14,7 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from features import vocab
-from pipeline.contract import PaymentsSchema, _in_vocabulary, table_schema
+from pipeline.contract import (
+    ContactsSchema,
+    InstallmentsSchema,
+    PaymentsSchema,
+    _due_dates_increase_pandas,
+    _in_vocabulary,
+    table_schema,
+)
 from pipeline.io import _dictionary_to_pandas, _utc_to_pandas, read_tables
 from pipeline.simulator import simulate_portfolio
 from pipeline.validation import validate_tables
@@ -200,3 +207,67 @@ def test_utc_timestamps_convert_as_arrow_converts_them(chunks):
     utc = pa_arrow.timestamp("ns", tz="UTC")
     arr = pa_arrow.chunked_array([pa_arrow.array(c, type=utc) for c in chunks], type=utc)
     pd.testing.assert_series_equal(_utc_to_pandas(arr), arr.to_pandas())
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["A1", "A2", "B9", None]),
+            st.integers(1, 4),
+            st.integers(0, 5),  # due month
+        ),
+        max_size=14,
+    ),
+    reverse=st.booleans(),
+)
+def test_schedule_rules_on_categorical_codes_equal_the_reference(rows, reverse):
+    inst = pd.DataFrame(
+        {
+            "account_id": pd.Series([r[0] for r in rows], dtype=object),
+            "installment_no": np.array([r[1] for r in rows], dtype=np.int64),
+            "due_date": pd.Series(
+                pd.to_datetime([f"2024-{r[2] + 1:02d}-01" for r in rows]), dtype="datetime64[ns]"
+            ),
+            "amount_due": 1.0,
+        }
+    )
+    ids = sorted({r[0] for r in rows if r[0] is not None}, reverse=reverse)
+    cat = inst.assign(account_id=pd.Categorical(inst["account_id"], categories=[*ids, "unused"]))
+    due = InstallmentsSchema._due_dates_increase(inst)
+    if len(inst) > 1:  # (the rule's reference, for the frames of more than one row)
+        assert due.tolist() == _due_dates_increase_pandas(inst).tolist()
+    pairs = (~inst.duplicated(["account_id", "installment_no"], keep=False)).tolist()
+    assert InstallmentsSchema._due_dates_increase(cat).tolist() == due.tolist()
+    assert InstallmentsSchema._unique_installment(cat).tolist() == pairs
+    assert InstallmentsSchema._unique_installment(inst).tolist() == pairs
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    cells=st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.integers(0, 4 * 86_400)),  # contact, seconds
+            st.one_of(st.none(), st.integers(-2, 4)),  # promised day
+        ),
+        max_size=12,
+    )
+)
+def test_promised_date_rule_on_promised_rows_equals_the_datetime_rule(cells):
+    base = pd.Timestamp("2024-03-01")
+    contacts = pd.DataFrame(
+        {
+            "contact_at": pd.Series(
+                [None if c is None else base + pd.Timedelta(seconds=c) for c, _ in cells],
+                dtype="datetime64[ns]",
+            ).dt.tz_localize("UTC"),
+            "promised_date": pd.Series(
+                [None if d is None else base + pd.Timedelta(days=d) for _, d in cells],
+                dtype="datetime64[ns]",
+            ),
+        }
+    )
+    fast = ContactsSchema._promise_after_contact(contacts).tolist()
+    # In another time zone the frame takes the rule's plain datetime path.
+    other = contacts.assign(contact_at=contacts["contact_at"].dt.tz_convert("Asia/Tokyo"))
+    assert fast == ContactsSchema._promise_after_contact(other).tolist()
