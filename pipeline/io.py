@@ -108,7 +108,7 @@ def _index_columns(schema: pa.Schema) -> set[str]:
 
 
 #: Rows looked at to tell a column of repeated strings from a column of ids.
-_PROBE_ROWS = 65_536
+_PROBE_ROWS = 4_096
 
 
 def _strings_to_pandas(arr: pa.ChunkedArray) -> pd.Series:
@@ -260,17 +260,23 @@ def _read_parquet_columns(
         def is_text(field_: pa.Field) -> bool:
             return pa.types.is_string(field_.type) or pa.types.is_large_string(field_.type)
 
+        as_dictionary = [f.name for f in fields if is_text(f) and f.name.strip() in categorical]
+        # The same files, read with these columns dictionary-encoded as stored (their
+        # footers parsed once, above); _dictionary_to_pandas unifies the dictionaries.
+        dictionary_sources = [
+            stack.enter_context(
+                pq.ParquetFile(f, read_dictionary=as_dictionary, metadata=src.metadata)
+            )
+            for f, src in zip(files, sources, strict=True)
+            if as_dictionary
+        ]
+
         def decode(field_: pa.Field) -> pa.ChunkedArray:
-            if is_text(field_) and field_.name.strip() in categorical:
-                # Dictionary-encoded as stored: arrow unifies the parts' dictionaries
-                # when it converts the column to one pandas Categorical.
+            if field_.name in as_dictionary:
                 chunks = [
                     c
-                    for f in files
-                    for c in pq.ParquetFile(f, read_dictionary=[field_.name])
-                    .read(columns=[field_.name])
-                    .column(0)
-                    .chunks
+                    for src in dictionary_sources
+                    for c in src.read(columns=[field_.name]).column(0).chunks
                 ]
                 empty = pa.dictionary(pa.int32(), field_.type)
                 return pa.chunked_array(chunks) if chunks else pa.chunked_array([], empty)
@@ -398,7 +404,9 @@ def _coerce_date(s: pd.Series) -> tuple[pd.Series, pd.Series | None]:
         if out.dtype != "datetime64[ns]":
             out = out.astype("datetime64[ns]")
         ns = out.to_numpy().view("i8")
-        if ((ns % _DAY_NS != 0) & (ns != _NAT_NS)).any():
+        if s.hasnans:
+            ns = ns[ns != _NAT_NS]  # (promised dates are mostly null)
+        if (ns % _DAY_NS).any():
             out = out.dt.normalize()
         return out, None
     out = pd.to_datetime(s, errors="coerce", format="ISO8601")
