@@ -24,7 +24,7 @@ from pipeline.contract import (
 )
 from pipeline.io import _dictionary_to_pandas, _utc_to_pandas, read_tables
 from pipeline.simulator import simulate_portfolio
-from pipeline.validation import validate_tables
+from pipeline.validation import _account_index, validate_tables
 
 TABLES = ("accounts", "installments", "payments", "contacts", "offers")
 
@@ -271,3 +271,11 @@ def test_promised_date_rule_on_promised_rows_equals_the_datetime_rule(cells):
     # In another time zone the frame takes the rule's plain datetime path.
     other = contacts.assign(contact_at=contacts["contact_at"].dt.tz_convert("Asia/Tokyo"))
     assert fast == ContactsSchema._promise_after_contact(other).tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(ids=st.lists(st.sampled_from(["A1", "A2", "A3", "B7", None]), max_size=8))
+def test_account_index_is_the_distinct_ids_in_order(ids):
+    column = pd.Series(ids, dtype=object)
+    expected = pd.Index(column.dropna().unique())
+    pd.testing.assert_index_equal(_account_index(column), expected)
