@@ -19,10 +19,11 @@ from pipeline.contract import (
     InstallmentsSchema,
     PaymentsSchema,
     _due_dates_increase_pandas,
-    _in_vocabulary,
     table_schema,
 )
-from pipeline.io import _dictionary_to_pandas, _utc_to_pandas, read_tables
+from pipeline.contract_rules import _in_vocabulary
+from pipeline.io import read_tables
+from pipeline.parquet_read import _dictionary_to_pandas, _utc_to_pandas
 from pipeline.simulator import simulate_portfolio
 from pipeline.validation import _account_index, validate_tables
 
