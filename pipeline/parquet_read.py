@@ -161,6 +161,25 @@ def _read_parquet(
         pa.set_memory_pool(previous)
 
 
+def _is_text(type_: pa.DataType) -> bool:
+    """True for arrow's string types."""
+    return pa.types.is_string(type_) or pa.types.is_large_string(type_)
+
+
+def _column_to_pandas(arr: pa.ChunkedArray, keep_arrow: bool) -> pd.Series:
+    """Convert one decoded column: dictionaries to categoricals, text to ``str`` objects (or
+    arrow strings when ``keep_arrow``), UTC instants to numpy, the rest as arrow does."""
+    if pa.types.is_dictionary(arr.type):
+        return _dictionary_to_pandas(arr) if _is_text(arr.type.value_type) else arr.to_pandas()
+    if _is_text(arr.type):
+        if keep_arrow:
+            return pd.Series(pd.arrays.ArrowStringArray(arr), copy=False)
+        return _strings_to_pandas(arr)
+    if _is_utc_ns(arr.type):
+        return _utc_to_pandas(arr)
+    return arr.to_pandas()
+
+
 def _read_parquet_columns(
     path: Path, categorical: frozenset[str], arrow: frozenset[str]
 ) -> tuple[pd.DataFrame, frozenset[str]]:
@@ -177,10 +196,9 @@ def _read_parquet_columns(
         skip = _index_columns(schemas[0])
         fields = [f for f in schemas[0] if f.name not in skip]
 
-        def is_text(field_: pa.Field) -> bool:
-            return pa.types.is_string(field_.type) or pa.types.is_large_string(field_.type)
-
-        as_dictionary = [f.name for f in fields if is_text(f) and f.name.strip() in categorical]
+        as_dictionary = [
+            f.name for f in fields if _is_text(f.type) and f.name.strip() in categorical
+        ]
         # The same files, read with these columns dictionary-encoded as stored (their
         # footers parsed once, above); _dictionary_to_pandas unifies the dictionaries.
         dictionary_sources = [
@@ -214,19 +232,9 @@ def _read_parquet_columns(
             for i, field_ in enumerate(fields):
                 arr = pending.result()
                 pending = worker.submit(decode, fields[i + 1]) if i + 1 < len(fields) else None
-                if pa.types.is_dictionary(arr.type):
-                    columns[field_.name] = _dictionary_to_pandas(arr)
+                columns[field_.name] = _column_to_pandas(arr, field_.name.strip() in arrow)
+                if pa.types.is_dictionary(arr.type) or _is_text(arr.type):
                     text.add(field_.name)
-                elif is_text(field_) and field_.name.strip() in arrow:
-                    columns[field_.name] = pd.Series(pd.arrays.ArrowStringArray(arr), copy=False)
-                    text.add(field_.name)
-                elif is_text(field_):
-                    columns[field_.name] = _strings_to_pandas(arr)
-                    text.add(field_.name)
-                elif _is_utc_ns(arr.type):
-                    columns[field_.name] = _utc_to_pandas(arr)
-                else:
-                    columns[field_.name] = arr.to_pandas()
                 del arr
         n_rows = sum(src.metadata.num_rows for src in sources)
         return pd.DataFrame(columns, index=pd.RangeIndex(n_rows), copy=False), frozenset(text)
