@@ -12,11 +12,16 @@ When this module and DATA_CONTRACT.md disagree, fix one of them in the same
 commit.
 
 The rules run on a million accounts (some 40 million rows) in seconds, so a
-few are computed by vectorised code rather than pandera's generic built-ins:
+few are computed by vectorised code (:mod:`pipeline.contract_rules`) rather
+than pandera's generic built-ins:
 string columns use the :class:`Text` dtype (one inference pass instead of a
 Python call per cell); unique ids and unique (account_id, installment_no)
 pairs, the due-date order and the foreign key work on integer codes (one
-hash pass over the strings, no string sort); row rules hand pandera at most
+hash pass over the strings, no string sort); the closed vocabularies
+(pandera's ``isin``) and the foreign key look each distinct value up once
+(a categorical's categories) and map the answer to the rows by their codes;
+the string dtype rule of a categorical reads its categories only
+(``contract_rules._TextColumnBackend``); row rules hand pandera at most
 :data:`ROW_RULE_EXAMPLES` failure cases and :mod:`pipeline.validation` reads
 all failing rows from the check output. Each rule keeps its name, so a reject
 reads the same. ``benchmarks/bench_validate.py`` measures it.
@@ -30,10 +35,6 @@ from zoneinfo import available_timezones
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
-import pyarrow as pa_arrow
-import pyarrow.compute as pc
-from pandera import dtypes
-from pandera.engines import pandas_engine
 from pandera.typing import Series
 
 from features import vocab
@@ -44,6 +45,16 @@ from pipeline.contract_columns import (  # noqa: F401 (the contract's facts, re-
     OPTIONAL_COLUMNS,
     TYPES,
     as_object,
+)
+from pipeline.contract_rules import (
+    Text,
+    _due_dates_increase_pandas,
+    _flag_pairs,
+    _not_duplicated,
+    _rows_pass,
+    _schedule_key,
+    _vocabulary,
+    _with_text_backend,
 )
 
 _UTC = pd.DatetimeTZDtype(unit="ns", tz="UTC")
@@ -64,170 +75,12 @@ def _timezones() -> frozenset[str]:
     return frozenset(available_timezones())
 
 
-@pandas_engine.Engine.register_dtype
-@dtypes.immutable
-class Text(pandas_engine.NpString):
-    """pandera dtype of the contract's string columns: ``str`` cells (or nulls) in an object column.
-
-    The same rule as pandera's ``str`` (which tests ``isinstance(x, str)`` cell
-    by cell through ``Series.map``, about 40 s over a million accounts' tables),
-    answered first by one vectorised pass (:func:`pandas.api.types.infer_dtype`).
-    Only when that pass finds a non-string cell does it fall back to pandera's
-    cell-by-cell check, which names the failing cells. Failures still read
-    ``dtype('str')``.
-
-    A pandas ``Categorical`` whose categories are all strings (how
-    :func:`pipeline.io.read_tables` reads repeated text with
-    ``categories=True``) holds the same cells and passes too, as do arrow
-    strings (``pandas.StringDtype``); the check then looks at the distinct
-    values only, or at nothing.
-
-    Examples
-    --------
-    >>> Text().check(Text(), pd.Series(["a", None], dtype=object))
-    True
-    >>> Text().check(Text(), pd.Series(["a", 1], dtype=object)).tolist()
-    [True, False]
-    >>> Text().check(Text(), pd.Series(["a", None, "a"], dtype="category"))
-    True
-    """
-
-    def check(self, pandera_dtype, data_container=None):
-        if data_container is not None and isinstance(data_container.dtype, pd.StringDtype):
-            return True  # arrow strings: every cell is a string or null
-        if data_container is not None and isinstance(data_container.dtype, pd.CategoricalDtype):
-            categories = data_container.cat.categories
-            if pd.api.types.infer_dtype(categories, skipna=False) in ("string", "empty"):
-                return True
-            return super().check(pandera_dtype, data_container.astype(object))
-        if (
-            data_container is not None
-            and data_container.dtype == object
-            and pd.api.types.infer_dtype(data_container, skipna=True) in ("string", "empty")
-        ):
-            return True
-        return super().check(pandera_dtype, data_container)
-
-
-def _not_duplicated(s: pd.Series) -> pd.Series:
-    """True for each row whose value occurs once in ``s``; nulls pass (not_nullable reports them).
-
-    The rule of pandera's ``unique=True`` (every copy of a repeated value
-    fails; null failure cases are dropped), computed without pandas' object
-    hash table, which takes seconds on ten million distinct strings: ids that
-    are strictly increasing (the usual export order) are unique by one
-    comparison pass; otherwise arrow's dictionary encoding counts each value.
-
-    Examples
-    --------
-    >>> _not_duplicated(pd.Series(["b", "a", None, "b", None, "c"])).tolist()
-    [False, True, True, False, True, True]
-    """
-    if isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow":
-        return _arrow_not_duplicated(pa_arrow.array(s.array), s.index)
-    values = s.to_numpy()
-    n = len(values)
-    if values.dtype == object and n > 1:
-        try:
-            if bool((values[1:] > values[:-1]).all()):
-                return pd.Series(True, index=s.index)
-        except TypeError:  # nulls or mixed types: no order
-            pass
-        # The system allocator returns these temporaries to the OS when they are freed.
-        pool = pa_arrow.system_memory_pool()
-        try:
-            arr = pa_arrow.array(values, type=pa_arrow.string(), from_pandas=True, memory_pool=pool)
-        except (pa_arrow.ArrowTypeError, pa_arrow.ArrowInvalid):
-            arr = None
-        if arr is not None:
-            encoded = pc.dictionary_encode(arr, memory_pool=pool)  # nulls stay null
-            del arr
-            if len(encoded.dictionary) == n:
-                return pd.Series(True, index=s.index)
-            indices = encoded.indices
-            null = indices.is_null().to_numpy(zero_copy_only=False)
-            codes = indices.fill_null(0).to_numpy()
-            counts = np.bincount(codes[~null], minlength=len(encoded.dictionary))
-            return pd.Series((counts[codes] == 1) | null, index=s.index)
-    return ~s.duplicated(keep=False) | s.isna()
-
-
-def _arrow_not_duplicated(
-    arr: pa_arrow.Array | pa_arrow.ChunkedArray, index: pd.Index
-) -> pd.Series:
-    """:func:`_not_duplicated` of an arrow string column, in arrow (no Python string per row)."""
-    if isinstance(arr, pa_arrow.ChunkedArray):
-        arr = arr.combine_chunks()
-    n = len(arr)
-    if n < 2:
-        return pd.Series(True, index=index)
-    if arr.null_count == 0 and pc.all(pc.greater(arr[1:], arr[:-1])).as_py():
-        return pd.Series(True, index=index)
-    encoded = pc.dictionary_encode(arr)  # nulls stay null
-    if len(encoded.dictionary) == n:
-        return pd.Series(True, index=index)
-    null = encoded.indices.is_null().to_numpy(zero_copy_only=False)
-    codes = encoded.indices.fill_null(0).to_numpy()
-    counts = np.bincount(codes[~null], minlength=len(encoded.dictionary))
-    return pd.Series((counts[codes] == 1) | null, index=index)
-
-
-def _schedule_key(df: pd.DataFrame) -> tuple[np.ndarray, int, np.ndarray | None] | None:
-    """Return one integer key per installment row, sorted, with its stride and the sort order.
-
-    ``key = (account code + 1) * stride + (installment_no - min)``, where the
-    account code comes from one hash pass over the account_id strings (-1 for
-    a null: rows without an account share code 0 of ``key // stride``, as
-    ``None == None`` groups them in pandas). Sorting by the
-    key sorts by (account, installment_no), stably. The order is None when the
-    rows are already sorted (the usual layout of an export), so the common case
-    needs no sort; a nearly sorted key sorts quickly (timsort). Returns None
-    when the columns are not in the canonical dtypes (the dtype checks report
-    those) or the installment numbers span too wide a range for one int64; the
-    callers then use plain pandas.
-    """
-    no = df["installment_no"].to_numpy()
-    if no.dtype.kind not in "iu" or df["due_date"].dtype != "datetime64[ns]":
-        return None
-    codes = pd.factorize(df["account_id"])[0]
-    if len(codes) == 0:
-        return codes.astype(np.int64), 1, None
-    low, high = int(no.min()), int(no.max())
-    stride = high - low + 1
-    bound = (int(codes.max()) + 2) * stride
-    if high > 2**62 or low < -(2**62) or bound >= 2**62:
-        return None
-    # int32 when it fits (a million accounts of 24 installments do): half the memory.
-    key = codes.astype(np.int32 if bound < 2**31 else np.int64)
-    del codes
-    # In place, to hold one array of the table's length rather than several.
-    key += 1
-    key *= stride
-    key += (no - low).astype(key.dtype, copy=False)
-    if len(key) < 2 or bool((key[1:] >= key[:-1]).all()):
-        return key, stride, None
-    order = np.argsort(key, kind="stable")
-    return key[order], stride, order
-
-
-def _flag_pairs(pair_bad: np.ndarray, order: np.ndarray | None) -> np.ndarray:
-    """Mark both rows of each flagged adjacent pair and return, per row in input order, True if fine."""
-    bad = np.zeros(len(pair_bad) + 1, dtype=bool)
-    bad[1:] |= pair_bad
-    bad[:-1] |= pair_bad
-    if order is None:
-        return ~bad
-    ok = np.empty_like(bad)
-    ok[order] = ~bad
-    return ok
-
-
 class AccountsSchema(pa.DataFrameModel):
     """``accounts``: one row per loan account."""
 
     account_id: Series[Text] = pa.Field(nullable=False)
     customer_id: Series[Text] = pa.Field(nullable=False)
-    product: Series[Text] = pa.Field(isin=vocab.PRODUCTS)
+    product: Series[Text] = pa.Field(nullable=False)
     opened_date: Series[pa.DateTime] = pa.Field(nullable=False)
     principal: Series[float] = pa.Field(gt=0)
     currency: Series[Text] = pa.Field(nullable=False)
@@ -242,7 +95,10 @@ class AccountsSchema(pa.DataFrameModel):
     age: Series[float] | None = pa.Field(nullable=True, ge=16, le=120)
     region: Series[Text] | None = pa.Field(nullable=True)
     # The account's legal profile; null means the policy's default jurisdiction.
-    jurisdiction: Series[Text] | None = pa.Field(nullable=True, isin=tuple(PROFILES))
+    jurisdiction: Series[Text] | None = pa.Field(nullable=True)
+
+    _product_known = _vocabulary("product", vocab.PRODUCTS)
+    _jurisdiction_known = _vocabulary("jurisdiction", tuple(PROFILES))
 
     @pa.check("account_id", name="field_uniqueness", ignore_na=False)
     def _account_id_unique(cls, ids: Series[Text]) -> Series[bool]:
@@ -255,7 +111,7 @@ class AccountsSchema(pa.DataFrameModel):
         codes, uniques = pd.factorize(currency)
         matched = pd.Series(uniques, dtype=object).str.match(CURRENCY_PATTERN)
         ok = matched.fillna(False).to_numpy(dtype=bool)
-        return pd.Series(np.append(ok, True)[codes], index=currency.index)
+        return _rows_pass(ok, codes, currency.index)
 
     @pa.check("timezone", name="iana_timezone")
     def _iana_timezone(cls, tz: Series[Text]) -> Series[bool]:
@@ -330,25 +186,6 @@ class InstallmentsSchema(pa.DataFrameModel):
         coerce = False
 
 
-def _due_dates_increase_pandas(df: pd.DataFrame) -> pd.Series:
-    """The due-date rule in plain pandas: the reference, used for frames off the fast path.
-
-    That is frames not in the canonical dtypes, and schedules with a row
-    without an account_id (pandas groups such rows by its sort of the nulls).
-    """
-    # Categorical ids as the strings they stand for: pandas sorts and compares nulls apart.
-    df = df.assign(account_id=as_object(df["account_id"]))
-    ordered = df.sort_values(["account_id", "installment_no"], kind="stable")
-    same_account = ordered["account_id"].eq(ordered["account_id"].shift())
-    prev_due = ordered["due_date"].shift()
-    next_due = ordered["due_date"].shift(-1)
-    next_same = ordered["account_id"].eq(ordered["account_id"].shift(-1))
-    bad = (same_account & ~(ordered["due_date"] >= prev_due)) | (
-        next_same & ~(next_due >= ordered["due_date"])
-    )
-    return (~bad).reindex(df.index)
-
-
 class PaymentsSchema(pa.DataFrameModel):
     """``payments``: money received."""
 
@@ -356,7 +193,9 @@ class PaymentsSchema(pa.DataFrameModel):
     account_id: Series[Text] = pa.Field(nullable=False)
     paid_at: Series[_UTC] = pa.Field(nullable=False)  # type: ignore[valid-type]
     amount: Series[float] = pa.Field(gt=0)
-    channel: Series[Text] = pa.Field(isin=vocab.PAYMENT_CHANNELS)
+    channel: Series[Text] = pa.Field(nullable=False)
+
+    _channel_known = _vocabulary("channel", vocab.PAYMENT_CHANNELS)
 
     @pa.check("payment_id", name="field_uniqueness", ignore_na=False)
     def _payment_id_unique(cls, ids: Series[Text]) -> Series[bool]:
@@ -374,13 +213,17 @@ class ContactsSchema(pa.DataFrameModel):
     contact_id: Series[Text] = pa.Field(nullable=False)
     account_id: Series[Text] = pa.Field(nullable=False)
     contact_at: Series[_UTC] = pa.Field(nullable=False)  # type: ignore[valid-type]
-    channel: Series[Text] = pa.Field(isin=vocab.CONTACT_CHANNELS)
-    direction: Series[Text] = pa.Field(isin=vocab.DIRECTIONS)
-    outcome: Series[Text] = pa.Field(isin=vocab.OUTCOMES)
+    channel: Series[Text] = pa.Field(nullable=False)
+    direction: Series[Text] = pa.Field(nullable=False)
+    outcome: Series[Text] = pa.Field(nullable=False)
     promised_amount: Series[float] = pa.Field(nullable=True, gt=0)
     promised_date: Series[pa.DateTime] = pa.Field(nullable=True)
     agent_id: Series[Text] = pa.Field(nullable=True)
     plan_id: Series[Text] | None = pa.Field(nullable=True)
+
+    _channel_known = _vocabulary("channel", vocab.CONTACT_CHANNELS)
+    _direction_known = _vocabulary("direction", vocab.DIRECTIONS)
+    _outcome_known = _vocabulary("outcome", vocab.OUTCOMES)
 
     @pa.dataframe_check(
         name="promise_fields_iff_promise_to_pay", ignore_na=False, n_failure_cases=ROW_RULE_EXAMPLES
@@ -404,8 +247,11 @@ class ContactsSchema(pa.DataFrameModel):
         nat = np.iinfo(np.int64).min
         at = df["contact_at"].to_numpy(dtype="datetime64[ns]").view(np.int64)  # UTC instants
         promised = df["promised_date"].to_numpy().view(np.int64)
+        ok = promised == nat
+        rows = np.flatnonzero(~ok)  # the contacts with a promised date (a few percent)
+        at, promised = at[rows], promised[rows]
         day = at - at % _DAY_NS  # floor to the UTC midnight
-        ok = (promised == nat) | ((promised >= day) & (at != nat))
+        ok[rows] = (promised >= day) & (at != nat)
         return pd.Series(ok, index=df.index)
 
     @pa.check("contact_id", name="field_uniqueness", ignore_na=False)
@@ -424,10 +270,12 @@ class OffersSchema(pa.DataFrameModel):
     offer_id: Series[Text] = pa.Field(nullable=False)
     account_id: Series[Text] = pa.Field(nullable=False)
     offered_at: Series[_UTC] = pa.Field(nullable=False)  # type: ignore[valid-type]
-    offer_type: Series[Text] = pa.Field(isin=vocab.OFFER_TYPES)
+    offer_type: Series[Text] = pa.Field(nullable=False)
     accepted: Series[bool] = pa.Field(nullable=False)
     discount_pct: Series[float] = pa.Field(nullable=True, ge=0, le=100)
     n_installments: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1)
+
+    _offer_type_known = _vocabulary("offer_type", vocab.OFFER_TYPES)
 
     @pa.dataframe_check(
         name="discount_pct_for_settlement_only", ignore_na=False, n_failure_cases=ROW_RULE_EXAMPLES
@@ -495,14 +343,17 @@ def table_schema(table: str, account_ids: pd.Index | None = None) -> pa.DataFram
             allowed = allowed.unique()
 
         def in_accounts(s: pd.Series) -> pd.Series:
-            # Hash each row's string once (factorize) and look the distinct values up
-            # in the accounts' own hash table (built once per Index, shared by tables).
-            codes, uniques = pd.factorize(s)
+            # Look each distinct value up once in the accounts' own hash table (built
+            # once per Index, shared by tables): a categorical's categories, or the
+            # uniques of one hash pass over the rows' strings (factorize).
+            if isinstance(s.dtype, pd.CategoricalDtype):
+                codes, uniques = s.cat.codes.to_numpy(), s.cat.categories
+            else:
+                codes, uniques = pd.factorize(s)
             # Code -1 is a null: it passes here and fails not_nullable instead.
-            known = np.append(allowed.get_indexer(uniques) >= 0, True)
-            return pd.Series(known[codes], index=s.index)
+            return _rows_pass(allowed.get_indexer(uniques) >= 0, codes, s.index)
 
         fk = pa.Check(in_accounts, name="foreign_key_accounts", ignore_na=False)
         column = schema.columns["account_id"]
         schema = schema.update_column("account_id", checks=[*column.checks, fk])
-    return schema
+    return _with_text_backend(schema)

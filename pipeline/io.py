@@ -19,19 +19,21 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features import vocab
 from pipeline.contract_columns import COLUMNS, DEFAULTS, OPTIONAL_COLUMNS, TYPES
+from pipeline.parquet_read import (  # noqa: F401 (categorical_columns, arrow_text_columns: public here)
+    _read_parquet,
+    arrow_text_columns,
+    categorical_columns,
+)
 
 log = logging.getLogger(__name__)
 
@@ -99,154 +101,6 @@ def file_checksum(path: Path) -> str:
             while n := fh.readinto(buffer):
                 digest.update(view[:n])
     return digest.hexdigest()
-
-
-def _index_columns(schema: pa.Schema) -> set[str]:
-    """Names of the columns that hold a pandas index in a parquet file written by pandas."""
-    meta = schema.pandas_metadata or {}
-    return {c for c in meta.get("index_columns", []) if isinstance(c, str)}
-
-
-#: Rows looked at to tell a column of repeated strings from a column of ids.
-_PROBE_ROWS = 65_536
-
-
-def _strings_to_pandas(arr: pa.ChunkedArray) -> pd.Series:
-    """Convert an arrow string column to an object Series of ``str`` (nulls as None).
-
-    Repeated values (account_id in a child table, channels, outcomes) are
-    deduplicated so that each distinct string is one Python object (24M
-    installments hold 1M account_id objects, not 24M). A column whose first
-    rows are mostly distinct (ids) is converted without deduplication: hashing
-    ten million distinct strings would cost seconds and a gigabyte of memo table
-    for nothing.
-    """
-    head = arr.slice(0, _PROBE_ROWS)
-    distinct = pc.count_distinct(head).as_py() if len(head) else 0
-    return arr.to_pandas(deduplicate_objects=2 * distinct <= len(head))
-
-
-def categorical_columns(table: str) -> frozenset[str]:
-    """Return the text columns of ``table`` that :func:`read_tables` can read as categoricals.
-
-    Those are the columns of repeated values: a child table's ``account_id``
-    and its vocabularies (channel, outcome, agent...), not its own key (ids
-    are distinct) and nothing of ``accounts`` (one row per account).
-
-    Examples
-    --------
-    >>> sorted(categorical_columns("payments"))
-    ['account_id', 'channel']
-    """
-    if table == "accounts" or table not in TYPES:
-        return frozenset()
-    key = vocab.TABLE_KEYS[table]
-    return frozenset(c for c, kind in TYPES[table].items() if kind == "str" and c != key)
-
-
-def arrow_text_columns(table: str) -> frozenset[str]:
-    """Return the text columns :func:`read_tables` can keep as arrow strings: a child table's id.
-
-    Ids are distinct, so a categorical would save nothing; as arrow strings
-    (``pandas.StringDtype("pyarrow")``) they need no Python object per row.
-
-    Examples
-    --------
-    >>> sorted(arrow_text_columns("contacts")), sorted(arrow_text_columns("installments"))
-    (['contact_id'], [])
-    """
-    if table == "accounts" or table not in TYPES:
-        return frozenset()
-    key = vocab.TABLE_KEYS[table]
-    return frozenset({key}) if TYPES[table].get(key) == "str" else frozenset()
-
-
-def _read_parquet(
-    path: Path, categorical: frozenset[str] = frozenset(), arrow: frozenset[str] = frozenset()
-) -> tuple[pd.DataFrame, frozenset[str]]:
-    """Read a parquet file or folder of parts column by column.
-
-    Returns the frame and the names of its columns that came from arrow string
-    columns (so they hold only ``str`` and ``None`` and need no inference).
-    Text columns named in ``categorical`` are read through parquet's own
-    dictionary pages as a pandas ``Categorical`` (one Python string per
-    distinct value, integer codes per row: no string object per row); those
-    named in ``arrow`` stay arrow strings (``pandas.StringDtype("pyarrow")``).
-    One column at a time is converted, and its arrow buffers are freed before
-    the next, which keeps the peak memory near the size of the pandas frame.
-    Arrow allocates from the system allocator meanwhile, so that the memory of
-    numeric columns (which pandas shares with arrow) returns to the operating
-    system when a table is dropped, instead of staying in arrow's own pool.
-    """
-    previous = pa.default_memory_pool()
-    pa.set_memory_pool(pa.system_memory_pool())
-    try:
-        return _read_parquet_columns(path, categorical, arrow)
-    finally:
-        pa.set_memory_pool(previous)
-
-
-def _read_parquet_columns(
-    path: Path, categorical: frozenset[str], arrow: frozenset[str]
-) -> tuple[pd.DataFrame, frozenset[str]]:
-    files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
-    with ExitStack() as stack:
-        sources = [stack.enter_context(pq.ParquetFile(f)) for f in files]
-        if not sources:
-            return pd.DataFrame(), frozenset()
-        schemas = [src.schema_arrow for src in sources]
-        if any(not s.equals(schemas[0], check_metadata=False) for s in schemas[1:]):
-            # Parts disagree on types: let pandas reconcile them, as before.
-            frames = [src.read().to_pandas() for src in sources]
-            return pd.concat(frames, ignore_index=True), frozenset()
-        skip = _index_columns(schemas[0])
-        fields = [f for f in schemas[0] if f.name not in skip]
-
-        def is_text(field_: pa.Field) -> bool:
-            return pa.types.is_string(field_.type) or pa.types.is_large_string(field_.type)
-
-        def decode(field_: pa.Field) -> pa.ChunkedArray:
-            if is_text(field_) and field_.name.strip() in categorical:
-                # Dictionary-encoded as stored: arrow unifies the parts' dictionaries
-                # when it converts the column to one pandas Categorical.
-                chunks = [
-                    c
-                    for f in files
-                    for c in pq.ParquetFile(f, read_dictionary=[field_.name])
-                    .read(columns=[field_.name])
-                    .column(0)
-                    .chunks
-                ]
-                empty = pa.dictionary(pa.int32(), field_.type)
-                return pa.chunked_array(chunks) if chunks else pa.chunked_array([], empty)
-            chunks = [
-                c for src in sources for c in src.read(columns=[field_.name]).column(0).chunks
-            ]
-            return pa.chunked_array(chunks, type=field_.type)
-
-        columns: dict[str, pd.Series] = {}
-        text: set[str] = set()
-        # Decoding (arrow, without the GIL) of the next column overlaps the conversion
-        # of this one to Python objects: two columns at most are held as arrow arrays.
-        with ThreadPoolExecutor(max_workers=1) as worker:
-            pending = worker.submit(decode, fields[0]) if fields else None
-            for i, field_ in enumerate(fields):
-                arr = pending.result()
-                pending = worker.submit(decode, fields[i + 1]) if i + 1 < len(fields) else None
-                if pa.types.is_dictionary(arr.type):
-                    columns[field_.name] = arr.to_pandas()
-                    text.add(field_.name)
-                elif is_text(field_) and field_.name.strip() in arrow:
-                    columns[field_.name] = pd.Series(pd.arrays.ArrowStringArray(arr), copy=False)
-                    text.add(field_.name)
-                elif is_text(field_):
-                    columns[field_.name] = _strings_to_pandas(arr)
-                    text.add(field_.name)
-                else:
-                    columns[field_.name] = arr.to_pandas()
-                del arr
-        n_rows = sum(src.metadata.num_rows for src in sources)
-        return pd.DataFrame(columns, index=pd.RangeIndex(n_rows), copy=False), frozenset(text)
 
 
 def _read_raw(
@@ -341,7 +195,9 @@ def _coerce_date(s: pd.Series) -> tuple[pd.Series, pd.Series | None]:
         if out.dtype != "datetime64[ns]":
             out = out.astype("datetime64[ns]")
         ns = out.to_numpy().view("i8")
-        if ((ns % _DAY_NS != 0) & (ns != _NAT_NS)).any():
+        if s.hasnans:
+            ns = ns[ns != _NAT_NS]  # (promised dates are mostly null)
+        if (ns % _DAY_NS).any():
             out = out.dt.normalize()
         return out, None
     out = pd.to_datetime(s, errors="coerce", format="ISO8601")

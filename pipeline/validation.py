@@ -220,6 +220,24 @@ def _shorten_check(check: str) -> str:
     return check if len(check) <= 80 else check[:77] + "..."
 
 
+def _account_index(ids: pd.Series) -> pd.Index:
+    """Return the distinct non-null account ids in order of first appearance.
+
+    The usual accounts table has no null and no repeated id: its ids are the
+    index as they are, and the hash table that tells so is the one the
+    foreign key looks the other tables' ids up in (built once, not twice).
+
+    Examples
+    --------
+    >>> _account_index(pd.Series(["A2", None, "A1", "A2"], dtype=object)).tolist()
+    ['A2', 'A1']
+    """
+    index = pd.Index(ids)
+    if ids.dtype == object and index.is_unique and not index.hasnans:
+        return index
+    return pd.Index(ids.dropna().unique())
+
+
 def validate_tables(raw: RawTables, keep_categories: bool = False) -> ValidationResult:
     """Validate every table lazily and split rows into clean tables and rejects.
 
@@ -255,7 +273,7 @@ def validate_tables(raw: RawTables, keep_categories: bool = False) -> Validation
     tables = raw.tables
     accounts = tables["accounts"]
     rows_read = {t: len(df) for t, df in tables.items()}
-    account_index = pd.Index(accounts["account_id"].dropna().unique())
+    account_index = _account_index(accounts["account_id"])
     per_table: dict[str, pd.DataFrame] = {}
     for table, df in tables.items():
         if not df.index.equals(pd.RangeIndex(len(df))):
