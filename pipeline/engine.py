@@ -53,7 +53,7 @@ ENGINES = ("local", "spark")
 _CACHE: dict[tuple[str, str], object] = {}
 
 
-def part_path(work: Path | str, kind: str, shard: int) -> Path:
+def part_path(work: Path | str, kind: str, shard: int, suffix: str = ".parquet") -> Path:
     """Return the parquet part of one shard's output of one kind.
 
     Examples
@@ -61,7 +61,21 @@ def part_path(work: Path | str, kind: str, shard: int) -> Path:
     >>> part_path("w", "scores", 3).as_posix()
     'w/scores/part-00003.parquet'
     """
-    return Path(work) / kind / f"part-{shard:05d}.parquet"
+    return Path(work) / kind / f"part-{shard:05d}{suffix}"
+
+
+def write_stream_part(frame: pd.DataFrame, work: Path | str, kind: str, shard: int) -> None:
+    """Write a shard's part that :class:`PartsWriter` appends to the output, as Arrow IPC.
+
+    The driver only copies these parts into the one output file: Arrow IPC
+    costs the worker no parquet encoding and the driver no decoding (it is
+    memory-mapped), and the output is encoded once, as parquet.
+    """
+    path = part_path(work, kind, shard, ".arrow")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
 
 
 def _validate_shard(
@@ -118,7 +132,7 @@ def features_task(shard_dir: str, k: int, work: str, params: dict) -> dict:
     t0 = time.perf_counter()
     validation, _ = _validate_shard(Path(shard_dir), k, Path(work), params, True)
     feats = build_features(validation.tables, pd.Timestamp(params["as_of"]))
-    write_parquet(feats, part_path(work, "features", k))
+    write_stream_part(feats, work, "features", k)
     return _shard_record(k, validation, time.perf_counter() - t0, rows_out=len(feats))
 
 
@@ -135,7 +149,7 @@ def training_set_task(shard_dir: str, k: int, work: str, params: dict) -> dict:
         horizon_days=int(params["horizon_days"]),
         data_end=params.get("data_end"),
     )
-    write_parquet(frame, part_path(work, "training_set", k))
+    write_stream_part(frame, work, "training_set", k)
     return _shard_record(k, validation, time.perf_counter() - t0, rows_out=len(frame))
 
 
@@ -390,21 +404,35 @@ class PartsWriter:
         self.work, self.kind, self.out = work, kind, out
         self.rows = 0
         self._writer: pq.ParquetWriter | None = None
+        self._empty: Path | None = None
 
     def __call__(self, record: dict) -> None:
-        """Append the part of ``record``'s shard, when it wrote one."""
-        f = part_path(self.work, self.kind, record["shard"])
+        """Append the part of ``record``'s shard (:func:`write_stream_part`), when it wrote one."""
+        f = part_path(self.work, self.kind, record["shard"], ".arrow")
         if not f.exists():
             return
-        if self._writer is None:
-            self.out.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = pq.ParquetWriter(self.out, pq.read_schema(f))
-        table = pq.read_table(f, schema=self._writer.schema)
-        self._writer.write_table(table)
-        self.rows += table.num_rows
+        with pa.memory_map(str(f)) as source:
+            table = pa.ipc.open_file(source).read_all()
+            if table.num_rows == 0:
+                # An empty part's text columns have no type (null): it sets no schema,
+                # and is written only when every part is empty.
+                self._empty = self._empty or f
+                return
+            if self._writer is None:
+                self.out.parent.mkdir(parents=True, exist_ok=True)
+                self._writer = pq.ParquetWriter(self.out, table.schema)
+            elif not table.schema.equals(self._writer.schema):
+                table = table.cast(self._writer.schema)
+            self._writer.write_table(table)
+            self.rows += table.num_rows
 
     def close(self) -> int:
         """Close the file; return the rows written."""
+        if self._writer is None and self._empty is not None:
+            with pa.memory_map(str(self._empty)) as source:
+                table = pa.ipc.open_file(source).read_all()
+                self.out.parent.mkdir(parents=True, exist_ok=True)
+                pq.write_table(table, self.out)
         if self._writer is not None:
             self._writer.close()
         return self.rows

@@ -37,3 +37,30 @@ def test_a_failing_call_raises_its_error(workers):
     with pytest.raises(ZeroDivisionError):
         run_calls(operator.truediv, calls, workers=workers)
     assert run_calls(operator.truediv, [(6, 3), (8, 2)], workers=workers) == [2.0, 4.0]
+
+
+def test_parts_writer_appends_parts_in_order_and_skips_empty_ones(tmp_path):
+    import pandas as pd
+
+    from pipeline.engine import PartsWriter, write_stream_part
+
+    empty = pd.DataFrame(
+        {"account_id": pd.Series([], dtype=object), "x": pd.Series([], dtype="f8")}
+    )
+    write_stream_part(empty, tmp_path, "features", 0)  # untyped text: must not set the schema
+    write_stream_part(
+        pd.DataFrame({"account_id": ["A2", "A3"], "x": [2.0, 3.0]}), tmp_path, "features", 1
+    )
+    write_stream_part(pd.DataFrame({"account_id": ["A5"], "x": [5.0]}), tmp_path, "features", 3)
+    writer = PartsWriter(tmp_path, "features", tmp_path / "out.parquet")
+    for k in range(4):  # shard 2 wrote no part
+        writer({"shard": k})
+    assert writer.close() == 3
+    out = pd.read_parquet(tmp_path / "out.parquet")
+    assert out["account_id"].tolist() == ["A2", "A3", "A5"]
+    assert out["x"].tolist() == [2.0, 3.0, 5.0]
+
+    only_empty = PartsWriter(tmp_path, "features", tmp_path / "empty.parquet")
+    only_empty({"shard": 0})
+    assert only_empty.close() == 0
+    assert list(pd.read_parquet(tmp_path / "empty.parquet").columns) == ["account_id", "x"]
