@@ -22,9 +22,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from pipeline.engine import (
-    concat_parts,
     merged_validation,
-    part_path,
     run_tasks,
     shard_layout,
     shard_seconds,
@@ -32,6 +30,7 @@ from pipeline.engine import (
 )
 from pipeline.io import write_parquet
 from pipeline.partition import scan_export_dates
+from pipeline.shard_parts import concat_parts, part_path
 from pipeline.shard_value import CHOICES, OPTIONS, frame_inputs
 
 

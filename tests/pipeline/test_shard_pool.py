@@ -42,7 +42,7 @@ def test_a_failing_call_raises_its_error(workers):
 def test_parts_writer_appends_parts_in_order_and_skips_empty_ones(tmp_path):
     import pandas as pd
 
-    from pipeline.engine import PartsWriter, write_stream_part
+    from pipeline.shard_parts import PartsWriter, write_stream_part
 
     empty = pd.DataFrame(
         {"account_id": pd.Series([], dtype=object), "x": pd.Series([], dtype="f8")}
