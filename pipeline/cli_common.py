@@ -69,6 +69,16 @@ def unreadable(exc: OSError, path: Path) -> typer.Exit:
     return fail(EXIT_INPUT, f"cannot read or write {exc.filename or path}: {exc.strerror or exc}")
 
 
+def write_or_exit(frame, path: Path) -> None:
+    """Write ``frame`` as parquet at ``path``; exit 2 naming the file when the disk refuses it."""
+    from pipeline.io import write_parquet
+
+    try:
+        write_parquet(frame, path)
+    except OSError as exc:
+        raise unreadable(exc, path) from None
+
+
 @contextmanager
 def store_errors() -> Iterator[None]:
     """Turn an unavailable model store into exit 4 and a model not found into exit 3."""
@@ -125,7 +135,7 @@ def is_sharded(data: Path, shards: int | None, engine: str) -> bool:
 
 
 def run_sharded(task: str, data: Path, out: Path | None, params: dict, shards, workers, engine):
-    """Run a sharded job, turning unreadable input into exit 2."""
+    """Run a sharded job, turning unreadable input or an unwritable output into exit 2."""
     from pipeline.engine import run_sharded_to_file
     from pipeline.io import DataReadError
 
@@ -135,6 +145,8 @@ def run_sharded(task: str, data: Path, out: Path | None, params: dict, shards, w
         raise fail(EXIT_INPUT, str(exc)) from None
     except ImportError as exc:
         raise no_spark(exc) from None
+    except OSError as exc:  # the output or the work folder beside it: no space, no permission
+        raise unreadable(exc, out or data) from None
 
 
 def load_or_exit(data: Path):

@@ -22,6 +22,7 @@ from pipeline.cli_common import (
     run_sharded,
     unreadable,
     warn_rejected,
+    write_or_exit,
 )
 
 
@@ -58,7 +59,7 @@ def validate(
     engine: EngineOpt = "local",
 ) -> None:
     """Validate the input tables against the data contract and report failing rows."""
-    from pipeline.io import DataReadError, read_tables, write_parquet
+    from pipeline.io import DataReadError, read_tables
     from pipeline.validation import format_report, validate_tables
 
     try:
@@ -70,7 +71,7 @@ def validate(
         raise fail(EXIT_INPUT, str(exc)) from None
     typer.echo(format_report(result))
     if rejects is not None:
-        write_parquet(result.rejects, rejects)
+        write_or_exit(result.rejects, rejects)
         typer.echo(f"rejects written to {rejects}")
     if not result.ok:
         raise typer.Exit(EXIT_DATA)
@@ -86,7 +87,6 @@ def features(
 ) -> None:
     """Build the features of every account overdue at D (events strictly before D)."""
     from features.build import build_features
-    from pipeline.io import write_parquet
 
     d = parse_date(as_of, "--as-of")
     if is_sharded(data, shards, engine):
@@ -104,7 +104,7 @@ def features(
         f"stage features rows_in={len(tables['accounts']):,} rows_out={len(frame):,} "
         f"seconds={time.perf_counter() - t0:.2f}"
     )
-    write_parquet(frame, out)
+    write_or_exit(frame, out)
     typer.echo(f"{len(frame):,} rows x {frame.shape[1]} columns -> {out}")
 
 
@@ -128,7 +128,6 @@ def training_set(
 ) -> None:
     """Build month-end snapshots with features and labels; incomplete horizons are left out."""
     from features.training_set import build_training_set
-    from pipeline.io import write_parquet
 
     d1, d2 = parse_date(date_from, "--from"), parse_date(date_to, "--to")
     if d2 < d1:
@@ -168,7 +167,7 @@ def training_set(
             f"no snapshot between {date_from} and {date_to} has a complete {horizon}-day "
             "horizon in the data; choose earlier dates",
         )
-    write_parquet(frame, out)
+    write_or_exit(frame, out)
     rate = frame["paid_any"].mean()
     typer.echo(f"{len(frame):,} rows (paid_any rate {rate:.3f}) -> {out}")
 

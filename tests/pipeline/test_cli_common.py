@@ -44,3 +44,24 @@ def test_unreadable_names_the_file_else_the_path(capsys):
     )
     unreadable(OSError("disk full"), Path("out"))
     assert "cannot read or write out: disk full" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("sharded", [False, True])
+def test_an_output_the_disk_refuses_ends_in_exit_2_and_one_line(tmp_path, sharded):
+    import factories as f
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+    from pipeline.io import write_parquet
+
+    for name, df in f.tables().items():
+        write_parquet(df, tmp_path / "data" / f"{name}.parquet")
+    (tmp_path / "a-file").write_text("not a folder")
+    out = tmp_path / "a-file" / "features.parquet"  # its parent is a file: NotADirectoryError
+    args = ["features", "--data", str(tmp_path / "data"), "--as-of", "2024-06-30"]
+    args += ["--out", str(out), *(["--shards", "2"] if sharded else [])]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == EXIT_INPUT, result.output
+    errors = [line for line in result.output.splitlines() if " error: " in line]
+    assert len(errors) == 1 and "cannot read or write" in errors[0] and "a-file" in errors[0]
+    assert "Traceback" not in result.output
