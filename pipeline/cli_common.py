@@ -18,6 +18,8 @@ from typing import Annotated
 import typer
 
 EXIT_OK, EXIT_DATA, EXIT_INPUT, EXIT_MODEL, EXIT_STORE = 0, 1, 2, 3, 4
+#: The machine ran out: a worker process died (killed for memory) or memory ran out.
+EXIT_RESOURCES = 5
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 log = logging.getLogger("pipeline.cli")
@@ -67,6 +69,16 @@ def no_spark(exc: ImportError) -> typer.Exit:
 def unreadable(exc: OSError, path: Path) -> typer.Exit:
     """Exit 2 naming the file a job could not read or write (``path`` when the error names none)."""
     return fail(EXIT_INPUT, f"cannot read or write {exc.filename or path}: {exc.strerror or exc}")
+
+
+def out_of_resources(exc: BaseException) -> typer.Exit:
+    """Exit 5 saying the job ran out of memory or lost a worker process, and what to change."""
+    what = "ran out of memory" if isinstance(exc, MemoryError) else "lost a worker process"
+    return fail(
+        EXIT_RESOURCES,
+        f"the job {what} (the system may have killed it for memory); nothing was published: "
+        "rerun with fewer --workers or more --shards, or on a larger machine",
+    )
 
 
 def write_or_exit(frame, path: Path) -> None:
@@ -136,6 +148,8 @@ def is_sharded(data: Path, shards: int | None, engine: str) -> bool:
 
 def run_sharded(task: str, data: Path, out: Path | None, params: dict, shards, workers, engine):
     """Run a sharded job, turning unreadable input or an unwritable output into exit 2."""
+    from concurrent.futures.process import BrokenProcessPool
+
     from pipeline.engine import run_sharded_to_file
     from pipeline.io import DataReadError
 
@@ -147,6 +161,8 @@ def run_sharded(task: str, data: Path, out: Path | None, params: dict, shards, w
         raise no_spark(exc) from None
     except OSError as exc:  # the output or the work folder beside it: no space, no permission
         raise unreadable(exc, out or data) from None
+    except (BrokenProcessPool, MemoryError) as exc:
+        raise out_of_resources(exc) from None
 
 
 def load_or_exit(data: Path):

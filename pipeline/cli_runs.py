@@ -20,6 +20,7 @@ from pipeline.cli_common import (
     is_sharded,
     no_spark,
     open_store_or_exit,
+    out_of_resources,
     parse_date,
     unreadable,
 )
@@ -71,6 +72,8 @@ def score(
 
 def _score_or_exit(data: Path, d, out: Path, kwargs: dict, shards, workers, engine):
     """Run the scoring, shard by shard or whole; each failure ends in its exit code and one line."""
+    from concurrent.futures.process import BrokenProcessPool
+
     from models.store import StoreUnavailableError
     from models.tracking import ModelNotFoundError
     from pipeline.asof import AsOfImplausibleError
@@ -109,6 +112,8 @@ def _score_or_exit(data: Path, d, out: Path, kwargs: dict, shards, workers, engi
         ) from None
     except OSError as exc:
         raise unreadable(exc, out) from None
+    except (BrokenProcessPool, MemoryError) as exc:
+        raise out_of_resources(exc) from None
     except Exception as exc:
         if type(exc).__name__ != "MlflowException":
             raise

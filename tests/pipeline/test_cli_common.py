@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,19 @@ def test_an_output_the_disk_refuses_ends_in_exit_2_and_one_line(tmp_path, sharde
     errors = [line for line in result.output.splitlines() if " error: " in line]
     assert len(errors) == 1 and "cannot read or write" in errors[0] and "a-file" in errors[0]
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("error", [BrokenProcessPool("a child process terminated"), MemoryError()])
+def test_a_lost_worker_or_memory_ends_in_exit_5_and_one_line(error, monkeypatch, tmp_path, capsys):
+    from pipeline import engine
+    from pipeline.cli_common import EXIT_RESOURCES, run_sharded
+
+    def die(*_args, **_kwargs):
+        raise error
+
+    monkeypatch.setattr(engine, "run_sharded_to_file", die)
+    with pytest.raises(typer.Exit) as caught:
+        run_sharded("features", tmp_path, tmp_path / "f.parquet", {}, 2, 2, "local")
+    assert caught.value.exit_code == EXIT_RESOURCES == 5
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nothing was published" in err and "--workers" in err
