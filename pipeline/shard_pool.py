@@ -103,6 +103,9 @@ def run_calls(
                 shared.fail(exc)
                 break
             hand_back()
+    except BaseException as exc:  # on_result's error or Ctrl-C: the workers take no more calls
+        shared.fail(exc)
+        raise
     finally:
         for t in feeders:
             t.join()

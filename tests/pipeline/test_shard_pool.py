@@ -64,3 +64,19 @@ def test_parts_writer_appends_parts_in_order_and_skips_empty_ones(tmp_path):
     only_empty({"shard": 0})
     assert only_empty.close() == 0
     assert list(pd.read_parquet(tmp_path / "empty.parquet").columns) == ["account_id", "x"]
+
+
+def _mark(folder, i: int) -> int:
+    time.sleep(0.2)
+    (folder / f"call-{i}").touch()
+    return i
+
+
+def test_an_error_handing_back_a_result_stops_the_workers_taking_calls(tmp_path):
+    def refuse(result: int) -> None:
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        run_calls(_mark, [(tmp_path, i) for i in range(12)], workers=2, on_result=refuse)
+    # the driver's first call and the worker's calls under way, not all twelve
+    assert len(list(tmp_path.glob("call-*"))) < 12
