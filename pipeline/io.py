@@ -29,11 +29,7 @@ import pyarrow.parquet as pq
 
 from features import vocab
 from pipeline.contract_columns import COLUMNS, DEFAULTS, OPTIONAL_COLUMNS, TYPES
-from pipeline.parquet_read import (  # noqa: F401 (categorical_columns, arrow_text_columns: public here)
-    _read_parquet,
-    arrow_text_columns,
-    categorical_columns,
-)
+from pipeline.parquet_read import _read_parquet, arrow_text_columns, categorical_columns
 
 log = logging.getLogger(__name__)
 
@@ -408,8 +404,9 @@ def read_tables(
     data_dir : path
         Folder holding ``<table>.parquet``, ``<table>.csv`` or ``<table>/`` parts.
     categories : bool
-        Read the parquet text columns of :func:`categorical_columns` as pandas
-        ``Categorical`` and those of :func:`arrow_text_columns` as arrow
+        Read the parquet text columns of
+        :func:`~pipeline.parquet_read.categorical_columns` as pandas ``Categorical``
+        and those of :func:`~pipeline.parquet_read.arrow_text_columns` as arrow
         strings (same values, far less memory and hashing); CSV text stays
         ``object``. :func:`pipeline.validation.validate_tables` accepts
         both and hands back ``object`` columns unless told to keep them.

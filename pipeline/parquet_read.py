@@ -102,7 +102,7 @@ def _utc_to_pandas(arr: pa.ChunkedArray) -> pd.Series:
 
 
 def categorical_columns(table: str) -> frozenset[str]:
-    """Return the text columns of ``table`` that :func:`read_tables` can read as categoricals.
+    """Return the text columns of ``table`` read as categoricals (:func:`pipeline.io.read_tables`).
 
     Those are the columns of repeated values: a child table's ``account_id``
     and its vocabularies (channel, outcome, agent...), not its own key (ids
@@ -120,7 +120,7 @@ def categorical_columns(table: str) -> frozenset[str]:
 
 
 def arrow_text_columns(table: str) -> frozenset[str]:
-    """Return the text columns :func:`read_tables` can keep as arrow strings: a child table's id.
+    """Return the text columns that :func:`pipeline.io.read_tables` keeps as arrow strings: ids.
 
     Ids are distinct, so a categorical would save nothing; as arrow strings
     (``pandas.StringDtype("pyarrow")``) they need no Python object per row.
