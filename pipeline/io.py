@@ -29,7 +29,12 @@ import pyarrow.parquet as pq
 
 from features import vocab
 from pipeline.contract_columns import COLUMNS, DEFAULTS, OPTIONAL_COLUMNS, TYPES
-from pipeline.parquet_read import _read_parquet, arrow_text_columns, categorical_columns
+from pipeline.parquet_read import (
+    _read_parquet,
+    arrow_text_columns,
+    categorical_columns,
+    table_files,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +66,18 @@ class RawTables:
     files: dict[str, dict[str, object]] = field(default_factory=dict)
 
 
+def first_line(exc: BaseException) -> str:
+    """Return the first line of an error's message (its type's name when it has none).
+
+    Examples
+    --------
+    >>> first_line(OSError("disk full\\nmore")), first_line(ValueError())
+    ('disk full', 'ValueError')
+    """
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def find_table(data_dir: Path, table: str) -> Path | None:
     """Return the path of ``table`` in ``data_dir`` (parquet, CSV or a folder of parts), if any.
 
@@ -89,7 +106,7 @@ def file_checksum(path: Path) -> str:
     small share of reading the same bytes as parquet.
     """
     digest = hashlib.sha256()
-    files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+    files = table_files(path)
     buffer = bytearray(1 << 22)
     view = memoryview(buffer)
     for f in files:
@@ -116,8 +133,7 @@ def _read_raw(
         )
         return raw, frozenset()
     except (OSError, ValueError, pa.ArrowException, UnicodeDecodeError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataReadError(f"{path}: cannot read table {table!r}: {first_line}") from exc
+        raise DataReadError(f"{path}: cannot read table {table!r}: {first_line(exc)}") from exc
 
 
 # Each coercer returns the coerced series and a boolean mask of the cells that
