@@ -161,7 +161,8 @@ def score_task(shard_dir: str, k: int, work: str, params: dict) -> dict:
 
     In value mode the book's decision is given (:mod:`pipeline.shard_value`).
     """
-    from pipeline.score import _scope, _Stages, latest_month_citl_rows, score_tables
+    from pipeline.score import latest_month_citl_rows, score_tables
+    from pipeline.score_outputs import _scope, _Stages
 
     t0 = time.perf_counter()
     model, policy, pversion = _loaded(params)
@@ -197,7 +198,8 @@ def score_task(shard_dir: str, k: int, work: str, params: dict) -> dict:
 
 def options_task(shard_dir: str, k: int, work: str, params: dict) -> dict:
     """Shard task of a sharded value-mode score, step 1 (:mod:`pipeline.shard_value`): write its eligible accounts' options and their export rows."""
-    from pipeline.score import _Stages, score_tables
+    from pipeline.score import score_tables
+    from pipeline.score_outputs import _Stages
 
     t0 = time.perf_counter()
     model, policy, pversion = _loaded(params)

@@ -29,10 +29,11 @@ import pyarrow.parquet as pq
 
 from features import vocab
 from pipeline.contract_columns import COLUMNS, DEFAULTS, OPTIONAL_COLUMNS, TYPES
-from pipeline.parquet_read import (  # noqa: F401 (categorical_columns, arrow_text_columns: public here)
+from pipeline.parquet_read import (
     _read_parquet,
     arrow_text_columns,
     categorical_columns,
+    table_files,
 )
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,18 @@ class RawTables:
     files: dict[str, dict[str, object]] = field(default_factory=dict)
 
 
+def first_line(exc: BaseException) -> str:
+    """Return the first line of an error's message (its type's name when it has none).
+
+    Examples
+    --------
+    >>> first_line(OSError("disk full\\nmore")), first_line(ValueError())
+    ('disk full', 'ValueError')
+    """
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def find_table(data_dir: Path, table: str) -> Path | None:
     """Return the path of ``table`` in ``data_dir`` (parquet, CSV or a folder of parts), if any.
 
@@ -93,7 +106,7 @@ def file_checksum(path: Path) -> str:
     small share of reading the same bytes as parquet.
     """
     digest = hashlib.sha256()
-    files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+    files = table_files(path)
     buffer = bytearray(1 << 22)
     view = memoryview(buffer)
     for f in files:
@@ -120,8 +133,7 @@ def _read_raw(
         )
         return raw, frozenset()
     except (OSError, ValueError, pa.ArrowException, UnicodeDecodeError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataReadError(f"{path}: cannot read table {table!r}: {first_line}") from exc
+        raise DataReadError(f"{path}: cannot read table {table!r}: {first_line(exc)}") from exc
 
 
 # Each coercer returns the coerced series and a boolean mask of the cells that
@@ -408,8 +420,9 @@ def read_tables(
     data_dir : path
         Folder holding ``<table>.parquet``, ``<table>.csv`` or ``<table>/`` parts.
     categories : bool
-        Read the parquet text columns of :func:`categorical_columns` as pandas
-        ``Categorical`` and those of :func:`arrow_text_columns` as arrow
+        Read the parquet text columns of
+        :func:`~pipeline.parquet_read.categorical_columns` as pandas ``Categorical``
+        and those of :func:`~pipeline.parquet_read.arrow_text_columns` as arrow
         strings (same values, far less memory and hashing); CSV text stays
         ``object``. :func:`pipeline.validation.validate_tables` accepts
         both and hands back ``object`` columns unless told to keep them.

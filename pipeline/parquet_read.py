@@ -21,6 +21,11 @@ from features import vocab
 from pipeline.contract_columns import TYPES
 
 
+def table_files(path: Path) -> list[Path]:
+    """Return a table's parquet files: a folder's parts in name order, or the file itself."""
+    return sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+
+
 def _index_columns(schema: pa.Schema) -> set[str]:
     """Names of the columns that hold a pandas index in a parquet file written by pandas."""
     meta = schema.pandas_metadata or {}
@@ -102,7 +107,7 @@ def _utc_to_pandas(arr: pa.ChunkedArray) -> pd.Series:
 
 
 def categorical_columns(table: str) -> frozenset[str]:
-    """Return the text columns of ``table`` that :func:`read_tables` can read as categoricals.
+    """Return the text columns of ``table`` read as categoricals (:func:`pipeline.io.read_tables`).
 
     Those are the columns of repeated values: a child table's ``account_id``
     and its vocabularies (channel, outcome, agent...), not its own key (ids
@@ -120,7 +125,7 @@ def categorical_columns(table: str) -> frozenset[str]:
 
 
 def arrow_text_columns(table: str) -> frozenset[str]:
-    """Return the text columns :func:`read_tables` can keep as arrow strings: a child table's id.
+    """Return the text columns that :func:`pipeline.io.read_tables` keeps as arrow strings: ids.
 
     Ids are distinct, so a categorical would save nothing; as arrow strings
     (``pandas.StringDtype("pyarrow")``) they need no Python object per row.
@@ -183,7 +188,7 @@ def _column_to_pandas(arr: pa.ChunkedArray, keep_arrow: bool) -> pd.Series:
 def _read_parquet_columns(
     path: Path, categorical: frozenset[str], arrow: frozenset[str]
 ) -> tuple[pd.DataFrame, frozenset[str]]:
-    files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+    files = table_files(path)
     with ExitStack() as stack:
         sources = [stack.enter_context(pq.ParquetFile(f)) for f in files]
         if not sources:

@@ -23,7 +23,8 @@ import pyarrow.parquet as pq
 
 from features import vocab
 from pipeline.asof import DATE_COLUMNS, combine_dates, day_text, export_dates
-from pipeline.io import DataReadError, file_checksum, find_table
+from pipeline.io import DataReadError, file_checksum, find_table, first_line
+from pipeline.parquet_read import table_files
 from pipeline.shards import (
     LAYOUT_FILE,
     MAX_SHARDS,
@@ -82,7 +83,7 @@ def csv_header(path: Path) -> list[str]:
 def _dataset(path: Path):
     import pyarrow.dataset as ds
 
-    files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+    files = table_files(path)
     return ds.dataset([str(f) for f in files], format="parquet")
 
 
@@ -102,7 +103,7 @@ def _batches(path: Path):
             ),
         )
         return reader.schema, reader
-    files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+    files = table_files(path)
     schema = pq.ParquetFile(files[0]).schema_arrow
     for f in files[1:]:
         if not pq.ParquetFile(f).schema_arrow.equals(schema, check_metadata=False):
@@ -208,8 +209,7 @@ def _split_table(path: Path, table: str, out: Path, by_account: pd.Series, n_sha
         finally:
             writers.close(ok)
     except (OSError, ValueError, pa.ArrowException) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataReadError(f"{path}: cannot partition table {table!r}: {first}") from exc
+        raise DataReadError(f"{path}: cannot partition table {table!r}: {first_line(exc)}") from exc
     return rows
 
 
@@ -259,7 +259,7 @@ def _scan_batches(path: Path, name: str):
         for batch in reader:
             yield batch.column(0).to_pandas()
         return
-    files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+    files = table_files(path)
     for f in files:
         for batch in pq.ParquetFile(f).iter_batches(batch_size=_BATCH_ROWS, columns=[name]):
             yield batch.column(0).to_pandas()
@@ -270,7 +270,7 @@ def _column_name(path: Path, column: str) -> str | None:
     if path.suffix == ".csv":
         names = csv_header(path)
     else:
-        files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+        files = table_files(path)
         names = pq.read_schema(files[0]).names
     return next((n for n in names if n.strip() == column), None)
 
@@ -319,7 +319,7 @@ def scan_export_dates(data_dir: Path | str) -> dict[str, dict[str, str]]:
                 )
             span = None
             if path.suffix != ".csv":
-                files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+                files = table_files(path)
                 span = _stats_span(files, name)
             if span is None:
                 coerce = _COERCERS[TYPES[table][column]]
@@ -330,8 +330,7 @@ def scan_export_dates(data_dir: Path | str) -> dict[str, dict[str, str]]:
                 got = combine_dates(parts).get(full)
                 span = None if got is None else (got["min"], got["max"])
         except (OSError, ValueError, pa.ArrowException) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise DataReadError(f"{path}: cannot read table {table!r}: {first}") from exc
+            raise DataReadError(f"{path}: cannot read table {table!r}: {first_line(exc)}") from exc
         if span is not None:
             out[full] = {"min": span[0], "max": span[1]}
     return out

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 
 def part_path(work: Path | str, kind: str, shard: int, suffix: str = ".parquet") -> Path:
-    """Return the parquet part of one shard's output of one kind.
+    """Return the part of one shard's output of one kind (parquet, or ``suffix``).
 
     Examples
     --------

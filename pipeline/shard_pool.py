@@ -11,6 +11,7 @@ whichever process is free; the results come back in shard order.
 
 from __future__ import annotations
 
+import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -46,12 +47,26 @@ class _Shared:
                 self.error = exc
 
 
+def _ignore_interrupt() -> None:
+    """Start a worker deaf to Ctrl-C between calls (it would print a traceback waiting for one)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _interruptible(fn: Callable, *args: Any) -> Any:
+    """Run ``fn(*args)`` in a worker, stopped by Ctrl-C as the driver's own call is."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return fn(*args)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _feed(pool: ProcessPoolExecutor, fn: Callable, shared: _Shared) -> None:
     """Keep one worker process busy: submit a call, wait for it, take the next."""
     while (item := shared.take()) is not None:
         i, call = item
         try:
-            shared.put(i, pool.submit(fn, *call).result())
+            shared.put(i, pool.submit(_interruptible, fn, *call).result())
         except BaseException as exc:  # re-raised by the driver's thread
             shared.fail(exc)
             return
@@ -69,7 +84,9 @@ def run_calls(
     interpreter each, no fork of the threads arrow or OpenMP may have started
     here). ``on_result`` is called in this process with each result in call
     order, as soon as that call and those before it are done. The first
-    exception raised by a call is raised here, once the calls under way end.
+    exception raised by a call (or by ``on_result``) is raised here, once the
+    calls under way end; no call starts after it. Ctrl-C stops the calls under
+    way; a worker waiting for a call ignores it.
 
     Examples
     --------
@@ -87,7 +104,13 @@ def run_calls(
             handed += 1
 
     n_others = min(workers, len(calls)) - 1
-    pool = ProcessPoolExecutor(n_others, mp_context=get_context("spawn")) if n_others > 0 else None
+    pool = (
+        ProcessPoolExecutor(
+            n_others, mp_context=get_context("spawn"), initializer=_ignore_interrupt
+        )
+        if n_others > 0
+        else None
+    )
     feeders = [
         threading.Thread(target=_feed, args=(pool, fn, shared), daemon=True)
         for _ in range(n_others)
@@ -103,6 +126,9 @@ def run_calls(
                 shared.fail(exc)
                 break
             hand_back()
+    except BaseException as exc:  # on_result's error or Ctrl-C: the workers take no more calls
+        shared.fail(exc)
+        raise
     finally:
         for t in feeders:
             t.join()

@@ -54,7 +54,7 @@ def shard_dir_name(k: int) -> str:
 
 
 def is_partitioned(data_dir: Path | str) -> bool:
-    """True when ``data_dir`` holds a shard layout written by :func:`partition_data`."""
+    """True when ``data_dir`` holds a shard layout (:func:`pipeline.partition.partition_data`)."""
     return (Path(data_dir) / LAYOUT_FILE).is_file()
 
 

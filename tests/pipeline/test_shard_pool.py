@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import operator
 import os
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -64,3 +68,59 @@ def test_parts_writer_appends_parts_in_order_and_skips_empty_ones(tmp_path):
     only_empty({"shard": 0})
     assert only_empty.close() == 0
     assert list(pd.read_parquet(tmp_path / "empty.parquet").columns) == ["account_id", "x"]
+
+
+def _mark(folder, i: int) -> int:
+    time.sleep(0.2)
+    (folder / f"call-{i}").touch()
+    return i
+
+
+def test_an_error_handing_back_a_result_stops_the_workers_taking_calls(tmp_path):
+    def refuse(result: int) -> None:
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        run_calls(_mark, [(tmp_path, i) for i in range(12)], workers=2, on_result=refuse)
+    # the driver's first call and the worker's calls under way, not all twelve
+    assert len(list(tmp_path.glob("call-*"))) < 12
+
+
+def _long_in_driver(driver: int, marker: str) -> int:
+    if os.getpid() == driver:
+        time.sleep(30)
+    else:
+        Path(marker).touch()
+    return 0
+
+
+_CTRL_C_RUN = """
+import os, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
+from pipeline.shard_pool import run_calls
+from tests.pipeline.test_shard_pool import _long_in_driver
+try:
+    run_calls(_long_in_driver, [(os.getpid(), sys.argv[1])] * 2, workers=2)
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+def test_ctrl_c_stops_the_run_and_no_idle_worker_prints_a_traceback(tmp_path):
+    marker = tmp_path / "worker-call-done"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CTRL_C_RUN, str(marker)],
+        cwd=Path(__file__).resolve().parents[2],
+        start_new_session=True,  # its own process group, as a terminal's Ctrl-C reaches
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.5)  # the worker is back waiting for a call; the driver still in its own
+    os.killpg(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 130, out
+    assert "Traceback" not in out
