@@ -474,7 +474,8 @@ def _format_errors(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _read_bytes(path: Path | None) -> tuple[bytes, str]:
+def read_policy_bytes(path: Path | None) -> tuple[bytes, str]:
+    """Return a policy file's bytes (None: the packaged default) and where they came from."""
     if path is None:
         resource = resources.files("pipeline").joinpath(DEFAULT_POLICY_FILE)
         return resource.read_bytes(), f"packaged {DEFAULT_POLICY_FILE}"
@@ -546,7 +547,15 @@ def load_policy_and_version(path: Path | None = None) -> tuple[Policy, str]:
     hash of exactly the bytes that were applied, even if the file is edited
     during the run.
     """
-    raw, source = _read_bytes(path)
+    return policy_from_bytes(*read_policy_bytes(path))
+
+
+def policy_from_bytes(raw: bytes, source: str = "policy") -> tuple[Policy, str]:
+    """Return the policy in ``raw`` (a policy YAML's bytes) and its version, the hash of ``raw``.
+
+    For a caller that also passes the bytes on (the sharded score sends them
+    to its workers): the policy applied, logged and sent are one read.
+    """
     try:
         data = yaml.safe_load(raw)
     except yaml.YAMLError as exc:
@@ -576,7 +585,7 @@ def policy_version(policy_path: Path | None = None) -> str:
     >>> len(policy_version())
     12
     """
-    return _version_of(_read_bytes(policy_path)[0])
+    return _version_of(read_policy_bytes(policy_path)[0])
 
 
 __all__ = [
@@ -595,5 +604,5 @@ def policy_source(policy_path: Path | None = None) -> tuple[str, str]:
 
     A scoring run logs the text to MLflow next to the version in its rows.
     """
-    raw, _ = _read_bytes(policy_path)
+    raw, _ = read_policy_bytes(policy_path)
     return raw.decode("utf-8"), _version_of(raw)

@@ -98,14 +98,15 @@ def run_scoring_sharded(
     from models import tracking
     from pipeline import publish as pub
     from pipeline.asof import check_export_dates
-    from pipeline.policy import _read_bytes, load_policy_and_version
+    from pipeline.policy import policy_from_bytes, read_policy_bytes
     from pipeline.score import DEFAULT_MODEL_URI
     from pipeline.score_outputs import _Stages, check_reject_limit, publish_run
 
     label = as_of.strftime("%Y-%m-%d")
     stages = _Stages()
-    policy, pversion = load_policy_and_version(policy_path)
-    policy_bytes = _read_bytes(policy_path)[0]
+    # One read: the workers get the very bytes whose hash is the logged version.
+    policy_bytes, source = read_policy_bytes(policy_path)
+    policy, pversion = policy_from_bytes(policy_bytes, source)
     stages.done("load_policy")
     out_dir = Path(out_dir)
     uri = model_uri or DEFAULT_MODEL_URI

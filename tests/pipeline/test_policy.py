@@ -272,3 +272,13 @@ def test_policy_dict_is_not_mutated_by_validation():
     before = copy.deepcopy(data)
     parse_policy(data)
     assert data == before
+
+
+def test_policy_from_bytes_is_the_file_policy_and_the_hash_of_those_bytes(tmp_path):
+    from pipeline.policy import load_policy_and_version, policy_from_bytes, read_policy_bytes
+
+    raw, source = read_policy_bytes(None)
+    policy, version = policy_from_bytes(raw, source)
+    assert (policy, version) == load_policy_and_version(None)
+    edited = raw + b"\n# edited after the read\n"
+    assert policy_from_bytes(edited, source)[1] != version  # the version follows the bytes
