@@ -311,7 +311,9 @@ SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
 }
 
 
-def table_schema(table: str, account_ids: pd.Index | None = None) -> pa.DataFrameSchema:
+def table_schema(
+    table: str, account_ids: pd.Index | None = None, without: tuple[str, ...] = ()
+) -> pa.DataFrameSchema:
     """Return the schema of ``table``, with the foreign key into accounts when ids are given.
 
     Parameters
@@ -322,6 +324,9 @@ def table_schema(table: str, account_ids: pd.Index | None = None) -> pa.DataFram
         The valid ``accounts.account_id`` values. When given (and the table is
         not ``accounts``), ``account_id`` must be one of them: a row that is not
         is an orphan.
+    without : tuple of str
+        Columns left out of the schema: their rules are known to hold
+        (:func:`rules_hold_unread`) and the frame does not hold them.
 
     Returns
     -------
@@ -356,4 +361,46 @@ def table_schema(table: str, account_ids: pd.Index | None = None) -> pa.DataFram
         fk = pa.Check(in_accounts, name="foreign_key_accounts", ignore_na=False)
         column = schema.columns["account_id"]
         schema = schema.update_column("account_id", checks=[*column.checks, fk])
-    return _with_text_backend(schema)
+    return _with_text_backend(schema, without)
+
+
+def rules_hold_unread(table: str, column: str, ids_clean: bool = False) -> bool:
+    """True when every rule of ``table.column`` holds for a column stored as text, unread.
+
+    A column stored as text (:func:`pipeline.parquet_read.is_text_type`)
+    passes its type rule; with ``ids_clean`` (the partition found the
+    table's ids non-null and unique over the book), the table's key passes
+    its non-null and uniqueness rules too. The column qualifies when the
+    schema gives it no other rule: a nullable text column without checks
+    (``contacts.agent_id``), or a clean table's key whose one check is its
+    uniqueness. (No row rule reads these columns; a test validates tables
+    without them.)
+
+    Examples
+    --------
+    >>> rules_hold_unread("contacts", "agent_id"), rules_hold_unread("contacts", "contact_id")
+    (True, False)
+    >>> rules_hold_unread("contacts", "contact_id", ids_clean=True)
+    True
+    >>> rules_hold_unread("contacts", "channel", ids_clean=True)
+    False
+    """
+    schema = _plain_schema(table)
+    if column not in schema.columns:
+        return False
+    rule = schema.columns[column]
+    key = ids_clean and column == vocab.TABLE_KEYS[table]
+    proven = {"field_uniqueness"} if key else set()
+    checks = {c.name for c in rule.checks}
+    return (
+        isinstance(rule.dtype, Text)
+        and checks <= proven
+        and (rule.nullable or key)
+        and (not rule.unique or key)
+    )
+
+
+@cache
+def _plain_schema(table: str) -> pa.DataFrameSchema:
+    """The pandera schema of ``table`` as declared (read, never changed)."""
+    return SCHEMAS[table].to_schema()

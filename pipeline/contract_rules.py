@@ -106,13 +106,17 @@ class _TextColumn(pa.Column):
     """A pandera ``Column`` validated by :class:`_TextColumnBackend` (the same rules)."""
 
 
-def _with_text_backend(schema: pa.DataFrameSchema) -> pa.DataFrameSchema:
-    """Return a copy of ``schema`` whose :class:`Text` columns use :class:`_TextColumnBackend`."""
+def _with_text_backend(
+    schema: pa.DataFrameSchema, without: tuple[str, ...] = ()
+) -> pa.DataFrameSchema:
+    """Return a copy of ``schema`` whose :class:`Text` columns use :class:`_TextColumnBackend`,
+    and without the columns ``without``."""
     _TextColumn.register_backend(pd.DataFrame, _TextColumnBackend)
     schema = copy.copy(schema)
     schema.columns = {
         name: _TextColumn(**column.properties) if isinstance(column.dtype, Text) else column
         for name, column in schema.columns.items()
+        if name not in without
     }
     return schema
 

@@ -53,6 +53,33 @@ ENGINES = ("local", "spark")
 _CACHE: dict[tuple[str, str], object] = {}
 
 
+#: Columns that no stage after a shard's validation reads: only their rules need them.
+_RULES_ONLY = {
+    "payments": ("payment_id",),
+    "contacts": ("contact_id", "agent_id"),
+    "offers": ("offer_id",),
+}
+
+
+def _unread_columns(params: dict) -> dict[str, frozenset[str]]:
+    """The columns a shard task need not decode, per table: those whose rules hold unread.
+
+    The ids of a table the partition proved clean (``ids_clean`` in
+    ``shards.json``, none of them repeated across shards), and text columns
+    with no rule but their type (:func:`pipeline.contract.rules_hold_unread`).
+    The reader leaves one out only when its file stores it as text.
+    """
+    from pipeline.contract import rules_hold_unread
+
+    clean = params.get("ids_clean", {})
+    repeated = params.get("duplicates", {})
+    out = {}
+    for table, columns in _RULES_ONLY.items():
+        proven = bool(clean.get(table)) and not repeated.get(table)
+        out[table] = frozenset(c for c in columns if rules_hold_unread(table, c, proven))
+    return out
+
+
 def _validate_shard(
     shard_dir: Path, k: int, work: Path, params: dict, keep_categories: bool = False
 ) -> tuple[ValidationResult, pd.Series]:
@@ -63,12 +90,13 @@ def _validate_shard(
     read as categoricals (see :func:`pipeline.io.read_tables`); the clean
     tables keep them only with ``keep_categories`` (the feature-only tasks).
     The shard's files are not checksummed: the merged manifest carries the
-    export's checksums, recorded by the partition.
+    export's checksums, recorded by the partition. Columns whose rules hold
+    unread are not decoded (:func:`_unread_columns`).
     """
-    raw = read_tables(shard_dir, categories=True, checksums=False)
+    raw = read_tables(shard_dir, categories=True, checksums=False, skip=_unread_columns(params))
     for table, values in params.get("duplicates", {}).items():
         key = vocab.TABLE_KEYS[table]
-        if table in raw.tables:
+        if table in raw.tables and values:
             ids = raw.tables[table][key]
             hit = ids.isin(values).to_numpy()
             if hit.any():
@@ -436,6 +464,7 @@ def run_sharded_to_file(
     try:
         with shard_layout(data_dir, n_shards, work) as (dirs, layout):
             params = {**params, "duplicates": layout.get("cross_shard_duplicates", {})}
+            params["ids_clean"] = layout.get("ids_clean", {})
             tmp = work / "out.parquet"
             writer = PartsWriter(work, task, tmp) if out is not None else None
             try:

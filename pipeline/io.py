@@ -64,6 +64,9 @@ class RawTables:
     tables: dict[str, pd.DataFrame]
     parse_failures: list[ParseFailure] = field(default_factory=list)
     files: dict[str, dict[str, object]] = field(default_factory=dict)
+    #: Per table, the columns in its file left undecoded (``read_tables``'s ``skip``):
+    #: the contract's name -> the name in the file.
+    left_out: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def first_line(exc: BaseException) -> str:
@@ -117,13 +120,14 @@ def file_checksum(path: Path) -> str:
 
 
 def _read_raw(
-    path: Path, table: str, categories: bool = False
+    path: Path, table: str, categories: bool = False, skip: frozenset[str] = frozenset()
 ) -> tuple[pd.DataFrame, frozenset[str]]:
     try:
         if path.is_dir() or path.suffix == ".parquet":
             if categories:
-                return _read_parquet(path, categorical_columns(table), arrow_text_columns(table))
-            return _read_parquet(path)
+                cats, ids = categorical_columns(table), arrow_text_columns(table)
+                return _read_parquet(path, cats, ids, skip)
+            return _read_parquet(path, skip=skip)
         raw = pd.read_csv(
             path,
             dtype=str,
@@ -309,11 +313,13 @@ def _coerce_table(
     source: str,
     copy: bool,
     text_columns: frozenset[str] = frozenset(),
+    left_out: frozenset[str] = frozenset(),
 ) -> tuple[pd.DataFrame, list[ParseFailure]]:
     """Coerce ``raw`` (see :func:`coerce_table`); without ``copy`` the result may share its memory.
 
     ``text_columns`` are known to hold only ``str`` or ``None`` (arrow strings)
-    and are taken as they are.
+    and are taken as they are; ``left_out`` are in the file but not read, and
+    are left out of the result.
     """
     n = len(raw)
     index = pd.RangeIndex(n)
@@ -330,7 +336,7 @@ def _coerce_table(
     for col, value in defaults.items():
         if col not in columns:
             columns[col] = pd.Series(value, index=index)
-    missing = [c for c in required if c not in columns]
+    missing = [c for c in required if c not in columns and c not in left_out]
     if missing:
         raise DataReadError(
             f"{source}: table {table!r} lacks required column(s) {', '.join(missing)}; "
@@ -346,7 +352,10 @@ def _coerce_table(
         )
     failures: list[ParseFailure] = []
     out: dict[str, pd.Series] = {}
-    for col in [*required, *[c for c in optional if c in columns]]:
+    for col in [
+        *[c for c in required if c not in left_out],
+        *[c for c in optional if c in columns],
+    ]:
         kind = TYPES[table][col]
         series = columns.pop(col)
         if col in defaults and col not in vocab.SUPPRESSING_STATUSES and series.hasnans:
@@ -411,7 +420,10 @@ def extra_columns(table: str, columns) -> list[str]:
 
 
 def read_tables(
-    data_dir: Path | str, categories: bool = False, checksums: bool = True
+    data_dir: Path | str,
+    categories: bool = False,
+    checksums: bool = True,
+    skip: dict[str, frozenset[str]] | None = None,
 ) -> RawTables:
     """Read and coerce every contract table in ``data_dir``.
 
@@ -430,6 +442,12 @@ def read_tables(
         Record each file's sha256 (the manifest's input checksum). A shard
         task leaves it out: its manifest carries the export's checksums,
         computed once by the partition (:mod:`pipeline.shards`).
+    skip : dict, optional
+        Per table, columns not to decode when its file is parquet and stores
+        them as text (:func:`~pipeline.parquet_read.is_text_type`): the caller
+        knows their other rules hold (a shard task, see
+        :func:`pipeline.engine._validate_shard`). A required one must still be
+        in the file. They are listed in ``RawTables.left_out``.
 
     Returns
     -------
@@ -456,10 +474,11 @@ def read_tables(
                     f"(expected {table}.parquet, {table}.csv or a folder {table}/ of parquet parts)"
                 )
             continue
-        raw, text_columns = _read_raw(path, table, categories)
+        raw, text_columns = _read_raw(path, table, categories, (skip or {}).get(table, frozenset()))
+        left_out = {str(c).strip(): str(c) for c in text_columns if c not in raw.columns}
         ignored = extra_columns(table, raw.columns)
         frame, failures = _coerce_table(
-            table, raw, str(path), copy=False, text_columns=text_columns
+            table, raw, str(path), False, text_columns, frozenset(left_out)
         )
         del raw
         result.tables[table] = frame
@@ -468,6 +487,8 @@ def read_tables(
         if checksums:
             result.files[table]["sha256"] = file_checksum(path)
         result.files[table]["ignored_columns"] = ignored
+        if left_out:
+            result.left_out[table] = left_out
     return result
 
 

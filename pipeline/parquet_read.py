@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -24,6 +25,17 @@ from pipeline.contract_columns import TYPES
 def table_files(path: Path) -> list[Path]:
     """Return a table's parquet files: a folder's parts in name order, or the file itself."""
     return sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+
+
+def read_rows(path: Path | str, name: str, rows: np.ndarray) -> np.ndarray:
+    """Return one text column's cells at row positions ``rows`` of a parquet table, as objects.
+
+    The cells are ``str`` (None for a null), as the read of
+    :func:`pipeline.io.read_tables` gives them: for a column it left out (``skip``).
+    """
+    files = table_files(Path(path))
+    column = pa.concat_tables([pq.read_table(f, columns=[name]) for f in files]).column(0)
+    return np.asarray(column.take(pa.array(rows, pa.int64())).to_pylist(), dtype=object)
 
 
 def _index_columns(schema: pa.Schema) -> set[str]:
@@ -142,12 +154,17 @@ def arrow_text_columns(table: str) -> frozenset[str]:
 
 
 def _read_parquet(
-    path: Path, categorical: frozenset[str] = frozenset(), arrow: frozenset[str] = frozenset()
+    path: Path,
+    categorical: frozenset[str] = frozenset(),
+    arrow: frozenset[str] = frozenset(),
+    skip: frozenset[str] = frozenset(),
 ) -> tuple[pd.DataFrame, frozenset[str]]:
     """Read a parquet file or folder of parts column by column.
 
     Returns the frame and the names of its columns that came from arrow string
-    columns (so they hold only ``str`` and ``None`` and need no inference).
+    columns (so they hold only ``str`` and ``None`` and need no inference),
+    which include the columns left out: those named in ``skip`` that are
+    stored as text (:func:`is_text_type`) are not decoded at all.
     Text columns named in ``categorical`` are read through parquet's own
     dictionary pages as a pandas ``Categorical`` (one Python string per
     distinct value, integer codes per row: no string object per row); those
@@ -161,7 +178,7 @@ def _read_parquet(
     previous = pa.default_memory_pool()
     pa.set_memory_pool(pa.system_memory_pool())
     try:
-        return _read_parquet_columns(path, categorical, arrow)
+        return _read_parquet_columns(path, categorical, arrow, skip)
     finally:
         pa.set_memory_pool(previous)
 
@@ -169,6 +186,21 @@ def _read_parquet(
 def _is_text(type_: pa.DataType) -> bool:
     """True for arrow's string types."""
     return pa.types.is_string(type_) or pa.types.is_large_string(type_)
+
+
+def is_text_type(type_: pa.DataType) -> bool:
+    """True for the arrow types whose every cell reads as a ``str`` or null: the contract's text rule holds.
+
+    Examples
+    --------
+    >>> is_text_type(pa.string()), is_text_type(pa.null()), is_text_type(pa.int64())
+    (True, True, False)
+    >>> is_text_type(pa.dictionary(pa.int32(), pa.string()))
+    True
+    """
+    if pa.types.is_dictionary(type_):
+        type_ = type_.value_type
+    return _is_text(type_) or pa.types.is_null(type_)
 
 
 def _column_to_pandas(arr: pa.ChunkedArray, keep_arrow: bool) -> pd.Series:
@@ -186,7 +218,7 @@ def _column_to_pandas(arr: pa.ChunkedArray, keep_arrow: bool) -> pd.Series:
 
 
 def _read_parquet_columns(
-    path: Path, categorical: frozenset[str], arrow: frozenset[str]
+    path: Path, categorical: frozenset[str], arrow: frozenset[str], skip: frozenset[str]
 ) -> tuple[pd.DataFrame, frozenset[str]]:
     files = table_files(path)
     with ExitStack() as stack:
@@ -198,8 +230,10 @@ def _read_parquet_columns(
             # Parts disagree on types: let pandas reconcile them, as before.
             frames = [src.read().to_pandas() for src in sources]
             return pd.concat(frames, ignore_index=True), frozenset()
-        skip = _index_columns(schemas[0])
-        fields = [f for f in schemas[0] if f.name not in skip]
+        index = _index_columns(schemas[0])
+        fields = [f for f in schemas[0] if f.name not in index]
+        left_out = {f.name for f in fields if f.name.strip() in skip and is_text_type(f.type)}
+        fields = [f for f in fields if f.name not in left_out]
 
         as_dictionary = [
             f.name for f in fields if _is_text(f.type) and f.name.strip() in categorical
@@ -242,4 +276,5 @@ def _read_parquet_columns(
                     text.add(field_.name)
                 del arr
         n_rows = sum(src.metadata.num_rows for src in sources)
-        return pd.DataFrame(columns, index=pd.RangeIndex(n_rows), copy=False), frozenset(text)
+        frame = pd.DataFrame(columns, index=pd.RangeIndex(n_rows), copy=False)
+        return frame, frozenset(text | left_out)

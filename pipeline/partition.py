@@ -4,8 +4,8 @@ The split streams record batches: each batch's rows go to their account's
 shard (:func:`pipeline.shards.row_shards`), buffered into large row groups,
 so the split's memory is bounded (:data:`SPLIT_BUFFER_BYTES`), not the book.
 The partition also records, once for all jobs, the export's files (rows,
-checksums), its date extremes (:func:`scan_export_dates`) and the ids
-repeated across shards (:func:`cross_shard_duplicates`).
+checksums), its date extremes (:func:`scan_export_dates`), the ids
+repeated across shards and the tables whose ids are clean (:func:`check_ids`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -340,49 +341,80 @@ def scan_export_dates(data_dir: Path | str) -> dict[str, dict[str, str]]:
 _UNIQUE_IDS = {"payments": "payment_id", "contacts": "contact_id", "offers": "offer_id"}
 
 
-def cross_shard_duplicates(layout_dir: Path, n_shards: int, tables: list[str]) -> dict:
-    """Return, per table, the ids repeated in more than one shard (as text).
+def _id_hashes(values: np.ndarray) -> np.ndarray:
+    """Return a 64-bit hash of each id (an object array of ``str``)."""
+    return pd.util.hash_array(values, categorize=False)
+
+
+def id_facts(shard_ids: Callable[[int], np.ndarray], n_shards: int) -> tuple[list[str], bool]:
+    """Return one table's ids repeated in more than one shard, and whether its ids are clean.
+
+    Clean means no null id and no id repeated anywhere (within a shard or
+    across shards): the table's non-null and uniqueness rules hold for every
+    shard. ``shard_ids(k)`` gives shard ``k``'s ids as an object array (None
+    for a null); it is called once per shard, and again for the shards
+    holding a repeated hash. Only the 64-bit hashes of the ids are kept (12
+    bytes a row); the ids whose hash repeats are then compared as text, so a
+    hash collision neither hides a real duplicate nor invents one.
+    """
+    hashes, nulls = [], False
+    for k in range(n_shards):
+        values = shard_ids(k)
+        null = pd.isna(values)
+        nulls = nulls or bool(null.any())
+        hashes.append(_id_hashes(values[~null]))
+    flat = np.concatenate(hashes) if hashes else np.empty(0, np.uint64)
+    flat.sort()
+    repeated = np.unique(flat[1:][flat[1:] == flat[:-1]])
+    if not len(repeated):
+        return [], not nulls
+    rows = []
+    for k in range(n_shards):
+        hit = np.isin(hashes[k], repeated)
+        if hit.any():
+            values = shard_ids(k)
+            rows.append(pd.DataFrame({"id": values[~pd.isna(values)][hit], "shard": k}))
+    both = pd.concat(rows, ignore_index=True)
+    spread = both.groupby("id")["shard"].nunique()
+    cross = sorted(str(v) for v in spread.index[spread.to_numpy() > 1])
+    within = bool(both.duplicated(["id", "shard"]).any())
+    return cross, not (nulls or cross or within)
+
+
+def check_ids(layout_dir: Path, n_shards: int, tables: list[str]) -> tuple[dict, dict]:
+    """Return, per table, the ids repeated in more than one shard (as text) and whether its ids are clean.
 
     A repeated id within one shard is found by that shard's validation; one
     repeated across shards is not, so the layout records it and each shard
-    rejects its copies as the whole-book validation would. Only the id
-    column is read, a shard at a time, and kept as 64-bit hashes (12 bytes a
-    row); the few ids whose hash repeats across shards are then compared as
-    text.
+    rejects its copies as the whole-book validation would. A table whose
+    ids are clean (:func:`id_facts`) and stored as text passes its id rules
+    in every shard, so a shard task need not read them
+    (:func:`pipeline.engine._validate_shard`). Only the id column is read,
+    a shard at a time.
     """
+    from pipeline.parquet_read import is_text_type
+
     found: dict[str, list[str]] = {}
+    clean: dict[str, bool] = {}
     for table, key in _UNIQUE_IDS.items():
         if table not in tables:
             continue
         paths = [layout_dir / shard_dir_name(k) / f"{table}.parquet" for k in range(n_shards)]
-        name = next((n for n in pq.read_schema(paths[0]).names if n.strip() == key), None)
+        schema = pq.read_schema(paths[0])
+        name = next((n for n in schema.names if n.strip() == key), None)
         if name is None:  # the reader reports the missing column with its file
+            clean[table] = False
             continue
 
-        def ids(path: Path, column: str = name) -> np.ndarray:
-            col = pq.read_table(path, columns=[column]).column(0).cast(pa.string())
+        def ids(k: int, column: str = name, paths: list[Path] = paths) -> np.ndarray:
+            col = pq.read_table(paths[k], columns=[column]).column(0).cast(pa.string())
             return col.to_numpy(zero_copy_only=False).astype(object)
 
-        hashes = [pd.util.hash_array(ids(p), categorize=False) for p in paths]
-        shard = np.concatenate([np.full(len(h), k, np.int32) for k, h in enumerate(hashes)])
-        flat = np.concatenate(hashes)
-        order = np.argsort(flat)
-        flat, shard = flat[order], shard[order]
-        cross = (flat[1:] == flat[:-1]) & (shard[1:] != shard[:-1])
-        if not cross.any():
-            continue
-        suspects = np.unique(flat[1:][cross])
-        rows = []
-        for k, p in enumerate(paths):
-            values = ids(p)
-            hit = np.isin(hashes[k], suspects)
-            rows.append(pd.DataFrame({"id": values[hit], "shard": k}))
-        both = pd.concat(rows, ignore_index=True).dropna()
-        spread = both.groupby("id")["shard"].nunique()
-        values = sorted(str(v) for v in spread.index[spread.to_numpy() > 1])
-        if values:
-            found[table] = values
-    return found
+        cross, ok = id_facts(ids, n_shards)
+        if cross:
+            found[table] = cross
+        clean[table] = ok and is_text_type(schema.field(name).type)
+    return found, clean
 
 
 def partition_data(
@@ -440,12 +472,15 @@ def partition_data(
             rows = _split_table(path, table, tmp, by_account, n_shards)
             tables[table] = {"path": str(path), "rows": rows, "sha256": file_checksum(path)}
         write_account_rows(keys, by_account, n_shards, tmp)
+        duplicates, ids_clean = check_ids(tmp, n_shards, list(tables))
         layout = {
             "n_shards": n_shards,
             "key": SHARD_KEY,
             "source": str(data_dir),
             "tables": tables,
-            "cross_shard_duplicates": cross_shard_duplicates(tmp, n_shards, list(tables)),
+            "cross_shard_duplicates": duplicates,
+            # Per table: no null and no repeated id in the book, stored as text.
+            "ids_clean": ids_clean,
             # The export's date extremes, for one as-of check over the whole book.
             "export_dates": scan_export_dates(data_dir) if dates is None else dates,
         }

@@ -224,6 +224,7 @@ def _score_shards(data_dir, n_shards, work, dates, params, policy, engine, worke
     with shard_layout(data_dir, n_shards, work, dates) as (dirs, layout):
         stages.done("partition")
         params["duplicates"] = layout.get("cross_shard_duplicates", {})
+        params["ids_clean"] = layout.get("ids_clean", {})
         allocation = None
         if policy.value_allocation is not None:  # one capacity for the whole book
             first = run_tasks("value_options", dirs, work, params, engine, workers)

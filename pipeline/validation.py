@@ -18,6 +18,7 @@ import pandas as pd
 from features import vocab
 from pipeline.contract_columns import as_object
 from pipeline.io import DataReadError, ParseFailure, RawTables
+from pipeline.parquet_read import read_rows
 from pipeline.text import printable
 
 if TYPE_CHECKING:  # pandera and the rules load when a table is validated, not on import
@@ -63,7 +64,12 @@ class ValidationResult:
         return summarize_rejects(self.rejects)
 
 
-def _row_keys(table: str, df: pd.DataFrame, index: pd.Index) -> pd.Series:
+def _row_keys(table: str, df: pd.DataFrame, index: pd.Index, raw: RawTables) -> pd.Series:
+    """The key of each of the rows ``index`` (read from the file when left out on read)."""
+    name = raw.left_out.get(table, {}).get(vocab.TABLE_KEYS[table])
+    if name is not None:  # a shard's proven-clean ids: read now, for the rows with rejects
+        path = raw.files[table]["path"]
+        return pd.Series(read_rows(path, name, index.to_numpy()), index=index, dtype=object)
     rows = df.loc[index]
     if table == "installments":
         account = as_object(rows["account_id"])
@@ -279,7 +285,9 @@ def validate_tables(raw: RawTables, keep_categories: bool = False) -> Validation
         if not df.index.equals(pd.RangeIndex(len(df))):
             df = df.reset_index(drop=True)
             tables[table] = df
-        schema = table_schema(table, account_index if table != "accounts" else None)
+        # Columns the read left out hold their rules (see pipeline.io.read_tables's skip).
+        without = tuple(raw.left_out.get(table, ()))
+        schema = table_schema(table, account_index if table != "accounts" else None, without)
         parts = [_parse_failures_to_rejects(raw.parse_failures, table)]
         try:
             # coerce=False and no parsers: validation reads the frame and never
@@ -302,7 +310,7 @@ def validate_tables(raw: RawTables, keep_categories: bool = False) -> Validation
         rows = rej["row"].to_numpy()
         rej = rej.assign(
             table=table,
-            key=_row_keys(table, df, pd.Index(rows)).to_numpy(),
+            key=_row_keys(table, df, pd.Index(rows), raw).to_numpy(),
             account_id=as_object(df["account_id"]).to_numpy()[rows],
         )
         rej["check"] = rej["check"].map(_shorten_check)
