@@ -129,6 +129,8 @@ def _null_payment_id(t: dict[str, pd.DataFrame]) -> None:
     t["payments"].loc[3, "payment_id"] = None
 
 
+# pandera's report of a lone null failure case concatenates an all-null frame.
+@pytest.mark.filterwarnings("ignore:The behavior of DataFrame concatenation:FutureWarning")
 @pytest.mark.parametrize(
     ("table", "defect", "check"),
     [
