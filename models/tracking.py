@@ -80,7 +80,6 @@ CHALLENGER = "challenger"
 CHAMPION = "champion"
 
 SCORING_EXPERIMENT = "repayment-propensity-scoring"
-_MISSING_CODES = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND")
 #: Tag of every run written under :func:`tracking_lock` (so a RUNNING one was left by a killed job).
 WRITER_TAG = "propensity.writer"
 WRITER_LOCKED = "under-store-lock"
@@ -363,7 +362,7 @@ def _register(
 
 def _log_run_contents(result: TrainingResult, window: Mapping[str, Any]) -> None:
     cfg = result.config
-    mlflow.log_params({k: _param(v) for k, v in cfg.flat().items()})
+    mlflow.log_params({k: param_text(v) for k, v in cfg.flat().items()})
     mlflow.log_params(
         {
             "spec.n_features": len(result.spec.columns),
@@ -392,15 +391,15 @@ def _log_run_contents(result: TrainingResult, window: Mapping[str, Any]) -> None
     mlflow.log_metrics(result.flat_metrics())
     mlflow.log_metrics({f"seconds_{k}": v for k, v in result.timings.items()})
 
-    _log_frame(result.split_summary, "tables/splits")
+    log_frame(result.split_summary, "tables/splits")
     for name, table in result.deciles.items():
-        _log_frame(table, f"tables/deciles_{name}")
-    _log_frame(result.psi, "tables/psi")
+        log_frame(table, f"tables/deciles_{name}")
+    log_frame(result.psi, "tables/psi")
     for name, table in result.calibration_by_month.items():
-        _log_frame(table, f"tables/calibration_by_month_{name}")
+        log_frame(table, f"tables/calibration_by_month_{name}")
     for head in result.importance:
-        _log_frame(result.importance[head], f"tables/importance_{head}")
-        _log_frame(result.shap_summary[head], f"tables/shap_summary_{head}")
+        log_frame(result.importance[head], f"tables/importance_{head}")
+        log_frame(result.shap_summary[head], f"tables/shap_summary_{head}")
     baselines = pd.DataFrame(
         [
             {"head": head, "model": name, "split": split, **figs}
@@ -414,11 +413,11 @@ def _log_run_contents(result: TrainingResult, window: Mapping[str, Any]) -> None
             for split, figs in splits.items()
         ]
     )
-    _log_frame(baselines, "tables/model_vs_baselines")
+    log_frame(baselines, "tables/model_vs_baselines")
     gate = pd.DataFrame([c.__dict__ for c in result.gate.checks])
-    _log_frame(gate, "tables/gate_vs_baselines")
+    log_frame(gate, "tables/gate_vs_baselines")
     for name, table in result.review.items():
-        _log_frame(table, f"tables/review_{name}")
+        log_frame(table, f"tables/review_{name}")
     with tempfile.TemporaryDirectory() as tmp:
         for name, png in figure_pngs(result).items():
             (Path(tmp) / f"{name}.png").write_bytes(png)
@@ -443,21 +442,23 @@ def _log_dataset(frame: pd.DataFrame, name: str, context: str) -> None:
         mlflow.log_input(dataset, context=context)
 
 
-def _param(value: Any) -> str:
+def param_text(value: Any) -> str:
+    """Return a config value as an MLflow param: a list or tuple as comma-separated text."""
     return ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
 
 
-def _log_frame(frame: pd.DataFrame, stem: str) -> None:
+def log_frame(frame: pd.DataFrame, stem: str) -> None:
+    """Log a table to the active run twice: ``<stem>.json`` (MLflow's table view) and ``.csv``."""
     mlflow.log_table(frame, f"{stem}.json")
     mlflow.log_text(frame.to_csv(index=False), f"{stem}.csv")
 
 
 def _log_model(result: TrainingResult, registered_name: str | None) -> str | None:
-    """Log the training result's model (see :func:`_log_pyfunc`)."""
-    return _log_pyfunc(result.model, result.split.test.head(5), registered_name)
+    """Log the training result's model (see :func:`log_pyfunc`)."""
+    return log_pyfunc(result.model, result.split.test.head(5), registered_name)
 
 
-def _log_pyfunc(
+def log_pyfunc(
     model: PropensityModel, example_rows: pd.DataFrame, registered_name: str | None
 ) -> str | None:
     """Log the model from code: entry script, project code, text/JSON model folder; no pickle."""
@@ -501,9 +502,9 @@ def _log_effects(effects: TreatmentEffects | None) -> None:
     if effects is None or effects.model is None:
         return
     mlflow.log_text(json.dumps(effects.model.to_dict()), UPLIFT_ARTIFACT)
-    _log_frame(effects.table, "uplift/qini")
+    log_frame(effects.table, "uplift/qini")
     curves = pd.concat([c.assign(arm=a) for a, c in effects.curves.items()], ignore_index=True)
-    _log_frame(curves, "uplift/qini_curves")
+    log_frame(curves, "uplift/qini_curves")
     mlflow.log_metrics(effects_metrics(effects))
     mlflow.log_params({"uplift.arms": ",".join(effects.arms), "uplift.source": effects.source})
     with tempfile.TemporaryDirectory() as tmp:  # the report's own renderings
