@@ -33,7 +33,8 @@ from pipeline.compliance import (
     profile_arrays,
 )
 from pipeline.control import explore_draw, tier_shares
-from pipeline.plan import apply_contact_limits, assign_plans
+from pipeline.plan import assign_plans
+from pipeline.plan_compliance import apply_contact_limits
 from pipeline.policy import Policy, PolicyError
 from pipeline.value_plan import (
     VALUE_OFFERS,
@@ -84,7 +85,7 @@ def value_options(steps, scored, acc, history, as_of, policy: Policy):
     """Return the options of every account: value, calls, sms, feasible, best offer, eligible.
 
     The calls and texts of intensity ``k`` are what the plan's own contact
-    limits (:func:`pipeline.plan.apply_contact_limits`) leave of that
+    limits (:func:`pipeline.plan_compliance.apply_contact_limits`) leave of that
     intensity's caps: the law and the contact log bind every option.
     """
     cfg = policy.value_allocation
