@@ -24,7 +24,7 @@ Cap = Annotated[int, Field(ge=0)]
 
 
 class FrozenModel(BaseModel):
-    """Base of the policy's models: unknown keys are refused, values cannot change."""
+    """Base of every policy section's model (here, approach, value_plan): no unknown key, no change."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
