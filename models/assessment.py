@@ -32,6 +32,7 @@ from models.result import (
     TrainingResult,
 )
 from models.splits import SPLIT_NAMES, TimeSplit
+from models.stability import reference_profile
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -162,8 +163,8 @@ def drift_reference(
     scored = pd.concat([predictions["train"], predictions["validation"]])
     scored = scored.loc[scored["as_of_date"].isin(chosen)]
     return {
-        **{c: ev.reference_profile(fitted.loc[rows, c], n_bins) for c in columns},
-        **{c: ev.reference_profile(scored[c], n_bins) for c in SCORE_COLUMNS},
+        **{c: reference_profile(fitted.loc[rows, c], n_bins) for c in columns},
+        **{c: reference_profile(scored[c], n_bins) for c in SCORE_COLUMNS},
     }
 
 

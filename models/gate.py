@@ -29,10 +29,11 @@ import numpy as np
 import pandas as pd
 
 from models.config import GateConfig
-from models.evaluation import auc, expected_calibration_error, psi_against
+from models.evaluation import auc, expected_calibration_error
 from models.heads import HEADS, ability_target
 from models.monitoring import predicted
 from models.propensity_model import PropensityModel
+from models.stability import psi_against
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,6 @@ import numpy as np
 import pandas as pd
 
 from models.baselines import DpdBucketRule, WoeScorecard, baseline_from_dict
-from models.evaluation import drift_table
 from models.fast_contrib import lightgbm_matrix, pred_contrib, tree_splits
 from models.heads import HEADS, Calibrator, design_matrix
 from models.spec import (
@@ -56,6 +55,7 @@ from models.spec import (
     default_reason_text,
     fallback_reason_text,
 )
+from models.stability import drift_table
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class PropensityModel:
         Free JSON-ready facts (training window, best iterations, config).
     reference : dict, optional
         Variable -> binned training distribution
-        (:func:`models.evaluation.reference_profile`), for drift.
+        (:func:`models.stability.reference_profile`), for drift.
     reason_text : callable, optional
         ``reason_text(feature, value) -> str``; by default the feature
         catalogue's, else "<description>: <value>".

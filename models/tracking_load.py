@@ -20,7 +20,6 @@ from mlflow.exceptions import MlflowException
 from models.packaging import saved_model_dir, unsafe_files
 from models.propensity_model import PropensityModel
 from models.tracking import (
-    _MISSING_CODES,
     CHALLENGER,
     CHAMPION,
     MODEL_NAME,
@@ -32,6 +31,9 @@ from models.tracking import (
     with_retry,
 )
 from models.uplift import UpliftModel
+
+#: MLflow's error codes for a registered model, alias, version or run that is not there.
+_MISSING_CODES = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND")
 
 # ---------------------------------------------------------------- the model
 

@@ -28,11 +28,11 @@ from models.tracking import (
     UPLIFT_ARTIFACT,
     WRITER_LOCKED,
     WRITER_TAG,
-    _log_frame,
-    _log_pyfunc,
-    _param,
     client,
     ensure_experiment,
+    log_frame,
+    log_pyfunc,
+    param_text,
     tracking_lock,
     tracking_uri,
     with_retry,
@@ -87,13 +87,13 @@ def log_recalibration(
                     metrics[f"{row.head}_over_prediction_{stage}"] = float(row.over_prediction)
             metrics.update({k: v for k, v in decision.figures.items() if not np.isnan(v)})
             mlflow.log_metrics(metrics)
-            _log_frame(
+            log_frame(
                 pd.concat([rec.before.assign(model="before"), rec.after.assign(model="after")]),
                 "tables/calibration_in_the_large",
             )
-            _log_frame(pd.DataFrame([c.__dict__ for c in decision.checks]), "tables/gate")
+            log_frame(pd.DataFrame([c.__dict__ for c in decision.checks]), "tables/gate")
             mlflow.log_text(rec.summary() + "\n\n" + decision.summary(), "recalibration.txt")
-            version = _log_pyfunc(rec.model, example_rows, model_name)
+            version = log_pyfunc(rec.model, example_rows, model_name)
         mlc = client(uri)
         with_retry(mlc.set_registered_model_alias, model_name, CHALLENGER, version)
         tags = {
@@ -213,9 +213,9 @@ def log_scoring_run(
                 }
             )
             mlflow.log_metrics(metrics)
-            _log_frame(drift, "tables/drift")
+            log_frame(drift, "tables/drift")
             if citl is not None:
-                _log_frame(citl, "tables/calibration_latest_month")
+                log_frame(citl, "tables/calibration_latest_month")
             if manifest:
                 mlflow.log_dict(manifest, "manifest.json")
             if {"p_willingness", "p_ability"} <= set(scores.columns) and len(scores):
@@ -274,9 +274,9 @@ def log_uplift_run(
         with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
             mlflow.log_params({"arms": ",".join(model.arms), "learner": "t_learner_lightgbm"})
             if params:
-                mlflow.log_params({k: _param(v) for k, v in params.items()})
+                mlflow.log_params({k: param_text(v) for k, v in params.items()})
             mlflow.log_text(json.dumps(model.to_dict()), UPLIFT_ARTIFACT)
-            _log_frame(evaluation, "uplift/qini")
+            log_frame(evaluation, "uplift/qini")
             for row in evaluation.to_dict("records"):
                 for key in ("qini_coefficient", "observed_effect", "predicted_effect"):
                     name = "qini" if key == "qini_coefficient" else key

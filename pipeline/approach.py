@@ -25,9 +25,10 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from features.vocab import COLLECTOR_TYPES
+from pipeline.policy_parts import FrozenModel
 
 #: The seven debtor types of COLLECTIONS_PRACTICE.md, then ``unknown``.
 APPROACH_TYPES: tuple[str, ...] = (*COLLECTOR_TYPES, "unknown")
@@ -267,11 +268,7 @@ def forbidden_content(text: str, language: str) -> list[tuple[str, str]]:
     return found
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Template(_Frozen):
+class Template(FrozenModel):
     """A message template: its tone, text in English and Chinese, and whether hardship may get it."""
 
     tone: Literal[TONES]  # type: ignore[valid-type]
@@ -299,7 +296,7 @@ class Template(_Frozen):
         return self
 
 
-class Approaches(_Frozen):
+class Approaches(FrozenModel):
     """Templates by id, the template of each debtor type, and the one for hardship."""
 
     templates: dict[str, Template] = Field(min_length=1)

@@ -251,7 +251,9 @@ def _coerce_timestamp(s: pd.Series) -> tuple[pd.Series, pd.Series | None]:
 
 _NULLABLE: dict[str, tuple[str, ...]] = {"offers": ("n_installments",)}
 
-_COERCERS = {
+#: Per contract type: a function of a column returning its parsed values and a mask of the
+#: values that do not parse (None: none can fail).
+COERCERS = {
     "str": _coerce_str,
     "float": _coerce_float,
     "int": _coerce_int,
@@ -259,6 +261,9 @@ _COERCERS = {
     "date": _coerce_date,
     "timestamp": _coerce_timestamp,
 }
+# pipeline/partition.py (edited on another branch now) imports the private name: switch it to
+# COERCERS after the merge, then remove this.
+_COERCERS = COERCERS
 _CHECK_NAMES = {
     "str": "parse as text",
     "float": "parse as a number",
@@ -363,7 +368,7 @@ def _coerce_table(
         if kind == "str" and col in text_columns and _is_text_dtype(series.dtype):
             coerced, bad = series, None
         else:
-            coerced, bad = _COERCERS[kind](series)
+            coerced, bad = COERCERS[kind](series)
         if bad is not None and bad.any():
             failures.append(
                 ParseFailure(table, col, _CHECK_NAMES[kind], series.index[bad], series[bad])

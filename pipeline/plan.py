@@ -27,7 +27,8 @@ account, in the scored order) with its own tests:
    low ability under ``uk_conc``, get forbearance and at most
    ``overrides.hardship.max_intensity``), then :func:`apply_contact_limits`
    (policy and legal caps cut to what the log leaves, per person where the
-   law says so, holds; :mod:`pipeline.limits`).
+   law says so, holds; :mod:`pipeline.limits`); these are in
+   :mod:`pipeline.plan_compliance`.
 5. :func:`size_offers`: plans people can keep (:mod:`pipeline.offers`).
 
 Every rule that cut a plan below its tier is listed in ``limit_reasons``.
@@ -40,20 +41,21 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from features.vocab import CONTACT_INTENSITIES, OUTPUT_OFFERS, SUPPRESSING_STATUSES
-from pipeline.compliance import (
-    FORBEARANCE_OFFERS,
-    HARDSHIP_FORBIDDEN_OFFERS,
-    PROFILES,
-    contact_window,
-    profile_arrays,
-    suppressed_reason,
-)
+from features.vocab import CONTACT_INTENSITIES, OUTPUT_OFFERS
 from pipeline.contact_log import log_statuses, log_usage, promise_holds
 from pipeline.control import ARM_COLUMNS, TREATED_COLUMNS, draw_control, plan_id
-from pipeline.limits import LIMIT_REASONS, lawful_limits, limit_reasons
+from pipeline.limits import limit_reasons
 from pipeline.offers import SIZED_OFFERS, size_installments, size_offer_terms
-from pipeline.plan_inputs import SCORED_COLUMNS, accounts_rows, check_scored, contacts_or_empty
+from pipeline.plan_compliance import apply_compliance
+from pipeline.plan_inputs import (
+    INTENSITY_CODE,
+    OFFER_CODE,
+    SCORED_COLUMNS,
+    accounts_rows,
+    caps_table,
+    check_scored,
+    contacts_or_empty,
+)
 from pipeline.policy import STAGES, Policy
 
 __all__ = [
@@ -63,7 +65,6 @@ __all__ = [
     "assign_plans",
     "size_installments",
 ]
-_accounts_rows = accounts_rows  # the name the step tests use
 
 #: Columns of the plan, in order (one row per scored account).
 PLAN_COLUMNS: tuple[str, ...] = (
@@ -96,8 +97,6 @@ PLAN_COLUMNS: tuple[str, ...] = (
     *ARM_COLUMNS,
 )
 
-_INTENSITY = {name: i for i, name in enumerate(CONTACT_INTENSITIES)}
-_OFFER = {name: i for i, name in enumerate(OUTPUT_OFFERS)}
 _OFFER_NAMES = np.array(OUTPUT_OFFERS, dtype=object)
 _INTENSITY_NAMES = np.array(CONTACT_INTENSITIES, dtype=object)
 
@@ -193,11 +192,6 @@ def account_history(
     )
 
 
-def _caps_table(policy: Policy, key: str) -> np.ndarray:
-    """The policy's cap ``key`` per intensity code."""
-    return np.array([getattr(policy.intensity_caps[i], key) for i in CONTACT_INTENSITIES])
-
-
 def assign_tier(scored: pd.DataFrame, policy: Policy) -> pd.DataFrame:
     """Step 1: place each account in the first tier whose rectangle holds it.
 
@@ -220,10 +214,10 @@ def assign_tier(scored: pd.DataFrame, policy: Policy) -> pd.DataFrame:
         {
             "account_id": scored["account_id"].astype(object).to_numpy(),
             "tier": tier,
-            "intensity": np.array([_INTENSITY[t.contact_intensity] for t in tiers])[tier],
+            "intensity": np.array([INTENSITY_CODE[t.contact_intensity] for t in tiers])[tier],
             "calls": np.array([t.max_calls_7d for t in tiers], dtype=np.int64)[tier],
             "sms": np.array([t.max_sms_7d for t in tiers], dtype=np.int64)[tier],
-            "offer": np.array([_OFFER[t.offer] for t in tiers])[tier],
+            "offer": np.array([OFFER_CODE[t.offer] for t in tiers])[tier],
             "source": tier,
         }
     )
@@ -241,15 +235,15 @@ def apply_stage(steps: pd.DataFrame, dpd: pd.Series, policy: Policy) -> pd.DataF
     raised = intensity > tier_int
     calls, sms = steps["calls"].to_numpy(), steps["sms"].to_numpy()
     offer_table = np.array(
-        [[_OFFER[s.offers.get(t.name, t.offer)] for t in policy.tiers] for s in stages]
+        [[OFFER_CODE[s.offers.get(t.name, t.offer)] for t in policy.tiers] for s in stages]
     )
     return steps.assign(
         stage=stage,
         intensity=intensity,
         calls=np.where(
-            raised, np.maximum(calls, _caps_table(policy, "max_calls_7d")[intensity]), calls
+            raised, np.maximum(calls, caps_table(policy, "max_calls_7d")[intensity]), calls
         ),
-        sms=np.where(raised, np.maximum(sms, _caps_table(policy, "max_sms_7d")[intensity]), sms),
+        sms=np.where(raised, np.maximum(sms, caps_table(policy, "max_sms_7d")[intensity]), sms),
         offer=offer_table[stage, steps["tier"].to_numpy()],
     )
 
@@ -264,9 +258,9 @@ def apply_broken_promises(steps: pd.DataFrame, broken: pd.Series, policy: Policy
     return steps.assign(
         intensity=intensity,
         calls=np.where(
-            raised, np.maximum(calls, _caps_table(policy, "max_calls_7d")[intensity]), calls
+            raised, np.maximum(calls, caps_table(policy, "max_calls_7d")[intensity]), calls
         ),
-        sms=np.where(raised, np.maximum(sms, _caps_table(policy, "max_sms_7d")[intensity]), sms),
+        sms=np.where(raised, np.maximum(sms, caps_table(policy, "max_sms_7d")[intensity]), sms),
     )
 
 
@@ -281,7 +275,7 @@ def assign_control_group(
     draw = draw_control(steps, scored, as_of, policy)
     control = draw["control_group"].to_numpy()
     stages = [getattr(policy.dpd_stages, s) for s in STAGES]
-    baseline = np.array([_INTENSITY[s.baseline_intensity] for s in stages])[
+    baseline = np.array([INTENSITY_CODE[s.baseline_intensity] for s in stages])[
         steps["stage"].to_numpy()
     ]
     return steps.assign(
@@ -294,148 +288,11 @@ def assign_control_group(
         lawful_arms=pd.array(np.full(len(steps), np.nan), dtype="Int64"),  # set by value mode
         uniform=draw["uniform"].to_numpy(),
         intensity=np.where(control, baseline, steps["intensity"]),
-        calls=np.where(control, _caps_table(policy, "max_calls_7d")[baseline], steps["calls"]),
-        sms=np.where(control, _caps_table(policy, "max_sms_7d")[baseline], steps["sms"]),
-        offer=np.where(control, _OFFER[policy.control_offer], steps["offer"]),
+        calls=np.where(control, caps_table(policy, "max_calls_7d")[baseline], steps["calls"]),
+        sms=np.where(control, caps_table(policy, "max_sms_7d")[baseline], steps["sms"]),
+        offer=np.where(control, OFFER_CODE[policy.control_offer], steps["offer"]),
         source=np.where(control, len(policy.tiers), steps["source"]),
     )
-
-
-def apply_compliance(
-    steps: pd.DataFrame,
-    scored: pd.DataFrame,
-    acc: pd.DataFrame,
-    history: pd.DataFrame,
-    as_of: pd.Timestamp,
-    policy: Policy,
-) -> pd.DataFrame:
-    """Step 4, for everyone (control group included), under each account's own profile.
-
-    Statuses first (:func:`apply_status_rules`: suppression, hardship,
-    difficulty), then the caps the contact log leaves
-    (:func:`apply_contact_limits`).
-    """
-    steps = steps.assign(
-        jurisdiction=acc["jurisdiction"].to_numpy(), customer_id=acc["customer_id"].to_numpy()
-    )
-    steps = apply_status_rules(steps, scored, acc, history, policy)
-    return apply_contact_limits(steps, acc, history, as_of, policy)
-
-
-def apply_status_rules(
-    steps: pd.DataFrame,
-    scored: pd.DataFrame,
-    acc: pd.DataFrame,
-    history: pd.DataFrame,
-    policy: Policy,
-) -> pd.DataFrame:
-    """Suppress, route hardship and difficulty to forbearance; flags and the log alike."""
-    prof = profile_arrays(steps["jurisdiction"])
-    intensity, offer = steps["intensity"].to_numpy(), steps["offer"].to_numpy()
-    calls, sms = steps["calls"].to_numpy(), steps["sms"].to_numpy()
-    caps_calls, caps_sms = _caps_table(policy, "max_calls_7d"), _caps_table(policy, "max_sms_7d")
-    flag = acc["hardship"].astype("boolean").fillna(True).to_numpy(dtype=bool)
-    hardship = flag | history["hardship_log"].to_numpy(bool)
-    threshold = steps["jurisdiction"].map({j: policy.threshold_for(j) for j in PROFILES})
-    low = prof["forbearance_for_low_ability"].to_numpy(bool) & (
-        scored["p_ability"].to_numpy(dtype=np.float64) < threshold.to_numpy(dtype=np.float64)
-    )
-    hard_offer = _OFFER[policy.overrides.hardship.offer]
-    to_forbearance = (hardship | low) & ~np.isin(offer, [_OFFER[o] for o in FORBEARANCE_OFFERS])
-    offer = np.where(to_forbearance, hard_offer, offer)
-    hard_max = _INTENSITY[policy.overrides.hardship.max_intensity]
-    lowered = hardship & (
-        (intensity > hard_max) | (calls > caps_calls[hard_max]) | (sms > caps_sms[hard_max])
-    )
-    intensity = np.where(hardship, np.minimum(intensity, hard_max), intensity)
-    calls = np.where(hardship, np.minimum(calls, caps_calls[hard_max]), calls)
-    sms = np.where(hardship, np.minimum(sms, caps_sms[hard_max]), sms)
-    changed = hardship & (to_forbearance | lowered)
-
-    flags = pd.DataFrame(
-        {
-            c: acc[c].astype("boolean").fillna(True).to_numpy(dtype=bool)
-            for c in SUPPRESSING_STATUSES
-        }
-    )
-    dispute_log = history["dispute_log"].to_numpy(bool) & ~flags["dispute_open"].to_numpy()
-    flags["dispute_open"] = flags["dispute_open"].to_numpy() | dispute_log
-    reason = suppressed_reason(flags).to_numpy()
-    suppressed = pd.notna(reason)
-    override = {s: _OFFER[getattr(policy.overrides, s).offer] for s in SUPPRESSING_STATUSES}
-    offer = np.where(suppressed, pd.Series(reason).map(override).to_numpy(), offer).astype(np.int64)
-    # The hardship rule has the last word, over overrides too.
-    forbidden = np.isin(offer, [_OFFER[o] for o in HARDSHIP_FORBIDDEN_OFFERS])
-    offer = np.where(hardship & forbidden, hard_offer, offer)
-    reasons = {f"r_{s}": flags[s].to_numpy() for s in SUPPRESSING_STATUSES}
-    reasons["r_dispute_open"] = reasons["r_dispute_open"] & ~dispute_log
-    return steps.assign(
-        intensity=np.where(suppressed, 0, intensity),
-        offer=offer,
-        calls=calls,
-        sms=sms,
-        suppressed_reason=reason,
-        r_dispute_log=dispute_log,
-        r_hardship=changed & flag,
-        r_hardship_log=changed & ~flag,
-        r_uk_conc_low_ability=to_forbearance & ~hardship,
-        **reasons,
-    )
-
-
-def apply_contact_limits(
-    steps: pd.DataFrame,
-    acc: pd.DataFrame,
-    history: pd.DataFrame,
-    as_of: pd.Timestamp,
-    policy: Policy,
-) -> pd.DataFrame:
-    """Cut the caps to the jurisdiction's settings and to what the contact log leaves."""
-    juris = steps["jurisdiction"]
-    calls, sms = steps["calls"].to_numpy(), steps["sms"].to_numpy()
-    own = {j: policy.jurisdictions.get(j) for j in PROFILES}
-    own_calls = juris.map({j: _or_no_cap(r and r.max_calls_7d) for j, r in own.items()}).to_numpy()
-    own_sms = juris.map({j: _or_no_cap(r and r.max_sms_7d) for j, r in own.items()}).to_numpy()
-    contactable = steps["intensity"].to_numpy() > 0
-    by_override = contactable & ((calls > own_calls) | (sms > own_sms))
-    limits = lawful_limits(
-        pd.DataFrame(
-            {
-                "account_id": steps["account_id"].to_numpy(),
-                # A person's allowance is shared within one jurisdiction's accounts.
-                "customer_id": (steps["customer_id"].astype(str) + "|" + juris).to_numpy(),
-                "calls": np.minimum(calls, own_calls),
-                "sms": np.minimum(sms, own_sms),
-                "contactable": contactable,
-            }
-        ),
-        history,
-        profile_arrays(juris),
-        history["promise_hold_until"],
-        as_of,
-    )
-    window = np.full(len(steps), None, dtype=object)
-    for name in pd.unique(juris):
-        rows = (juris == name).to_numpy()
-        hours = policy.hours_for(name)
-        window[rows] = contact_window(acc["timezone"][rows], PROFILES[name], hours).to_numpy()
-    suppressed = pd.notna(steps["suppressed_reason"]).to_numpy()
-    checked = {f"r_{c}": limits[c].to_numpy() for c in limits.columns if c in LIMIT_REASONS}
-    return steps.assign(
-        calls=limits["calls"].to_numpy(),
-        sms=limits["sms"].to_numpy(),
-        calls_day=limits["calls_day"].to_numpy(),
-        calls_today=limits["calls_today"].to_numpy(),
-        contact_hold_until=limits["contact_hold_until"].to_numpy(),
-        contact_window=np.where(suppressed, None, window),
-        third_party_contact_allowed=profile_arrays(juris)["third_party_contact_allowed"].to_numpy(),
-        r_jurisdiction_override=by_override,
-        **checked,
-    )
-
-
-def _or_no_cap(value: int | None) -> int:
-    return np.iinfo(np.int64).max if value is None else int(value)
 
 
 def size_offers(
@@ -459,7 +316,7 @@ def size_offers(
         share = np.where(np.isnan(given), share, given)
     w = scored["p_willingness"].to_numpy(dtype=np.float64)
     return steps.assign(
-        offer=sized["offer"].map(_OFFER).to_numpy(),
+        offer=sized["offer"].map(OFFER_CODE).to_numpy(),
         offer_installment=sized["offer_installment"].to_numpy(),
         offer_n_installments=sized["offer_n_installments"].array,
         offer_first_due_date=sized["offer_first_due_date"].to_numpy(),

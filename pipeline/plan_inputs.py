@@ -1,12 +1,17 @@
-"""The inputs of the policy engine, checked: scored rows, the accounts they belong to, the log."""
+"""The inputs of the policy engine, checked: scored rows, the accounts they belong to, the log.
+
+Also the working plan's integer codes and the policy's caps per code, which
+the steps of :mod:`pipeline.plan` read.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from features.vocab import SUPPRESSING_STATUSES
+from features.vocab import CONTACT_INTENSITIES, OUTPUT_OFFERS, SUPPRESSING_STATUSES
 from pipeline.compliance import account_jurisdictions
+from pipeline.policy import Policy
 
 #: Columns the scored frame must have (``expected_share`` is optional).
 SCORED_COLUMNS: tuple[str, ...] = (
@@ -18,6 +23,15 @@ SCORED_COLUMNS: tuple[str, ...] = (
     "capacity",
     "installment_amount",
 )
+
+#: The working plan's integer codes of the intensities and offers (features.vocab's order).
+INTENSITY_CODE: dict[str, int] = {name: i for i, name in enumerate(CONTACT_INTENSITIES)}
+OFFER_CODE: dict[str, int] = {name: i for i, name in enumerate(OUTPUT_OFFERS)}
+
+
+def caps_table(policy: Policy, key: str) -> np.ndarray:
+    """Return the policy's cap ``key`` (``max_calls_7d``, ``max_sms_7d``) per intensity code."""
+    return np.array([getattr(policy.intensity_caps[i], key) for i in CONTACT_INTENSITIES])
 
 
 def check_scored(scored: pd.DataFrame) -> None:

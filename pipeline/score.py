@@ -29,11 +29,11 @@ from pipeline.score_outputs import (
     RejectLimitError,
     RunOutputs,
     ScoringOutcome,
-    _run_manifest,
-    _scope,
-    _Stages,
+    Stages,
     check_reject_limit,
+    count_accounts,
     publish_run,
+    run_manifest,
 )
 from pipeline.validation import validate_tables
 
@@ -189,7 +189,7 @@ def run_scoring(
     from pipeline.policy import load_policy_and_version
 
     label = as_of.strftime("%Y-%m-%d")
-    stages = _Stages()
+    stages = Stages()
     policy, pversion = load_policy_and_version(policy_path)
     stages.done("load_policy")
     out_dir = Path(out_dir)
@@ -208,7 +208,7 @@ def run_scoring(
             "validate", rows_in=sum(validation.rows_read.values()), rows_out=len(validation.rejects)
         )
         uri = model_uri or DEFAULT_MODEL_URI
-        manifest = _run_manifest(validation, label, policy, pversion, dates, uri, allow_stale)
+        manifest = run_manifest(validation, label, policy, pversion, dates, uri, allow_stale)
         check_reject_limit(validation, manifest, policy.reject_limit, out_dir, label, stages)
         model = tracking.load_model(uri)
         stages.done("model")
@@ -220,7 +220,7 @@ def run_scoring(
             stages.done("citl", rows_out=int(citl["rows"].max()) if citl is not None else 0)
         del raw
         scores, feats = score_tables(tables, as_of, model, policy, pversion, stages)
-        counts = _scope(validation, accounts_all, pd.Index(scores["account_id"]), as_of)
+        counts = count_accounts(validation, accounts_all, pd.Index(scores["account_id"]), as_of)
         outputs = RunOutputs(
             scores=scores, rejects=validation.rejects, features=feats, counts=counts,
             manifest=manifest, model=model, citl=citl,

@@ -2,7 +2,7 @@
 
 :func:`pipeline.score.run_scoring` and the sharded
 :func:`pipeline.shard_score.run_scoring_sharded` both count their accounts
-(:func:`_scope`), start their manifest (:func:`_run_manifest`), apply the
+(:func:`count_accounts`), start their manifest (:func:`run_manifest`), apply the
 reject limit (:func:`check_reject_limit`) and end in :func:`publish_run`
 with a :class:`RunOutputs`, so what the two publish comes from one place.
 """
@@ -75,7 +75,7 @@ class ScoringOutcome:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-class _Stages:
+class Stages:
     """Time each stage and log one line per stage (rows in, rows out, seconds)."""
 
     def __init__(self) -> None:
@@ -87,6 +87,7 @@ class _Stages:
         log.info("stage %-10s started: %s", stage, what)
 
     def done(self, stage: str, rows_in: int | None = None, rows_out: int | None = None) -> None:
+        """Log the stage's line and keep its seconds (since the previous stage ended)."""
         now = time.perf_counter()
         self.seconds[stage] = round(now - self._t, 3)
         self._t = now
@@ -98,7 +99,9 @@ class _Stages:
         log.info("stage %-10s%s seconds=%.2f", stage, counts, self.seconds[stage])
 
 
-def _scope(validation: ValidationResult, accounts_all: pd.DataFrame, scored_ids: pd.Index, as_of):
+def count_accounts(
+    validation: ValidationResult, accounts_all: pd.DataFrame, scored_ids: pd.Index, as_of
+):
     """Count every input account once: scored, rejected, or out of scope (with why)."""
     ids = accounts_all["account_id"].dropna()
     unique_ids = pd.Index(ids.unique())
@@ -124,6 +127,13 @@ def _scope(validation: ValidationResult, accounts_all: pd.DataFrame, scored_ids:
     return counts
 
 
+# pipeline/engine.py's shard tasks import the two names they had before they were made public;
+# engine.py is being changed on another branch: switch it to Stages and count_accounts, then
+# remove these.
+_Stages = Stages
+_scope = count_accounts
+
+
 def _manifest_base(validation: ValidationResult, as_of_label: str) -> dict:
     summary = validation.summary()
     return {
@@ -141,7 +151,7 @@ def _manifest_base(validation: ValidationResult, as_of_label: str) -> dict:
     }
 
 
-def _run_manifest(
+def run_manifest(
     validation: ValidationResult,
     label: str,
     policy,
@@ -166,7 +176,7 @@ def check_reject_limit(
     reject_limit: float,
     out_dir: Path,
     label: str,
-    stages: _Stages,
+    stages: Stages,
 ) -> None:
     """Add the orphan counts to ``manifest``; above the limit, write the failure files and raise.
 
@@ -227,7 +237,7 @@ def publish_run(
     outputs: RunOutputs,
     out_dir: Path,
     label: str,
-    stages: _Stages,
+    stages: Stages,
     log_to_mlflow: bool,
     policy_path: Path | None = None,
 ) -> ScoringOutcome:

@@ -100,10 +100,10 @@ def run_scoring_sharded(
     from pipeline.asof import check_export_dates
     from pipeline.policy import policy_from_bytes, read_policy_bytes
     from pipeline.score import DEFAULT_MODEL_URI
-    from pipeline.score_outputs import _Stages, check_reject_limit, publish_run
+    from pipeline.score_outputs import Stages, check_reject_limit, publish_run
 
     label = as_of.strftime("%Y-%m-%d")
-    stages = _Stages()
+    stages = Stages()
     # One read: the workers get the very bytes whose hash is the logged version.
     policy_bytes, source = read_policy_bytes(policy_path)
     policy, pversion = policy_from_bytes(policy_bytes, source)
@@ -175,10 +175,10 @@ def _shard_params(work, label, model, policy_bytes, log_to_mlflow, workers, engi
 def _book_manifest(records, work, layout, dates, run: _Run, stages):
     """The shards' validation merged over the book, and the run's manifest started from it.
 
-    The manifest is the unsharded run's (:func:`pipeline.score_outputs._run_manifest`)
+    The manifest is the unsharded run's (:func:`pipeline.score_outputs.run_manifest`)
     plus ``engine``: its name, the shards, the workers and each shard's seconds.
     """
-    from pipeline.score_outputs import _run_manifest
+    from pipeline.score_outputs import run_manifest
 
     validation = merged_validation(records, work, layout)
     stages.done(
@@ -186,7 +186,7 @@ def _book_manifest(records, work, layout, dates, run: _Run, stages):
         rows_in=sum(validation.rows_read.values()),
         rows_out=sum(r["counts"]["scored"] for r in records),
     )
-    manifest = _run_manifest(
+    manifest = run_manifest(
         validation, run.label, run.policy, run.pversion, dates, run.uri, run.allow_stale
     )
     manifest["engine"] = {

@@ -33,7 +33,8 @@ from pipeline.compliance import (
     profile_arrays,
 )
 from pipeline.control import explore_draw, tier_shares
-from pipeline.plan import apply_contact_limits, assign_plans
+from pipeline.plan import assign_plans
+from pipeline.plan_compliance import apply_contact_limits
 from pipeline.policy import Policy, PolicyError
 from pipeline.value_plan import (
     VALUE_OFFERS,
@@ -84,7 +85,7 @@ def value_options(steps, scored, acc, history, as_of, policy: Policy):
     """Return the options of every account: value, calls, sms, feasible, best offer, eligible.
 
     The calls and texts of intensity ``k`` are what the plan's own contact
-    limits (:func:`pipeline.plan.apply_contact_limits`) leave of that
+    limits (:func:`pipeline.plan_compliance.apply_contact_limits`) leave of that
     intensity's caps: the law and the contact log bind every option.
     """
     cfg = policy.value_allocation
@@ -127,15 +128,14 @@ def lawful_intensities(calls: np.ndarray, sms: np.ndarray, feasible: np.ndarray)
     return feasible & ((calls + sms > 0) | (np.arange(calls.shape[1]) == 0)[None, :])
 
 
-def explore(uniform, tier, calls, sms, feasible, policy: Policy, cap_c: int, cap_s: int):
+def explore(uniform, tier, calls, sms, lawful, policy: Policy, cap_c: int, cap_s: int):
     """Return per eligible row the explored intensity (-1: none explored) and its probability.
 
     ``explore_share`` of the eligible accounts outside the control group get
     an intensity drawn uniformly among their lawful ones
     (:func:`pipeline.control.explore_draw`, on ``uniform``: the control
-    group's draw per episode; ``tier`` sets the control share); an
-    intensity is lawful when feasible (hardship's maximum) and, above none,
-    some contact remains after the law's caps (:func:`lawful_intensities`). Explored rows use the
+    group's draw per episode; ``tier`` sets the control share); ``lawful``
+    marks the lawful ones (:func:`lawful_intensities`). Explored rows use the
     capacity first; if they need more than there is, those with the smallest
     draws are kept while they fit (a random share, not by value).
     """
@@ -143,7 +143,6 @@ def explore(uniform, tier, calls, sms, feasible, policy: Policy, cap_c: int, cap
     n = len(calls)
     if cfg.explore_share <= 0 or n == 0:
         return np.full(n, -1, dtype=np.int64), np.full(n, np.nan)
-    lawful = lawful_intensities(calls, sms, feasible)
     u = np.asarray(uniform, dtype=np.float64)
     k, prob = explore_draw(u, tier_shares(policy, np.asarray(tier)), cfg.explore_share, lawful)
     rows = np.flatnonzero(k >= 0)
@@ -154,12 +153,12 @@ def explore(uniform, tier, calls, sms, feasible, policy: Policy, cap_c: int, cap
     return k, prob
 
 
-def value_inputs(steps, value, calls, sms, feasible, eligible) -> dict:
+def value_inputs(steps, value, calls, sms, feasible, lawful, eligible) -> dict:
     """Return what the book-wide decision reads: the eligible rows' options and the fixed use.
 
     Arrays are per eligible row, in the plan's order (``account_id`` names
-    them; ``uniform`` and ``tier`` are the episode's draw and the tier, for
-    exploration); ``fixed_calls`` and ``fixed_sms`` are what the other rows
+    them; ``uniform``, ``tier`` and ``lawful`` are the episode's draw, the
+    tier and the lawful intensities, for exploration); ``fixed_calls`` and ``fixed_sms`` are what the other rows
     (control group, suppressed) use. Inputs of parts of a book (shards)
     concatenate, their fixed uses add up.
     """
@@ -172,6 +171,7 @@ def value_inputs(steps, value, calls, sms, feasible, eligible) -> dict:
         "calls": calls[rows],
         "sms": sms[rows],
         "feasible": feasible[rows],
+        "lawful": lawful[rows],
         "fixed_calls": int(steps["calls"].to_numpy()[~eligible].sum()),
         "fixed_sms": int(steps["sms"].to_numpy()[~eligible].sum()),
     }
@@ -193,7 +193,7 @@ def decide_by_value(inputs: dict, policy: Policy) -> tuple[dict, dict]:
     value, calls, sms, feasible = (inputs[k] for k in ("value", "calls", "sms", "feasible"))
     n = len(value)
     arm, arm_p = explore(
-        inputs["uniform"], inputs["tier"], calls, sms, feasible, policy, cap_c, cap_s
+        inputs["uniform"], inputs["tier"], calls, sms, inputs["lawful"], policy, cap_c, cap_s
     )
     explored = np.flatnonzero(arm >= 0)
     rows = np.flatnonzero(arm < 0)
@@ -240,7 +240,10 @@ def choose_by_value(
     value, calls, sms, feasible, offer, eligible = value_options(
         steps, scored, acc, history, as_of, policy
     )
-    picked, record = decide(value_inputs(steps, value, calls, sms, feasible, eligible), policy)
+    # Computed once: exploration draws among these, and lawful_arms counts them.
+    lawful = lawful_intensities(calls, sms, feasible)
+    inputs = value_inputs(steps, value, calls, sms, feasible, lawful, eligible)
+    picked, record = decide(inputs, policy)
     n = len(steps)
     choice = np.zeros(n, dtype=np.int64)
     choice[eligible] = picked["choice"]
@@ -249,7 +252,7 @@ def choose_by_value(
     arm_p[eligible] = picked.get("arm_probability", np.nan)
     out = _apply_choice(steps, acc, history, as_of, policy, choice, offer, calls, sms, eligible)
     names = np.array(CONTACT_INTENSITIES, dtype=object)
-    count = lawful_intensities(calls, sms, feasible).sum(axis=1).astype(np.int64)
+    count = lawful.sum(axis=1).astype(np.int64)
     out = out.assign(
         arm=np.where(arm >= 0, names[np.maximum(arm, 0)], out["arm"].to_numpy()),
         arm_probability=np.where(arm >= 0, arm_p, out["arm_probability"].to_numpy()),

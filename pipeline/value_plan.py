@@ -39,10 +39,11 @@ from typing import Annotated
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from features.vocab import CONTACT_INTENSITIES
 from pipeline.allocate import allocate
+from pipeline.policy_parts import FrozenModel
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +61,7 @@ Share = Annotated[float, Field(ge=0.0, le=1.0)]
 Money = Annotated[float, Field(ge=0.0)]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class OfferPrior(_Frozen):
+class OfferPrior(FrozenModel):
     """What an offer costs, how often it is taken up, and the share lost by deferring (a prior)."""
 
     uptake: Share
@@ -78,7 +75,7 @@ class SettlementPrior(OfferPrior):
     discount_pct: Annotated[float, Field(ge=0.0, le=100.0)]
 
 
-class ValueAllocation(_Frozen):
+class ValueAllocation(FrozenModel):
     """The value mode: daily capacity, contact costs and the priors of each choice."""
 
     calls_per_day: Annotated[int, Field(ge=0)]

@@ -113,7 +113,8 @@ def _counted(singular: str, plural: str, tail: str) -> dict[str, str]:
     }
 
 
-def _count_spec(name, group, description, compute, singular, plural, tail, **kw) -> FeatureSpec:
+def count_spec(name, group, description, compute, singular, plural, tail, **kw) -> FeatureSpec:
+    """Return the spec of a count feature, its reason texts built from ``singular``/``plural``/``tail``."""
     return FeatureSpec(
         name=name,
         group=group,

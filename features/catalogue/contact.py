@@ -7,7 +7,7 @@ from functools import partial
 import numpy as np
 
 from features import vocab
-from features.catalogue.base import FeatureSpec, _count_spec
+from features.catalogue.base import FeatureSpec, count_spec
 from features.context import AsOfContext, safe_divide
 from features.prepare import DAY_NS
 
@@ -116,7 +116,7 @@ def specs() -> list[FeatureSpec]:
         ("attempt_count_90d", 90),
     ):
         out.append(
-            _count_spec(
+            count_spec(
                 name,
                 "contact",
                 f"Outbound contact attempts (all channels) in the last {days} days.",
@@ -156,7 +156,7 @@ def specs() -> list[FeatureSpec]:
     ):
         one, many = nouns[channel]
         out.append(
-            _count_spec(
+            count_spec(
                 name,
                 "contact",
                 f"Outbound {channel} attempts in the last {days} days.",
@@ -168,7 +168,7 @@ def specs() -> list[FeatureSpec]:
         )
     for name, days in (("rpc_count_30d", 30), ("rpc_count_90d", 90)):
         out.append(
-            _count_spec(
+            count_spec(
                 name,
                 "contact",
                 f"Right-party contacts (either direction) in the last {days} days.",
@@ -231,7 +231,7 @@ def specs() -> list[FeatureSpec]:
             )
         )
     out.append(
-        _count_spec(
+        count_spec(
             "sms_reply_count_90d",
             "contact",
             "SMS replies from the debtor in the last 90 days.",
@@ -246,7 +246,7 @@ def specs() -> list[FeatureSpec]:
         ("promise_count_180d", "promise_kept_count_180d", "promise_broken_count_180d", 180),
     ):
         out += [
-            _count_spec(
+            count_spec(
                 made,
                 "contact",
                 f"Promises to pay made in the last {days} days.",
@@ -255,7 +255,7 @@ def specs() -> list[FeatureSpec]:
                 "promises to pay",
                 f"in the last {days} days",
             ),
-            _count_spec(
+            count_spec(
                 kept,
                 "contact",
                 f"Promises made in the last {days} days and kept by D.",
@@ -264,7 +264,7 @@ def specs() -> list[FeatureSpec]:
                 "kept promises",
                 f"in the last {days} days",
             ),
-            _count_spec(
+            count_spec(
                 broken,
                 "contact",
                 f"Promises made in the last {days} days and broken by D (grace over, not kept).",
@@ -309,7 +309,7 @@ def specs() -> list[FeatureSpec]:
             reason_zero="no promise pending",
             reason_null="no arrears",
         ),
-        _count_spec(
+        count_spec(
             "refusal_count_90d",
             "contact",
             "Contacts in the last 90 days where the debtor refused to pay.",
@@ -318,7 +318,7 @@ def specs() -> list[FeatureSpec]:
             "refusals to pay",
             "in the last 90 days",
         ),
-        _count_spec(
+        count_spec(
             "wrong_number_count_90d",
             "contact",
             "Contacts in the last 90 days that reached a wrong number.",
@@ -327,7 +327,7 @@ def specs() -> list[FeatureSpec]:
             "wrong numbers",
             "in the last 90 days",
         ),
-        _count_spec(
+        count_spec(
             "dispute_count_365d",
             "contact",
             "Contacts in the last 365 days where the debtor disputed the debt.",
@@ -336,7 +336,7 @@ def specs() -> list[FeatureSpec]:
             "disputes raised",
             "in the last 365 days",
         ),
-        _count_spec(
+        count_spec(
             "hardship_count_365d",
             "contact",
             "Contacts in the last 365 days where the debtor claimed hardship.",

@@ -6,7 +6,7 @@ from functools import partial
 
 import numpy as np
 
-from features.catalogue.base import FeatureSpec, _count_spec
+from features.catalogue.base import FeatureSpec, count_spec
 from features.context import AsOfContext
 from features.prepare import AMOUNT_TOL, DAY_NS
 
@@ -48,7 +48,7 @@ def specs() -> list[FeatureSpec]:
     """Return the offer features, in their fixed column order."""
     S = FeatureSpec
     out: list[FeatureSpec] = [
-        _count_spec(
+        count_spec(
             "offer_count_365d",
             "offer",
             "Arrangements offered in the last 365 days.",
@@ -60,7 +60,7 @@ def specs() -> list[FeatureSpec]:
             nullable=True,
             reason_null="no offer history",
         ),
-        _count_spec(
+        count_spec(
             "offer_accepted_count_365d",
             "offer",
             "Arrangements accepted in the last 365 days.",
@@ -72,7 +72,7 @@ def specs() -> list[FeatureSpec]:
             nullable=True,
             reason_null="no offer history",
         ),
-        _count_spec(
+        count_spec(
             "offer_broken_count_365d",
             "offer",
             f"Arrangements accepted in the last 365 days with no payment in the {OFFER_FIRST_PAYMENT_DAYS} days after acceptance.",

@@ -6,7 +6,7 @@ from functools import partial
 
 import numpy as np
 
-from features.catalogue.base import FeatureSpec, _count_spec
+from features.catalogue.base import FeatureSpec, count_spec
 from features.context import AsOfContext, safe_divide
 from features.prepare import AMOUNT_TOL, DAY_NS, NAT_NS
 
@@ -166,7 +166,7 @@ def specs() -> list[FeatureSpec]:
             reason_zero="not past due",
             reason_one="1 day past due",
         ),
-        _count_spec(
+        count_spec(
             "installments_overdue",
             "repayment",
             "Installments due before D still unpaid beyond materiality at D.",
@@ -175,7 +175,7 @@ def specs() -> list[FeatureSpec]:
             "installments overdue",
             "",
         ),
-        _count_spec(
+        count_spec(
             "installments_due_count",
             "repayment",
             "Installments due before D since the account opened.",
@@ -249,7 +249,7 @@ def specs() -> list[FeatureSpec]:
         ("episodes_90plus_count_365d", 90, 365),
     ):
         out.append(
-            _count_spec(
+            count_spec(
                 name,
                 "repayment",
                 f"Delinquency episodes active in the last {days} days whose worst DPD reached {min_dpd}.",
@@ -260,7 +260,7 @@ def specs() -> list[FeatureSpec]:
             )
         )
     out += [
-        _count_spec(
+        count_spec(
             "cure_count_365d",
             "repayment",
             "Delinquency episodes cured (arrears cleared) in the last 365 days.",
@@ -287,7 +287,7 @@ def specs() -> list[FeatureSpec]:
         ("payment_count_180d", 180),
     ):
         out.append(
-            _count_spec(
+            count_spec(
                 name,
                 "repayment",
                 f"Payments made in the last {days} days.",
@@ -368,7 +368,7 @@ def specs() -> list[FeatureSpec]:
             reason="{v} of installments in the last 365 days paid on time",
             reason_null="no installment due in the last 365 days",
         ),
-        _count_spec(
+        count_spec(
             "partial_payment_count_180d",
             "repayment",
             "Payments in the last 180 days smaller than the latest installment.",

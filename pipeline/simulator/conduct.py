@@ -1,7 +1,7 @@
 """What debtors and collectors do within a simulated month: contacts, promises, payments, offers.
 
 A mixin of the engine's simulator class: every method reads the simulator's
-per-account arrays and the month's :class:`_MonthState`, and appends the
+per-account arrays and the month's :class:`MonthState`, and appends the
 month's rows to its chunks.
 """
 
@@ -13,13 +13,13 @@ import numpy as np
 
 from features.vocab import DEFAULT_MATERIALITY, PROMISE_GRACE_DAYS
 from pipeline.simulator.parameters import (
-    _CH,
-    _DAY,
-    _NEVER,
-    _OUT,
-    _PCH,
-    _RPC_CODES,
-    _RPC_SET,
+    CHANNEL,
+    DAY,
+    NEVER,
+    OUTCOME,
+    PAY_CHANNEL,
+    RPC_CODES,
+    RPC_SET,
     SERIAL,
     SOPHISTICATED,
     VICTIM,
@@ -45,7 +45,7 @@ def _first_per_group(groups: np.ndarray, n_groups: int) -> np.ndarray:
 
 
 @dataclass
-class _MonthState:
+class MonthState:
     """Per-account quantities of one month (arrays indexed by account), shared by its steps."""
 
     m: int
@@ -103,19 +103,19 @@ class _FirstContacts:
 
 def _first_contacts(pos, out, t, pamt, pday, n: int) -> _FirstContacts:
     """The first promise and the first right-party contact of each of ``n`` accounts (rows sorted)."""
-    has_p, fp = _first_rows(pos, out == _OUT["promise_to_pay"], n)
-    has_r, fr = _first_rows(pos, np.isin(out, _RPC_SET), n)
+    has_p, fp = _first_rows(pos, out == OUTCOME["promise_to_pay"], n)
+    has_r, fr = _first_rows(pos, np.isin(out, RPC_SET), n)
     r_out = _take(out, has_r, fr, -1)
     return _FirstContacts(
         has_p,
         *(_take(a, has_p, fp, 0) for a in (t, pamt, pday)),
         has_r,
         _take(t, has_r, fr, 0),
-        has_r & ~np.isin(r_out, [_OUT["refused"], _OUT["dispute"]]),
+        has_r & ~np.isin(r_out, [OUTCOME["refused"], OUTCOME["dispute"]]),
     )
 
 
-class _Conduct:
+class Conduct:
     """Within-month behaviour of the simulator (mixed into the engine's class)."""
 
     def _message_outcomes(self, acct: np.ndarray, ch: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -123,13 +123,13 @@ class _Conduct:
         rng = self.rng
         bad = self.bad_phone_c[self.cust[acct]]
         p_undel = np.select(
-            [ch == _CH["sms"], ch == _CH["email"], ch == _CH["letter"]],
+            [ch == CHANNEL["sms"], ch == CHANNEL["email"], ch == CHANNEL["letter"]],
             [np.where(bad, 0.7, 0.05), 0.08, 0.03],
             0.10,
         )
         p_reply = (
             np.select(
-                [ch == _CH["sms"], ch == _CH["email"], ch == _CH["letter"]],
+                [ch == CHANNEL["sms"], ch == CHANNEL["email"], ch == CHANNEL["letter"]],
                 [0.03, 0.02, 0.005],
                 0.0,
             )
@@ -138,11 +138,11 @@ class _Conduct:
         u = rng.random(len(acct))
         return np.where(
             u < p_undel,
-            _OUT["undelivered"],
-            np.where(u < p_undel + p_reply, _OUT["replied"], _OUT["delivered"]),
+            OUTCOME["undelivered"],
+            np.where(u < p_undel + p_reply, OUTCOME["replied"], OUTCOME["delivered"]),
         )
 
-    def _keep_prob(self, acct, st: _MonthState, amount: np.ndarray) -> np.ndarray:
+    def _keep_prob(self, acct, st: MonthState, amount: np.ndarray) -> np.ndarray:
         """Probability that each debtor keeps a promise of ``amount`` cents."""
         afford = np.sqrt(np.minimum(1.0, st.cap[acct] / np.maximum(amount, 1)))
         w = st.w[acct]
@@ -153,7 +153,7 @@ class _Conduct:
             * st.pmult[acct]
         )
 
-    def _promises(self, acct, t, asked, st: _MonthState, is_p) -> tuple[np.ndarray, np.ndarray]:
+    def _promises(self, acct, t, asked, st: MonthState, is_p) -> tuple[np.ndarray, np.ndarray]:
         """Promised amount (cents) and date (days since epoch) of promise rows (0 elsewhere).
 
         The collector asks for ``asked``; a debtor who cannot pay it usually negotiates it
@@ -167,7 +167,7 @@ class _Conduct:
         honest = (self.typ[acct] != SERIAL) & (rng.random(n) < self.p.negotiate)
         amount = np.where(honest & (cap < asked) & (afford > mat), afford, asked)
         amount = np.maximum(amount, mat + 1) * is_p
-        day = t // _DAY
+        day = t // DAY
         ahead = rng.choice([1, 2, 3, 5, 7, 10, 14], size=n,
                            p=[0.10, 0.15, 0.15, 0.20, 0.20, 0.10, 0.10])  # fmt: skip
         month = day.astype("datetime64[D]").astype("datetime64[M]")
@@ -181,7 +181,7 @@ class _Conduct:
     def _times_between(self, acct, lo, t1, h_lo, h_hi) -> np.ndarray:
         """Random UTC times in ``[lo, t1)`` at local hours ``[h_lo, h_hi)``; -1 when none fits."""
         rng, n = self.rng, len(acct)
-        d_lo, d1 = lo // _DAY, t1 // _DAY
+        d_lo, d1 = lo // DAY, t1 // DAY
         day = d_lo + np.floor(rng.random(n) * np.maximum(d1 - d_lo, 1)).astype(np.int64)
         sec = rng.integers(np.asarray(h_lo) * 3600, np.asarray(h_hi) * 3600, n)
         t = self.utc_of_local(acct, day, sec)
@@ -195,7 +195,7 @@ class _Conduct:
         later = paying & ~now  # after the last month: outside the window, never seen
         self.carry_out.append((acct[later], pay_t[later], pay_c[later]))
 
-    def _early_collections(self, st: _MonthState, missed, mdue, paid_t, add_pay, con) -> None:
+    def _early_collections(self, st: MonthState, missed, mdue, paid_t, add_pay, con) -> None:
         """Contacts of accounts that missed this month's due date, from 3 days past due.
 
         The 1-29 DPD plan of ``Parameters.contact_means`` pro rata of the days left in the month;
@@ -208,24 +208,24 @@ class _Conduct:
             return
         t1, w = st.t1, st.w
         mat = int(round(DEFAULT_MATERIALITY * 100))
-        lo = mdue + self.p.early_start_days * _DAY
-        frac = np.clip((t1 - lo) / (30 * _DAY), 0, None)
+        lo = mdue + self.p.early_start_days * DAY
+        frac = np.clip((t1 - lo) / (30 * DAY), 0, None)
         contactable = ~st.suppressed[missed] & (rng.random(nm) >= self.p.no_contact_share)
         mult = rng.gamma(2.0, 0.5, nm) * np.where(st.hardship[missed], 0.5, 1.0) * contactable
         rows_pos, rows_ch = [], []
         for name, means in self.p.contact_means.items():
             cnt = rng.poisson(means[0] * mult * frac)
             rows_pos.append(np.repeat(np.arange(nm), cnt))
-            rows_ch.append(np.full(cnt.sum(), _CH[name]))
+            rows_ch.append(np.full(cnt.sum(), CHANNEL[name]))
         pos = np.concatenate(rows_pos)
         ch = np.concatenate(rows_ch)
         acct = missed[pos]
-        h_lo = np.select([ch == _CH["email"], ch == _CH["letter"]], [7, 10], 9)
-        h_hi = np.select([ch == _CH["email"], ch == _CH["letter"]], [22, 11], 20)
+        h_lo = np.select([ch == CHANNEL["email"], ch == CHANNEL["letter"]], [7, 10], 9)
+        h_hi = np.select([ch == CHANNEL["email"], ch == CHANNEL["letter"]], [22, 11], 20)
         t = self._times_between(acct, lo[pos], t1, h_lo, h_hi)
         direction = np.zeros(len(pos), dtype=np.int64)
         out = self._contact_outcomes(acct, ch, direction, w, st.in_shock)
-        is_p = out == _OUT["promise_to_pay"]
+        is_p = out == OUTCOME["promise_to_pay"]
         pamt, pday = self._promises(acct, t, st.owed[acct], st, is_p)
         keep = (t >= 0) & (t < paid_t[pos])  # collectors stop once the debtor has paid
         order = np.flatnonzero(keep)[np.lexsort((t[keep], pos[keep]))]
@@ -242,28 +242,28 @@ class _Conduct:
         r_t, positive = fc.rpc_t, fc.positive
 
         typ, capm = self.typ[missed], st.cap[missed]
-        free = (paid_t == _NEVER) & (typ != SOPHISTICATED)
+        free = (paid_t == NEVER) & (typ != SOPHISTICATED)
         u = rng.random(nm)
         kept = free & has_p & (u < self._keep_prob(missed, st, tp_amt))
         k_lo = tp_t + 600
-        k_t = k_lo + np.floor(rng.random(nm) * np.maximum(tp_day * _DAY + _DAY - k_lo, 1))
+        k_t = k_lo + np.floor(rng.random(nm) * np.maximum(tp_day * DAY + DAY - k_lo, 1))
         p_talk = tp["contact_boost"][typ] * w[missed] * st.pmult[missed]
         talk = free & ~has_p & positive & (u < p_talk)
-        g_t = r_t + np.floor(rng.random(nm) * 7 * _DAY)
+        g_t = r_t + np.floor(rng.random(nm) * 7 * DAY)
         pay_t = np.select([kept, talk], [k_t, g_t], -1).astype(np.int64)
         pay_c = np.minimum(np.where(kept, tp_amt, st.owed[missed]), capm)
         paying = (pay_t >= 0) & (pay_c >= mat)
         self._settle(missed, pay_t, pay_c, paying, t1, add_pay)
 
-        wait_end = (tp_day + 1 + PROMISE_GRACE_DAYS) * _DAY
-        drop = t > np.where(paying, pay_t, _NEVER)[pos]
+        wait_end = (tp_day + 1 + PROMISE_GRACE_DAYS) * DAY
+        drop = t > np.where(paying, pay_t, NEVER)[pos]
         drop |= has_p[pos] & (t > tp_t[pos]) & (t < wait_end[pos])
         self.wait_until[missed[has_p]] = wait_end[has_p]
         for key, arr in (("acct", acct), ("t", t), ("ch", ch), ("dir", direction), ("out", out),
                          ("pamt", pamt), ("pday", pday)):  # fmt: skip
             con[key].append(arr[~drop])
 
-    def _delinquent(self, st: _MonthState, dl: np.ndarray, add_pay, con) -> None:
+    def _delinquent(self, st: MonthState, dl: np.ndarray, add_pay, con) -> None:
         """Contacts, promises, payments and offers of the accounts delinquent at the month start."""
         rng, tp, nd = self.rng, self.tp, len(dl)
         if nd == 0:
@@ -284,7 +284,7 @@ class _Conduct:
         for ch, means in self.p.contact_means.items():
             cnt = rng.poisson(np.asarray(means)[bucket] * mult)
             rows_pos.append(np.repeat(np.arange(nd), cnt))
-            rows_ch.append(np.full(cnt.sum(), _CH[ch]))
+            rows_ch.append(np.full(cnt.sum(), CHANNEL[ch]))
         pos = np.concatenate(rows_pos)
         ch = np.concatenate(rows_ch)
         direction = np.zeros(len(pos), dtype=np.int64)
@@ -292,18 +292,18 @@ class _Conduct:
         inbound = (rng.random(nd) < tp["inbound"][typ] * w[dl]) & ~st.no_pay[dl]
         ib = np.flatnonzero(inbound)
         pos = np.concatenate([pos, ib])
-        ch = np.concatenate([ch, np.full(len(ib), _CH["call"])])
+        ch = np.concatenate([ch, np.full(len(ib), CHANNEL["call"])])
         direction = np.concatenate([direction, np.ones(len(ib), dtype=np.int64)])
         acct = dl[pos]
-        hours_lo = np.select([ch == _CH["email"], ch == _CH["letter"]], [7, 10], 9)
-        hours_hi = np.select([ch == _CH["email"], ch == _CH["letter"]], [22, 11], 20)
+        hours_lo = np.select([ch == CHANNEL["email"], ch == CHANNEL["letter"]], [7, 10], 9)
+        hours_hi = np.select([ch == CHANNEL["email"], ch == CHANNEL["letter"]], [22, 11], 20)
         hours_lo = np.where(direction == 1, 8, hours_lo)
         hours_hi = np.where(direction == 1, 21, hours_hi)
         t = self.local_times(acct, m, hours_lo, hours_hi)
         out = self._contact_outcomes(acct, ch, direction, w, st.in_shock)
 
         # Promises: amount and date for every promise_to_pay.
-        is_p = out == _OUT["promise_to_pay"]
+        is_p = out == OUTCOME["promise_to_pay"]
         arrears = a0[acct]
         kind = rng.choice(3, size=len(acct), p=[0.55, 0.35, 0.10])
         pamt = np.select(
@@ -342,13 +342,13 @@ class _Conduct:
         p_r = np.where(positive, p0 + (1 - p0) * tp["contact_boost"][typ] * wd * pm, p0)
         pays = ~has_p & (u < p_r) & (typ != SOPHISTICATED)
         organic = u < p0
-        trig_t = r_t + np.floor(rng.random(nd) * 7 * _DAY).astype(np.int64)  # maybe next month
+        trig_t = r_t + np.floor(rng.random(nd) * 7 * DAY).astype(np.int64)  # maybe next month
         pay_t = np.where(pays, np.where(organic | ~positive, rand_t, trig_t), pay_t)
         pay_c = np.where(pays, amount, pay_c)
         # (b) sophisticated: one behind, paid 15-27 days after the oldest due date.
         s = ~has_p & (typ == SOPHISTICATED) & (u < wd * habd * 0.95 * pm)
-        ts = od_day * _DAY + rng.integers(15, 28, nd) * _DAY + rng.integers(0, _DAY, nd)
-        ts = np.where(ts < t0, t0 + rng.integers(0, 3 * _DAY, nd), ts)
+        ts = od_day * DAY + rng.integers(15, 28, nd) * DAY + rng.integers(0, DAY, nd)
+        ts = np.where(ts < t0, t0 + rng.integers(0, 3 * DAY, nd), ts)
         s &= ts < t1
         pay_t = np.where(s, ts, pay_t)
         s_all = rng.random(nd) < 0.3  # now and then it clears everything
@@ -356,7 +356,7 @@ class _Conduct:
         # (c) a promise: kept (promised amount by the promised date) or broken.
         kept = has_p & (u < self._keep_prob(dl, st, tp_amt))
         k_lo = tp_t + 600
-        k_hi = tp_day * _DAY + _DAY  # the end of the promised date, maybe next month
+        k_hi = tp_day * DAY + DAY  # the end of the promised date, maybe next month
         k_t = k_lo + np.floor(rng.random(nd) * np.maximum(k_hi - k_lo, 1)).astype(np.int64)
         pay_t = np.where(kept, k_t, pay_t)
         # A kept promise pays at least the promised amount; a debtor paying all it can pays more.
@@ -370,26 +370,26 @@ class _Conduct:
 
         # Collectors stop after a kept promise or a payment that clears the arrears, and
         # wait for the promised date (plus grace) after a promise, also one of last month.
-        cutoff = np.where(kept, tp_t, _NEVER)
+        cutoff = np.where(kept, tp_t, NEVER)
         clears = paying & (pay_c >= a0d - mat)
         cutoff = np.where(clears, np.minimum(cutoff, pay_t), cutoff)
-        wait_end = (tp_day + 1 + PROMISE_GRACE_DAYS) * _DAY
+        wait_end = (tp_day + 1 + PROMISE_GRACE_DAYS) * DAY
         outbound = direction == 0
         drop = outbound & (t > cutoff[pos])
         drop |= outbound & has_p[pos] & (t > tp_t[pos]) & (t < wait_end[pos])
         drop |= outbound & (t < st.wait_prev[acct])
         # After a broken promise the collectors call again and the debtor may promise again:
         # the month's last new promise is kept less often; its payment may land next month.
-        again = ~drop & (out == _OUT["promise_to_pay"]) & ~kept[pos] & (t > tp_t[pos])
+        again = ~drop & (out == OUTCOME["promise_to_pay"]) & ~kept[pos] & (t > tp_t[pos])
         has_l, fl = _last_rows(pos, again, nd)
         l_t, l_amt, l_day = (_take(a, has_l, fl, 0) for a in (t, pamt, pday))
         kept2 = has_l & (rng.random(nd) < self.p.again_keep * self._keep_prob(dl, st, l_amt))
         l_lo = l_t + 600
-        l_pt = l_lo + np.floor(rng.random(nd) * np.maximum(l_day * _DAY + _DAY - l_lo, 1))
+        l_pt = l_lo + np.floor(rng.random(nd) * np.maximum(l_day * DAY + DAY - l_lo, 1))
         pay_t = np.where(kept2, l_pt.astype(np.int64), pay_t)
         pay_c = np.where(kept2, np.maximum(pay_c, l_amt), pay_c)
         paying |= kept2 & (pay_c >= mat)
-        wait2 = (l_day + 1 + PROMISE_GRACE_DAYS) * _DAY
+        wait2 = (l_day + 1 + PROMISE_GRACE_DAYS) * DAY
         drop |= outbound & has_l[pos] & (t > l_t[pos]) & (kept2[pos] | (t < wait2[pos]))
         self.wait_until[dl[has_p]] = np.where(has_l, wait2, wait_end)[has_p]
         self._settle(dl, pay_t, pay_c, paying, t1, add_pay)
@@ -448,16 +448,16 @@ class _Conduct:
         typ = self.typ[acct]
         c = self.cust[acct]
         bad = self.bad_phone_c[c]
-        out = np.full(n, _OUT["delivered"], dtype=np.int64)
+        out = np.full(n, OUTCOME["delivered"], dtype=np.int64)
         # Right-party contact on an outbound call or visit.
-        call = (ch == _CH["call"]) & (direction == 0)
-        visit = ch == _CH["visit"]
+        call = (ch == CHANNEL["call"]) & (direction == 0)
+        visit = ch == CHANNEL["visit"]
         answer = tp["answer"][typ] * self.reach_c[c] * (0.5 + 0.6 * w[acct])  # the willing answer
         p_rpc = np.where(call, np.clip(answer, 0, 0.9) * ~bad, np.clip(1.5 * answer, 0, 0.9))
         rpc = (call | visit) & (rng.random(n) < p_rpc)
         mix = self.p.rpc_mix[typ].copy()
         mix[:, 4] += 0.25 * in_shock[acct]
-        rpc_out = _RPC_CODES[_choice_rows(rng, mix)]
+        rpc_out = RPC_CODES[_choice_rows(rng, mix)]
         # Non-RPC outcomes of calls and visits.
         miss_call = _choice_rows(
             rng,
@@ -468,9 +468,9 @@ class _Conduct:
             ),
         )
         miss_codes = np.array(
-            [_OUT[o] for o in ("no_answer", "voicemail", "busy", "wrong_number", "third_party")]
+            [OUTCOME[o] for o in ("no_answer", "voicemail", "busy", "wrong_number", "third_party")]
         )
-        miss_visit = np.where(rng.random(n) < 0.7, _OUT["no_answer"], _OUT["third_party"])
+        miss_visit = np.where(rng.random(n) < 0.7, OUTCOME["no_answer"], OUTCOME["third_party"])
         out = np.where(call & ~rpc, miss_codes[miss_call], out)
         out = np.where(visit & ~rpc, miss_visit, out)
         out = np.where(rpc, rpc_out, out)
@@ -480,8 +480,8 @@ class _Conduct:
         u = rng.random(n)
         inb_out = np.where(
             u < 0.5,
-            _OUT["promise_to_pay"],
-            np.where(u < 0.5 + p_hard * 0.5, _OUT["hardship"], _OUT["right_party"]),
+            OUTCOME["promise_to_pay"],
+            np.where(u < 0.5 + p_hard * 0.5, OUTCOME["hardship"], OUTCOME["right_party"]),
         )
         out = np.where(inb, inb_out, out)
         msg = ~(call | visit | inb)
@@ -492,7 +492,7 @@ class _Conduct:
         """Split about 8% of payments in two parts a few days apart (partial payments)."""
         rng = self.rng
         split = ~dd & (cents >= 4 * 100) & (rng.random(len(acct)) < 0.08)
-        t2 = t + rng.integers(1, 11, len(acct)) * _DAY
+        t2 = t + rng.integers(1, 11, len(acct)) * DAY
         split &= t2 < t1
         first = np.where(split, cents // 2, cents)
         second = cents - first
@@ -508,10 +508,10 @@ class _Conduct:
         """Channel of each payment: direct debit, else the preferred channel 85% of the time."""
         rng = self.rng
         other = rng.choice(
-            [_PCH[c] for c in ("bank_transfer", "card", "cash", "wallet", "other")],
+            [PAY_CHANNEL[c] for c in ("bank_transfer", "card", "cash", "wallet", "other")],
             size=len(acct),
         )
         ch = np.where(rng.random(len(acct)) < 0.85, self.pref[acct], other)
-        return np.where(dd, _PCH["direct_debit"], ch)
+        return np.where(dd, PAY_CHANNEL["direct_debit"], ch)
 
     # ---- output --------------------------------------------------------------------

@@ -34,7 +34,7 @@ import numpy as np
 
 from features.groups import segmented_searchsorted
 from features.vocab import PROMISE_GRACE_DAYS
-from pipeline.simulator.parameters import _DAY, _OUT, SERIAL, SOPHISTICATED, Parameters
+from pipeline.simulator.parameters import DAY, OUTCOME, SERIAL, SOPHISTICATED, Parameters
 
 #: Call attempts one account can get in a day (slots of random numbers drawn daily).
 CALL_SLOTS = 7
@@ -323,7 +323,7 @@ def _contacts(book, st, plans, led, day, u, tp, w, ability, hab, pmult, organic_
     cum = np.cumsum(mix, 1)
     cum /= cum[:, -1:]
     kind = np.minimum((u[:, _U["outcome"]][:, None] >= cum).sum(1), 4)
-    out_code = np.array([_OUT[o] for o in ("right_party", "promise_to_pay", "refused", "dispute",
+    out_code = np.array([OUTCOME[o] for o in ("right_party", "promise_to_pay", "refused", "dispute",
                                            "hardship")])[kind]  # fmt: skip
     promise = talked & (kind == 1)
     keep = tp["keep"][book.typ] * (0.1 + 0.9 * w) * np.sqrt(afford) * pmult
@@ -359,12 +359,12 @@ def _contacts(book, st, plans, led, day, u, tp, w, ability, hab, pmult, organic_
     acct = np.concatenate(c_acct) if c_acct else np.zeros(0, np.int64)
     slot = np.concatenate(c_slot) if c_slot else np.zeros(0, np.int64)
     rpc = np.concatenate(c_rpc) if c_rpc else np.zeros(0, bool)
-    call_out = np.where(rpc, out_code[acct], np.where(book.bad_phone[acct], _OUT["wrong_number"],
-                                                      _OUT["no_answer"]))  # fmt: skip
+    call_out = np.where(rpc, out_code[acct], np.where(book.bad_phone[acct], OUTCOME["wrong_number"],
+                                                      OUTCOME["no_answer"]))  # fmt: skip
     s_acct = np.flatnonzero(n_sms > 0)
     t_call = _contact_time(book, plans, acct, day, u[acct, _SLOT0 + CALL_SLOTS + slot])
     t_sms = _contact_time(book, plans, s_acct, day, u[s_acct, _U["sms_time"]])
-    is_p = call_out == _OUT["promise_to_pay"]
+    is_p = call_out == OUTCOME["promise_to_pay"]
     o_acct = np.flatnonzero(offered)
     t_rpc = np.zeros(n, dtype=np.int64)
     t_rpc[acct[rpc]] = t_call[rpc]
@@ -373,7 +373,7 @@ def _contacts(book, st, plans, led, day, u, tp, w, ability, hab, pmult, organic_
             "acct": np.concatenate([acct, s_acct]),
             "t": np.concatenate([t_call, t_sms]),
             "channel": np.concatenate([np.zeros(acct.size, int), np.ones(s_acct.size, int)]),
-            "outcome": np.concatenate([call_out, np.full(s_acct.size, _OUT["delivered"])]),
+            "outcome": np.concatenate([call_out, np.full(s_acct.size, OUTCOME["delivered"])]),
             "pamt": np.concatenate([np.where(is_p, ask[acct], 0), np.zeros(s_acct.size, int)]),
             "pday": np.concatenate(
                 [np.where(is_p, day + ahead[acct], 0), np.zeros(s_acct.size, int)]
@@ -397,9 +397,9 @@ def _contact_time(book: Book, plans: Plans, acct: np.ndarray, day: int, u: np.nd
     """A UTC time (seconds) on UTC day ``day`` inside each debtor's local contact window."""
     off = book.tz_offset[book.tz[acct], day - book.day0]
     lo = np.maximum(plans.window_lo[acct] * 60 - off, 0)
-    hi = np.minimum(plans.window_hi[acct] * 60 - off, _DAY - 1)
+    hi = np.minimum(plans.window_hi[acct] * 60 - off, DAY - 1)
     hi = np.maximum(hi, lo)
-    return day * _DAY + lo + np.floor(u * (hi - lo)).astype(np.int64)
+    return day * DAY + lo + np.floor(u * (hi - lo)).astype(np.int64)
 
 
 def _pay(book: Book, st: DayState, led: Ledger, day: int, u: np.ndarray) -> dict[str, np.ndarray]:
@@ -414,5 +414,5 @@ def _pay(book: Book, st: DayState, led: Ledger, day: int, u: np.ndarray) -> dict
     # Collections money: paid by accounts overdue at the start of the day, up to what is owed.
     owed = led.arrears + led.due_today
     st.counts["recovered_cents"] += int(np.minimum(cents, owed)[pays & led.overdue].sum())
-    return {"acct": acct, "t": day * _DAY + np.floor(u[acct, _U["pay_time"]] * _DAY).astype(np.int64),
+    return {"acct": acct, "t": day * DAY + np.floor(u[acct, _U["pay_time"]] * DAY).astype(np.int64),
             "cents": cents[acct]}  # fmt: skip

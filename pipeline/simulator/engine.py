@@ -17,19 +17,19 @@ import numpy as np
 import pandas as pd
 
 from features.vocab import DEFAULT_MATERIALITY, PRODUCTS
-from pipeline.simulator.conduct import _Conduct, _MonthState
+from pipeline.simulator.conduct import Conduct, MonthState
 from pipeline.simulator.parameters import (
-    _CH,
-    _CURRENCY_SCALE,
-    _DAY,
-    _N_AGENTS,
-    _NEVER,
-    _TZ_CURRENCY,
-    _TZ_REGIONS,
-    _TZ_SHARE,
+    CHANNEL,
+    CURRENCY_SCALE,
+    DAY,
     DEBTOR_TYPES,
+    N_AGENTS,
+    NEVER,
     SOPHISTICATED,
     TIMEZONES,
+    TZ_CURRENCY,
+    TZ_REGIONS,
+    TZ_SHARE,
     Parameters,
 )
 from pipeline.simulator.tables import Portfolio, build_portfolio
@@ -106,7 +106,7 @@ def simulate_portfolio(
     return portfolio
 
 
-class _Simulator(_Conduct):
+class _Simulator(Conduct):
     """Holds the state of one simulation; every array is indexed by account or customer."""
 
     def __init__(
@@ -153,7 +153,7 @@ class _Simulator(_Conduct):
 
     def utc_of_local(self, acct: np.ndarray, day: np.ndarray, sec: np.ndarray) -> np.ndarray:
         """UTC epoch seconds of a local day and second of day in each account's time zone."""
-        return day * _DAY + sec - self.tz_off[self.tz[acct], day - self.off_day0]
+        return day * DAY + sec - self.tz_off[self.tz[acct], day - self.off_day0]
 
     def local_times(
         self, acct: np.ndarray, m: int, h_lo: np.ndarray | int, h_hi: np.ndarray | int
@@ -165,7 +165,7 @@ class _Simulator(_Conduct):
         sec = rng.integers(np.asarray(h_lo) * 3600, np.asarray(h_hi) * 3600, n)
         t = self.utc_of_local(acct, day, sec)
         # Keep the instant inside the UTC month by moving a day, which keeps the local hour.
-        day = day + (t < d0 * _DAY) - (t >= d1 * _DAY)
+        day = day + (t < d0 * DAY) - (t >= d1 * DAY)
         return self.utc_of_local(acct, day, sec)
 
     # ---- set-up ------------------------------------------------------------------
@@ -197,15 +197,15 @@ class _Simulator(_Conduct):
         si = pi / (pi + np.asarray(self.p.shock_recovery)[2])
         u = rng.random(nc)
         self.shock = np.where(u < sj, 1, np.where(u < sj + si, 2, 0)).astype(np.int8)
-        self.ctz = rng.choice(len(TIMEZONES), size=nc, p=_TZ_SHARE)
+        self.ctz = rng.choice(len(TIMEZONES), size=nc, p=TZ_SHARE)
         self.cregion = np.zeros(nc, dtype=np.int64)
         self.region_names: list[str] = []
-        for k, regions in enumerate(_TZ_REGIONS):
+        for k, regions in enumerate(TZ_REGIONS):
             sel = self.ctz == k
             self.cregion[sel] = len(self.region_names) + rng.integers(0, len(regions), sel.sum())
             self.region_names.extend(regions)
         self.cage = np.clip(np.rint(rng.normal(42, 13, nc)), 19, 85)
-        scale = np.array([_CURRENCY_SCALE[_TZ_CURRENCY[k]] for k in range(len(TIMEZONES))])
+        scale = np.array([CURRENCY_SCALE[TZ_CURRENCY[k]] for k in range(len(TIMEZONES))])
         cny_income = np.where(self.ctz == 3, 0.35, 1.0)  # CNY incomes are lower in USD terms
         income = 4_500 * np.exp(rng.normal(0, 0.45, nc)) * np.sqrt(self.cap_base / 2.0)
         self.cincome = np.round(income * scale[self.ctz] * cny_income, -1)
@@ -224,7 +224,7 @@ class _Simulator(_Conduct):
         self.product_codes = np.array([PRODUCTS.index(p) for p in names])[self.product]
         self.typ = self.ctype[self.cust]
         self.tz = self.ctz[self.cust]
-        currency_scale = np.array([_CURRENCY_SCALE[_TZ_CURRENCY[k]] for k in range(len(TIMEZONES))])
+        currency_scale = np.array([CURRENCY_SCALE[TZ_CURRENCY[k]] for k in range(len(TIMEZONES))])
         median = np.array([self.p.product_table[p][1] for p in names])[self.product]
         sigma = np.array([self.p.product_table[p][2] for p in names])[self.product]
         principal = median * np.exp(rng.normal(0, 1, n) * sigma) * currency_scale[self.tz]
@@ -300,7 +300,7 @@ class _Simulator(_Conduct):
     def _month(self, m: int) -> None:
         rng, n, tp = self.rng, self.n, self.tp
         mat = int(round(DEFAULT_MATERIALITY * 100))
-        t0, t1 = int(self.msd(m)) * _DAY, int(self.msd(m + 1)) * _DAY
+        t0, t1 = int(self.msd(m)) * DAY, int(self.msd(m + 1)) * DAY
         # Latent state: shocks (Markov), willingness and capacity of each customer.
         u = rng.random(self.n_cust)
         pj, pi = tp["job_loss"][self.ctype], tp["illness"][self.ctype]
@@ -388,7 +388,7 @@ class _Simulator(_Conduct):
 
         # ---- accounts current at the month start with an installment due ------------
         cur = np.flatnonzero(opened & (a0 <= mat) & has_due & (owed > mat))
-        due_t = self.due_day_abs(cur, m) * _DAY
+        due_t = self.due_day_abs(cur, m) * DAY
         p_on = tp["on_time"][typ[cur]] * (0.5 + 0.5 * w[cur]) * hab[cur] * pmult[cur]
         p_on = boost(p_on, cur)
         on = rng.random(len(cur)) < p_on
@@ -396,19 +396,21 @@ class _Simulator(_Conduct):
         amount = np.minimum(owed[cur], cap_c[cur])
         over = on & (amount >= owed[cur]) & (rng.random(len(cur)) < 0.02)
         amount = np.where(over, (owed[cur] // 1000 + 1) * 1000, amount)
-        lo = np.maximum(t0, due_t - 5 * _DAY)
-        t_on = lo + np.floor(rng.random(len(cur)) * (due_t + _DAY - lo)).astype(np.int64)
+        lo = np.maximum(t0, due_t - 5 * DAY)
+        t_on = lo + np.floor(rng.random(len(cur)) * (due_t + DAY - lo)).astype(np.int64)
         t_on = np.where(self.dd[cur], due_t + 6 * 3600, t_on)
         add_pay(cur[on], t_on[on], amount[on], self.dd[cur][on])
         # Missed: a reminder after the due date, and maybe a late payment within the month.
         missed = cur[~on]
         mdue = due_t[~on]
         remind = ~suppressed[missed] & (rng.random(len(missed)) < 0.85)
-        r_day = mdue // _DAY + rng.integers(1, 4, len(missed))
+        r_day = mdue // DAY + rng.integers(1, 4, len(missed))
         r_t = self.utc_of_local(missed, r_day, rng.integers(9 * 3600, 20 * 3600, len(missed)))
         remind &= r_t < t1
         r_ch = rng.choice(
-            [_CH["sms"], _CH["app_push"], _CH["email"]], size=len(missed), p=[0.6, 0.3, 0.1]
+            [CHANNEL["sms"], CHANNEL["app_push"], CHANNEL["email"]],
+            size=len(missed),
+            p=[0.6, 0.3, 0.1],
         )
         rm = missed[remind]
         con["acct"].append(rm)
@@ -422,29 +424,27 @@ class _Simulator(_Conduct):
         p_late = 0.35 * w_m * hab_m * pmult[missed]
         p_late = np.where(remind, p_late + (1 - p_late) * 0.2 * w_m, p_late)
         p_late = boost(p_late, missed)
-        lo = np.maximum(mdue + _DAY, np.where(remind, r_t, 0))
+        lo = np.maximum(mdue + DAY, np.where(remind, r_t, 0))
         # Late payers pay a few days late (exponential, mean 5 days); a payment that would
         # fall after the month end is not made this month (the account shows 1-29 DPD).
-        t_late = lo + np.floor(rng.exponential(5 * _DAY, len(missed))).astype(np.int64)
+        t_late = lo + np.floor(rng.exponential(5 * DAY, len(missed))).astype(np.int64)
         late = (rng.random(len(missed)) < p_late) & (t_late < t1)
         late &= typ[missed] != SOPHISTICATED
         amt_late = np.minimum(owed[missed], cap_c[missed])
         add_pay(missed[late], t_late[late], amt_late[late], False)
         # Sophisticated debtors pay 15-27 days after the due date, before 30 DPD.
         soph = typ[missed] == SOPHISTICATED
-        t_soph = (
-            mdue + rng.integers(15, 28, len(missed)) * _DAY + rng.integers(0, _DAY, len(missed))
-        )
+        t_soph = mdue + rng.integers(15, 28, len(missed)) * DAY + rng.integers(0, DAY, len(missed))
         ok = soph & (t_soph < t1) & (rng.random(len(missed)) < w_m * hab_m * 0.95 * pmult[missed])
         add_pay(missed[ok], t_soph[ok], amt_late[ok], False)
 
-        state = _MonthState(
+        state = MonthState(
             m=m, t0=t0, t1=t1, a0=a0, owed=owed, cap=cap_c, w=w, hab=hab, in_shock=in_shock,
             suppressed=suppressed, no_pay=no_pay, hardship=hardship, pmult=pmult, boosted=boosted,
             wait_prev=wait_prev,
         )  # fmt: skip
         # Early collections of the accounts that missed this month's due date.
-        paid_t = np.select([late, ok], [t_late, t_soph], _NEVER)
+        paid_t = np.select([late, ok], [t_late, t_soph], NEVER)
         self._early_collections(state, missed, mdue, paid_t, add_pay, con)
 
         # ---- accounts delinquent at the month start -----------------------------------
@@ -471,8 +471,8 @@ class _Simulator(_Conduct):
         if con["acct"]:
             chunk = {k: np.concatenate(v) for k, v in con.items()}
             chunk["agent"] = np.where(
-                (chunk["ch"] == _CH["call"]) | (chunk["ch"] == _CH["visit"]),
-                rng.integers(1, _N_AGENTS + 1, len(chunk["acct"])),
+                (chunk["ch"] == CHANNEL["call"]) | (chunk["ch"] == CHANNEL["visit"]),
+                rng.integers(1, N_AGENTS + 1, len(chunk["acct"])),
                 0,
             )
             small = {"acct": np.int32, "ch": np.int8, "dir": np.int8, "out": np.int8,
@@ -481,7 +481,7 @@ class _Simulator(_Conduct):
                 {k: v.astype(small.get(k, np.int64)) for k, v in chunk.items()}
             )
 
-    def _take(
+    def take(
         self, name: str, keys: tuple[str, ...], sort_by: tuple[str, str]
     ) -> dict[str, np.ndarray]:
         """Concatenate the monthly chunks of ``name`` (freeing them), sorted stably by two keys."""

@@ -33,30 +33,38 @@ TIMEZONES: tuple[str, ...] = (
     "Europe/London",
     "Asia/Shanghai",
 )
-_TZ_SHARE = (0.45, 0.30, 0.12, 0.13)
-_TZ_CURRENCY = ("USD", "USD", "GBP", "CNY")
+#: Share of the debtors in each time zone, and its currency.
+TZ_SHARE = (0.45, 0.30, 0.12, 0.13)
+TZ_CURRENCY = ("USD", "USD", "GBP", "CNY")
 #: The legal profile of a debtor in each time zone (accounts.jurisdiction).
-_TZ_JURISDICTION = ("us_reg_f", "us_reg_f", "uk_conc", "cn_2025")
-_TZ_REGIONS = (
+TZ_JURISDICTION = ("us_reg_f", "us_reg_f", "uk_conc", "cn_2025")
+#: The regions (accounts.region) of each time zone.
+TZ_REGIONS = (
     ("US-NY", "US-NJ", "US-PA", "US-FL", "US-GA"),
     ("US-IL", "US-TX", "US-MN", "US-MO"),
     ("GB-ENG", "GB-SCT", "GB-WLS"),
     ("CN-SH", "CN-JS", "CN-ZJ"),
 )
 #: Money scale of each currency relative to USD (principal, income).
-_CURRENCY_SCALE = {"USD": 1.0, "GBP": 0.8, "CNY": 6.5}
+CURRENCY_SCALE = {"USD": 1.0, "GBP": 0.8, "CNY": 6.5}
 
-_NEVER = np.iinfo(np.int64).max
-_N_AGENTS = 120
-_DAY = 86_400
+#: An epoch second later than any event ("no such event": a debtor who has not paid).
+NEVER = np.iinfo(np.int64).max
+#: Collectors who place calls and visits (contacts.agent_id G001 ... G120).
+N_AGENTS = 120
+#: Seconds in a day: the simulator's times are epoch seconds (UTC).
+DAY = 86_400
 
-_CH = {name: i for i, name in enumerate(CONTACT_CHANNELS)}
-_OUT = {name: i for i, name in enumerate(OUTCOMES)}
-_PCH = {name: i for i, name in enumerate(PAYMENT_CHANNELS)}
-_RPC_CODES = np.array(
-    [_OUT[o] for o in ("right_party", "promise_to_pay", "refused", "dispute", "hardship")]
+#: Integer codes of the vocabularies in the simulator's arrays (their order in features.vocab).
+CHANNEL = {name: i for i, name in enumerate(CONTACT_CHANNELS)}
+OUTCOME = {name: i for i, name in enumerate(OUTCOMES)}
+PAY_CHANNEL = {name: i for i, name in enumerate(PAYMENT_CHANNELS)}
+#: Outcomes of a call answered by the debtor, drawn by the right-party mix (``_rpc_mix``).
+RPC_CODES = np.array(
+    [OUTCOME[o] for o in ("right_party", "promise_to_pay", "refused", "dispute", "hardship")]
 )
-_RPC_SET = np.array(sorted(_OUT[o] for o in RPC_OUTCOMES))
+#: Codes of the outcomes that count as a right-party contact (features.vocab.RPC_OUTCOMES).
+RPC_SET = np.array(sorted(OUTCOME[o] for o in RPC_OUTCOMES))
 
 
 def _type_table() -> dict[str, tuple[float, ...]]:

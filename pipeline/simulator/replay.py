@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from features.groups import group_bounds
 from features.vocab import SUPPRESSING_STATUSES
 from pipeline.simulator.daily import Book, DayState, Plans, day_uniforms, ledger_at, step
-from pipeline.simulator.parameters import _DAY, DEBTOR_TYPES, Parameters
+from pipeline.simulator.parameters import DAY, DEBTOR_TYPES, Parameters
 from pipeline.simulator.replay_tables import day_frames, extend_schedule, violations
 from pipeline.simulator.strategies import Night, Strategy
 
@@ -91,7 +92,7 @@ def build_book(
     accounts = tables["accounts"].reset_index(drop=True)
     ids = pd.Index(accounts["account_id"])
     n = len(ids)
-    day0 = int(pd.Timestamp(start).value // (_DAY * 10**9))
+    day0 = int(pd.Timestamp(start).value // (DAY * 10**9))
     tables = cut_tables(tables, start)
     tables["installments"] = extend_schedule(tables["installments"], start, nights)
     inst = tables["installments"]
@@ -101,8 +102,7 @@ def build_book(
     order = np.lexsort((due, code))
     code, due, cents = code[order], due[order], cents[order]
     cum = pd.Series(cents).groupby(code).cumsum().to_numpy()
-    lo = np.searchsorted(code, np.arange(n), "left")
-    hi = np.searchsorted(code, np.arange(n), "right")
+    lo, hi = group_bounds(code, n)
     pay = tables["payments"]
     paid0 = np.bincount(
         ids.get_indexer(pay["account_id"]),

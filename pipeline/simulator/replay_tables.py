@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 
 from features.vocab import CONVERSATION_OUTCOMES, OUTCOMES, SUPPRESSING_STATUSES
-from pipeline.simulator.parameters import _N_AGENTS
-from pipeline.simulator.tables import _dates, _format_ids, _timestamps
+from pipeline.simulator.parameters import N_AGENTS
+from pipeline.simulator.tables import epoch_dates, epoch_timestamps, format_ids
 
 
 def extend_schedule(installments: pd.DataFrame, start: pd.Timestamp, nights: int) -> pd.DataFrame:
@@ -50,7 +50,7 @@ def day_frames(
         {
             "payment_id": _ids("P", counters["payments"], len(pay["acct"])),
             "account_id": acct_ids[pay["acct"]],
-            "paid_at": _timestamps(pay["t"]),
+            "paid_at": epoch_timestamps(pay["t"]),
             "amount": pay["cents"] / 100.0,
             "channel": "bank_transfer",
         }
@@ -60,17 +60,17 @@ def day_frames(
     con = {k: v[order] for k, v in con.items()}
     is_p = con["outcome"] == OUTCOMES.index("promise_to_pay")
     is_call = con["channel"] == 0
-    agents = _format_ids("G", con["acct"] % _N_AGENTS + 1, width=3)
+    agents = format_ids("G", con["acct"] % N_AGENTS + 1, width=3)
     contacts = pd.DataFrame(
         {
             "contact_id": _ids("K", counters["contacts"], len(con["acct"])),
             "account_id": acct_ids[con["acct"]],
-            "contact_at": _timestamps(con["t"]),
+            "contact_at": epoch_timestamps(con["t"]),
             "channel": np.where(is_call, "call", "sms").astype(object),
             "direction": "outbound",
             "outcome": np.array(OUTCOMES, dtype=object)[con["outcome"]],
             "promised_amount": np.where(is_p, con["pamt"] / 100.0, np.nan),
-            "promised_date": _dates(np.where(is_p, con["pday"], 0), null=~is_p),
+            "promised_date": epoch_dates(np.where(is_p, con["pday"], 0), null=~is_p),
             "agent_id": np.where(is_call, agents, None),
         }
     )
@@ -80,7 +80,7 @@ def day_frames(
         {
             "offer_id": _ids("O", counters["offers"], len(off["acct"])),
             "account_id": acct_ids[off["acct"]],
-            "offered_at": _timestamps(off["t"]),
+            "offered_at": epoch_timestamps(off["t"]),
             "offer_type": off["offer"].astype(object),
             "accepted": off["accepted"].astype(bool),
             "discount_pct": np.where(settle, 40.0, np.nan),
@@ -94,7 +94,7 @@ def day_frames(
 
 def _ids(prefix: str, start: int, count: int) -> np.ndarray:
     """Ids continuing a table's numbering (``R`` marks a replayed row)."""
-    return _format_ids(prefix + "R", np.arange(start + 1, start + count + 1))
+    return format_ids(prefix + "R", np.arange(start + 1, start + count + 1))
 
 
 def violations(

@@ -26,12 +26,12 @@ from features.vocab import (
 )
 from pipeline.contract import COLUMNS, OPTIONAL_COLUMNS
 from pipeline.simulator.parameters import (
-    _N_AGENTS,
-    _OUT,
-    _TZ_CURRENCY,
-    _TZ_JURISDICTION,
     DEBTOR_TYPES,
+    N_AGENTS,
+    OUTCOME,
     TIMEZONES,
+    TZ_CURRENCY,
+    TZ_JURISDICTION,
 )
 
 
@@ -58,15 +58,15 @@ class Portfolio:
 def build_portfolio(sim) -> Portfolio:
     """Assemble the contract tables and the truth table from a finished simulation."""
     n = sim.n
-    acct_ids = _format_ids("A", np.arange(1, n + 1))
+    acct_ids = format_ids("A", np.arange(1, n + 1))
     accounts = pd.DataFrame(
         {
             "account_id": acct_ids,
-            "customer_id": _format_ids("C", sim.cust + 1),
+            "customer_id": format_ids("C", sim.cust + 1),
             "product": np.array(PRODUCTS, dtype=object)[sim.product_codes],
-            "opened_date": _dates(sim.msd(sim.o) + sim.due_day - 1),
+            "opened_date": epoch_dates(sim.msd(sim.o) + sim.due_day - 1),
             "principal": sim.principal.astype(np.float64),
-            "currency": np.array(_TZ_CURRENCY, dtype=object)[sim.tz],
+            "currency": np.array(TZ_CURRENCY, dtype=object)[sim.tz],
             "timezone": np.array(TIMEZONES, dtype=object)[sim.tz],
         }
     )
@@ -75,7 +75,7 @@ def build_portfolio(sim) -> Portfolio:
     accounts["monthly_income"] = sim.cincome[sim.cust].astype(np.float64)
     accounts["age"] = sim.cage[sim.cust].astype(np.float64)
     accounts["region"] = np.array(sim.region_names, dtype=object)[sim.cregion[sim.cust]]
-    accounts["jurisdiction"] = np.array(_TZ_JURISDICTION, dtype=object)[sim.tz]
+    accounts["jurisdiction"] = np.array(TZ_JURISDICTION, dtype=object)[sim.tz]
     accounts = accounts[[*COLUMNS["accounts"], *OPTIONAL_COLUMNS["accounts"]]]
 
     # Installments: every emitted month fe .. ld of each account.
@@ -87,51 +87,49 @@ def build_portfolio(sim) -> Portfolio:
         {
             "account_id": acct_ids[ia],
             "installment_no": (im - sim.o[ia]).astype(np.int64),
-            "due_date": _dates(sim.due_day_abs(ia, im)),
+            "due_date": epoch_dates(sim.due_day_abs(ia, im)),
             "amount_due": sim.amt[ia] / 100.0,
         }
     )
 
-    pay = sim._take("payments", ("acct", "t", "cents", "ch"), ("acct", "t"))
+    pay = sim.take("payments", ("acct", "t", "cents", "ch"), ("acct", "t"))
     payments = pd.DataFrame(
         {
-            "payment_id": _format_ids("P", np.arange(1, len(pay["t"]) + 1)),
+            "payment_id": format_ids("P", np.arange(1, len(pay["t"]) + 1)),
             "account_id": acct_ids[pay["acct"]],
-            "paid_at": _timestamps(pay["t"]),
+            "paid_at": epoch_timestamps(pay["t"]),
             "amount": pay["cents"] / 100.0,
             "channel": np.array(PAYMENT_CHANNELS, dtype=object)[pay["ch"]],
         }
     )
     del pay
 
-    con = sim._take(
+    con = sim.take(
         "contacts", ("acct", "t", "ch", "dir", "out", "pamt", "pday", "agent"), ("acct", "t")
     )
-    is_p = con["out"] == _OUT["promise_to_pay"]
-    agents = np.array([None, *_format_ids("G", np.arange(1, _N_AGENTS + 1), width=3)])
+    is_p = con["out"] == OUTCOME["promise_to_pay"]
+    agents = np.array([None, *format_ids("G", np.arange(1, N_AGENTS + 1), width=3)])
     contacts = pd.DataFrame(
         {
-            "contact_id": _format_ids("K", np.arange(1, len(con["t"]) + 1)),
+            "contact_id": format_ids("K", np.arange(1, len(con["t"]) + 1)),
             "account_id": acct_ids[con["acct"]],
-            "contact_at": _timestamps(con["t"]),
+            "contact_at": epoch_timestamps(con["t"]),
             "channel": np.array(CONTACT_CHANNELS, dtype=object)[con["ch"]],
             "direction": np.array(DIRECTIONS, dtype=object)[con["dir"]],
             "outcome": np.array(OUTCOMES, dtype=object)[con["out"]],
             "promised_amount": np.where(is_p, con["pamt"] / 100.0, np.nan),
-            "promised_date": _dates(np.where(is_p, con["pday"], -1), null=~is_p),
+            "promised_date": epoch_dates(np.where(is_p, con["pday"], -1), null=~is_p),
             "agent_id": agents[con["agent"]],
         }
     )
     del con, is_p
 
-    off = sim._take(
-        "offers", ("acct", "t", "type", "accepted", "discount", "n_inst"), ("acct", "t")
-    )
+    off = sim.take("offers", ("acct", "t", "type", "accepted", "discount", "n_inst"), ("acct", "t"))
     offers = pd.DataFrame(
         {
-            "offer_id": _format_ids("O", np.arange(1, len(off["t"]) + 1)),
+            "offer_id": format_ids("O", np.arange(1, len(off["t"]) + 1)),
             "account_id": acct_ids[off["acct"]],
-            "offered_at": _timestamps(off["t"]),
+            "offered_at": epoch_timestamps(off["t"]),
             "offer_type": np.array(OFFER_TYPES, dtype=object)[off["type"]],
             "accepted": off["accepted"].astype(bool),
             "discount_pct": off["discount"].astype(np.float64),
@@ -141,12 +139,12 @@ def build_portfolio(sim) -> Portfolio:
         }
     )
 
-    tr = sim._take("truth", ("acct", "month", "ability", "willingness"), ("month", "acct"))
+    tr = sim.take("truth", ("acct", "month", "ability", "willingness"), ("month", "acct"))
     types = np.array(DEBTOR_TYPES, dtype=object)
     truth = pd.DataFrame(
         {
             "account_id": acct_ids[tr["acct"]],
-            "month": _dates(sim.msd(tr["month"])),
+            "month": epoch_dates(sim.msd(tr["month"])),
             "debtor_type": types[sim.typ[tr["acct"]]],
             "ability": tr["ability"] / 10_000,
             "willingness": tr["willingness"] / 10_000,
@@ -162,7 +160,7 @@ def build_portfolio(sim) -> Portfolio:
     return Portfolio(tables={t: tables[t] for t in TABLES}, truth=truth)
 
 
-def _format_ids(prefix: str, numbers: np.ndarray, width: int | None = None) -> np.ndarray:
+def format_ids(prefix: str, numbers: np.ndarray, width: int | None = None) -> np.ndarray:
     """Format integers as fixed-width ids (``A0000001``) in an object array of str."""
     numbers = np.asarray(numbers, dtype=np.int64)
     if width is None:
@@ -178,7 +176,7 @@ def _format_ids(prefix: str, numbers: np.ndarray, width: int | None = None) -> n
     return np.ascontiguousarray(buf).view(f"S{size}").ravel().astype(f"U{size}").astype(object)
 
 
-def _dates(days: np.ndarray, null: np.ndarray | None = None) -> pd.Series:
+def epoch_dates(days: np.ndarray, null: np.ndarray | None = None) -> pd.Series:
     """Days since the epoch as tz-naive midnight ``datetime64[ns]`` (NaT where ``null``)."""
     values = np.asarray(days, dtype=np.int64).astype("datetime64[D]").astype("datetime64[ns]")
     if null is not None:
@@ -186,7 +184,7 @@ def _dates(days: np.ndarray, null: np.ndarray | None = None) -> pd.Series:
     return pd.Series(values, dtype="datetime64[ns]")
 
 
-def _timestamps(seconds: np.ndarray) -> pd.Series:
+def epoch_timestamps(seconds: np.ndarray) -> pd.Series:
     """Epoch seconds as ``datetime64[ns, UTC]``."""
     values = np.asarray(seconds, dtype=np.int64).astype("datetime64[s]").astype("datetime64[ns]")
     return pd.Series(values).dt.tz_localize("UTC")

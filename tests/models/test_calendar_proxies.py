@@ -19,7 +19,7 @@ import pytest
 
 from features.catalogue import CALENDAR_PROXIES, FEATURE_COLUMNS, MODEL_COLUMNS
 from features.training_set import build_training_set
-from models.evaluation import time_separability
+from models.stability import time_separability
 from pipeline.simulator import drift_parameters, simulate_portfolio
 
 EARLY, LATE = pd.Timestamp("2024-03-31"), pd.Timestamp("2024-12-31")

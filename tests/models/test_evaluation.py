@@ -61,46 +61,6 @@ def test_decile_table_by_hand():
     assert t["min_score"].tolist() == pytest.approx([0.8, 0.3, 0.1])
 
 
-def test_psi_of_identical_distributions_is_zero():
-    x = np.arange(100, dtype=float)
-    assert ev.psi(x, x) == 0.0
-    assert ev.psi(["a", "b", None], ["a", "b", None]) == 0.0
-
-
-def test_psi_by_hand_with_training_quantile_bins():
-    # Training median 2.5 cuts two bins: expected shares (0.5, 0.5), actual (0.75, 0.25).
-    expected = 0.25 * math.log(0.75 / 0.5) + (-0.25) * math.log(0.25 / 0.5)
-    assert ev.psi([1.0, 2.0, 3.0, 4.0], [1.0, 1.0, 1.0, 4.0], n_bins=2) == pytest.approx(expected)
-
-
-def test_psi_counts_missing_values_in_their_own_bin():
-    # Actual shares (0.25, 0.25, missing 0.5); expected (0.5, 0.5, missing 0 -> 1e-4).
-    expected = 2 * (0.25 - 0.5) * math.log(0.25 / 0.5) + (0.5 - 1e-4) * math.log(0.5 / 1e-4)
-    got = ev.psi([1.0, 2.0, 3.0, 4.0], [1.0, 4.0, np.nan, np.nan], n_bins=2)
-    assert got == pytest.approx(expected)
-
-
-def test_psi_of_categories():
-    expected = 0.25 * math.log(1.5) - 0.25 * math.log(0.5)
-    cat = pd.Categorical(["a", "a", "b", "b"], categories=["a", "b", "c"])
-    assert ev.psi(cat, ["a", "a", "a", "b"]) == pytest.approx(expected)
-
-
-def test_psi_flags_and_table():
-    assert [ev.psi_flag(v) for v in (0.0999, 0.10, 0.2499, 0.25)] == [
-        "stable",
-        "moderate",
-        "moderate",
-        "major",
-    ]
-    assert ev.psi_flag(float("nan")) == "n/a"
-    train = pd.DataFrame({"same": [1.0, 2, 3, 4], "moved": [1.0, 2, 3, 4]})
-    test = pd.DataFrame({"same": [1.0, 2, 3, 4], "moved": [9.0, 9, 9, 9]})
-    table = ev.psi_table(train, test, ["same", "moved"], n_bins=2)
-    assert table["variable"].tolist() == ["moved", "same"]
-    assert table["flag"].tolist() == ["major", "stable"]
-
-
 def test_spearman_drops_missing_pairs():
     assert ev.spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
     assert ev.spearman([1, 2, 3, np.nan, 5], [1, 2, 3, 4, np.nan]) == pytest.approx(1.0)

@@ -29,14 +29,16 @@ def test_only_tracking_imports_mlflow_and_nothing_imports_the_pipeline():
         if any(n == "mlflow" or n.startswith("mlflow.") for n in imported):
             users[path.name] = True
     # mlflow_model.py is MLflow's models-from-code entry script, run only by MLflow at load;
-    # registry.py holds promotion and rollback on top of tracking.py; tracking_load.py and
-    # tracking_runs.py are tracking.py split by concern (reading models back, other runs).
+    # registry.py holds promotion and rollback on top of tracking.py; tracking_load.py,
+    # tracking_runs.py and tracking_train.py are tracking.py split by concern (reading models
+    # back, other runs, the training run).
     assert list(users) == [
         "mlflow_model.py",
         "registry.py",
         "tracking.py",
         "tracking_load.py",
         "tracking_runs.py",
+        "tracking_train.py",
     ]
     importers = [
         p.name for p in sorted(MODELS_DIR.glob("*.py")) if "models.mlflow_model" in _imports(p)

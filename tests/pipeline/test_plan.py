@@ -404,7 +404,8 @@ def test_assign_tier_gives_the_tiers_own_treatment():
 
 
 def test_apply_stage_raises_intensity_and_swaps_the_late_offer():
-    from pipeline.plan import _OFFER, apply_stage, assign_tier
+    from pipeline.plan import apply_stage, assign_tier
+    from pipeline.plan_inputs import OFFER_CODE
 
     policy = make_policy()
     scored = make_scored((10, 100, 0.1, 0.1, 50, 100), (100, 100, 0.1, 0.1, 50, 100))
@@ -412,11 +413,12 @@ def test_apply_stage_raises_intensity_and_swaps_the_late_offer():
     assert steps["stage"].tolist() == [0, 2]
     assert steps["intensity"].tolist() == [2, 3]  # medium, then high when late
     assert steps["calls"].tolist() == [3, 6]
-    assert steps["offer"].tolist() == [_OFFER["staged_repayment"], _OFFER["settlement"]]
+    assert steps["offer"].tolist() == [OFFER_CODE["staged_repayment"], OFFER_CODE["settlement"]]
 
 
 def test_assign_control_group_gives_the_baseline_to_every_drawn_account():
-    from pipeline.plan import _OFFER, apply_stage, assign_control_group, assign_tier
+    from pipeline.plan import apply_stage, assign_control_group, assign_tier
+    from pipeline.plan_inputs import OFFER_CODE
 
     policy = make_policy(control_share=0.5)
     scored, _ = _population(200)
@@ -424,7 +426,7 @@ def test_assign_control_group_gives_the_baseline_to_every_drawn_account():
     out = assign_control_group(steps, D, policy)
     control = out["control_group"].to_numpy()
     assert 0 < control.sum() < len(out)
-    assert (out.loc[control, "offer"] == _OFFER["reminder"]).all()
+    assert (out.loc[control, "offer"] == OFFER_CODE["reminder"]).all()
     assert (out.loc[control, "source"] == len(policy.tiers)).all()
     assert out.loc[~control, "offer"].equals(steps.loc[~control, "offer"])
 
@@ -446,20 +448,22 @@ def test_apply_compliance_cuts_calls_to_what_the_log_leaves():
     )
     steps = assign_tier(scored, policy)
     steps = assign_control_group(apply_stage(steps, scored["dpd"], policy), D, policy)
-    from pipeline.plan import _accounts_rows, account_history
+    from pipeline.plan import account_history
+    from pipeline.plan_inputs import accounts_rows
 
     accounts = factories.accounts(2)
-    acc = _accounts_rows(accounts, scored["account_id"], "us_reg_f")
+    acc = accounts_rows(accounts, scored["account_id"], "us_reg_f")
     history = account_history(accounts, contacts, None, scored["account_id"], D, policy)
     out = apply_compliance(steps, scored, acc, history, D, policy)
     assert out["calls"].tolist() == [3, 6]  # the tier's 6 minus 3 made; 6 otherwise
 
 
 def test_size_offers_sizes_only_plan_offers():
-    from pipeline.plan import _OFFER, size_offers
+    from pipeline.plan import size_offers
+    from pipeline.plan_inputs import OFFER_CODE
 
     scored = make_scored((10, 250, 0.9, 0.2, 80, 100), (10, 250, 0.9, 0.2, 80, 100))
-    steps = pd.DataFrame({"offer": [_OFFER["installment_plan"], _OFFER["reminder"]]})
+    steps = pd.DataFrame({"offer": [OFFER_CODE["installment_plan"], OFFER_CODE["reminder"]]})
     out = size_offers(steps, scored, D, make_policy())
     assert out["offer_installment"].iloc[0] == 80.0 and np.isnan(out["offer_installment"].iloc[1])
     np.testing.assert_allclose(out["expected_recovery"], 250 * 0.9 * 0.2)
