@@ -48,13 +48,13 @@ from pipeline.contract_columns import (  # noqa: F401 (the contract's facts, re-
 )
 from pipeline.contract_rules import (
     Text,
-    _due_dates_increase_pandas,
-    _flag_pairs,
-    _not_duplicated,
-    _rows_pass,
-    _schedule_key,
-    _vocabulary,
-    _with_text_backend,
+    due_dates_increase_pandas,
+    flag_pairs,
+    not_duplicated,
+    rows_pass,
+    schedule_key,
+    vocabulary,
+    with_text_backend,
 )
 
 _UTC = pd.DatetimeTZDtype(unit="ns", tz="UTC")
@@ -97,13 +97,13 @@ class AccountsSchema(pa.DataFrameModel):
     # The account's legal profile; null means the policy's default jurisdiction.
     jurisdiction: Series[Text] | None = pa.Field(nullable=True)
 
-    _product_known = _vocabulary("product", vocab.PRODUCTS)
-    _jurisdiction_known = _vocabulary("jurisdiction", tuple(PROFILES))
+    _product_known = vocabulary("product", vocab.PRODUCTS)
+    _jurisdiction_known = vocabulary("jurisdiction", tuple(PROFILES))
 
     @pa.check("account_id", name="field_uniqueness", ignore_na=False)
     def _account_id_unique(cls, ids: Series[Text]) -> Series[bool]:
         """account_id is unique: every row of a repeated id fails."""
-        return _not_duplicated(ids)
+        return not_duplicated(ids)
 
     @pa.check("currency", name=f"str_matches('{CURRENCY_PATTERN}')")
     def _currency_code(cls, currency: Series[Text]) -> Series[bool]:
@@ -111,7 +111,7 @@ class AccountsSchema(pa.DataFrameModel):
         codes, uniques = pd.factorize(currency)
         matched = pd.Series(uniques, dtype=object).str.match(CURRENCY_PATTERN)
         ok = matched.fillna(False).to_numpy(dtype=bool)
-        return _rows_pass(ok, codes, currency.index)
+        return rows_pass(ok, codes, currency.index)
 
     @pa.check("timezone", name="iana_timezone")
     def _iana_timezone(cls, tz: Series[Text]) -> Series[bool]:
@@ -142,9 +142,9 @@ class InstallmentsSchema(pa.DataFrameModel):
         Two installments may fall due on the same day (real schedules do).
         Both rows of an out-of-order pair fail, so the rejects name each.
         """
-        schedule = _schedule_key(df)
+        schedule = schedule_key(df)
         if schedule is None:
-            return _due_dates_increase_pandas(df)
+            return due_dates_increase_pandas(df)
         key, stride, order = schedule
         if len(key) < 2:
             return pd.Series(True, index=df.index)
@@ -152,7 +152,7 @@ class InstallmentsSchema(pa.DataFrameModel):
             # The smallest key is a row without an account_id (rare: it fails
             # not_nullable). The reference implementation decides how such rows
             # compare, by pandas' sort of the nulls.
-            return _due_dates_increase_pandas(df)
+            return due_dates_increase_pandas(df)
         account = key // stride
         same = account[1:] == account[:-1]
         del account
@@ -160,7 +160,7 @@ class InstallmentsSchema(pa.DataFrameModel):
         due = due if order is None else due[order]
         nat = np.iinfo(np.int64).min
         rises = (due[1:] >= due[:-1]) & (due[:-1] != nat) & (due[1:] != nat)
-        return pd.Series(_flag_pairs(same & ~rises, order), index=df.index)
+        return pd.Series(flag_pairs(same & ~rises, order), index=df.index)
 
     @pa.dataframe_check(
         name="multiple_fields_uniqueness", ignore_na=False, n_failure_cases=ROW_RULE_EXAMPLES
@@ -172,14 +172,14 @@ class InstallmentsSchema(pa.DataFrameModel):
         (with pandera's default of reporting all duplicates), computed on
         integer codes instead of hashing string pairs.
         """
-        schedule = _schedule_key(df)
+        schedule = schedule_key(df)
         if schedule is None:
             pairs = df[["installment_no"]].assign(account_id=as_object(df["account_id"]))
             return ~pairs.duplicated(["account_id", "installment_no"], keep=False)
         key, _, order = schedule
         if len(key) < 2:
             return pd.Series(True, index=df.index)
-        return pd.Series(_flag_pairs(key[1:] == key[:-1], order), index=df.index)
+        return pd.Series(flag_pairs(key[1:] == key[:-1], order), index=df.index)
 
     class Config:
         strict = True
@@ -195,12 +195,12 @@ class PaymentsSchema(pa.DataFrameModel):
     amount: Series[float] = pa.Field(gt=0)
     channel: Series[Text] = pa.Field(nullable=False)
 
-    _channel_known = _vocabulary("channel", vocab.PAYMENT_CHANNELS)
+    _channel_known = vocabulary("channel", vocab.PAYMENT_CHANNELS)
 
     @pa.check("payment_id", name="field_uniqueness", ignore_na=False)
     def _payment_id_unique(cls, ids: Series[Text]) -> Series[bool]:
         """payment_id is unique: every row of a repeated id fails."""
-        return _not_duplicated(ids)
+        return not_duplicated(ids)
 
     class Config:
         strict = True
@@ -221,9 +221,9 @@ class ContactsSchema(pa.DataFrameModel):
     agent_id: Series[Text] = pa.Field(nullable=True)
     plan_id: Series[Text] | None = pa.Field(nullable=True)
 
-    _channel_known = _vocabulary("channel", vocab.CONTACT_CHANNELS)
-    _direction_known = _vocabulary("direction", vocab.DIRECTIONS)
-    _outcome_known = _vocabulary("outcome", vocab.OUTCOMES)
+    _channel_known = vocabulary("channel", vocab.CONTACT_CHANNELS)
+    _direction_known = vocabulary("direction", vocab.DIRECTIONS)
+    _outcome_known = vocabulary("outcome", vocab.OUTCOMES)
 
     @pa.dataframe_check(
         name="promise_fields_iff_promise_to_pay", ignore_na=False, n_failure_cases=ROW_RULE_EXAMPLES
@@ -257,7 +257,7 @@ class ContactsSchema(pa.DataFrameModel):
     @pa.check("contact_id", name="field_uniqueness", ignore_na=False)
     def _contact_id_unique(cls, ids: Series[Text]) -> Series[bool]:
         """contact_id is unique: every row of a repeated id fails."""
-        return _not_duplicated(ids)
+        return not_duplicated(ids)
 
     class Config:
         strict = True
@@ -275,7 +275,7 @@ class OffersSchema(pa.DataFrameModel):
     discount_pct: Series[float] = pa.Field(nullable=True, ge=0, le=100)
     n_installments: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1)
 
-    _offer_type_known = _vocabulary("offer_type", vocab.OFFER_TYPES)
+    _offer_type_known = vocabulary("offer_type", vocab.OFFER_TYPES)
 
     @pa.dataframe_check(
         name="discount_pct_for_settlement_only", ignore_na=False, n_failure_cases=ROW_RULE_EXAMPLES
@@ -295,7 +295,7 @@ class OffersSchema(pa.DataFrameModel):
     @pa.check("offer_id", name="field_uniqueness", ignore_na=False)
     def _offer_id_unique(cls, ids: Series[Text]) -> Series[bool]:
         """offer_id is unique: every row of a repeated id fails."""
-        return _not_duplicated(ids)
+        return not_duplicated(ids)
 
     class Config:
         strict = True
@@ -356,12 +356,12 @@ def table_schema(
             else:
                 codes, uniques = pd.factorize(s)
             # Code -1 is a null: it passes here and fails not_nullable instead.
-            return _rows_pass(allowed.get_indexer(uniques) >= 0, codes, s.index)
+            return rows_pass(allowed.get_indexer(uniques) >= 0, codes, s.index)
 
         fk = pa.Check(in_accounts, name="foreign_key_accounts", ignore_na=False)
         column = schema.columns["account_id"]
         schema = schema.update_column("account_id", checks=[*column.checks, fk])
-    return _with_text_backend(schema, without)
+    return with_text_backend(schema, without)
 
 
 def rules_hold_unread(table: str, column: str, ids_clean: bool = False) -> bool:

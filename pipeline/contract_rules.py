@@ -106,7 +106,7 @@ class _TextColumn(pa.Column):
     """A pandera ``Column`` validated by :class:`_TextColumnBackend` (the same rules)."""
 
 
-def _with_text_backend(
+def with_text_backend(
     schema: pa.DataFrameSchema, without: tuple[str, ...] = ()
 ) -> pa.DataFrameSchema:
     """Return a copy of ``schema`` whose :class:`Text` columns use :class:`_TextColumnBackend`,
@@ -121,7 +121,7 @@ def _with_text_backend(
     return schema
 
 
-def _not_duplicated(s: pd.Series) -> pd.Series:
+def not_duplicated(s: pd.Series) -> pd.Series:
     """True for each row whose value occurs once in ``s``; nulls pass (not_nullable reports them).
 
     The rule of pandera's ``unique=True`` (every copy of a repeated value
@@ -132,7 +132,7 @@ def _not_duplicated(s: pd.Series) -> pd.Series:
 
     Examples
     --------
-    >>> _not_duplicated(pd.Series(["b", "a", None, "b", None, "c"])).tolist()
+    >>> not_duplicated(pd.Series(["b", "a", None, "b", None, "c"])).tolist()
     [False, True, True, False, True, True]
     """
     if isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow":
@@ -167,7 +167,7 @@ def _not_duplicated(s: pd.Series) -> pd.Series:
 def _arrow_not_duplicated(
     arr: pa_arrow.Array | pa_arrow.ChunkedArray, index: pd.Index
 ) -> pd.Series:
-    """:func:`_not_duplicated` of an arrow string column, in arrow (no Python string per row)."""
+    """:func:`not_duplicated` of an arrow string column, in arrow (no Python string per row)."""
     if isinstance(arr, pa_arrow.ChunkedArray):
         arr = arr.combine_chunks()
     n = len(arr)
@@ -184,7 +184,7 @@ def _arrow_not_duplicated(
     return pd.Series((counts[codes] == 1) | null, index=index)
 
 
-def _schedule_key(df: pd.DataFrame) -> tuple[np.ndarray, int, np.ndarray | None] | None:
+def schedule_key(df: pd.DataFrame) -> tuple[np.ndarray, int, np.ndarray | None] | None:
     """Return one integer key per installment row, sorted, with its stride and the sort order.
 
     ``key = (account code + 1) * stride + (installment_no - min)``, where the
@@ -227,7 +227,7 @@ def _schedule_key(df: pd.DataFrame) -> tuple[np.ndarray, int, np.ndarray | None]
     return key[order], stride, order
 
 
-def _flag_pairs(pair_bad: np.ndarray, order: np.ndarray | None) -> np.ndarray:
+def flag_pairs(pair_bad: np.ndarray, order: np.ndarray | None) -> np.ndarray:
     """Mark both rows of each flagged adjacent pair and return, per row in input order, True if fine."""
     bad = np.zeros(len(pair_bad) + 1, dtype=bool)
     bad[1:] |= pair_bad
@@ -239,12 +239,12 @@ def _flag_pairs(pair_bad: np.ndarray, order: np.ndarray | None) -> np.ndarray:
     return ok
 
 
-def _rows_pass(known: np.ndarray, codes: np.ndarray, index: pd.Index) -> pd.Series:
+def rows_pass(known: np.ndarray, codes: np.ndarray, index: pd.Index) -> pd.Series:
     """Map a verdict per distinct value (its code) to the rows; a null (code -1) passes.
 
     Examples
     --------
-    >>> _rows_pass(np.array([True, False]), np.array([0, 1, -1, 0]), pd.RangeIndex(4)).tolist()
+    >>> rows_pass(np.array([True, False]), np.array([0, 1, -1, 0]), pd.RangeIndex(4)).tolist()
     [True, False, True, True]
     """
     if known.all():  # the usual case: no row to look up
@@ -271,10 +271,10 @@ def _in_vocabulary(values: pd.Series, allowed: tuple[str, ...]) -> pd.Series:
         codes, uniques = pd.factorize(values)
         known = pd.Index(uniques).isin(allowed)
     # Code -1 is a null: it passes here, as pandera's isin drops nulls.
-    return _rows_pass(known, codes, values.index)
+    return rows_pass(known, codes, values.index)
 
 
-def _vocabulary(column: str, allowed: tuple[str, ...]) -> classmethod:
+def vocabulary(column: str, allowed: tuple[str, ...]) -> classmethod:
     """Return the check method "``column`` is one of ``allowed``" for a DataFrameModel.
 
     It reads as pandera's ``isin`` rule (its name and error text), so a
@@ -292,7 +292,7 @@ def _vocabulary(column: str, allowed: tuple[str, ...]) -> classmethod:
     )
 
 
-def _due_dates_increase_pandas(df: pd.DataFrame) -> pd.Series:
+def due_dates_increase_pandas(df: pd.DataFrame) -> pd.Series:
     """The due-date rule in plain pandas: the reference, used for frames off the fast path.
 
     That is frames not in the canonical dtypes, and schedules with a row

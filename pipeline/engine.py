@@ -190,7 +190,7 @@ def score_task(shard_dir: str, k: int, work: str, params: dict) -> dict:
     In value mode the book's decision is given (:mod:`pipeline.shard_value`).
     """
     from pipeline.score import latest_month_citl_rows, score_tables
-    from pipeline.score_outputs import _scope, _Stages
+    from pipeline.score_outputs import Stages, count_accounts
 
     t0 = time.perf_counter()
     model, policy, pversion = _loaded(params)
@@ -201,7 +201,7 @@ def score_task(shard_dir: str, k: int, work: str, params: dict) -> dict:
         decide = given_choices(work, k)
     as_of = pd.Timestamp(params["as_of"])
     validation, accounts_all = _validate_shard(Path(shard_dir), k, Path(work), params)
-    stages = _Stages()
+    stages = Stages()
     if params.get("citl") and len(validation.tables["accounts"]):
         # The newest closed month's labelled rows: the driver sums the book's calibration.
         rows = latest_month_citl_rows(validation.tables, as_of, model, policy.materiality)
@@ -215,7 +215,7 @@ def score_task(shard_dir: str, k: int, work: str, params: dict) -> dict:
     else:  # every account of this shard rejected: nothing to score here
         scores, feats = None, None
     scored_ids = pd.Index([] if scores is None else scores["account_id"])
-    counts = _scope(validation, accounts_all.to_frame(), scored_ids, as_of)
+    counts = count_accounts(validation, accounts_all.to_frame(), scored_ids, as_of)
     if scores is not None:
         write_parquet(scores, part_path(work, "scores", k))
         write_parquet(feats, part_path(work, "features", k))
@@ -227,7 +227,7 @@ def score_task(shard_dir: str, k: int, work: str, params: dict) -> dict:
 def options_task(shard_dir: str, k: int, work: str, params: dict) -> dict:
     """Shard task of a sharded value-mode score, step 1 (:mod:`pipeline.shard_value`): write its eligible accounts' options and their export rows."""
     from pipeline.score import score_tables
-    from pipeline.score_outputs import _Stages
+    from pipeline.score_outputs import Stages
 
     t0 = time.perf_counter()
     model, policy, pversion = _loaded(params)
@@ -240,7 +240,7 @@ def options_task(shard_dir: str, k: int, work: str, params: dict) -> dict:
 
     if len(validation.tables["accounts"]):
         score_tables(
-            validation.tables, pd.Timestamp(params["as_of"]), model, policy, pversion, _Stages(),
+            validation.tables, pd.Timestamp(params["as_of"]), model, policy, pversion, Stages(),
             decide=keep,
         )  # fmt: skip
     scalars: dict[str, int] = {}
@@ -302,7 +302,8 @@ def _quiet_shard():
             logger.setLevel(level)
 
 
-def _run_one(task: str, shard_dir: str, k: int, work: str, params: dict) -> dict:
+def run_one(task: str, shard_dir: str, k: int, work: str, params: dict) -> dict:
+    """Run the shard task ``task`` on one shard folder and return its record (any engine)."""
     with _quiet_shard():
         return TASKS[task](shard_dir, k, work, params)
 
@@ -350,7 +351,7 @@ def run_tasks(
         return records
     try:
         # This process runs shards beside workers - 1 spawned workers (pipeline.shard_pool).
-        return run_calls(_run_one, args, workers, handed)
+        return run_calls(run_one, args, workers, handed)
     finally:
         _CACHE.clear()  # this run's model and policy, loaded from its work folder
 

@@ -30,9 +30,9 @@ import pyarrow.parquet as pq
 from features import vocab
 from pipeline.contract_columns import COLUMNS, DEFAULTS, OPTIONAL_COLUMNS, TYPES
 from pipeline.parquet_read import (
-    _read_parquet,
     arrow_text_columns,
     categorical_columns,
+    read_parquet,
     table_files,
 )
 
@@ -126,8 +126,8 @@ def _read_raw(
         if path.is_dir() or path.suffix == ".parquet":
             if categories:
                 cats, ids = categorical_columns(table), arrow_text_columns(table)
-                return _read_parquet(path, cats, ids, skip)
-            return _read_parquet(path, skip=skip)
+                return read_parquet(path, cats, ids, skip)
+            return read_parquet(path, skip=skip)
         raw = pd.read_csv(
             path,
             dtype=str,
@@ -261,9 +261,6 @@ COERCERS = {
     "date": _coerce_date,
     "timestamp": _coerce_timestamp,
 }
-# pipeline/partition.py (edited on another branch now) imports the private name: switch it to
-# COERCERS after the merge, then remove this.
-_COERCERS = COERCERS
 _CHECK_NAMES = {
     "str": "parse as text",
     "float": "parse as a number",

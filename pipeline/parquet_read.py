@@ -153,7 +153,7 @@ def arrow_text_columns(table: str) -> frozenset[str]:
     return frozenset({key}) if TYPES[table].get(key) == "str" else frozenset()
 
 
-def _read_parquet(
+def read_parquet(
     path: Path,
     categorical: frozenset[str] = frozenset(),
     arrow: frozenset[str] = frozenset(),

@@ -292,7 +292,7 @@ def scan_export_dates(data_dir: Path | str) -> dict[str, dict[str, str]]:
         When a table cannot be read.
     """
     from pipeline.contract_columns import COLUMNS, TYPES
-    from pipeline.io import _COERCERS
+    from pipeline.io import COERCERS
 
     data_dir = Path(data_dir)
     if is_partitioned(data_dir):
@@ -323,7 +323,7 @@ def scan_export_dates(data_dir: Path | str) -> dict[str, dict[str, str]]:
                 files = table_files(path)
                 span = _stats_span(files, name)
             if span is None:
-                coerce = _COERCERS[TYPES[table][column]]
+                coerce = COERCERS[TYPES[table][column]]
                 parts = [
                     export_dates({table: pd.DataFrame({column: coerce(values)[0]})})
                     for values in _scan_batches(path, name)

@@ -127,13 +127,6 @@ def count_accounts(
     return counts
 
 
-# pipeline/engine.py's shard tasks import the two names they had before they were made public;
-# engine.py is being changed on another branch: switch it to Stages and count_accounts, then
-# remove these.
-_Stages = Stages
-_scope = count_accounts
-
-
 def _manifest_base(validation: ValidationResult, as_of_label: str) -> dict:
     summary = validation.summary()
     return {

@@ -61,7 +61,7 @@ def spark_session():
 def _run_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     """mapInPandas body: run the shard task of every row, one JSON record per shard."""
     from pipeline.asof import AsOfImplausibleError
-    from pipeline.engine import _run_one
+    from pipeline.engine import run_one
     from pipeline.io import DataReadError
 
     for pdf in batches:
@@ -69,7 +69,7 @@ def _run_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for job in pdf["job"]:
             task, shard_dir, k, work, params = json.loads(job)
             try:
-                record = _run_one(task, shard_dir, int(k), work, params)
+                record = run_one(task, shard_dir, int(k), work, params)
             except (DataReadError, AsOfImplausibleError) as exc:  # one sentence, exit 2
                 record = {"shard": int(k), "error": str(exc), "kind": type(exc).__name__}
             records.append(json.dumps(record))

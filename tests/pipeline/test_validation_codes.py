@@ -18,7 +18,7 @@ from pipeline.contract import (
     ContactsSchema,
     InstallmentsSchema,
     PaymentsSchema,
-    _due_dates_increase_pandas,
+    due_dates_increase_pandas,
     table_schema,
 )
 from pipeline.contract_rules import _in_vocabulary
@@ -237,7 +237,7 @@ def test_schedule_rules_on_categorical_codes_equal_the_reference(rows, reverse):
     cat = inst.assign(account_id=pd.Categorical(inst["account_id"], categories=[*ids, "unused"]))
     due = InstallmentsSchema._due_dates_increase(inst)
     if len(inst) > 1:  # (the rule's reference, for the frames of more than one row)
-        assert due.tolist() == _due_dates_increase_pandas(inst).tolist()
+        assert due.tolist() == due_dates_increase_pandas(inst).tolist()
     pairs = (~inst.duplicated(["account_id", "installment_no"], keep=False)).tolist()
     assert InstallmentsSchema._due_dates_increase(cat).tolist() == due.tolist()
     assert InstallmentsSchema._unique_installment(cat).tolist() == pairs

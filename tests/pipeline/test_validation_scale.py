@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.contract import ROW_RULE_EXAMPLES, _due_dates_increase_pandas, table_schema
+from pipeline.contract import ROW_RULE_EXAMPLES, due_dates_increase_pandas, table_schema
 from pipeline.io import RawTables, coerce_table, file_checksum, read_tables, write_parquet
 from pipeline.validation import validate_tables
 
@@ -70,7 +70,7 @@ def test_due_date_rule_on_unsorted_rows_flags_both_rows_of_each_bad_pair():
     fast = table_schema("installments").checks
     rule = next(c for c in fast if c.name == "due_date_non_decreasing_with_installment_no")
     pd.testing.assert_series_equal(
-        rule._check_fn(inst), _due_dates_increase_pandas(inst), check_names=False
+        rule._check_fn(inst), due_dates_increase_pandas(inst), check_names=False
     )
     assert set(result.rejected_accounts) == {"A1", "A3"}
 
@@ -96,7 +96,7 @@ def test_two_installments_due_on_the_same_day_pass_and_a_fall_still_fails():
         if c.name == "due_date_non_decreasing_with_installment_no"
     )
     pd.testing.assert_series_equal(
-        rule._check_fn(inst), _due_dates_increase_pandas(inst), check_names=False
+        rule._check_fn(inst), due_dates_increase_pandas(inst), check_names=False
     )
 
 
@@ -110,7 +110,7 @@ def test_rows_without_account_follow_the_reference_implementation():
         if c.name == "due_date_non_decreasing_with_installment_no"
     )
     pd.testing.assert_series_equal(
-        rule._check_fn(inst), _due_dates_increase_pandas(inst), check_names=False
+        rule._check_fn(inst), due_dates_increase_pandas(inst), check_names=False
     )
 
 
