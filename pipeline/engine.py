@@ -343,8 +343,8 @@ def shard_layout(
     """
     data_dir = Path(data_dir)
     if sh.is_partitioned(data_dir):
-        layout = sh.read_layout(data_dir)
-        yield sh.shard_dirs(data_dir), layout
+        layout = sh.read_layout(data_dir)  # read once: shard_dirs would read it again
+        yield sh.shard_dirs(data_dir, layout), layout
         return
     tmp = Path(tempfile.mkdtemp(prefix=".shards-", dir=work_root))
     try:
@@ -353,7 +353,7 @@ def shard_layout(
         log.info(
             "stage partition shards=%s seconds=%.2f", layout["n_shards"], time.perf_counter() - t0
         )
-        yield sh.shard_dirs(tmp / "layout"), layout
+        yield sh.shard_dirs(tmp / "layout", layout), layout
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -440,8 +440,11 @@ def run_sharded_to_file(
             writer = PartsWriter(work, task, tmp) if out is not None else None
             try:
                 records = run_tasks(task, dirs, work, params, engine, workers, writer)
-            finally:
-                rows = writer.close() if writer is not None else 0
+            except BaseException:
+                if writer is not None:
+                    writer.abort()  # the shard's error is the run's, not a failed close's
+                raise
+            rows = writer.close() if writer is not None else 0
         validation = merged_validation(records, work, layout)
         if out is not None:
             os.replace(tmp, out)

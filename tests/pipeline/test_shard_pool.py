@@ -124,3 +124,58 @@ def test_ctrl_c_stops_the_run_and_no_idle_worker_prints_a_traceback(tmp_path):
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 130, out
     assert "Traceback" not in out
+
+
+def _partitioned(tmp_path, n_shards: int):
+    import factories as f
+
+    from pipeline.io import write_parquet
+    from pipeline.partition import partition_data
+
+    for name, df in f.tables().items():
+        write_parquet(df, tmp_path / "data" / f"{name}.parquet")
+    partition_data(tmp_path / "data", tmp_path / "parts", n_shards)
+    return tmp_path / "parts"
+
+
+def test_shard_layout_reads_the_layout_file_once(tmp_path, monkeypatch):
+    from pipeline import shards
+    from pipeline.engine import shard_layout
+
+    parts = _partitioned(tmp_path, 3)
+    reads: list[Path] = []
+    real = shards.read_layout
+
+    def counted(data_dir):
+        reads.append(Path(data_dir))
+        return real(data_dir)
+
+    monkeypatch.setattr(shards, "read_layout", counted)
+    with shard_layout(parts, None) as (dirs, layout):
+        assert [d.name for d in dirs] == ["shard=00000", "shard=00001", "shard=00002"]
+        assert layout["n_shards"] == 3
+    assert reads == [parts]
+
+
+def test_a_failing_close_does_not_hide_the_shard_error(tmp_path, monkeypatch):
+    from pipeline import engine
+    from pipeline.shard_parts import PartsWriter
+
+    parts = _partitioned(tmp_path, 2)
+    real_task = engine.TASKS["features"]
+
+    def second_shard_breaks(shard_dir, k, work, params):
+        if k == 1:
+            raise ValueError("shard 1 broke")
+        return real_task(shard_dir, k, work, params)
+
+    def close_fails(self):
+        raise OSError("disk full writing the footer")
+
+    monkeypatch.setitem(engine.TASKS, "features", second_shard_breaks)
+    monkeypatch.setattr(PartsWriter, "close", close_fails)
+    out = tmp_path / "out" / "features.parquet"
+    with pytest.raises(ValueError, match="shard 1 broke"):
+        engine.run_sharded_to_file("features", parts, out, {"as_of": "2025-06-30"}, workers=1)
+    assert not out.exists()
+    assert list(out.parent.iterdir()) == []  # the work folder is gone too
