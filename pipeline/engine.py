@@ -24,6 +24,7 @@ value mode's book-wide decision, :mod:`pipeline.shard_value`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -249,6 +250,44 @@ TASKS: dict[str, Callable[[str, int, str, dict], dict]] = {
     "score": score_task,
     "value_options": options_task,
 }
+
+
+#: The modules a task imports on its first shard (pandera's schemas, the feature build...).
+_FIRST_SHARD_IMPORTS = {
+    "validate": ("pipeline.contract",),
+    "features": ("pipeline.contract", "features.build", "features.schema"),
+    "training_set": ("pipeline.contract", "features.training_set", "features.schema"),
+    "score": (
+        "pipeline.contract",
+        "pipeline.score",
+        "pipeline.policy",
+        "pipeline.plan",
+        "pipeline.contact_log",
+        "features.schema",
+        "features.training_set",
+        "models.propensity_model",
+        "models.monitoring",
+    ),
+}
+
+
+def warm_up(task: str) -> None:
+    """Do now what ``task``'s first shard would: import its modules, build the contract's schemas.
+
+    A worker started ahead of its job (:func:`pipeline.shard_pool.workers_started`)
+    does this while the job's process prepares, instead of at its first shard.
+    """
+    import importlib
+
+    for module in _FIRST_SHARD_IMPORTS.get(task, _FIRST_SHARD_IMPORTS["score"]):
+        importlib.import_module(module)
+    from features.schema import feature_schema
+    from pipeline.contract import SCHEMAS, table_schema
+
+    # A first validation registers pandera's backends: an empty frame fails it, quickly.
+    for schema in [table_schema(table) for table in SCHEMAS] + [feature_schema()]:
+        with contextlib.suppress(Exception):
+            schema.validate(pd.DataFrame(), lazy=True)
 
 
 #: Loggers of the code a shard task runs: quiet below WARNING while a task runs.

@@ -7,18 +7,28 @@ its workers doing nothing. So with ``workers=N`` it runs shards itself beside
 of CPU each, most of it before its first shard can start), the same number of
 shards in flight. Shards are handed out one at a time, in shard order, to
 whichever process is free; the results come back in shard order.
+
+A job can start its workers ahead (:func:`workers_started`), before it has
+imported pandas or loaded its model: they spawn, import and warm up while it
+prepares, and :func:`run_calls` then uses them instead of starting its own.
 """
 
 from __future__ import annotations
 
+import importlib
 import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from multiprocessing import get_context
 from typing import Any
 
 Call = tuple[Any, ...]
+#: A call named by its module and function, so the driver need not import the module.
+Named = tuple[str, str, tuple[Any, ...]]
+#: Worker pools started ahead by :func:`workers_started`, by their number of workers.
+_STARTED: dict[int, ProcessPoolExecutor] = {}
 
 
 class _Shared:
@@ -61,15 +71,56 @@ def _interruptible(fn: Callable, *args: Any) -> Any:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _feed(pool: ProcessPoolExecutor, fn: Callable, shared: _Shared) -> None:
-    """Keep one worker process busy: submit a call, wait for it, take the next."""
-    while (item := shared.take()) is not None:
-        i, call = item
-        try:
-            shared.put(i, pool.submit(_interruptible, fn, *call).result())
-        except BaseException as exc:  # re-raised by the driver's thread
-            shared.fail(exc)
-            return
+def _call_named(module: str, name: str, *args: Any) -> None:
+    """Call ``module.name(*args)`` in a worker (its warm-up), returning nothing."""
+    getattr(importlib.import_module(module), name)(*args)
+
+
+def _new_pool(n: int, warm: Named | None = None) -> ProcessPoolExecutor:
+    """A pool of ``n`` spawned workers; with ``warm``, each starts now and makes that call."""
+    pool = ProcessPoolExecutor(n, mp_context=get_context("spawn"), initializer=_ignore_interrupt)
+    if warm is not None:
+        module, name, args = warm
+        for _ in range(n):  # a pool spawns a worker per call while none is idle
+            pool.submit(_call_named, module, name, *args)
+    return pool
+
+
+@contextmanager
+def workers_started(workers: int, warm: Named | None = None) -> Iterator[None]:
+    """Start the ``workers - 1`` worker processes of the :func:`run_calls` made inside, now.
+
+    Each spawns, imports and makes the ``warm`` call (module, function,
+    arguments: imported in the worker only) while this process goes on, so a
+    job that starts them before its own imports and set-up does not wait for
+    them at its first shard. The calls inside use these workers; they stop
+    when the block ends.
+    """
+    n_others = workers - 1
+    if n_others < 1 or n_others in _STARTED:
+        yield
+        return
+    _STARTED[n_others] = pool = _new_pool(n_others, warm)
+    try:
+        yield
+    finally:
+        del _STARTED[n_others]
+        # Not waiting: this process ends while its idle workers end theirs.
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _feed(pool: ProcessPoolExecutor, fn: Callable, shared: _Shared, done: Callable) -> None:
+    """Keep one worker process busy: submit a call, wait for it, take the next; then ``done``."""
+    try:
+        while (item := shared.take()) is not None:
+            i, call = item
+            try:
+                shared.put(i, pool.submit(_interruptible, fn, *call).result())
+            except BaseException as exc:  # re-raised by the driver's thread
+                shared.fail(exc)
+                return
+    finally:
+        done()
 
 
 def run_calls(
@@ -103,16 +154,21 @@ def run_calls(
                 on_result(shared.results[handed])
             handed += 1
 
-    n_others = min(workers, len(calls)) - 1
-    pool = (
-        ProcessPoolExecutor(
-            n_others, mp_context=get_context("spawn"), initializer=_ignore_interrupt
-        )
-        if n_others > 0
-        else None
-    )
+    started = _STARTED.get(workers - 1)
+    n_others = workers - 1 if started is not None else min(workers, len(calls)) - 1
+    pool = started or (_new_pool(n_others) if n_others > 0 else None)
+    feeding = [n_others]
+
+    def done() -> None:
+        """End this run's own workers once no call is left for them, while the driver finishes."""
+        with shared.lock:
+            feeding[0] -= 1
+            last = feeding[0] == 0
+        if last and pool is not None and started is None:
+            pool.shutdown(wait=False)
+
     feeders = [
-        threading.Thread(target=_feed, args=(pool, fn, shared), daemon=True)
+        threading.Thread(target=_feed, args=(pool, fn, shared, done), daemon=True)
         for _ in range(n_others)
     ]
     try:
@@ -126,15 +182,18 @@ def run_calls(
                 shared.fail(exc)
                 break
             hand_back()
+        for t in feeders:
+            t.join()
+        if shared.error is None:
+            hand_back()  # the last results, while this run's workers end
     except BaseException as exc:  # on_result's error or Ctrl-C: the workers take no more calls
         shared.fail(exc)
         raise
     finally:
         for t in feeders:
             t.join()
-        if pool is not None:
+        if pool is not None and started is None:
             pool.shutdown()
     if shared.error is not None:
         raise shared.error
-    hand_back()
     return [shared.results[i] for i in range(len(calls))]

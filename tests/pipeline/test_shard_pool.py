@@ -179,3 +179,110 @@ def test_a_failing_close_does_not_hide_the_shard_error(tmp_path, monkeypatch):
         engine.run_sharded_to_file("features", parts, out, {"as_of": "2025-06-30"}, workers=1)
     assert not out.exists()
     assert list(out.parent.iterdir()) == []  # the work folder is gone too
+
+
+def _note_pid(path: str) -> None:
+    """A worker's warm-up call in these tests: leave its pid in a file."""
+    Path(path).write_text(str(os.getpid()))
+
+
+def _gone(pid: int, seconds: float = 20.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_worker_started_ahead_warms_up_then_runs_the_calls_and_ends_with_the_block(tmp_path):
+    from pipeline.shard_pool import workers_started
+
+    warm = tmp_path / "warm-pid"
+    with workers_started(2, (__name__, "_note_pid", (str(warm),))):
+        deadline = time.monotonic() + 60
+        while not warm.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        worker = int(warm.read_text())  # warmed up before any call was made
+        assert worker != os.getpid()
+        for _ in range(2):  # two runs (value mode's steps) on the same worker
+            results = run_calls(_slow_pid, [(i,) for i in range(6)], workers=2)
+            assert [i for i, _ in results] == list(range(6))
+            assert {pid for _, pid in results} == {os.getpid(), worker}
+    assert _gone(worker)
+
+
+def test_a_run_with_its_own_worker_ends_it(tmp_path):
+    results = run_calls(_slow_pid, [(i,) for i in range(4)], workers=2)
+    (worker,) = {pid for _, pid in results} - {os.getpid()}
+    assert _gone(worker, seconds=0.5)  # ended with the run: run_calls waits for it
+
+
+class _Context:
+    """What workers_ahead needs of a command's context: the resources it enters."""
+
+    def __init__(self) -> None:
+        self.resources: list = []
+
+    def with_resource(self, cm) -> None:
+        cm.__enter__()
+        self.resources.append(cm)
+
+
+@pytest.mark.parametrize(
+    ("shards", "workers", "engine", "started"),
+    [(None, 2, "local", True), (3, 2, "local", True), (None, 1, "local", False),
+     (None, 2, "spark", False)],
+)  # fmt: skip
+def test_workers_start_ahead_only_for_a_local_sharded_job(
+    tmp_path, shards, workers, engine, started
+):
+    from pipeline.cli_common import workers_ahead
+    from pipeline.shard_pool import _STARTED
+
+    parts = _partitioned(tmp_path, 2)
+    ctx = _Context()
+    workers_ahead(ctx, "validate", parts, shards, workers, engine)
+    try:
+        assert bool(ctx.resources) == started == (1 in _STARTED)
+    finally:
+        for cm in ctx.resources:
+            cm.__exit__(None, None, None)
+    plain = _Context()
+    workers_ahead(plain, "validate", tmp_path / "data", None, 2, "local")  # not partitioned
+    assert plain.resources == [] and _STARTED == {}
+
+
+def test_the_layout_file_checked_before_imports_is_the_partitions():
+    from pipeline.cli_common import _LAYOUT_FILE
+    from pipeline.shards import LAYOUT_FILE
+
+    assert _LAYOUT_FILE == LAYOUT_FILE
+
+
+_FIRST_SHARD = """
+import sys, tempfile
+from pipeline import engine
+engine.warm_up(sys.argv[1])
+before = set(sys.modules)
+params = {"as_of": "2025-06-30", "from": "2025-01-31", "to": "2025-05-31", "horizon_days": 30,
+          "data_end": "2025-06-30"}
+engine.TASKS[sys.argv[1]](sys.argv[2], 0, tempfile.mkdtemp(), params)
+print(sorted(m for m in set(sys.modules) - before
+             if m.split(".")[0] in ("pipeline", "features", "models", "pandera", "lightgbm")))
+"""
+
+
+@pytest.mark.parametrize("task", ["features", "training_set"])
+def test_after_the_warm_up_a_first_shard_imports_nothing_more(tmp_path, task):
+    parts = _partitioned(tmp_path, 1)
+    out = subprocess.run(
+        [sys.executable, "-c", _FIRST_SHARD, task, str(parts / "shard=00000")],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.strip() == "[]"
