@@ -58,8 +58,13 @@ class _Shared:
 
 
 def _ignore_interrupt() -> None:
-    """Start a worker deaf to Ctrl-C between calls (it would print a traceback waiting for one)."""
+    """Make a worker deaf to Ctrl-C between calls (it would print a traceback waiting for one).
+
+    It was spawned with Ctrl-C blocked (:func:`_new_pool`), so one pressed while
+    it started up is pending: ignored, then unblocked, it is dropped.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _interruptible(fn: Callable, *args: Any) -> Any:
@@ -77,12 +82,20 @@ def _call_named(module: str, name: str, *args: Any) -> None:
 
 
 def _new_pool(n: int, warm: Named | None = None) -> ProcessPoolExecutor:
-    """A pool of ``n`` spawned workers; with ``warm``, each starts now and makes that call."""
+    """A pool of ``n`` workers, spawned now; each makes the ``warm`` call first, if given.
+
+    They are spawned with Ctrl-C blocked, as multiprocessing starts its
+    resource tracker: one pressed while a worker imports would otherwise kill
+    it or print a traceback from it; :func:`_ignore_interrupt` drops it.
+    """
     pool = ProcessPoolExecutor(n, mp_context=get_context("spawn"), initializer=_ignore_interrupt)
-    if warm is not None:
-        module, name, args = warm
+    module, name, args = warm or ("os", "getpid", ())
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
         for _ in range(n):  # a pool spawns a worker per call while none is idle
             pool.submit(_call_named, module, name, *args)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     return pool
 
 

@@ -286,3 +286,31 @@ def test_after_the_warm_up_a_first_shard_imports_nothing_more(tmp_path, task):
         check=True,
     ).stdout
     assert out.strip() == "[]"
+
+
+_CTRL_C_AT_START = """
+import os, signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
+from pipeline.shard_pool import workers_started
+try:
+    with workers_started(2, ("tests.pipeline.test_shard_pool", "_note_pid", (sys.argv[1],))):
+        os.killpg(0, signal.SIGINT)  # Ctrl-C while the worker is still starting up
+        time.sleep(30)
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+def test_ctrl_c_while_a_worker_starts_up_prints_no_traceback(tmp_path):
+    marker = tmp_path / "warm-pid"
+    proc = subprocess.run(
+        [sys.executable, "-c", _CTRL_C_AT_START, str(marker)],
+        cwd=Path(__file__).resolve().parents[2],
+        start_new_session=True,  # its own process group, as a terminal's Ctrl-C reaches
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 130, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert marker.exists()  # the worker lived through it and ended after its call
