@@ -43,7 +43,7 @@ from pipeline import shards as sh
 from pipeline.io import ParseFailure, read_tables, write_parquet
 from pipeline.partition import partition_data
 from pipeline.shard_parts import PartsWriter, concat_parts, part_path, write_stream_part
-from pipeline.shard_pool import run_calls
+from pipeline.shard_pool import keep_freed_memory, run_calls
 from pipeline.shard_value import CHOICES, OPTIONS, inputs_frame
 from pipeline.validation import REJECT_COLUMNS, ValidationResult, validate_tables
 
@@ -359,6 +359,7 @@ def run_tasks(
         for record in records:
             handed(record)
         return records
+    keep_freed_memory()  # here as in the workers: a shard's memory is reused by the next
     try:
         # This process runs shards beside workers - 1 spawned workers (pipeline.shard_pool).
         return run_calls(_run_one, args, workers, handed)

@@ -29,6 +29,42 @@ Call = tuple[Any, ...]
 Named = tuple[str, str, tuple[Any, ...]]
 #: Worker pools started ahead by :func:`workers_started`, by their number of workers.
 _STARTED: dict[int, ProcessPoolExecutor] = {}
+#: glibc's ``mallopt`` for a shard process (malloc.h's M_MMAP_THRESHOLD, M_TRIM_THRESHOLD,
+#: M_TOP_PAD): blocks under 64 MB from the heap, which keeps up to 256 MB free and grows
+#: by 64 MB at a time, instead of 32 MB, 128 KB and 128 KB once warmed up.
+_MALLOPT = ((-3, 64 << 20), (-1, 256 << 20), (-2, 64 << 20))
+#: Arrow's variable naming the allocator of its default pool (jemalloc, mimalloc or system).
+ARROW_POOL_ENV = "ARROW_DEFAULT_MEMORY_POOL"
+
+
+def keep_freed_memory() -> None:
+    """Make this process reuse the memory one shard frees for the next, not fault in new pages.
+
+    Every shard allocates and frees much the same few hundred MB. By default
+    glibc returns large blocks to the system as they are freed, and arrow
+    keeps its buffers in a pool of its own (mimalloc) apart from numpy's: the
+    next shard's pages are then mapped and zeroed again, which cost more
+    system CPU than any other step of the 1M-account features job. Here arrow
+    allocates through malloc too (unless :data:`ARROW_POOL_ENV` names another
+    pool: read when pyarrow is imported, and inherited by the workers; once it
+    is, only pyarrow's own calls can still be moved), and malloc keeps what a shard
+    frees for the next, within :data:`_MALLOPT`'s bounds. Measured on that
+    job: system CPU 1.8 s -> 0.8 s, page faults 450k -> 220k, peak memory
+    1.23 -> 1.15 GB. Elsewhere than glibc, only arrow's pool changes.
+    """
+    import ctypes
+    import os
+    import sys
+
+    if os.environ.setdefault(ARROW_POOL_ENV, "system") == "system" and "pyarrow" in sys.modules:
+        import pyarrow as pa
+
+        pa.set_memory_pool(pa.system_memory_pool())
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None)
+        if hasattr(libc, "mallopt"):
+            for param, value in _MALLOPT:
+                libc.mallopt(param, value)
 
 
 class _Shared:
@@ -57,14 +93,16 @@ class _Shared:
                 self.error = exc
 
 
-def _ignore_interrupt() -> None:
+def _start_worker() -> None:
     """Make a worker deaf to Ctrl-C between calls (it would print a traceback waiting for one).
 
     It was spawned with Ctrl-C blocked (:func:`_new_pool`), so one pressed while
-    it started up is pending: ignored, then unblocked, it is dropped.
+    it started up is pending: ignored, then unblocked, it is dropped. Its
+    memory is managed for shards (:func:`keep_freed_memory`).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    keep_freed_memory()
 
 
 def _interruptible(fn: Callable, *args: Any) -> Any:
@@ -86,9 +124,9 @@ def _new_pool(n: int, warm: Named | None = None) -> ProcessPoolExecutor:
 
     They are spawned with Ctrl-C blocked, as multiprocessing starts its
     resource tracker: one pressed while a worker imports would otherwise kill
-    it or print a traceback from it; :func:`_ignore_interrupt` drops it.
+    it or print a traceback from it; :func:`_start_worker` drops it.
     """
-    pool = ProcessPoolExecutor(n, mp_context=get_context("spawn"), initializer=_ignore_interrupt)
+    pool = ProcessPoolExecutor(n, mp_context=get_context("spawn"), initializer=_start_worker)
     module, name, args = warm or ("os", "getpid", ())
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:

@@ -314,3 +314,42 @@ def test_ctrl_c_while_a_worker_starts_up_prints_no_traceback(tmp_path):
     assert proc.returncode == 130, proc.stderr
     assert "Traceback" not in proc.stderr
     assert marker.exists()  # the worker lived through it and ended after its call
+
+
+def _arrow_pool(driver: int, marker: str) -> str:
+    """Arrow's pool here; in the driver, once a worker has told its own (so both answer)."""
+    import pyarrow as pa
+
+    name = pa.default_memory_pool().backend_name
+    if os.getpid() != driver:
+        Path(marker).write_text(name)
+        return name
+    deadline = time.monotonic() + 60
+    while not Path(marker).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return f"{name}+{Path(marker).read_text()}"
+
+
+_POOLS = """
+import os, sys
+from pipeline.shard_pool import keep_freed_memory, run_calls
+from tests.pipeline.test_shard_pool import _arrow_pool
+keep_freed_memory()  # before pyarrow is imported, as a sharded command does
+print(*run_calls(_arrow_pool, [(os.getpid(), sys.argv[1])] * 2, workers=2))
+"""
+
+
+@pytest.mark.parametrize(("env", "pool"), [(None, "system"), ("mimalloc", "mimalloc")])
+def test_a_sharded_process_and_its_workers_allocate_arrow_memory_with_malloc(tmp_path, env, pool):
+    environ = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    if env is not None:  # an operator's own choice stands
+        environ["ARROW_DEFAULT_MEMORY_POOL"] = env
+    out = subprocess.run(
+        [sys.executable, "-c", _POOLS, str(tmp_path / "worker-pool")],
+        cwd=Path(__file__).resolve().parents[2],
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert sorted(out) == [pool, f"{pool}+{pool}"]  # the worker's call, and the driver's
