@@ -161,14 +161,16 @@ def workers_ahead(
     (:func:`pipeline.engine.warm_up`) while this process imports, checks its
     inputs and loads its model; the job's shards then run on them
     (:func:`pipeline.shard_pool.workers_started`), and they stop with the command
-    (its context ``ctx``). This process's memory is managed for shards as theirs
-    is (:func:`pipeline.shard_pool.keep_freed_memory`).
+    (its context ``ctx``). This process's memory and threads are set for shards
+    as theirs are (:func:`pipeline.shard_pool.keep_freed_memory`,
+    :func:`pipeline.shard_pool.share_cores`).
     """
-    from pipeline.shard_pool import keep_freed_memory, workers_started
+    from pipeline.shard_pool import keep_freed_memory, share_cores, workers_started
 
     if engine != "local" or (shards is None and not (Path(data) / _LAYOUT_FILE).is_file()):
         return  # not sharded here (is_sharded)
-    keep_freed_memory()  # before pandas and arrow are loaded: their allocators too
+    keep_freed_memory()  # before numpy and arrow are loaded: their allocators too
+    share_cores(workers)
     if workers < 2:
         return
     ctx.with_resource(workers_started(workers, ("pipeline.engine", "warm_up", (task,))))

@@ -353,3 +353,42 @@ def test_a_sharded_process_and_its_workers_allocate_arrow_memory_with_malloc(tmp
         check=True,
     ).stdout.split()
     assert sorted(out) == [pool, f"{pool}+{pool}"]  # the worker's call, and the driver's
+
+
+def _blas_threads(driver: int, marker: str) -> str:
+    """OpenBLAS's threads here; in the driver, once a worker has told its own."""
+    import numpy  # noqa: F401 - loads OpenBLAS
+    from threadpoolctl import threadpool_info
+
+    n = str(sum(p["num_threads"] for p in threadpool_info() if p["internal_api"] == "openblas"))
+    if os.getpid() != driver:
+        Path(marker).write_text(n)
+        return n
+    deadline = time.monotonic() + 60
+    while not Path(marker).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return f"{n}+{Path(marker).read_text()}"
+
+
+_THREADS = """
+import os, sys
+from pipeline.shard_pool import run_calls, share_cores
+from tests.pipeline.test_shard_pool import _blas_threads
+share_cores(2)  # before numpy is imported, as a sharded command does
+import numpy
+print(*run_calls(_blas_threads, [(os.getpid(), sys.argv[1])] * 2, workers=2))
+"""
+
+
+def test_two_shard_processes_share_the_cores_with_blas(tmp_path):
+    environ = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    out = subprocess.run(
+        [sys.executable, "-c", _THREADS, str(tmp_path / "worker-threads")],
+        cwd=Path(__file__).resolve().parents[2],
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    share = str(max(1, (os.cpu_count() or 1) // 2))
+    assert sorted(out) == [share, f"{share}+{share}"]  # the worker, and the driver
