@@ -29,6 +29,8 @@ Call = tuple[Any, ...]
 Named = tuple[str, str, tuple[Any, ...]]
 #: Worker pools started ahead by :func:`workers_started`, by their number of workers.
 _STARTED: dict[int, ProcessPoolExecutor] = {}
+#: Open :func:`workers_kept` blocks: their runs leave the started workers to the next run.
+_KEPT = [0]
 #: glibc's ``mallopt`` for a shard process (malloc.h's M_MMAP_THRESHOLD, M_TRIM_THRESHOLD,
 #: M_TOP_PAD): blocks under 64 MB from the heap, which keeps up to 256 MB free and grows
 #: by 64 MB at a time, instead of 32 MB, 128 KB and 128 KB once warmed up.
@@ -159,8 +161,10 @@ def workers_started(workers: int, warm: Named | None = None) -> Iterator[None]:
     Each spawns, imports and makes the ``warm`` call (module, function,
     arguments: imported in the worker only) while this process goes on, so a
     job that starts them before its own imports and set-up does not wait for
-    them at its first shard. The calls inside use these workers; they stop
-    when the block ends.
+    them at its first shard. The first run inside uses these workers and lets
+    them end as soon as no call is left for them, while this process finishes
+    its own (a run within :func:`workers_kept` leaves them to the next); else
+    they stop when the block ends.
     """
     n_others = workers - 1
     if n_others < 1 or n_others in _STARTED:
@@ -170,9 +174,19 @@ def workers_started(workers: int, warm: Named | None = None) -> Iterator[None]:
     try:
         yield
     finally:
-        del _STARTED[n_others]
+        _STARTED.pop(n_others, None)
         # Not waiting: this process ends while its idle workers end theirs.
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+@contextmanager
+def workers_kept() -> Iterator[None]:
+    """Keep the workers started ahead (:func:`workers_started`) for the run after those inside."""
+    _KEPT[0] += 1
+    try:
+        yield
+    finally:
+        _KEPT[0] -= 1
 
 
 def _feed(pool: ProcessPoolExecutor, fn: Callable, shared: _Shared, done: Callable) -> None:
@@ -221,16 +235,19 @@ def run_calls(
             handed += 1
 
     started = _STARTED.get(workers - 1)
+    release = started is None or not _KEPT[0]  # the workers end with this run
+    if started is not None and release:
+        del _STARTED[workers - 1]
     n_others = workers - 1 if started is not None else min(workers, len(calls)) - 1
     pool = started or (_new_pool(n_others) if n_others > 0 else None)
     feeding = [n_others]
 
     def done() -> None:
-        """End this run's own workers once no call is left for them, while the driver finishes."""
+        """Let the workers end once no call is left for them, while the driver finishes."""
         with shared.lock:
             feeding[0] -= 1
             last = feeding[0] == 0
-        if last and pool is not None and started is None:
+        if last and pool is not None and release:
             pool.shutdown(wait=False)
 
     feeders = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import operator
 import os
 import signal
@@ -198,7 +199,7 @@ def _gone(pid: int, seconds: float = 20.0) -> bool:
 
 
 def test_a_worker_started_ahead_warms_up_then_runs_the_calls_and_ends_with_the_block(tmp_path):
-    from pipeline.shard_pool import workers_started
+    from pipeline.shard_pool import workers_kept, workers_started
 
     warm = tmp_path / "warm-pid"
     with workers_started(2, (__name__, "_note_pid", (str(warm),))):
@@ -207,11 +208,12 @@ def test_a_worker_started_ahead_warms_up_then_runs_the_calls_and_ends_with_the_b
             time.sleep(0.05)
         worker = int(warm.read_text())  # warmed up before any call was made
         assert worker != os.getpid()
-        for _ in range(2):  # two runs (value mode's steps) on the same worker
-            results = run_calls(_slow_pid, [(i,) for i in range(6)], workers=2)
+        for kept in (True, False):  # two runs (value mode's steps) on the same worker
+            with workers_kept() if kept else contextlib.nullcontext():
+                results = run_calls(_slow_pid, [(i,) for i in range(6)], workers=2)
             assert [i for i, _ in results] == list(range(6))
             assert {pid for _, pid in results} == {os.getpid(), worker}
-    assert _gone(worker)
+        assert _gone(worker)  # let go by the last run, before the block ends
 
 
 def test_a_run_with_its_own_worker_ends_it(tmp_path):
