@@ -267,6 +267,7 @@ _FIRST_SHARD_IMPORTS = {
         "features.training_set",
         "models.propensity_model",
         "models.monitoring",
+        "pipeline.jobs",
     ),
 }
 
