@@ -146,6 +146,36 @@ def is_sharded(data: Path, shards: int | None, engine: str) -> bool:
     return shards is not None or engine == "spark" or is_partitioned(data)
 
 
+#: The layout file of a partitioned folder (pipeline.shards.LAYOUT_FILE: not imported
+#: here, that module loads pandas; a test checks they agree).
+_LAYOUT_FILE = "shards.json"
+
+
+def workers_ahead(
+    ctx: typer.Context, task: str, data: Path, shards: int | None, workers: int, engine: str
+) -> None:
+    """Start a sharded job's worker processes now, before its own imports, to warm up meanwhile.
+
+    Called first thing in a command (pandas is not imported yet): each
+    worker spawns, imports and builds what ``task``'s first shard would
+    (:func:`pipeline.engine.warm_up`) while this process imports, checks its
+    inputs and loads its model; the job's shards then run on them
+    (:func:`pipeline.shard_pool.workers_started`), and they stop with the command
+    (its context ``ctx``). This process's memory and threads are set for shards
+    as theirs are (:func:`pipeline.shard_pool.keep_freed_memory`,
+    :func:`pipeline.shard_pool.share_cores`).
+    """
+    from pipeline.shard_pool import keep_freed_memory, share_cores, workers_started
+
+    if engine != "local" or (shards is None and not (Path(data) / _LAYOUT_FILE).is_file()):
+        return  # not sharded here (is_sharded)
+    keep_freed_memory()  # before numpy and arrow are loaded: their allocators too
+    share_cores(workers)
+    if workers < 2:
+        return
+    ctx.with_resource(workers_started(workers, ("pipeline.engine", "warm_up", (task,))))
+
+
 def run_sharded(task: str, data: Path, out: Path | None, params: dict, shards, workers, engine):
     """Run a sharded job, turning unreadable input or an unwritable output into exit 2."""
     from concurrent.futures.process import BrokenProcessPool

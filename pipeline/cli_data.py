@@ -22,6 +22,7 @@ from pipeline.cli_common import (
     run_sharded,
     unreadable,
     warn_rejected,
+    workers_ahead,
     write_or_exit,
 )
 
@@ -50,6 +51,7 @@ def simulate(
 
 
 def validate(
+    ctx: typer.Context,
     data: DataOpt,
     rejects: Annotated[
         Path | None, typer.Option("--rejects", help="Write the rejects table (parquet) here.")
@@ -59,6 +61,7 @@ def validate(
     engine: EngineOpt = "local",
 ) -> None:
     """Validate the input tables against the data contract and report failing rows."""
+    workers_ahead(ctx, "validate", data, shards, workers, engine)
     from pipeline.io import DataReadError, read_tables
     from pipeline.validation import format_report, validate_tables
 
@@ -78,6 +81,7 @@ def validate(
 
 
 def features(
+    ctx: typer.Context,
     data: DataOpt,
     as_of: Annotated[str, typer.Option("--as-of", help="Date D (YYYY-MM-DD).")],
     out: Annotated[Path, typer.Option("--out", help="Parquet file to write.")],
@@ -86,6 +90,7 @@ def features(
     engine: EngineOpt = "local",
 ) -> None:
     """Build the features of every account overdue at D (events strictly before D)."""
+    workers_ahead(ctx, "features", data, shards, workers, engine)
     from features.build import build_features
 
     d = parse_date(as_of, "--as-of")
@@ -109,6 +114,7 @@ def features(
 
 
 def training_set(
+    ctx: typer.Context,
     data: DataOpt,
     date_from: Annotated[str, typer.Option("--from", help="First month end (YYYY-MM-DD).")],
     date_to: Annotated[str, typer.Option("--to", help="Last month end (YYYY-MM-DD).")],
@@ -127,6 +133,7 @@ def training_set(
     engine: EngineOpt = "local",
 ) -> None:
     """Build month-end snapshots with features and labels; incomplete horizons are left out."""
+    workers_ahead(ctx, "training_set", data, shards, workers, engine)
     from features.training_set import build_training_set
 
     d1, d2 = parse_date(date_from, "--from"), parse_date(date_to, "--to")

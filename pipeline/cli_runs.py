@@ -23,10 +23,12 @@ from pipeline.cli_common import (
     out_of_resources,
     parse_date,
     unreadable,
+    workers_ahead,
 )
 
 
 def score(
+    ctx: typer.Context,
     data: DataOpt,
     as_of: Annotated[str, typer.Option("--as-of", help="Scoring date D (YYYY-MM-DD).")],
     out: Annotated[Path, typer.Option("--out", help="Output root; writes <out>/as_of=D/.")],
@@ -55,6 +57,7 @@ def score(
     engine: EngineOpt = "local",
 ) -> None:
     """Score every account overdue at D and publish scores, rejects and a manifest."""
+    workers_ahead(ctx, "score", data, shards, workers, engine)
     from pipeline.score import DEFAULT_MODEL_URI
 
     d = parse_date(as_of, "--as-of")

@@ -24,6 +24,7 @@ value mode's book-wide decision, :mod:`pipeline.shard_value`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -42,7 +43,7 @@ from pipeline import shards as sh
 from pipeline.io import ParseFailure, read_tables, write_parquet
 from pipeline.partition import partition_data
 from pipeline.shard_parts import PartsWriter, concat_parts, part_path, write_stream_part
-from pipeline.shard_pool import run_calls
+from pipeline.shard_pool import keep_freed_memory, run_calls
 from pipeline.shard_value import CHOICES, OPTIONS, inputs_frame
 from pipeline.validation import REJECT_COLUMNS, ValidationResult, validate_tables
 
@@ -279,6 +280,45 @@ TASKS: dict[str, Callable[[str, int, str, dict], dict]] = {
 }
 
 
+#: The modules a task imports on its first shard (pandera's schemas, the feature build...).
+_FIRST_SHARD_IMPORTS = {
+    "validate": ("pipeline.contract",),
+    "features": ("pipeline.contract", "features.build", "features.schema"),
+    "training_set": ("pipeline.contract", "features.training_set", "features.schema"),
+    "score": (
+        "pipeline.contract",
+        "pipeline.score",
+        "pipeline.policy",
+        "pipeline.plan",
+        "pipeline.contact_log",
+        "features.schema",
+        "features.training_set",
+        "models.propensity_model",
+        "models.monitoring",
+        "pipeline.jobs",
+    ),
+}
+
+
+def warm_up(task: str) -> None:
+    """Do now what ``task``'s first shard would: import its modules, build the contract's schemas.
+
+    A worker started ahead of its job (:func:`pipeline.shard_pool.workers_started`)
+    does this while the job's process prepares, instead of at its first shard.
+    """
+    import importlib
+
+    for module in _FIRST_SHARD_IMPORTS.get(task, _FIRST_SHARD_IMPORTS["score"]):
+        importlib.import_module(module)
+    from features.schema import feature_schema
+    from pipeline.contract import SCHEMAS, table_schema
+
+    # A first validation registers pandera's backends: an empty frame fails it, quickly.
+    for schema in [table_schema(table) for table in SCHEMAS] + [feature_schema()]:
+        with contextlib.suppress(Exception):
+            schema.validate(pd.DataFrame(), lazy=True)
+
+
 #: Loggers of the code a shard task runs: quiet below WARNING while a task runs.
 _TASK_LOGGERS = ("pipeline", "features", "models")
 
@@ -349,6 +389,7 @@ def run_tasks(
         for record in records:
             handed(record)
         return records
+    keep_freed_memory()  # here as in the workers: a shard's memory is reused by the next
     try:
         # This process runs shards beside workers - 1 spawned workers (pipeline.shard_pool).
         return run_calls(run_one, args, workers, handed)
@@ -372,8 +413,8 @@ def shard_layout(
     """
     data_dir = Path(data_dir)
     if sh.is_partitioned(data_dir):
-        layout = sh.read_layout(data_dir)
-        yield sh.shard_dirs(data_dir), layout
+        layout = sh.read_layout(data_dir)  # read once: shard_dirs would read it again
+        yield sh.shard_dirs(data_dir, layout), layout
         return
     tmp = Path(tempfile.mkdtemp(prefix=".shards-", dir=work_root))
     try:
@@ -382,7 +423,7 @@ def shard_layout(
         log.info(
             "stage partition shards=%s seconds=%.2f", layout["n_shards"], time.perf_counter() - t0
         )
-        yield sh.shard_dirs(tmp / "layout"), layout
+        yield sh.shard_dirs(tmp / "layout", layout), layout
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -470,8 +511,11 @@ def run_sharded_to_file(
             writer = PartsWriter(work, task, tmp) if out is not None else None
             try:
                 records = run_tasks(task, dirs, work, params, engine, workers, writer)
-            finally:
-                rows = writer.close() if writer is not None else 0
+            except BaseException:
+                if writer is not None:
+                    writer.abort()  # the shard's error is the run's, not a failed close's
+                raise
+            rows = writer.close() if writer is not None else 0
         validation = merged_validation(records, work, layout)
         if out is not None:
             os.replace(tmp, out)

@@ -299,7 +299,7 @@ def scan_export_dates(data_dir: Path | str) -> dict[str, dict[str, str]]:
         layout = read_layout(data_dir)
         if "export_dates" in layout:
             return layout["export_dates"]
-        return combine_dates(scan_export_dates(d) for d in shard_dirs(data_dir))
+        return combine_dates(scan_export_dates(d) for d in shard_dirs(data_dir, layout))
     if not data_dir.is_dir():
         raise DataReadError(f"{data_dir}: data folder does not exist")
     for t in vocab.REQUIRED_TABLES:

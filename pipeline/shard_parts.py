@@ -9,6 +9,7 @@ those that only go to an output file straight into it as the shards finish
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pandas as pd
@@ -85,6 +86,13 @@ class PartsWriter:
                 table = table.cast(self._writer.schema)
             self._writer.write_table(table)
             self.rows += table.num_rows
+
+    def abort(self) -> None:
+        """Close the file of a run that failed, raising nothing: the run's own error is reported."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                writer.close()
 
     def close(self) -> int:
         """Close the file; return the rows written."""

@@ -31,6 +31,7 @@ from pipeline.engine import (
 from pipeline.io import write_parquet
 from pipeline.partition import scan_export_dates
 from pipeline.shard_parts import concat_parts, part_path
+from pipeline.shard_pool import workers_kept
 from pipeline.shard_value import CHOICES, OPTIONS, frame_inputs
 
 
@@ -227,7 +228,8 @@ def _score_shards(data_dir, n_shards, work, dates, params, policy, engine, worke
         params["ids_clean"] = layout.get("ids_clean", {})
         allocation = None
         if policy.value_allocation is not None:  # one capacity for the whole book
-            first = run_tasks("value_options", dirs, work, params, engine, workers)
+            with workers_kept():  # the same workers score the shards next
+                first = run_tasks("value_options", dirs, work, params, engine, workers)
             allocation = decide_book(first, work, policy)
             params["value_choices"] = True
             stages.done("value_decision")

@@ -81,9 +81,9 @@ def read_layout(data_dir: Path | str) -> dict:
     return layout
 
 
-def shard_dirs(data_dir: Path | str) -> list[Path]:
-    """Return the shard folders of a partitioned data folder, in shard order."""
-    layout = read_layout(data_dir)
+def shard_dirs(data_dir: Path | str, layout: dict | None = None) -> list[Path]:
+    """Return the shard folders of a partitioned folder in shard order (``layout``: if read)."""
+    layout = read_layout(data_dir) if layout is None else layout
     return [Path(data_dir) / shard_dir_name(k) for k in range(int(layout["n_shards"]))]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import operator
 import os
 import signal
@@ -124,3 +125,272 @@ def test_ctrl_c_stops_the_run_and_no_idle_worker_prints_a_traceback(tmp_path):
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 130, out
     assert "Traceback" not in out
+
+
+def _partitioned(tmp_path, n_shards: int):
+    import factories as f
+
+    from pipeline.io import write_parquet
+    from pipeline.partition import partition_data
+
+    for name, df in f.tables().items():
+        write_parquet(df, tmp_path / "data" / f"{name}.parquet")
+    partition_data(tmp_path / "data", tmp_path / "parts", n_shards)
+    return tmp_path / "parts"
+
+
+def test_shard_layout_reads_the_layout_file_once(tmp_path, monkeypatch):
+    from pipeline import shards
+    from pipeline.engine import shard_layout
+
+    parts = _partitioned(tmp_path, 3)
+    reads: list[Path] = []
+    real = shards.read_layout
+
+    def counted(data_dir):
+        reads.append(Path(data_dir))
+        return real(data_dir)
+
+    monkeypatch.setattr(shards, "read_layout", counted)
+    with shard_layout(parts, None) as (dirs, layout):
+        assert [d.name for d in dirs] == ["shard=00000", "shard=00001", "shard=00002"]
+        assert layout["n_shards"] == 3
+    assert reads == [parts]
+
+
+def test_a_failing_close_does_not_hide_the_shard_error(tmp_path, monkeypatch):
+    from pipeline import engine
+    from pipeline.shard_parts import PartsWriter
+
+    parts = _partitioned(tmp_path, 2)
+    real_task = engine.TASKS["features"]
+
+    def second_shard_breaks(shard_dir, k, work, params):
+        if k == 1:
+            raise ValueError("shard 1 broke")
+        return real_task(shard_dir, k, work, params)
+
+    def close_fails(self):
+        raise OSError("disk full writing the footer")
+
+    monkeypatch.setitem(engine.TASKS, "features", second_shard_breaks)
+    monkeypatch.setattr(PartsWriter, "close", close_fails)
+    out = tmp_path / "out" / "features.parquet"
+    with pytest.raises(ValueError, match="shard 1 broke"):
+        engine.run_sharded_to_file("features", parts, out, {"as_of": "2025-06-30"}, workers=1)
+    assert not out.exists()
+    assert list(out.parent.iterdir()) == []  # the work folder is gone too
+
+
+def _note_pid(path: str) -> None:
+    """A worker's warm-up call in these tests: leave its pid in a file."""
+    Path(path).write_text(str(os.getpid()))
+
+
+def _gone(pid: int, seconds: float = 20.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_worker_started_ahead_warms_up_then_runs_the_calls_and_ends_with_the_block(tmp_path):
+    from pipeline.shard_pool import workers_kept, workers_started
+
+    warm = tmp_path / "warm-pid"
+    with workers_started(2, (__name__, "_note_pid", (str(warm),))):
+        deadline = time.monotonic() + 60
+        while not warm.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        worker = int(warm.read_text())  # warmed up before any call was made
+        assert worker != os.getpid()
+        for kept in (True, False):  # two runs (value mode's steps) on the same worker
+            with workers_kept() if kept else contextlib.nullcontext():
+                results = run_calls(_slow_pid, [(i,) for i in range(6)], workers=2)
+            assert [i for i, _ in results] == list(range(6))
+            assert {pid for _, pid in results} == {os.getpid(), worker}
+        assert _gone(worker)  # let go by the last run, before the block ends
+
+
+def test_a_run_with_its_own_worker_ends_it(tmp_path):
+    results = run_calls(_slow_pid, [(i,) for i in range(4)], workers=2)
+    (worker,) = {pid for _, pid in results} - {os.getpid()}
+    assert _gone(worker, seconds=0.5)  # ended with the run: run_calls waits for it
+
+
+class _Context:
+    """What workers_ahead needs of a command's context: the resources it enters."""
+
+    def __init__(self) -> None:
+        self.resources: list = []
+
+    def with_resource(self, cm) -> None:
+        cm.__enter__()
+        self.resources.append(cm)
+
+
+@pytest.mark.parametrize(
+    ("shards", "workers", "engine", "started"),
+    [(None, 2, "local", True), (3, 2, "local", True), (None, 1, "local", False),
+     (None, 2, "spark", False)],
+)  # fmt: skip
+def test_workers_start_ahead_only_for_a_local_sharded_job(
+    tmp_path, shards, workers, engine, started
+):
+    from pipeline.cli_common import workers_ahead
+    from pipeline.shard_pool import _STARTED
+
+    parts = _partitioned(tmp_path, 2)
+    ctx = _Context()
+    workers_ahead(ctx, "validate", parts, shards, workers, engine)
+    try:
+        assert bool(ctx.resources) == started == (1 in _STARTED)
+    finally:
+        for cm in ctx.resources:
+            cm.__exit__(None, None, None)
+    plain = _Context()
+    workers_ahead(plain, "validate", tmp_path / "data", None, 2, "local")  # not partitioned
+    assert plain.resources == [] and _STARTED == {}
+
+
+def test_the_layout_file_checked_before_imports_is_the_partitions():
+    from pipeline.cli_common import _LAYOUT_FILE
+    from pipeline.shards import LAYOUT_FILE
+
+    assert _LAYOUT_FILE == LAYOUT_FILE
+
+
+_FIRST_SHARD = """
+import sys, tempfile
+from pipeline import engine
+engine.warm_up(sys.argv[1])
+before = set(sys.modules)
+params = {"as_of": "2025-06-30", "from": "2025-01-31", "to": "2025-05-31", "horizon_days": 30,
+          "data_end": "2025-06-30"}
+engine.TASKS[sys.argv[1]](sys.argv[2], 0, tempfile.mkdtemp(), params)
+print(sorted(m for m in set(sys.modules) - before
+             if m.split(".")[0] in ("pipeline", "features", "models", "pandera", "lightgbm")))
+"""
+
+
+@pytest.mark.parametrize("task", ["features", "training_set"])
+def test_after_the_warm_up_a_first_shard_imports_nothing_more(tmp_path, task):
+    parts = _partitioned(tmp_path, 1)
+    out = subprocess.run(
+        [sys.executable, "-c", _FIRST_SHARD, task, str(parts / "shard=00000")],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.strip() == "[]"
+
+
+_CTRL_C_AT_START = """
+import os, signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
+from pipeline.shard_pool import workers_started
+try:
+    with workers_started(2, ("tests.pipeline.test_shard_pool", "_note_pid", (sys.argv[1],))):
+        os.killpg(0, signal.SIGINT)  # Ctrl-C while the worker is still starting up
+        time.sleep(30)
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+def test_ctrl_c_while_a_worker_starts_up_prints_no_traceback(tmp_path):
+    marker = tmp_path / "warm-pid"
+    proc = subprocess.run(
+        [sys.executable, "-c", _CTRL_C_AT_START, str(marker)],
+        cwd=Path(__file__).resolve().parents[2],
+        start_new_session=True,  # its own process group, as a terminal's Ctrl-C reaches
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 130, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert marker.exists()  # the worker lived through it and ended after its call
+
+
+def _arrow_pool(driver: int, marker: str) -> str:
+    """Arrow's pool here; in the driver, once a worker has told its own (so both answer)."""
+    import pyarrow as pa
+
+    name = pa.default_memory_pool().backend_name
+    if os.getpid() != driver:
+        Path(marker).write_text(name)
+        return name
+    deadline = time.monotonic() + 60
+    while not Path(marker).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return f"{name}+{Path(marker).read_text()}"
+
+
+_POOLS = """
+import os, sys
+from pipeline.shard_pool import keep_freed_memory, run_calls
+from tests.pipeline.test_shard_pool import _arrow_pool
+keep_freed_memory()  # before pyarrow is imported, as a sharded command does
+print(*run_calls(_arrow_pool, [(os.getpid(), sys.argv[1])] * 2, workers=2))
+"""
+
+
+@pytest.mark.parametrize(("env", "pool"), [(None, "system"), ("mimalloc", "mimalloc")])
+def test_a_sharded_process_and_its_workers_allocate_arrow_memory_with_malloc(tmp_path, env, pool):
+    environ = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    if env is not None:  # an operator's own choice stands
+        environ["ARROW_DEFAULT_MEMORY_POOL"] = env
+    out = subprocess.run(
+        [sys.executable, "-c", _POOLS, str(tmp_path / "worker-pool")],
+        cwd=Path(__file__).resolve().parents[2],
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert sorted(out) == [pool, f"{pool}+{pool}"]  # the worker's call, and the driver's
+
+
+def _blas_threads(driver: int, marker: str) -> str:
+    """OpenBLAS's threads here; in the driver, once a worker has told its own."""
+    import numpy  # noqa: F401 - loads OpenBLAS
+    from threadpoolctl import threadpool_info
+
+    n = str(sum(p["num_threads"] for p in threadpool_info() if p["internal_api"] == "openblas"))
+    if os.getpid() != driver:
+        Path(marker).write_text(n)
+        return n
+    deadline = time.monotonic() + 60
+    while not Path(marker).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return f"{n}+{Path(marker).read_text()}"
+
+
+_THREADS = """
+import os, sys
+from pipeline.shard_pool import run_calls, share_cores
+from tests.pipeline.test_shard_pool import _blas_threads
+share_cores(2)  # before numpy is imported, as a sharded command does
+import numpy
+print(*run_calls(_blas_threads, [(os.getpid(), sys.argv[1])] * 2, workers=2))
+"""
+
+
+def test_two_shard_processes_share_the_cores_with_blas(tmp_path):
+    environ = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    out = subprocess.run(
+        [sys.executable, "-c", _THREADS, str(tmp_path / "worker-threads")],
+        cwd=Path(__file__).resolve().parents[2],
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    share = str(max(1, (os.cpu_count() or 1) // 2))
+    assert sorted(out) == [share, f"{share}+{share}"]  # the worker, and the driver

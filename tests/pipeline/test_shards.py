@@ -232,6 +232,37 @@ def test_partitioned_folder_gives_the_same_run(world):
     assert [p.name for p in out.iterdir() if p.is_dir()] == ["as_of=2025-06-30"]
 
 
+_SCORE_FIRST_SHARD = """
+import sys
+from pipeline import engine
+engine.warm_up("score")
+before = set(sys.modules)
+params = {"as_of": "2025-06-30", "model_dir": sys.argv[2] + "/model", "model_version": "1",
+          "policy": sys.argv[2] + "/policy.yaml", "citl": True, "num_threads": 1}
+engine.TASKS["score"](sys.argv[1], 0, sys.argv[2], params)
+print(sorted(m for m in set(sys.modules) - before
+             if m.split(".")[0] in ("pipeline", "features", "models", "pandera", "lightgbm")))
+"""
+
+
+def test_after_the_warm_up_a_first_score_shard_imports_nothing_more(world, tmp_path):
+    """A worker started ahead (engine.warm_up) has imported all its first shard needs."""
+    import subprocess
+
+    from models import tracking
+    from pipeline.policy import read_policy_bytes
+
+    tracking.load_model(world["uri"]).save(tmp_path / "model")
+    (tmp_path / "policy.yaml").write_bytes(read_policy_bytes(None)[0])
+    partition_data(world["data"], tmp_path / "parts", 1)
+    out = subprocess.run(
+        [sys.executable, "-c", _SCORE_FIRST_SHARD, str(tmp_path / "parts" / "shard=00000"),
+         str(tmp_path)],
+        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert out.strip() == "[]"
+
+
 def test_reject_limit_counts_all_shards(world, tmp_path):
     data = tmp_path / "data"
     write_portfolio(simulate_portfolio(1200, 18, seed=8, start="2024-01-01"), data)
