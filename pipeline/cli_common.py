@@ -158,7 +158,7 @@ def workers_ahead(
 
     Called first thing in a command (pandas is not imported yet): each
     worker spawns, imports and builds what ``task``'s first shard would
-    (:func:`pipeline.engine.warm_up`) while this process imports, checks its
+    (:func:`pipeline.shard_tasks.warm_up`) while this process imports, checks its
     inputs and loads its model; the job's shards then run on them
     (:func:`pipeline.shard_pool.workers_started`), and they stop with the command
     (its context ``ctx``). This process's memory and threads are set for shards
@@ -173,7 +173,7 @@ def workers_ahead(
     share_cores(workers)
     if workers < 2:
         return
-    ctx.with_resource(workers_started(workers, ("pipeline.engine", "warm_up", (task,))))
+    ctx.with_resource(workers_started(workers, ("pipeline.shard_tasks", "warm_up", (task,))))
 
 
 def run_sharded(task: str, data: Path, out: Path | None, params: dict, shards, workers, engine):

@@ -389,7 +389,7 @@ def check_ids(layout_dir: Path, n_shards: int, tables: list[str]) -> tuple[dict,
     rejects its copies as the whole-book validation would. A table whose
     ids are clean (:func:`id_facts`) and stored as text passes its id rules
     in every shard, so a shard task need not read them
-    (:func:`pipeline.engine._validate_shard`). Only the id column is read,
+    (:func:`pipeline.shard_tasks._validate_shard`). Only the id column is read,
     a shard at a time.
     """
     from pipeline.parquet_read import is_text_type

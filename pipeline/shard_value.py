@@ -19,8 +19,8 @@ plans it in three steps, with the unsharded run's own functions:
 
 Step 3 reads, validates and predicts each shard again: the price of keeping
 one shard in memory at a time. The results are those of the unsharded run.
-Steps 1 and 3 are shard tasks (:func:`pipeline.engine.options_task`,
-:func:`pipeline.engine.given_choices`), step 2 is the driver's
+Steps 1 and 3 are shard tasks (:func:`pipeline.shard_tasks.options_task`,
+:func:`pipeline.shard_tasks.given_choices`), step 2 is the driver's
 (:func:`pipeline.shard_score.decide_book`); this module holds what they
 share: the part kinds and the codec of the decision's inputs as a frame.
 """

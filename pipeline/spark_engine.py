@@ -61,8 +61,8 @@ def spark_session():
 def _run_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     """mapInPandas body: run the shard task of every row, one JSON record per shard."""
     from pipeline.asof import AsOfImplausibleError
-    from pipeline.engine import run_one
     from pipeline.io import DataReadError
+    from pipeline.shard_tasks import run_one
 
     for pdf in batches:
         records = []

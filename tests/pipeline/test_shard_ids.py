@@ -21,9 +21,9 @@ from typer.testing import CliRunner
 
 from pipeline import partition
 from pipeline.cli import app
-from pipeline.engine import _unread_columns, _validate_shard
 from pipeline.io import read_tables, write_parquet
 from pipeline.partition import id_facts, partition_data
+from pipeline.shard_tasks import _unread_columns, _validate_shard
 from pipeline.shards import shard_dirs
 from pipeline.validation import validate_tables
 

@@ -159,11 +159,11 @@ def test_shard_layout_reads_the_layout_file_once(tmp_path, monkeypatch):
 
 
 def test_a_failing_close_does_not_hide_the_shard_error(tmp_path, monkeypatch):
-    from pipeline import engine
+    from pipeline import engine, shard_tasks
     from pipeline.shard_parts import PartsWriter
 
     parts = _partitioned(tmp_path, 2)
-    real_task = engine.TASKS["features"]
+    real_task = shard_tasks.TASKS["features"]
 
     def second_shard_breaks(shard_dir, k, work, params):
         if k == 1:
@@ -173,7 +173,7 @@ def test_a_failing_close_does_not_hide_the_shard_error(tmp_path, monkeypatch):
     def close_fails(self):
         raise OSError("disk full writing the footer")
 
-    monkeypatch.setitem(engine.TASKS, "features", second_shard_breaks)
+    monkeypatch.setitem(shard_tasks.TASKS, "features", second_shard_breaks)
     monkeypatch.setattr(PartsWriter, "close", close_fails)
     out = tmp_path / "out" / "features.parquet"
     with pytest.raises(ValueError, match="shard 1 broke"):
@@ -266,12 +266,12 @@ def test_the_layout_file_checked_before_imports_is_the_partitions():
 
 _FIRST_SHARD = """
 import sys, tempfile
-from pipeline import engine
-engine.warm_up(sys.argv[1])
+from pipeline import shard_tasks
+shard_tasks.warm_up(sys.argv[1])
 before = set(sys.modules)
 params = {"as_of": "2025-06-30", "from": "2025-01-31", "to": "2025-05-31", "horizon_days": 30,
           "data_end": "2025-06-30"}
-engine.TASKS[sys.argv[1]](sys.argv[2], 0, tempfile.mkdtemp(), params)
+shard_tasks.TASKS[sys.argv[1]](sys.argv[2], 0, tempfile.mkdtemp(), params)
 print(sorted(m for m in set(sys.modules) - before
              if m.split(".")[0] in ("pipeline", "features", "models", "pandera", "lightgbm")))
 """

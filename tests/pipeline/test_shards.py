@@ -234,19 +234,19 @@ def test_partitioned_folder_gives_the_same_run(world):
 
 _SCORE_FIRST_SHARD = """
 import sys
-from pipeline import engine
-engine.warm_up("score")
+from pipeline import shard_tasks
+shard_tasks.warm_up("score")
 before = set(sys.modules)
 params = {"as_of": "2025-06-30", "model_dir": sys.argv[2] + "/model", "model_version": "1",
           "policy": sys.argv[2] + "/policy.yaml", "citl": True, "num_threads": 1}
-engine.TASKS["score"](sys.argv[1], 0, sys.argv[2], params)
+shard_tasks.TASKS["score"](sys.argv[1], 0, sys.argv[2], params)
 print(sorted(m for m in set(sys.modules) - before
              if m.split(".")[0] in ("pipeline", "features", "models", "pandera", "lightgbm")))
 """
 
 
 def test_after_the_warm_up_a_first_score_shard_imports_nothing_more(world, tmp_path):
-    """A worker started ahead (engine.warm_up) has imported all its first shard needs."""
+    """A worker started ahead (shard_tasks.warm_up) has imported all its first shard needs."""
     import subprocess
 
     from models import tracking
