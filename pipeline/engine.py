@@ -39,7 +39,7 @@ import pandas as pd
 from pipeline import shards as sh
 from pipeline.partition import partition_data
 from pipeline.shard_parts import PartsWriter, concat_parts
-from pipeline.shard_pool import keep_freed_memory, run_calls
+from pipeline.shard_pool import run_calls
 from pipeline.shard_tasks import forget_loaded, run_one
 from pipeline.validation import REJECT_COLUMNS, ValidationResult
 
@@ -71,7 +71,10 @@ def run_tasks(
 
     ``on_record`` is called with each record in shard order as soon as that
     shard and those before it are done (on Spark, once all are), so the
-    driver can merge outputs while the workers compute.
+    driver can merge outputs while the workers compute. This process's
+    allocators and environment are left as they are (a sharded command tunes
+    its own first: :func:`pipeline.cli_common.workers_ahead`); the workers
+    tune theirs (:func:`pipeline.shard_pool.keep_freed_memory`).
     """
     if engine not in ENGINES:
         raise ValueError(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
@@ -89,7 +92,6 @@ def run_tasks(
         for record in records:
             handed(record)
         return records
-    keep_freed_memory()  # here as in the workers: a shard's memory is reused by the next
     try:
         # This process runs shards beside workers - 1 spawned workers (pipeline.shard_pool).
         return run_calls(run_one, args, workers, handed)

@@ -67,7 +67,10 @@ def keep_freed_memory() -> None:
     is, only pyarrow's own calls can still be moved), and malloc keeps what a shard
     frees for the next, within :data:`_MALLOPT`'s bounds. Measured on that
     job: system CPU 1.8 s -> 0.8 s, page faults 450k -> 220k, peak memory
-    1.23 -> 1.15 GB. Elsewhere than glibc, only arrow's pool changes.
+    1.23 -> 1.15 GB. Elsewhere than glibc, only arrow's pool changes. It
+    changes the process for good, so only a sharded command
+    (:func:`pipeline.cli_common.workers_ahead`) and the workers
+    (:func:`_start_worker`) call it, never a library run.
     """
     import ctypes
     import os

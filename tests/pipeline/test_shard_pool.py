@@ -394,3 +394,50 @@ def test_two_shard_processes_share_the_cores_with_blas(tmp_path):
     ).stdout.split()
     share = str(max(1, (os.cpu_count() or 1) // 2))
     assert sorted(out) == [share, f"{share}+{share}"]  # the worker, and the driver
+
+
+_LIBRARY_RUN = """
+import ctypes, os, sys
+import pyarrow as pa
+from pipeline.engine import run_sharded_to_file
+
+
+class MallInfo(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in (
+        "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split())]
+
+
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = MallInfo
+libc.malloc.restype = ctypes.c_void_p
+
+
+def mapped(n):  # blocks malloc maps for an n-byte block: 1 by default at 48 MB, 0 once tuned
+    before = libc.mallinfo2().hblks
+    p = libc.malloc(n)
+    after = libc.mallinfo2().hblks
+    libc.free(ctypes.c_void_p(p))
+    return after - before
+
+
+pool = pa.default_memory_pool().backend_name
+run_sharded_to_file("validate", sys.argv[1], None, {}, workers=2)
+print(os.environ.get("ARROW_DEFAULT_MEMORY_POOL"), pa.default_memory_pool().backend_name == pool,
+      mapped(48 << 20))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallinfo2")
+def test_a_library_run_leaves_its_process_allocators_and_environment_as_they_were(tmp_path):
+    """Only the command and the job's own workers are tuned for shards (a notebook is not)."""
+    parts = _partitioned(tmp_path, 2)
+    environ = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    out = subprocess.run(
+        [sys.executable, "-c", _LIBRARY_RUN, str(parts)],
+        cwd=Path(__file__).resolve().parents[2],
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert out == ["None", "True", "1"]
