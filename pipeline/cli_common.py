@@ -173,7 +173,14 @@ def workers_ahead(
     share_cores(workers)
     if workers < 2:
         return
-    ctx.with_resource(workers_started(workers, ("pipeline.shard_tasks", "warm_up", (task,))))
+    try:
+        ctx.with_resource(workers_started(workers, ("pipeline.shard_tasks", "warm_up", (task,))))
+    except OSError as exc:  # the system refused a process: its limit, or memory
+        raise fail(
+            EXIT_RESOURCES,
+            f"cannot start the job's worker processes: {exc.strerror or exc}; "
+            "rerun with fewer --workers",
+        ) from None
 
 
 def run_sharded(task: str, data: Path, out: Path | None, params: dict, shards, workers, engine):

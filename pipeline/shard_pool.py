@@ -152,6 +152,9 @@ def _new_pool(n: int, warm: Named | None = None) -> ProcessPoolExecutor:
     try:
         for _ in range(n):  # a pool spawns a worker per call while none is idle
             pool.submit(_call_named, module, name, *args)
+    except BaseException:  # a worker the system refused (process limit, memory)
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     return pool

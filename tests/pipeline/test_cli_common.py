@@ -82,3 +82,28 @@ def test_a_lost_worker_or_memory_ends_in_exit_5_and_one_line(error, monkeypatch,
     assert caught.value.exit_code == EXIT_RESOURCES == 5
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "nothing was published" in err and "--workers" in err
+
+
+def test_workers_that_cannot_be_started_end_in_exit_5_and_one_line(tmp_path, monkeypatch):
+    """The workers start first thing in a command, outside the job's own error handling."""
+    import multiprocessing.popen_spawn_posix as popen
+
+    import factories as f
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+    from pipeline.io import write_parquet
+    from pipeline.shard_pool import _STARTED
+
+    def no_process(self, process_obj):
+        raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    for name, df in f.tables().items():
+        write_parquet(df, tmp_path / "data" / f"{name}.parquet")
+    monkeypatch.setattr(popen.Popen, "_launch", no_process)  # fork refused: the process limit
+    args = ["validate", "--data", str(tmp_path / "data"), "--shards", "2", "--workers", "2"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 5, result.output
+    errors = [line for line in result.output.splitlines() if " error: " in line]
+    assert len(errors) == 1 and "worker process" in errors[0] and "--workers" in errors[0]
+    assert "Traceback" not in result.output and _STARTED == {}
