@@ -15,7 +15,7 @@ Where things go
   file (set as the experiment's artifact location when the experiment is
   created); a tracking server decides for itself.
 * Registered model ``repayment-propensity``: aliases ``challenger`` (set by
-  every training run) and ``champion`` (moved only by :func:`promote`).
+  every training run) and ``champion`` (moved only by :func:`models.registry.promote`).
 
 Concurrency
 -----------

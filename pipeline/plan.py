@@ -22,13 +22,14 @@ account, in the scored order) with its own tests:
    until the account cures; control rows carry the plan they would have had
    (``treated_*``) and every row its ``plan_id``.
 4. :func:`apply_compliance`, for everyone, control group included, under each
-   account's own jurisdiction: :func:`apply_status_rules` (suppression from
+   account's own jurisdiction (:mod:`pipeline.plan_compliance`):
+   :func:`~pipeline.plan_compliance.apply_status_rules` (suppression from
    the flags or a dispute in the log; hardship from the flag or the log, and
    low ability under ``uk_conc``, get forbearance and at most
-   ``overrides.hardship.max_intensity``), then :func:`apply_contact_limits`
-   (policy and legal caps cut to what the log leaves, per person where the
-   law says so, holds; :mod:`pipeline.limits`); these are in
-   :mod:`pipeline.plan_compliance`.
+   ``overrides.hardship.max_intensity``), then
+   :func:`~pipeline.plan_compliance.apply_contact_limits` (policy and legal
+   caps cut to what the log leaves, per person where the law says so, holds;
+   :mod:`pipeline.limits`).
 5. :func:`size_offers`: plans people can keep (:mod:`pipeline.offers`).
 
 Every rule that cut a plan below its tier is listed in ``limit_reasons``.

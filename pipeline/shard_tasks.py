@@ -306,7 +306,8 @@ def _quiet_shard():
 
     The driver runs shards itself beside its workers, whose lines are not
     shown; so that the log does not show some shards' stages and not others',
-    every shard's progress is the one line :func:`run_tasks` logs per shard.
+    every shard's progress is the one line :func:`pipeline.engine.run_tasks`
+    logs per shard.
     """
     loggers = [logging.getLogger(name) for name in _TASK_LOGGERS]
     levels = [logger.level for logger in loggers]
