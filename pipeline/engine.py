@@ -130,6 +130,20 @@ def shard_layout(
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def layout_facts(layout: dict) -> dict:
+    """What every shard task needs of the layout: the ids repeated across shards and those proven clean.
+
+    Examples
+    --------
+    >>> layout_facts({"n_shards": 2, "cross_shard_duplicates": {"offers": ["O1"]}})
+    {'duplicates': {'offers': ['O1']}, 'ids_clean': {}}
+    """
+    return {
+        "duplicates": layout.get("cross_shard_duplicates", {}),
+        "ids_clean": layout.get("ids_clean", {}),  # absent from a layout older than the proof
+    }
+
+
 def merged_validation(records: list[dict], work: Path, layout: dict) -> ValidationResult:
     """The validation of the whole book from the shards' records and rejects parts."""
     rejects = concat_parts(work, "rejects", len(records))
@@ -207,8 +221,7 @@ def run_sharded_to_file(
     work = Path(tempfile.mkdtemp(prefix=".shards-work-", dir=work_root))
     try:
         with shard_layout(data_dir, n_shards, work) as (dirs, layout):
-            params = {**params, "duplicates": layout.get("cross_shard_duplicates", {})}
-            params["ids_clean"] = layout.get("ids_clean", {})
+            params = {**params, **layout_facts(layout)}
             tmp = work / "out.parquet"
             writer = PartsWriter(work, task, tmp) if out is not None else None
             try:

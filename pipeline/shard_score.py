@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from pipeline.engine import (
+    layout_facts,
     merged_validation,
     run_tasks,
     shard_layout,
@@ -224,8 +225,7 @@ def _score_shards(data_dir, n_shards, work, dates, params, policy, engine, worke
     """
     with shard_layout(data_dir, n_shards, work, dates) as (dirs, layout):
         stages.done("partition")
-        params["duplicates"] = layout.get("cross_shard_duplicates", {})
-        params["ids_clean"] = layout.get("ids_clean", {})
+        params.update(layout_facts(layout))
         allocation = None
         if policy.value_allocation is not None:  # one capacity for the whole book
             with workers_kept():  # the same workers score the shards next
