@@ -10,6 +10,7 @@ repeated across shards and the tables whose ids are clean (:func:`check_ids`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -381,6 +382,31 @@ def id_facts(shard_ids: Callable[[int], np.ndarray], n_shards: int) -> tuple[lis
     return cross, not (nulls or cross or within)
 
 
+def id_texts(column: pa.ChunkedArray) -> np.ndarray:
+    r"""Return a column of ids as the reader's text (:func:`pipeline.io.read_tables`), None for a null.
+
+    Text and numbers are cast by arrow, to the text the reader gives them;
+    other types (bytes, which need not be UTF-8) take the reader's own
+    conversion, so that the ids recorded as repeated are those a shard reads.
+
+    Examples
+    --------
+    >>> id_texts(pa.chunked_array([pa.array([7, None])])).tolist()
+    ['7', None]
+    >>> id_texts(pa.chunked_array([pa.array([b"O1", b"\xff"])])).tolist()
+    ["b'O1'", "b'\\xff'"]
+    """
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    if not (pa.types.is_binary(kind) or pa.types.is_large_binary(kind)):
+        with contextlib.suppress(pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return column.cast(pa.string()).to_numpy(zero_copy_only=False).astype(object)
+    from pipeline.io import COERCERS
+
+    return COERCERS["str"](column.to_pandas())[0].to_numpy(dtype=object)
+
+
 def check_ids(layout_dir: Path, n_shards: int, tables: list[str]) -> tuple[dict, dict]:
     """Return, per table, the ids repeated in more than one shard (as text) and whether its ids are clean.
 
@@ -407,8 +433,7 @@ def check_ids(layout_dir: Path, n_shards: int, tables: list[str]) -> tuple[dict,
             continue
 
         def ids(k: int, column: str = name, paths: list[Path] = paths) -> np.ndarray:
-            col = pq.read_table(paths[k], columns=[column]).column(0).cast(pa.string())
-            return col.to_numpy(zero_copy_only=False).astype(object)
+            return id_texts(pq.read_table(paths[k], columns=[column]).column(0))
 
         cross, ok = id_facts(ids, n_shards)
         if cross:
