@@ -10,7 +10,6 @@ repeated across shards and the tables whose ids are clean (:func:`check_ids`).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -385,25 +384,26 @@ def id_facts(shard_ids: Callable[[int], np.ndarray], n_shards: int) -> tuple[lis
 def id_texts(column: pa.ChunkedArray) -> np.ndarray:
     r"""Return a column of ids as the reader's text (:func:`pipeline.io.read_tables`), None for a null.
 
-    Text and numbers are cast by arrow, to the text the reader gives them;
-    other types (bytes, which need not be UTF-8) take the reader's own
-    conversion, so that the ids recorded as repeated are those a shard reads.
+    Text, and integers without nulls, are cast by arrow: the same text. Other
+    types take the reader's own conversion (arrow writes 123456789012.0 as
+    ``1.23456789012e+11`` and bytes as the text they encode, the reader
+    ``123456789012`` and ``b'...'``), so that the ids recorded as repeated
+    are those a shard reads.
 
     Examples
     --------
-    >>> id_texts(pa.chunked_array([pa.array([7, None])])).tolist()
-    ['7', None]
+    >>> id_texts(pa.chunked_array([pa.array(["K1", None])])).tolist()
+    ['K1', None]
+    >>> id_texts(pa.chunked_array([pa.array([123456789012.0, None])])).tolist()
+    ['123456789012', None]
     >>> id_texts(pa.chunked_array([pa.array([b"O1", b"\xff"])])).tolist()
     ["b'O1'", "b'\\xff'"]
     """
-    kind = column.type
-    if pa.types.is_dictionary(kind):
-        kind = kind.value_type
-    if not (pa.types.is_binary(kind) or pa.types.is_large_binary(kind)):
-        with contextlib.suppress(pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return column.cast(pa.string()).to_numpy(zero_copy_only=False).astype(object)
     from pipeline.io import COERCERS
+    from pipeline.parquet_read import is_text_type
 
+    if is_text_type(column.type) or (pa.types.is_integer(column.type) and not column.null_count):
+        return column.cast(pa.string()).to_numpy(zero_copy_only=False).astype(object)
     return COERCERS["str"](column.to_pandas())[0].to_numpy(dtype=object)
 
 
