@@ -137,18 +137,16 @@ def open_store_or_exit(must_exist: bool) -> None:
         ) from None
 
 
-def is_sharded(data: Path, shards: int | None, engine: str) -> bool:
-    """True when a job runs shard by shard: asked for, on Spark, or on a partitioned folder."""
-    from pipeline.shards import is_partitioned
-
-    if engine not in ("local", "spark"):
-        raise fail(EXIT_INPUT, f"--engine must be local or spark, not {engine!r}")
-    return shards is not None or engine == "spark" or is_partitioned(data)
-
-
 #: The layout file of a partitioned folder (pipeline.shards.LAYOUT_FILE: not imported
 #: here, that module loads pandas; a test checks they agree).
 _LAYOUT_FILE = "shards.json"
+
+
+def is_sharded(data: Path, shards: int | None, engine: str) -> bool:
+    """True when a job runs shard by shard: asked for, on Spark, or on a partitioned folder."""
+    if engine not in ("local", "spark"):
+        raise fail(EXIT_INPUT, f"--engine must be local or spark, not {engine!r}")
+    return shards is not None or engine == "spark" or (Path(data) / _LAYOUT_FILE).is_file()
 
 
 def workers_ahead(
@@ -167,8 +165,8 @@ def workers_ahead(
     """
     from pipeline.shard_pool import keep_freed_memory, share_cores, workers_started
 
-    if engine != "local" or (shards is None and not (Path(data) / _LAYOUT_FILE).is_file()):
-        return  # not sharded here (is_sharded)
+    if engine != "local" or not is_sharded(data, shards, engine):
+        return
     keep_freed_memory()  # before numpy and arrow are loaded: their allocators too
     share_cores(workers)
     if workers < 2:
