@@ -19,10 +19,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from pipeline import partition
+from pipeline import partition_ids
 from pipeline.cli import app
 from pipeline.io import read_tables, write_parquet
-from pipeline.partition import id_facts, partition_data
+from pipeline.partition import partition_data
+from pipeline.partition_ids import id_facts
 from pipeline.shard_tasks import _unread_columns, _validate_shard
 from pipeline.shards import shard_dirs
 from pipeline.validation import validate_tables
@@ -217,8 +218,8 @@ def test_id_facts_equal_a_comparison_of_the_texts_whatever_the_hash(shards, modu
     arrays = [np.array(ids, dtype=object) for ids in shards]
     with pytest.MonkeyPatch.context() as mp:
         if modulus:  # a weak hash: many collisions, which must change nothing
-            real = partition._id_hashes
-            mp.setattr(partition, "_id_hashes", lambda v: real(v) % np.uint64(modulus))
+            real = partition_ids._id_hashes
+            mp.setattr(partition_ids, "_id_hashes", lambda v: real(v) % np.uint64(modulus))
         got = id_facts(lambda k: arrays[k], len(arrays))
     assert got == _brute(shards)
 
