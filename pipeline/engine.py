@@ -136,11 +136,13 @@ def layout_facts(layout: dict) -> dict:
     Examples
     --------
     >>> layout_facts({"n_shards": 2, "cross_shard_duplicates": {"offers": ["O1"]}})
-    {'duplicates': {'offers': ['O1']}, 'ids_clean': {}}
+    {'duplicates': {'offers': ['O1']}, 'ids_clean': {}, 'id_files': {}}
     """
     return {
         "duplicates": layout.get("cross_shard_duplicates", {}),
-        "ids_clean": layout.get("ids_clean", {}),  # absent from a layout older than the proof
+        # Absent from a layout older than the proof (or than its file sizes): not proven.
+        "ids_clean": layout.get("ids_clean", {}),
+        "id_files": layout.get("id_files", {}),
     }
 
 

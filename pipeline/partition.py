@@ -393,7 +393,7 @@ def partition_data(
             rows = _split_table(path, table, tmp, by_account, n_shards)
             tables[table] = {"path": str(path), "rows": rows, "sha256": file_checksum(path)}
         write_account_rows(keys, by_account, n_shards, tmp)
-        duplicates, ids_clean = check_ids(tmp, n_shards, list(tables))
+        duplicates, ids_clean, id_files = check_ids(tmp, n_shards, list(tables))
         layout = {
             "n_shards": n_shards,
             "key": SHARD_KEY,
@@ -402,6 +402,8 @@ def partition_data(
             "cross_shard_duplicates": duplicates,
             # Per table: no null and no repeated id in the book, stored as text.
             "ids_clean": ids_clean,
+            # The bytes of each shard's file of a clean table: the files the proof holds for.
+            "id_files": id_files,
             # The export's date extremes, for one as-of check over the whole book.
             "export_dates": scan_export_dates(data_dir) if dates is None else dates,
         }

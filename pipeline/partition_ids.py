@@ -89,21 +89,24 @@ def id_texts(column: pa.ChunkedArray) -> np.ndarray:
     return COERCERS["str"](column.to_pandas())[0].to_numpy(dtype=object)
 
 
-def check_ids(layout_dir: Path, n_shards: int, tables: list[str]) -> tuple[dict, dict]:
-    """Return, per table, the ids repeated in more than one shard (as text) and whether its ids are clean.
+def check_ids(layout_dir: Path, n_shards: int, tables: list[str]) -> tuple[dict, dict, dict]:
+    """Return, per table, the ids repeated in more than one shard (as text), whether its ids are clean,
+    and the sizes of the files a clean table's proof holds for.
 
     A repeated id within one shard is found by that shard's validation; one
     repeated across shards is not, so the layout records it and each shard
     rejects its copies as the whole-book validation would. A table whose
     ids are clean (:func:`id_facts`) and stored as text passes its id rules
     in every shard, so a shard task need not read them
-    (:func:`pipeline.shard_tasks._validate_shard`). Only the id column is read,
-    a shard at a time.
+    (:func:`pipeline.shard_tasks.still_proven`). Only the id column is read,
+    a shard at a time. The proof holds for the files read: their sizes in
+    bytes, per shard, let a task tell a file changed since.
     """
     from pipeline.parquet_read import is_text_type
 
     found: dict[str, list[str]] = {}
     clean: dict[str, bool] = {}
+    sizes: dict[str, list[int]] = {}
     for table, key in _UNIQUE_IDS.items():
         if table not in tables:
             continue
@@ -121,4 +124,6 @@ def check_ids(layout_dir: Path, n_shards: int, tables: list[str]) -> tuple[dict,
         if cross:
             found[table] = cross
         clean[table] = ok and is_text_type(schema.field(name).type)
-    return found, clean
+        if clean[table]:
+            sizes[table] = [p.stat().st_size for p in paths]
+    return found, clean, sizes

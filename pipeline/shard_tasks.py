@@ -58,6 +58,29 @@ def _unread_columns(params: dict) -> dict[str, frozenset[str]]:
     return out
 
 
+def still_proven(params: dict, shard_dir: Path, k: int) -> dict:
+    """Return ``params`` with ``ids_clean`` kept only for the tables whose file the proof read.
+
+    The partition proved a table's ids clean for the files it wrote, and
+    recorded their sizes (``id_files``); a shard file of another size (or
+    a layout without the sizes) has its ids read and checked in full.
+
+    Examples
+    --------
+    >>> still_proven({"ids_clean": {"offers": True}}, Path("no-such-shard"), 0)["ids_clean"]
+    {}
+    """
+    sizes = params.get("id_files", {})
+
+    def same_file(table: str) -> bool:
+        path = Path(shard_dir) / f"{table}.parquet"
+        expected = sizes.get(table, [])
+        return k < len(expected) and path.is_file() and path.stat().st_size == expected[k]
+
+    clean = {t: True for t, ok in params.get("ids_clean", {}).items() if ok and same_file(t)}
+    return {**params, "ids_clean": clean}
+
+
 def _validate_shard(
     shard_dir: Path, k: int, work: Path, params: dict, keep_categories: bool = False
 ) -> tuple[ValidationResult, pd.Series]:
@@ -69,9 +92,11 @@ def _validate_shard(
     tables keep them only with ``keep_categories`` (the feature-only tasks).
     The shard's files are not checksummed: the merged manifest carries the
     export's checksums, recorded by the partition. Columns whose rules hold
-    unread are not decoded (:func:`_unread_columns`).
+    unread are not decoded (:func:`_unread_columns`, for the files the
+    partition's proof read: :func:`still_proven`).
     """
-    raw = read_tables(shard_dir, categories=True, checksums=False, skip=_unread_columns(params))
+    skip = _unread_columns(still_proven(params, shard_dir, k))
+    raw = read_tables(shard_dir, categories=True, checksums=False, skip=skip)
     for table, values in params.get("duplicates", {}).items():
         key = vocab.TABLE_KEYS[table]
         if table in raw.tables and values:

@@ -21,10 +21,11 @@ from typer.testing import CliRunner
 
 from pipeline import partition_ids
 from pipeline.cli import app
+from pipeline.engine import layout_facts
 from pipeline.io import read_tables, write_parquet
 from pipeline.partition import partition_data
 from pipeline.partition_ids import id_facts
-from pipeline.shard_tasks import _unread_columns, _validate_shard
+from pipeline.shard_tasks import _unread_columns, _validate_shard, still_proven
 from pipeline.shards import shard_dirs
 from pipeline.validation import validate_tables
 
@@ -72,8 +73,8 @@ def _write(tables: dict[str, pd.DataFrame], folder) -> None:
 def _same_as_reading_everything(parts, layout, work, keep_categories: bool) -> int:
     """Each shard's task with the layout's proof equals the one without; return its left-out rejects."""
     params = {"duplicates": layout["cross_shard_duplicates"]}
-    proven = {**params, "ids_clean": layout["ids_clean"]}
-    keyed = 0
+    proven = {**params, **layout_facts(layout)}
+    keyed, left_out = 0, set()
     for k, folder in enumerate(shard_dirs(parts)):
         full, ids_full = _validate_shard(folder, k, work / "full", params, keep_categories)
         fast, ids_fast = _validate_shard(folder, k, work / "fast", proven, keep_categories)
@@ -86,8 +87,12 @@ def _same_as_reading_everything(parts, layout, work, keep_categories: bool) -> i
         for table, df in full.tables.items():
             gone = set(df.columns) - set(fast.tables[table].columns)
             assert gone <= set(_unread_columns(proven).get(table, ()))
+            left_out |= {f"{table}.{c}" for c in gone}
             pd.testing.assert_frame_equal(df.drop(columns=list(gone)), fast.tables[table])
         keyed += int(fast.rejects["table"].isin(["payments", "contacts", "offers"]).sum())
+    keys = {"payments": "payment_id", "contacts": "contact_id", "offers": "offer_id"}
+    used = {f"{t}.{keys[t]}" for t, ok in layout["ids_clean"].items() if ok and t != "offers"}
+    assert used and used <= left_out  # the proof was used (offers' ids are not stored as text)
     return keyed
 
 
@@ -119,6 +124,27 @@ def test_sharded_validate_on_a_proven_layout_rejects_as_unsharded(tmp_path):
     sharded = pd.read_parquet(tmp_path / "r")
     assert set(sharded["key"]) >= {"P2", "K1", "K4", "K5", "O1"}
     pd.testing.assert_frame_equal(_reject_keys(plain), _reject_keys(sharded))
+
+
+def test_a_shard_file_changed_after_the_partition_has_its_ids_checked_again(tmp_path):
+    """The proof holds for the files the partition wrote: a file edited since is read in full."""
+    _write(_tables(), tmp_path / "data")
+    layout = partition_data(tmp_path / "data", tmp_path / "parts", 2)
+    assert layout["ids_clean"] == ALL_CLEAN
+    folder = next(d for d in shard_dirs(tmp_path / "parts") if (d / "contacts.parquet").is_file())
+    k = shard_dirs(tmp_path / "parts").index(folder)
+    contacts = pd.read_parquet(folder / "contacts.parquet")
+    edited = pd.concat([contacts, contacts.iloc[[0]]], ignore_index=True)  # a repeated id
+    write_parquet(edited, folder / "contacts.parquet")
+    params = {"duplicates": {}, **layout_facts(layout)}
+    assert still_proven(params, folder, k)["ids_clean"] == {
+        t: True for t in ALL_CLEAN if t != "contacts"
+    }
+    validation, _ = _validate_shard(folder, k, tmp_path / "work", params)
+    rejects = validation.rejects
+    repeated = rejects[(rejects["table"] == "contacts") & (rejects["column"] == "contact_id")]
+    assert set(repeated["key"]) == {contacts["contact_id"].iloc[0]}
+    assert set(repeated["check"]) == {"field_uniqueness"}
 
 
 def _repeat_contact(t: dict[str, pd.DataFrame]) -> None:
