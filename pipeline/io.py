@@ -448,7 +448,7 @@ def read_tables(
         Per table, columns not to decode when its file is parquet and stores
         them as text (:func:`~pipeline.parquet_read.is_text_type`): the caller
         knows their other rules hold (a shard task, see
-        :func:`pipeline.shard_tasks._validate_shard`). A required one must still be
+        :func:`pipeline.shard_tasks.still_proven`). A required one must still be
         in the file. They are listed in ``RawTables.left_out``.
 
     Returns

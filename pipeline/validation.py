@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from features import vocab
 from pipeline.contract_columns import as_object
-from pipeline.io import DataReadError, ParseFailure, RawTables
+from pipeline.io import DataReadError, ParseFailure, RawTables, first_line
 from pipeline.parquet_read import read_rows
 from pipeline.text import printable
 
@@ -69,7 +70,11 @@ def _row_keys(table: str, df: pd.DataFrame, index: pd.Index, raw: RawTables) -> 
     name = raw.left_out.get(table, {}).get(vocab.TABLE_KEYS[table])
     if name is not None:  # a shard's proven-clean ids: read now, for the rows with rejects
         path = raw.files[table]["path"]
-        return pd.Series(read_rows(path, name, index.to_numpy()), index=index, dtype=object)
+        try:
+            keys = read_rows(path, name, index.to_numpy())
+        except (OSError, ValueError, pa.ArrowException) as exc:  # as read_tables reports it
+            raise DataReadError(f"{path}: cannot read table {table!r}: {first_line(exc)}") from exc
+        return pd.Series(keys, index=index, dtype=object)
     rows = df.loc[index]
     if table == "installments":
         account = as_object(rows["account_id"])

@@ -147,6 +147,28 @@ def test_a_shard_file_changed_after_the_partition_has_its_ids_checked_again(tmp_
     assert set(repeated["check"]) == {"field_uniqueness"}
 
 
+def test_an_unreadable_id_column_read_for_a_reject_is_a_data_read_error(tmp_path, monkeypatch):
+    """A proven id column read only for a reject's key fails as an unreadable table, not a traceback."""
+    import pyarrow as pa
+
+    from pipeline import validation
+    from pipeline.io import DataReadError
+
+    _write(_corrupted(), tmp_path / "data")
+    layout = partition_data(tmp_path / "data", tmp_path / "parts", 2)
+
+    def unreadable(path, name, rows):
+        raise pa.ArrowInvalid("Corrupt snappy compressed data.\nmore detail")
+
+    monkeypatch.setattr(validation, "read_rows", unreadable)
+    params = {"duplicates": {}, **layout_facts(layout)}
+    with pytest.raises(
+        DataReadError, match=r"cannot read table '\w+': Corrupt snappy compressed data\.$"
+    ):
+        for k, folder in enumerate(shard_dirs(tmp_path / "parts")):
+            _validate_shard(folder, k, tmp_path / "work", params)
+
+
 def _repeat_contact(t: dict[str, pd.DataFrame]) -> None:
     """Contact K0 twice, both of account A1: a repeat within one shard."""
     t["contacts"] = pd.concat([t["contacts"], t["contacts"].iloc[[0]]], ignore_index=True)
