@@ -22,7 +22,7 @@ a window, in a script, a test or a notebook alike.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -411,3 +411,28 @@ def plot_shap_summary(
     if scatter is not None:
         fig.colorbar(scatter, ax=ax, label="feature value (percentile)")
     return fig
+
+
+#: The stability measures that lived here before :mod:`models.stability` (their home) was split off.
+_MOVED_TO_STABILITY = (
+    "reference_profile", "psi_against", "psi", "psi_flag", "psi_table", "drift_table",
+    "time_separability",
+)  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    """Resolve a stability measure from :mod:`models.stability` on first use (no import cycle).
+
+    Notebooks written before the split import ``models.evaluation.psi`` and the like.
+
+    Examples
+    --------
+    >>> from models import evaluation, stability
+    >>> evaluation.psi is stability.psi
+    True
+    """
+    if name in _MOVED_TO_STABILITY:
+        import importlib
+
+        return getattr(importlib.import_module("models.stability"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

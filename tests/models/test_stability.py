@@ -49,3 +49,14 @@ def test_psi_flags_and_table():
     table = st.psi_table(train, test, ["same", "moved"], n_bins=2)
     assert table["variable"].tolist() == ["moved", "same"]
     assert table["flag"].tolist() == ["major", "stable"]
+
+
+def test_the_measures_still_import_from_models_evaluation():
+    """Code written before the split (``from models.evaluation import psi``) keeps working."""
+    from models import evaluation, stability
+    from models.evaluation import drift_table, psi
+
+    assert psi is stability.psi and drift_table is stability.drift_table
+    assert evaluation.psi([0.1, 0.2, 0.3] * 50, [0.1, 0.2, 0.3] * 50) == pytest.approx(0.0)
+    with pytest.raises(AttributeError, match="no attribute 'not_a_measure'"):
+        evaluation.not_a_measure  # noqa: B018
