@@ -26,7 +26,7 @@ from features import vocab
 from pipeline.asof import DATE_COLUMNS, combine_dates, day_text, export_dates
 from pipeline.io import DataReadError, file_checksum, find_table, first_line
 from pipeline.parquet_read import table_files
-from pipeline.partition_ids import check_ids
+from pipeline.partition_ids import as_reader_text, check_ids
 from pipeline.shards import (
     LAYOUT_FILE,
     MAX_SHARDS,
@@ -71,7 +71,9 @@ def _read_accounts_keys(path: Path) -> pa.Table:
         return table.rename_columns([c.strip() for c in table.column_names])
     dataset = _dataset(path)
     cols = [c for c in ("account_id", SHARD_KEY) if c in dataset.schema.names]
-    return dataset.to_table(columns=cols)
+    table = dataset.to_table(columns=cols)
+    # Keys stored as numbers or bytes route as the reader's text of them (partition_ids).
+    return pa.table({c: as_reader_text(table.column(c)) for c in cols})
 
 
 def csv_header(path: Path) -> list[str]:
@@ -198,7 +200,8 @@ def _split_table(path: Path, table: str, out: Path, by_account: pd.Series, n_sha
                 id_col = next((c for c in batch.schema.names if c.strip() == "account_id"), None)
                 if id_col is None:
                     raise DataReadError(f"{path}: table {table!r} lacks column account_id")
-                shard = row_shards(batch.column(id_col), value_set, shards, n_shards)
+                ids = as_reader_text(batch.column(id_col))
+                shard = row_shards(ids, value_set, shards, n_shards)
                 # A radix sort on 16-bit shard numbers keeps the input order within a shard.
                 order = np.argsort(shard.astype(np.int16), kind="stable")
                 bounds = np.searchsorted(shard[order], np.arange(n_shards + 1))

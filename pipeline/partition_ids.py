@@ -89,6 +89,25 @@ def id_texts(column: pa.ChunkedArray) -> np.ndarray:
     return COERCERS["str"](column.to_pandas())[0].to_numpy(dtype=object)
 
 
+def as_reader_text(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """Return an id column as arrow text equal to the reader's (:func:`id_texts`); text as is.
+
+    The partition routes rows by these texts, so that an account stored as a
+    number (``1001.0`` in accounts, ``1001`` in payments) meets its rows in one
+    shard, as it does unsharded, where both read as ``"1001"``.
+
+    Examples
+    --------
+    >>> as_reader_text(pa.array([1001.0, None])).to_pylist()
+    ['1001', None]
+    """
+    if pa.types.is_string(column.type):
+        return column
+    if isinstance(column, pa.Array):
+        column = pa.chunked_array([column])
+    return pa.array(id_texts(column), pa.string())
+
+
 def check_ids(layout_dir: Path, n_shards: int, tables: list[str]) -> tuple[dict, dict, dict]:
     """Return, per table, the ids repeated in more than one shard (as text), whether its ids are clean,
     and the sizes of the files a clean table's proof holds for.

@@ -302,3 +302,28 @@ def test_ids_not_stored_as_text_are_partitioned_and_checked_as_the_reader_reads_
     pd.testing.assert_frame_equal(
         _reject_keys(plain), _reject_keys(pd.read_parquet(tmp_path / "r"))
     )
+
+
+def test_accounts_stored_as_numbers_meet_their_rows_in_one_shard(tmp_path):
+    """Ids stored as 1001.0 in accounts and 1001 in the other tables read as "1001" everywhere."""
+    numbers = {a: float(1000 + i) for i, a in enumerate(_tables()["accounts"]["account_id"])}
+    data = {}
+    for name, df in _tables().items():
+        df = df.copy()
+        df["account_id"] = df["account_id"].map(numbers)
+        if name != "accounts":
+            df["account_id"] = df["account_id"].astype("int64")
+        data[name] = df
+    _write(data, tmp_path / "data")
+    assert validate_tables(read_tables(tmp_path / "data")).rejects.empty
+    partition_data(tmp_path / "data", tmp_path / "parts", 3)
+    placed = 0
+    for folder in shard_dirs(tmp_path / "parts"):
+        tables = read_tables(folder).tables
+        for name in ("installments", "payments", "contacts", "offers"):
+            if name in tables:
+                assert set(tables[name]["account_id"]) <= set(tables["accounts"]["account_id"])
+                placed += len(tables[name])
+    assert placed == sum(len(data[n]) for n in ("installments", "payments", "contacts", "offers"))
+    result = runner.invoke(app, ["validate", "--data", str(tmp_path / "parts")])
+    assert result.exit_code == 0, result.output
