@@ -17,6 +17,8 @@ from typing import Annotated
 
 import typer
 
+from pipeline.layout_file import is_partitioned
+
 EXIT_OK, EXIT_DATA, EXIT_INPUT, EXIT_MODEL, EXIT_STORE = 0, 1, 2, 3, 4
 #: The machine ran out: a worker process died (killed for memory) or memory ran out.
 EXIT_RESOURCES = 5
@@ -137,16 +139,11 @@ def open_store_or_exit(must_exist: bool) -> None:
         ) from None
 
 
-#: The layout file of a partitioned folder (pipeline.shards.LAYOUT_FILE: not imported
-#: here, that module loads pandas; a test checks they agree).
-_LAYOUT_FILE = "shards.json"
-
-
 def is_sharded(data: Path, shards: int | None, engine: str) -> bool:
     """True when a job runs shard by shard: asked for, on Spark, or on a partitioned folder."""
     if engine not in ("local", "spark"):
         raise fail(EXIT_INPUT, f"--engine must be local or spark, not {engine!r}")
-    return shards is not None or engine == "spark" or (Path(data) / _LAYOUT_FILE).is_file()
+    return shards is not None or engine == "spark" or is_partitioned(data)
 
 
 def workers_ahead(

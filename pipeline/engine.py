@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import shards as sh
+from pipeline.layout_file import is_partitioned
 from pipeline.partition import partition_data
 from pipeline.shard_parts import PartsWriter, concat_parts
 from pipeline.shard_pool import run_calls
@@ -114,7 +115,7 @@ def shard_layout(
     already scanned).
     """
     data_dir = Path(data_dir)
-    if sh.is_partitioned(data_dir):
+    if is_partitioned(data_dir):
         layout = sh.read_layout(data_dir)  # read once: shard_dirs would read it again
         yield sh.shard_dirs(data_dir, layout), layout
         return

@@ -25,14 +25,13 @@ import pyarrow.parquet as pq
 from features import vocab
 from pipeline.asof import DATE_COLUMNS, combine_dates, day_text, export_dates
 from pipeline.io import DataReadError, file_checksum, find_table, first_line
+from pipeline.layout_file import LAYOUT_FILE, is_partitioned
 from pipeline.parquet_read import table_files
 from pipeline.partition_ids import as_reader_text, check_ids
 from pipeline.shards import (
-    LAYOUT_FILE,
     MAX_SHARDS,
     SHARD_KEY,
     account_shards,
-    is_partitioned,
     read_layout,
     row_shards,
     shard_dir_name,

@@ -34,8 +34,8 @@ import pyarrow.parquet as pq
 
 from features.build import partition_of
 from pipeline.io import DataReadError
+from pipeline.layout_file import LAYOUT_FILE
 
-LAYOUT_FILE = "shards.json"
 #: Per shard, the export row of each of its accounts rows (the book's order).
 ACCOUNT_ROWS = "account_rows.parquet"
 SHARD_KEY = "customer_id"
@@ -51,11 +51,6 @@ def shard_dir_name(k: int) -> str:
     'shard=00007'
     """
     return f"shard={k:05d}"
-
-
-def is_partitioned(data_dir: Path | str) -> bool:
-    """True when ``data_dir`` holds a shard layout (:func:`pipeline.partition.partition_data`)."""
-    return (Path(data_dir) / LAYOUT_FILE).is_file()
 
 
 def read_layout(data_dir: Path | str) -> dict:

@@ -257,11 +257,22 @@ def test_workers_start_ahead_only_for_a_local_sharded_job(
     assert plain.resources == [] and _STARTED == {}
 
 
-def test_the_layout_file_checked_before_imports_is_the_partitions():
-    from pipeline.cli_common import _LAYOUT_FILE
-    from pipeline.shards import LAYOUT_FILE
-
-    assert _LAYOUT_FILE == LAYOUT_FILE
+def test_a_partitioned_folder_is_seen_before_pandas_is_imported(tmp_path):
+    """The command's first check (is the folder a layout?) sees partition's layout, pandas unloaded."""
+    parts = _partitioned(tmp_path, 2)
+    check = (
+        "import sys; from pipeline.cli_common import is_sharded; "
+        "print(is_sharded(sys.argv[1], None, 'local'), is_sharded(sys.argv[2], None, 'local'), "
+        "'pandas' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", check, str(parts), str(tmp_path)],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.split() == ["True", "False", "False"]
 
 
 _FIRST_SHARD = """
