@@ -45,6 +45,21 @@ _FALSE = {"false", "f", "0", "no", "n"}
 class DataReadError(Exception):
     """A table cannot be read at all; the message names the file and the problem."""
 
+    @classmethod
+    def unreadable(cls, path: Path | str, table: str, exc: BaseException) -> DataReadError:
+        """The error for a file of ``table`` that the reader (arrow, pandas, the OS) failed on.
+
+        Examples
+        --------
+        >>> str(DataReadError.unreadable("p.parquet", "payments", OSError("bad footer\\nmore")))
+        "p.parquet: cannot read table 'payments': bad footer"
+        """
+        return cls(f"{path}: cannot read table {table!r}: {first_line(exc)}")
+
+
+#: What the readers raise on a file they cannot read (UnicodeDecodeError is a ValueError).
+UNREADABLE = (OSError, ValueError, pa.ArrowException)
+
 
 @dataclass
 class ParseFailure:
@@ -136,8 +151,8 @@ def _read_raw(
             encoding="utf-8",
         )
         return raw, frozenset()
-    except (OSError, ValueError, pa.ArrowException, UnicodeDecodeError) as exc:
-        raise DataReadError(f"{path}: cannot read table {table!r}: {first_line(exc)}") from exc
+    except UNREADABLE as exc:
+        raise DataReadError.unreadable(path, table, exc) from exc
 
 
 # Each coercer returns the coerced series and a boolean mask of the cells that

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from features import vocab
 from pipeline.asof import DATE_COLUMNS, combine_dates, day_text, export_dates
-from pipeline.io import DataReadError, file_checksum, find_table, first_line
+from pipeline.io import UNREADABLE, DataReadError, file_checksum, find_table, first_line
 from pipeline.layout_file import LAYOUT_FILE, is_partitioned
 from pipeline.parquet_read import table_files
 from pipeline.partition_ids import as_reader_text, check_ids
@@ -333,8 +333,8 @@ def scan_export_dates(data_dir: Path | str) -> dict[str, dict[str, str]]:
                 ]
                 got = combine_dates(parts).get(full)
                 span = None if got is None else (got["min"], got["max"])
-        except (OSError, ValueError, pa.ArrowException) as exc:
-            raise DataReadError(f"{path}: cannot read table {table!r}: {first_line(exc)}") from exc
+        except UNREADABLE as exc:
+            raise DataReadError.unreadable(path, table, exc) from exc
         if span is not None:
             out[full] = {"min": span[0], "max": span[1]}
     return out
@@ -378,8 +378,8 @@ def partition_data(
             raise DataReadError(f"{data_dir}: required table {t!r} is missing")
     try:
         keys = _read_accounts_keys(paths["accounts"])
-    except (OSError, ValueError, pa.ArrowException) as exc:
-        raise DataReadError(f"{paths['accounts']}: cannot read table 'accounts': {exc}") from exc
+    except UNREADABLE as exc:
+        raise DataReadError.unreadable(paths["accounts"], "accounts", exc) from exc
     if "account_id" not in keys.column_names:
         raise DataReadError(f"{paths['accounts']}: table 'accounts' lacks column account_id")
     by_account = account_shards(keys, n_shards)

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from features import vocab
 from pipeline.contract_columns import as_object
-from pipeline.io import DataReadError, ParseFailure, RawTables, first_line
+from pipeline.io import UNREADABLE, DataReadError, ParseFailure, RawTables
 from pipeline.parquet_read import read_rows
 from pipeline.text import printable
 
@@ -72,8 +72,8 @@ def _row_keys(table: str, df: pd.DataFrame, index: pd.Index, raw: RawTables) -> 
         path = raw.files[table]["path"]
         try:
             keys = read_rows(path, name, index.to_numpy())
-        except (OSError, ValueError, pa.ArrowException) as exc:  # as read_tables reports it
-            raise DataReadError(f"{path}: cannot read table {table!r}: {first_line(exc)}") from exc
+        except UNREADABLE as exc:  # as read_tables reports it
+            raise DataReadError.unreadable(path, table, exc) from exc
         return pd.Series(keys, index=index, dtype=object)
     rows = df.loc[index]
     if table == "installments":
